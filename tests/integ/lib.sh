@@ -1,1 +1,127 @@
+# lib.sh - shared setup for integration tests.  Source it, then:
+#
+#   br_start_server [BRAMBLED ARGS...]   start brambled on 127.0.0.1 (port 0);
+#                                        sets PORT, SERVER_PID; exports
+#                                        $EXPORT, state in $STATE
+#   br_stop_server / br_kill_server      SIGTERM and wait / SIGKILL
+#   br_mount MNT [-o OPTS]               mount bramblefs (foreground daemon in
+#                                        the background), wait until mounted;
+#                                        sets FUSE_PID (last mount)
+#   br_umount MNT                        unmount and wait for the daemon
+#   skip MSG / fail MSG                  exit 77 / exit 1 with a message
+#
+# Every test gets its own directory $T (export, state, mounts, logs); an EXIT
+# trap unmounts and stops everything it started, even when the test fails.
+# Environment: top_builddir, top_srcdir (set by `make check`).
 
+set -u
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+BRAMBLED=$top_builddir/server/brambled
+BRAMBLEFS=$top_builddir/fuse/bramblefs
+BRAMBLE=$top_builddir/tools/bramble
+TEST_NAME=$(basename "$0" .sh)
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (FUSE mounts, setpriv)"
+[ -x "$BRAMBLED" ] || fail "no brambled at $BRAMBLED"
+
+T=$(mktemp -d "/tmp/bramble-$TEST_NAME.XXXXXX")
+chmod 755 "$T"
+EXPORT=$T/export
+STATE=$T/state
+mkdir -p "$EXPORT" "$STATE"
+_br_mounts=""
+_br_pids=""
+
+br_cleanup() {
+	local rc=$?
+	set +e
+	for m in $_br_mounts; do
+		mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
+	done
+	for p in $_br_pids; do kill -TERM "$p" 2>/dev/null; done
+	for p in $_br_pids; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- $f (last 30 lines)" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	# Keep the directory of a failed test for a look; remove a passed one.
+	if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
+		rm -rf "$T"
+	else
+		echo "# test files left in $T" >&2
+	fi
+	exit "$rc"
+}
+trap br_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for SECONDS CMD... : poll CMD until it succeeds, or fail.
+wait_for() {
+	local t=$1 i=0
+	shift
+	while ! "$@" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -gt $((t * 20)) ] && return 1
+		sleep 0.05
+	done
+}
+
+br_start_server() {
+	rm -f "$T/port"
+	"$BRAMBLED" --foreground --export "$EXPORT" --state "$STATE" \
+		--listen 127.0.0.1:0 --port-file "$T/port" "$@" >>"$T/brambled.log" 2>&1 &
+	SERVER_PID=$!
+	_br_pids="$_br_pids $SERVER_PID"
+	wait_for 10 test -s "$T/port" || fail "brambled did not start (see $T/brambled.log)"
+	PORT=$(cat "$T/port")
+}
+
+br_stop_server() {
+	kill -TERM "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+}
+
+br_kill_server() {
+	kill -KILL "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+}
+
+# br_restart_server [ARGS]: start again on the same port.
+br_restart_server() {
+	local p=$PORT
+	rm -f "$T/port"
+	"$BRAMBLED" --foreground --export "$EXPORT" --state "$STATE" \
+		--listen "127.0.0.1:$p" --port-file "$T/port" "$@" >>"$T/brambled.log" 2>&1 &
+	SERVER_PID=$!
+	_br_pids="$_br_pids $SERVER_PID"
+	wait_for 10 test -s "$T/port" || fail "brambled did not restart"
+}
+
+# br_mount MNT [bramblefs args...]: mount 127.0.0.1:/ (or pass SRC=host:/sub)
+br_mount() {
+	local mnt=$1
+	shift
+	mkdir -p "$mnt"
+	"$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f -o "port=$PORT" "$@" \
+		>>"$T/bramblefs.log" 2>&1 &
+	FUSE_PID=$!
+	_br_pids="$_br_pids $FUSE_PID"
+	_br_mounts="$_br_mounts $mnt"
+	wait_for 10 mountpoint -q "$mnt" || fail "bramblefs did not mount $mnt (see $T/bramblefs.log)"
+}
+
+br_umount() {
+	fusermount3 -u "$1" || fusermount3 -u -z "$1"
+}
