@@ -1,0 +1,307 @@
+/* bramble.h - libbramble, the bramble client library (the only public
+ * header of client/).
+ *
+ * A `struct bramble` is one client of one brambled: a TCP connection with
+ * many calls in flight at once (pipelined, matched by XID; one reader
+ * thread per connection), reconnected automatically.  Every function here
+ * is safe to call from any number of threads at once on the same handle;
+ * no lock is held across a round trip.
+ *
+ * Errors.  Every call returns 0 (or a byte count) on success, or -errno:
+ *  - the server's status, converted once by br_stat_to_errno() (ENOENT,
+ *    EACCES, ESTALE, ...);
+ *  - -ETIMEDOUT: the server could not be reached (or did not answer)
+ *    before the call's deadline (opts.timeout_ms).  bramblefs maps it to
+ *    EIO for applications, as NFS hard-with-timeout mounts do;
+ *  - -EACCES also when the server refuses the credentials themselves
+ *    (AUTH_TOOWEAK: a non-root client using a port >= 1024 against a
+ *    server without --insecure);
+ *  - -EPROTONOSUPPORT (not a bramble server / wrong version), -ENOSYS (an
+ *    older server without this procedure), -EBADMSG (a reply that does not
+ *    decode), -EREMOTEIO (server system error), -EINVAL (bad arguments,
+ *    e.g. a name longer than BRAMBLE_NAME_MAX).
+ *
+ * Reconnect.  When the connection breaks, calls in flight are re-sent on
+ * the next connection (same XID) and new calls wait for it; attempts back
+ * off from 100 ms to 2 s until each call's deadline.  Handles stay valid
+ * across a server restart, so callers never need to remount.  A call that
+ * was re-sent may have been executed twice by the server (no duplicate
+ * request cache yet): a re-sent REMOVE can then report ENOENT, a re-sent
+ * CREATE with BRAMBLE_CREATE_EXCL EEXIST.
+ *
+ * Credentials.  Every call on a file carries AUTH_SYS credentials given by
+ * the caller (struct bramble_cred); the server performs the call as that
+ * user.  NULL, INFO and MOUNT use AUTH_NONE.
+ *
+ * Ownership.  Strings and buffers passed in are borrowed for the call;
+ * results are copied into caller-provided memory.  No XDR types appear
+ * here. */
+#ifndef BRAMBLE_H
+#define BRAMBLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define BRAMBLE_DEFAULT_PORT 7049
+#define BRAMBLE_DEFAULT_TIMEOUT_MS 60000
+#define BRAMBLE_FH_MAX 64          /* == BR_FH_MAX in bramble_prot.x */
+#define BRAMBLE_NAME_MAX 255
+#define BRAMBLE_PATH_MAX 4096
+#define BRAMBLE_DATA_MAX 1048576   /* largest READ/WRITE */
+#define BRAMBLE_TEXT_MAX 1024
+#define BRAMBLE_XATTR_SIZE_MAX 65536
+#define BRAMBLE_DIRENT_MAX 4096
+#define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
+#define BRAMBLE_NPROCS 27          /* procedures 0..26 of version 1 */
+
+struct bramble;
+
+/* ---- connecting */
+
+struct bramble_opts {
+	const char *host;          /* name or literal; borrowed during _new */
+	int port;                  /* 0: BRAMBLE_DEFAULT_PORT */
+	unsigned int timeout_ms;   /* per call deadline; 0: default (60 s) */
+	/* Source port: -1 (default) binds a reserved port (< 1024) when
+	 * running as root and an ordinary one otherwise; 1 always tries a
+	 * reserved port (fails with -EACCES when not permitted); 0 never. */
+	int resvport;
+	unsigned int nconn;        /* connections; 0/1 (more: later work) */
+};
+
+/* Fill *o with the defaults (host NULL). */
+void bramble_opts_init(struct bramble_opts *o);
+
+/* Resolve the host and connect once (TCP_NODELAY, reserved port as
+ * above), waiting at most timeout_ms.  On success *out owns the client
+ * (free: bramble_free()).  Returns 0 or -errno (-ECONNREFUSED,
+ * -EHOSTUNREACH, -ETIMEDOUT, ...); *out is untouched on failure.  Later
+ * breaks of the connection are repaired by the library. */
+int bramble_new(const struct bramble_opts *o, struct bramble **out);
+
+/* Close the connection and stop its reader thread.  Calls still in
+ * progress on other threads must have returned.  Accepts NULL. */
+void bramble_free(struct bramble *b);
+
+/* "127.0.0.1:7049" of the server (resolved address). */
+const char *bramble_server_addr(const struct bramble *b);
+
+/* ---- types used by the calls */
+
+/* An opaque server handle; compare with bramble_fh_eq() only. */
+struct bramble_fh {
+	uint32_t len;
+	unsigned char data[BRAMBLE_FH_MAX];
+};
+
+static inline bool bramble_fh_eq(const struct bramble_fh *a,
+				 const struct bramble_fh *b)
+{
+	return a->len == b->len && __builtin_memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* Who performs a call (AUTH_SYS).  ngroups <= BRAMBLE_NGROUPS; extra
+ * groups are dropped. */
+struct bramble_cred {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[BRAMBLE_NGROUPS];
+};
+
+/* INFO: what the server is. */
+struct bramble_info {
+	char server_version[BRAMBLE_TEXT_MAX + 1]; /* "brambled 0.1.0" */
+	char export_path[BRAMBLE_PATH_MAX + 1];
+	uint32_t proto_vers;
+	int64_t start_time;        /* Unix seconds */
+	int64_t uptime;            /* seconds */
+	uint32_t max_data;         /* largest READ/WRITE the server accepts */
+	bool read_only;
+};
+
+/* MOUNT: the root of (a subdirectory of) the export. */
+struct bramble_mount_res {
+	struct bramble_fh root;
+	struct stat attr;
+	uint32_t max_data;
+	bool read_only;
+};
+
+/* SETATTR: which fields apply (values of BR_SET_* in the protocol). */
+#define BRAMBLE_SET_MODE 1
+#define BRAMBLE_SET_UID 2
+#define BRAMBLE_SET_GID 4
+#define BRAMBLE_SET_SIZE 8
+#define BRAMBLE_SET_ATIME 16
+#define BRAMBLE_SET_MTIME 32
+#define BRAMBLE_SET_ATIME_NOW 64   /* with _ATIME: the server's clock */
+#define BRAMBLE_SET_MTIME_NOW 128  /* with _MTIME: the server's clock */
+
+struct bramble_setattr {
+	uint32_t valid;            /* BRAMBLE_SET_* */
+	mode_t mode;               /* permission bits */
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime;
+	struct timespec mtime;
+};
+
+#define BRAMBLE_CREATE_EXCL 1
+#define BRAMBLE_CREATE_TRUNC 2
+#define BRAMBLE_OPEN_READ 1
+#define BRAMBLE_OPEN_WRITE 2
+#define BRAMBLE_OPEN_TRUNC 4
+#define BRAMBLE_WRITE_SYNC 1       /* on stable storage before the reply */
+#define BRAMBLE_COMMIT_DATASYNC 1
+#define BRAMBLE_RENAME_NOREPLACE 1
+#define BRAMBLE_RENAME_EXCHANGE 2
+
+/* One READDIRPLUS entry, handed to a callback.  fh->len == 0 means the
+ * server could not make a handle (a mount point): look the name up. */
+struct bramble_dirent {
+	const char *name;          /* NUL-terminated, valid during the callback */
+	uint64_t cookie;           /* resume after this entry */
+	const struct bramble_fh *fh;
+	const struct stat *attr;
+};
+
+/* Return 0 to continue, anything else to stop (that value is returned by
+ * bramble_readdirplus; entries after it are not delivered). */
+typedef int bramble_dirent_fn(void *ctx, const struct bramble_dirent *de);
+
+/* ---- calls, one per procedure of bramble_prot.x */
+
+/* One NULL round trip (AUTH_NONE). */
+int bramble_null(struct bramble *b);
+int bramble_info(struct bramble *b, struct bramble_info *out);
+/* path: relative to the export root, "" or "/" for the root itself. */
+int bramble_mount(struct bramble *b, const char *path,
+		  struct bramble_mount_res *out);
+
+int bramble_getattr(struct bramble *b, const struct bramble_cred *cr,
+		    const struct bramble_fh *fh, struct stat *st);
+/* st (may be NULL) gets the attributes afterwards. */
+int bramble_setattr(struct bramble *b, const struct bramble_cred *cr,
+		    const struct bramble_fh *fh, const struct bramble_setattr *sa,
+		    struct stat *st);
+int bramble_lookup(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *dir, const char *name,
+		   struct bramble_fh *fh, struct stat *st);
+/* mask: R_OK|W_OK|X_OK, or 0 for existence. */
+int bramble_access(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, unsigned int mask);
+/* Copies the target NUL-terminated into buf (size >= BRAMBLE_PATH_MAX + 1
+ * is always enough).  Returns its length, or -ERANGE when it does not fit. */
+ssize_t bramble_readlink(struct bramble *b, const struct bramble_cred *cr,
+			 const struct bramble_fh *fh, char *buf, size_t size);
+/* Up to count (<= BRAMBLE_DATA_MAX) bytes at off straight into buf.
+ * Returns bytes read (0 at or past the end); *eof (may be NULL) is set
+ * when the read reached the end of the file. */
+ssize_t bramble_read(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint64_t off, void *buf,
+		     size_t count, bool *eof);
+/* Returns bytes written; st (may be NULL) gets the attributes after it.
+ * flags: BRAMBLE_WRITE_SYNC. */
+ssize_t bramble_write(struct bramble *b, const struct bramble_cred *cr,
+		      const struct bramble_fh *fh, uint64_t off,
+		      const void *buf, size_t count, unsigned int flags,
+		      struct stat *st);
+/* Calls that make a name: fh and st get the new object's handle and
+ * attributes.  mode: permission bits with the umask applied (mknod: type
+ * bits too).  create flags: BRAMBLE_CREATE_*. */
+int bramble_create(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *dir, const char *name, mode_t mode,
+		   unsigned int flags, struct bramble_fh *fh, struct stat *st);
+int bramble_mkdir(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *dir, const char *name, mode_t mode,
+		  struct bramble_fh *fh, struct stat *st);
+int bramble_symlink(struct bramble *b, const struct bramble_cred *cr,
+		    const struct bramble_fh *dir, const char *name,
+		    const char *target, struct bramble_fh *fh, struct stat *st);
+int bramble_mknod(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *dir, const char *name, mode_t mode,
+		  dev_t rdev, struct bramble_fh *fh, struct stat *st);
+/* link: a new name in dir for fh; st gets fh's attributes afterwards. */
+int bramble_link(struct bramble *b, const struct bramble_cred *cr,
+		 const struct bramble_fh *fh, const struct bramble_fh *dir,
+		 const char *name, struct stat *st);
+int bramble_remove(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *dir, const char *name);
+int bramble_rmdir(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *dir, const char *name);
+/* flags: BRAMBLE_RENAME_NOREPLACE or _EXCHANGE (renameat2 values). */
+int bramble_rename(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *from_dir, const char *from_name,
+		   const struct bramble_fh *to_dir, const char *to_name,
+		   unsigned int flags);
+/* Entries after cookie (0: from the start; "." and ".." never appear),
+ * at most max_entries (0: server's choice up to BRAMBLE_DIRENT_MAX) in a
+ * reply of about max_bytes (0: 64 KiB).  fn is called for each entry in
+ * order.  *eof (may be NULL) is set when the last entry of the directory
+ * was delivered.  Returns 0, fn's non-zero value, or -errno. */
+int bramble_readdirplus(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *dir, uint64_t cookie,
+			unsigned int max_entries, unsigned int max_bytes,
+			bramble_dirent_fn *fn, void *ctx, bool *eof);
+int bramble_statfs(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, struct statvfs *out);
+/* fsync (or fdatasync with BRAMBLE_COMMIT_DATASYNC) on the server. */
+int bramble_commit(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, unsigned int flags);
+/* Permission check as the caller (the server really opens the file),
+ * truncation with BRAMBLE_OPEN_TRUNC; st gets the attributes afterwards
+ * (close-to-open revalidation). */
+int bramble_open(struct bramble *b, const struct bramble_cred *cr,
+		 const struct bramble_fh *fh, unsigned int flags,
+		 struct stat *st);
+/* "user." names only.  size 0: return the size needed only.  Returns the
+ * size of the value (list), -ERANGE when it exceeds a non-zero size. */
+ssize_t bramble_getxattr(struct bramble *b, const struct bramble_cred *cr,
+			 const struct bramble_fh *fh, const char *name,
+			 void *buf, size_t size);
+ssize_t bramble_listxattr(struct bramble *b, const struct bramble_cred *cr,
+			  const struct bramble_fh *fh, char *buf, size_t size);
+/* flags: XATTR_CREATE / XATTR_REPLACE. */
+int bramble_setxattr(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, const char *name,
+		     const void *value, size_t size, unsigned int flags);
+int bramble_removexattr(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *fh, const char *name);
+/* Server-side copy_file_range.  Returns bytes copied (short at end of
+ * file); dst_st (may be NULL) gets dst's attributes afterwards. */
+ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *src, uint64_t src_off,
+			   const struct bramble_fh *dst, uint64_t dst_off,
+			   uint64_t count, struct stat *dst_st);
+
+/* ---- counters */
+
+struct bramble_proc_stats {
+	const char *name;          /* "LOOKUP", static */
+	uint64_t calls;            /* completed calls (success or not) */
+	uint64_t errors;           /* calls that returned < 0 */
+	uint64_t total_us;         /* sum of call latencies */
+};
+
+struct bramble_conn_stats {
+	uint64_t connects;         /* successful connects, the first included */
+	uint64_t resent;           /* calls re-sent after a reconnect */
+	uint64_t timeouts;         /* calls that ran out of time */
+	uint32_t in_flight;        /* calls waiting for a reply right now */
+	bool connected;
+};
+
+/* Fill out[0..n) with procedures 0..n-1 (n <= BRAMBLE_NPROCS); conn (may
+ * be NULL) gets the connection's counters.  Counters are read without a
+ * lock: each value is exact, the set is not a snapshot. */
+void bramble_stats(struct bramble *b, struct bramble_proc_stats *out,
+		   size_t n, struct bramble_conn_stats *conn);
+
+#endif
