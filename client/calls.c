@@ -1,0 +1,693 @@
+/* calls.c - one function per procedure of bramble_prot.x (see bramble.h).
+ *
+ * Each function packs its arguments into the rpcgen types (pointing into
+ * the caller's memory, never copying), runs the call, converts the wire
+ * status with br_stat_to_errno() and copies the results out into plain C
+ * types.  XDR types never escape this file. */
+#include <errno.h>
+#include <string.h>
+
+#include "rpc.h"
+
+/* ---- argument and result helpers */
+
+static void fh_arg(br_fh *w, const struct bramble_fh *fh)
+{
+	w->br_fh_len = BR_MIN(fh->len, (uint32_t)BR_FH_MAX);
+	w->br_fh_val = (char *)fh->data;  /* encoding only reads it */
+}
+
+static void fh_out(struct bramble_fh *out, const br_fh *w)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->len = BR_MIN(w->br_fh_len, (u_int)BR_FH_MAX);  /* xdr bound */
+	memcpy(out->data, w->br_fh_val, out->len);
+}
+
+static void attr_out(struct stat *st, const br_attr *a)
+{
+	if (st)
+		br_attr_to_stat(a, st);
+}
+
+/* Names are checked here so an over-long one gets the errno open(2)
+ * would give, not an encoding failure. */
+static int check_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0)
+		return -EINVAL;
+	return n > BR_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int entry_result(br_entry_res *r, struct bramble_fh *fh, struct stat *st)
+{
+	int rc = br_stat_to_errno(r->status);
+
+	if (rc == 0) {
+		fh_out(fh, &r->br_entry_res_u.ok.fh);
+		attr_out(st, &r->br_entry_res_u.ok.attr);
+	}
+	xdr_free((xdrproc_t)xdr_br_entry_res, (char *)r);
+	return rc;
+}
+
+static int attr_result(br_attr_res *r, struct stat *st)
+{
+	int rc = br_stat_to_errno(r->status);
+
+	if (rc == 0)
+		attr_out(st, &r->br_attr_res_u.attr);
+	xdr_free((xdrproc_t)xdr_br_attr_res, (char *)r);
+	return rc;
+}
+
+static int stat_result(br_stat *st)
+{
+	return br_stat_to_errno(*st);
+}
+
+/* A call whose result is a br_entry_res. */
+static int entry_call(struct bramble *b, uint32_t proc,
+		      const struct bramble_cred *cr, xdrproc_t xargs,
+		      const void *args, struct bramble_fh *fh, struct stat *st)
+{
+	struct rpc_op op;
+	br_entry_res r;
+	int rc = rpc_run_decode(b, &op, proc, cr, xargs, args,
+				(xdrproc_t)xdr_br_entry_res, &r, sizeof(r));
+
+	if (rc == 0)
+		rc = entry_result(&r, fh, st);
+	return rpc_end(b, &op, rc);
+}
+
+static int attr_call(struct bramble *b, uint32_t proc,
+		     const struct bramble_cred *cr, xdrproc_t xargs,
+		     const void *args, struct stat *st)
+{
+	struct rpc_op op;
+	br_attr_res r;
+	int rc = rpc_run_decode(b, &op, proc, cr, xargs, args,
+				(xdrproc_t)xdr_br_attr_res, &r, sizeof(r));
+
+	if (rc == 0)
+		rc = attr_result(&r, st);
+	return rpc_end(b, &op, rc);
+}
+
+static int stat_call(struct bramble *b, uint32_t proc,
+		     const struct bramble_cred *cr, xdrproc_t xargs,
+		     const void *args)
+{
+	struct rpc_op op;
+	br_stat r;
+	int rc = rpc_run_decode(b, &op, proc, cr, xargs, args,
+				(xdrproc_t)xdr_br_stat, &r, sizeof(r));
+
+	if (rc == 0)
+		rc = stat_result(&r);
+	return rpc_end(b, &op, rc);
+}
+
+/* ---- NULL, INFO, MOUNT: AUTH_NONE */
+
+int bramble_null(struct bramble *b)
+{
+	struct rpc_op op;
+	int rc = rpc_run(b, &op, BRPROC_NULL, NULL, NULL, NULL);
+
+	if (rc == 0 && op.body_len != 0)
+		rc = -EBADMSG;
+	return rpc_end(b, &op, rc);
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strnlen(src, size - 1) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+int bramble_info(struct bramble *b, struct bramble_info *out)
+{
+	struct rpc_op op;
+	br_info r;
+	int rc = rpc_run_decode(b, &op, BRPROC_INFO, NULL, NULL, NULL,
+				(xdrproc_t)xdr_br_info, &r, sizeof(r));
+
+	if (rc == 0) {
+		memset(out, 0, sizeof(*out));
+		copy_str(out->server_version, sizeof(out->server_version),
+			 r.server_version);
+		copy_str(out->export_path, sizeof(out->export_path), r.export_path);
+		out->proto_vers = r.proto_vers;
+		out->start_time = r.start_time;
+		out->uptime = r.uptime;
+		out->max_data = r.max_data;
+		out->read_only = r.read_only;
+		xdr_free((xdrproc_t)xdr_br_info, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+int bramble_mount(struct bramble *b, const char *path,
+		  struct bramble_mount_res *out)
+{
+	struct rpc_op op;
+	br_mount_args a = { .path = (char *)(path ? path : "") };
+	br_mount_res r;
+	int rc;
+
+	if (strlen(a.path) > BR_PATH_MAX)
+		return -ENAMETOOLONG;
+	rc = rpc_run_decode(b, &op, BRPROC_MOUNT, NULL,
+			    (xdrproc_t)xdr_br_mount_args, &a,
+			    (xdrproc_t)xdr_br_mount_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			br_mount_ok *ok = &r.br_mount_res_u.ok;
+
+			memset(out, 0, sizeof(*out));
+			fh_out(&out->root, &ok->fh);
+			br_attr_to_stat(&ok->attr, &out->attr);
+			out->max_data = ok->max_data;
+			out->read_only = ok->read_only;
+		}
+		xdr_free((xdrproc_t)xdr_br_mount_res, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+/* ---- attributes */
+
+int bramble_getattr(struct bramble *b, const struct bramble_cred *cr,
+		    const struct bramble_fh *fh, struct stat *st)
+{
+	br_fh_args a;
+
+	fh_arg(&a.fh, fh);
+	return attr_call(b, BRPROC_GETATTR, cr, (xdrproc_t)xdr_br_fh_args, &a, st);
+}
+
+int bramble_setattr(struct bramble *b, const struct bramble_cred *cr,
+		    const struct bramble_fh *fh, const struct bramble_setattr *sa,
+		    struct stat *st)
+{
+	br_setattr_args a = {
+		.valid = sa->valid,
+		.mode = sa->mode & 07777,
+		.uid = sa->uid,
+		.gid = sa->gid,
+		.size = sa->size,
+	};
+
+	fh_arg(&a.fh, fh);
+	rpc_time_to_wire(&a.atime, &sa->atime);
+	rpc_time_to_wire(&a.mtime, &sa->mtime);
+	return attr_call(b, BRPROC_SETATTR, cr, (xdrproc_t)xdr_br_setattr_args,
+			 &a, st);
+}
+
+int bramble_open(struct bramble *b, const struct bramble_cred *cr,
+		 const struct bramble_fh *fh, unsigned int flags,
+		 struct stat *st)
+{
+	br_open_args a = { .flags = flags };
+
+	fh_arg(&a.fh, fh);
+	return attr_call(b, BRPROC_OPEN, cr, (xdrproc_t)xdr_br_open_args, &a, st);
+}
+
+int bramble_access(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, unsigned int mask)
+{
+	br_access_args a = { .mask = mask };
+
+	fh_arg(&a.fh, fh);
+	return stat_call(b, BRPROC_ACCESS, cr, (xdrproc_t)xdr_br_access_args, &a);
+}
+
+int bramble_commit(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, unsigned int flags)
+{
+	br_commit_args a = { .flags = flags };
+
+	fh_arg(&a.fh, fh);
+	return stat_call(b, BRPROC_COMMIT, cr, (xdrproc_t)xdr_br_commit_args, &a);
+}
+
+int bramble_statfs(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, struct statvfs *out)
+{
+	struct rpc_op op;
+	br_fh_args a;
+	br_statfs_res r;
+	int rc;
+
+	fh_arg(&a.fh, fh);
+	rc = rpc_run_decode(b, &op, BRPROC_STATFS, cr, (xdrproc_t)xdr_br_fh_args,
+			    &a, (xdrproc_t)xdr_br_statfs_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			br_statfs_ok *s = &r.br_statfs_res_u.ok;
+
+			memset(out, 0, sizeof(*out));
+			out->f_bsize = s->bsize;
+			out->f_frsize = s->frsize;
+			out->f_blocks = s->blocks;
+			out->f_bfree = s->bfree;
+			out->f_bavail = s->bavail;
+			out->f_files = s->files;
+			out->f_ffree = s->ffree;
+			out->f_favail = s->favail;
+			out->f_namemax = s->namemax;
+		}
+		xdr_free((xdrproc_t)xdr_br_statfs_res, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+/* ---- names */
+
+int bramble_lookup(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *dir, const char *name,
+		   struct bramble_fh *fh, struct stat *st)
+{
+	br_dirop_args a = { .name = (char *)name };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.dir, dir);
+	return entry_call(b, BRPROC_LOOKUP, cr, (xdrproc_t)xdr_br_dirop_args, &a,
+			  fh, st);
+}
+
+int bramble_create(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *dir, const char *name, mode_t mode,
+		   unsigned int flags, struct bramble_fh *fh, struct stat *st)
+{
+	br_create_args a = { .name = (char *)name, .mode = mode & 07777,
+			     .flags = flags };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.dir, dir);
+	return entry_call(b, BRPROC_CREATE, cr, (xdrproc_t)xdr_br_create_args,
+			  &a, fh, st);
+}
+
+int bramble_mkdir(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *dir, const char *name, mode_t mode,
+		  struct bramble_fh *fh, struct stat *st)
+{
+	br_mkdir_args a = { .name = (char *)name, .mode = mode & 07777 };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.dir, dir);
+	return entry_call(b, BRPROC_MKDIR, cr, (xdrproc_t)xdr_br_mkdir_args, &a,
+			  fh, st);
+}
+
+int bramble_symlink(struct bramble *b, const struct bramble_cred *cr,
+		    const struct bramble_fh *dir, const char *name,
+		    const char *target, struct bramble_fh *fh, struct stat *st)
+{
+	br_symlink_args a = { .name = (char *)name, .target = (char *)target };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	if (!target || strlen(target) > BR_PATH_MAX)
+		return -ENAMETOOLONG;
+	fh_arg(&a.dir, dir);
+	return entry_call(b, BRPROC_SYMLINK, cr, (xdrproc_t)xdr_br_symlink_args,
+			  &a, fh, st);
+}
+
+int bramble_mknod(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *dir, const char *name, mode_t mode,
+		  dev_t rdev, struct bramble_fh *fh, struct stat *st)
+{
+	br_mknod_args a = { .name = (char *)name, .mode = mode, .rdev = rdev };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.dir, dir);
+	return entry_call(b, BRPROC_MKNOD, cr, (xdrproc_t)xdr_br_mknod_args, &a,
+			  fh, st);
+}
+
+int bramble_link(struct bramble *b, const struct bramble_cred *cr,
+		 const struct bramble_fh *fh, const struct bramble_fh *dir,
+		 const char *name, struct stat *st)
+{
+	br_link_args a = { .name = (char *)name };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.fh, fh);
+	fh_arg(&a.dir, dir);
+	return entry_call(b, BRPROC_LINK, cr, (xdrproc_t)xdr_br_link_args, &a,
+			  NULL, st);
+}
+
+static int dirop(struct bramble *b, uint32_t proc, const struct bramble_cred *cr,
+		 const struct bramble_fh *dir, const char *name)
+{
+	br_dirop_args a = { .name = (char *)name };
+	int rc = check_name(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.dir, dir);
+	return stat_call(b, proc, cr, (xdrproc_t)xdr_br_dirop_args, &a);
+}
+
+int bramble_remove(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *dir, const char *name)
+{
+	return dirop(b, BRPROC_REMOVE, cr, dir, name);
+}
+
+int bramble_rmdir(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *dir, const char *name)
+{
+	return dirop(b, BRPROC_RMDIR, cr, dir, name);
+}
+
+int bramble_rename(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *from_dir, const char *from_name,
+		   const struct bramble_fh *to_dir, const char *to_name,
+		   unsigned int flags)
+{
+	br_rename_args a = { .from_name = (char *)from_name,
+			     .to_name = (char *)to_name, .flags = flags };
+	int rc = check_name(from_name);
+
+	if (rc == 0)
+		rc = check_name(to_name);
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.from_dir, from_dir);
+	fh_arg(&a.to_dir, to_dir);
+	return stat_call(b, BRPROC_RENAME, cr, (xdrproc_t)xdr_br_rename_args, &a);
+}
+
+ssize_t bramble_readlink(struct bramble *b, const struct bramble_cred *cr,
+			 const struct bramble_fh *fh, char *buf, size_t size)
+{
+	struct rpc_op op;
+	br_fh_args a;
+	br_readlink_res r;
+	int rc;
+	size_t n = 0;
+
+	fh_arg(&a.fh, fh);
+	rc = rpc_run_decode(b, &op, BRPROC_READLINK, cr, (xdrproc_t)xdr_br_fh_args,
+			    &a, (xdrproc_t)xdr_br_readlink_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			n = strlen(r.br_readlink_res_u.target);
+			if (n + 1 > size)
+				rc = -ERANGE;
+			else
+				memcpy(buf, r.br_readlink_res_u.target, n + 1);
+		}
+		xdr_free((xdrproc_t)xdr_br_readlink_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+/* ---- directories */
+
+int bramble_readdirplus(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *dir, uint64_t cookie,
+			unsigned int max_entries, unsigned int max_bytes,
+			bramble_dirent_fn *fn, void *ctx, bool *eof)
+{
+	struct rpc_op op;
+	br_readdir_args a = {
+		.cookie = cookie,
+		.max_entries = max_entries ? BR_MIN(max_entries, BR_DIRENT_MAX)
+					   : BR_DIRENT_MAX,
+		.max_bytes = max_bytes ? max_bytes : 65536,
+	};
+	br_readdir_res r;
+	int rc;
+
+	fh_arg(&a.dir, dir);
+	rc = rpc_run_decode(b, &op, BRPROC_READDIRPLUS, cr,
+			    (xdrproc_t)xdr_br_readdir_args, &a,
+			    (xdrproc_t)xdr_br_readdir_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			br_readdir_ok *ok = &r.br_readdir_res_u.ok;
+
+			if (eof)
+				*eof = ok->eof;
+			for (u_int i = 0; i < ok->entries.entries_len && rc == 0; i++) {
+				br_dirent *w = &ok->entries.entries_val[i];
+				struct bramble_fh fh;
+				struct stat st;
+				struct bramble_dirent de = {
+					.name = w->name, .cookie = w->cookie,
+					.fh = &fh, .attr = &st,
+				};
+
+				fh_out(&fh, &w->fh);
+				br_attr_to_stat(&w->attr, &st);
+				rc = fn(ctx, &de);
+			}
+			/* Stopped early: the directory did not end here. */
+			if (rc != 0 && eof)
+				*eof = false;
+		}
+		xdr_free((xdrproc_t)xdr_br_readdir_res, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+/* ---- data */
+
+/* READ is decoded by hand so the data lands in the caller's buffer
+ * without an intermediate allocation; its length is checked against
+ * count before a byte is copied. */
+ssize_t bramble_read(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint64_t off, void *buf,
+		     size_t count, bool *eof)
+{
+	struct rpc_op op;
+	br_read_args a = { .offset = off,
+			   .count = (u_int)BR_MIN(count, (size_t)BR_DATA_MAX) };
+	u_int len = 0;
+	int rc;
+
+	fh_arg(&a.fh, fh);
+	rc = rpc_run(b, &op, BRPROC_READ, cr, (xdrproc_t)xdr_br_read_args, &a);
+	if (rc == 0) {
+		XDR x;
+		br_stat st;
+		bool_t e = FALSE;
+
+		xdrmem_create(&x, (char *)op.body, (u_int)op.body_len, XDR_DECODE);
+		if (!xdr_br_stat(&x, &st)) {
+			rc = -EBADMSG;
+		} else if ((rc = br_stat_to_errno(st)) == 0) {
+			if (!xdr_u_int(&x, &len) || len > a.count ||
+			    !xdr_opaque(&x, buf, len) || !xdr_bool(&x, &e))
+				rc = -EBADMSG;
+			else if (xdr_getpos(&x) != op.body_len)
+				rc = -EBADMSG;
+			else if (eof)
+				*eof = e;
+		}
+		xdr_destroy(&x);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+ssize_t bramble_write(struct bramble *b, const struct bramble_cred *cr,
+		      const struct bramble_fh *fh, uint64_t off,
+		      const void *buf, size_t count, unsigned int flags,
+		      struct stat *st)
+{
+	struct rpc_op op;
+	br_write_args a = { .offset = off, .flags = flags };
+	br_write_res r;
+	u_int n = 0;
+	int rc;
+
+	if (count > BR_DATA_MAX)
+		return -EINVAL;
+	fh_arg(&a.fh, fh);
+	a.data.data_len = (u_int)count;
+	a.data.data_val = (char *)buf;
+	rc = rpc_run_decode(b, &op, BRPROC_WRITE, cr, (xdrproc_t)xdr_br_write_args,
+			    &a, (xdrproc_t)xdr_br_write_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			n = r.br_write_res_u.ok.count;
+			if (n > count)
+				rc = -EBADMSG;
+			attr_out(st, &r.br_write_res_u.ok.attr);
+		}
+		xdr_free((xdrproc_t)xdr_br_write_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *src, uint64_t src_off,
+			   const struct bramble_fh *dst, uint64_t dst_off,
+			   uint64_t count, struct stat *dst_st)
+{
+	struct rpc_op op;
+	br_copy_args a = { .src_offset = src_off, .dst_offset = dst_off,
+			   .count = count };
+	br_copy_res r;
+	uint64_t n = 0;
+	int rc;
+
+	fh_arg(&a.src, src);
+	fh_arg(&a.dst, dst);
+	rc = rpc_run_decode(b, &op, BRPROC_COPY_RANGE, cr,
+			    (xdrproc_t)xdr_br_copy_args, &a,
+			    (xdrproc_t)xdr_br_copy_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			n = r.br_copy_res_u.ok.count;
+			if (n > count)
+				rc = -EBADMSG;
+			attr_out(dst_st, &r.br_copy_res_u.ok.dst_attr);
+		}
+		xdr_free((xdrproc_t)xdr_br_copy_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+/* ---- extended attributes */
+
+static int check_xname(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0)
+		return -EINVAL;
+	return n > BR_XATTR_NAME_MAX ? -ERANGE : 0;
+}
+
+/* GETXATTR and LISTXATTR share their result: value + whole size. */
+static ssize_t xattr_result(br_xattr_res *r, void *buf, size_t size)
+{
+	int rc = br_stat_to_errno(r->status);
+	ssize_t n = rc;
+
+	if (rc == 0) {
+		br_xattr_ok *ok = &r->br_xattr_res_u.ok;
+
+		n = ok->size;
+		if (size > 0) {
+			if (ok->size > size || ok->value.value_len > size)
+				n = -ERANGE;
+			else
+				memcpy(buf, ok->value.value_val, ok->value.value_len);
+		}
+	}
+	xdr_free((xdrproc_t)xdr_br_xattr_res, (char *)r);
+	return n;
+}
+
+ssize_t bramble_getxattr(struct bramble *b, const struct bramble_cred *cr,
+			 const struct bramble_fh *fh, const char *name,
+			 void *buf, size_t size)
+{
+	struct rpc_op op;
+	br_getxattr_args a = { .name = (char *)name,
+			       .size = (u_int)BR_MIN(size, (size_t)BR_XATTR_SIZE_MAX) };
+	br_xattr_res r;
+	ssize_t n = check_xname(name);
+	int rc;
+
+	if (n < 0)
+		return n;
+	fh_arg(&a.fh, fh);
+	rc = rpc_run_decode(b, &op, BRPROC_GETXATTR, cr,
+			    (xdrproc_t)xdr_br_getxattr_args, &a,
+			    (xdrproc_t)xdr_br_xattr_res, &r, sizeof(r));
+	if (rc == 0)
+		n = xattr_result(&r, buf, a.size);
+	rc = rpc_end(b, &op, rc < 0 ? rc : n < 0 ? (int)n : 0);
+	return rc < 0 ? rc : n;
+}
+
+ssize_t bramble_listxattr(struct bramble *b, const struct bramble_cred *cr,
+			  const struct bramble_fh *fh, char *buf, size_t size)
+{
+	struct rpc_op op;
+	br_listxattr_args a = {
+		.size = (u_int)BR_MIN(size, (size_t)BR_XATTR_SIZE_MAX) };
+	br_xattr_res r;
+	ssize_t n = 0;
+	int rc;
+
+	fh_arg(&a.fh, fh);
+	rc = rpc_run_decode(b, &op, BRPROC_LISTXATTR, cr,
+			    (xdrproc_t)xdr_br_listxattr_args, &a,
+			    (xdrproc_t)xdr_br_xattr_res, &r, sizeof(r));
+	if (rc == 0)
+		n = xattr_result(&r, buf, a.size);
+	rc = rpc_end(b, &op, rc < 0 ? rc : n < 0 ? (int)n : 0);
+	return rc < 0 ? rc : n;
+}
+
+int bramble_setxattr(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, const char *name,
+		     const void *value, size_t size, unsigned int flags)
+{
+	br_setxattr_args a = { .name = (char *)name, .flags = flags };
+	int rc = check_xname(name);
+
+	if (rc < 0)
+		return rc;
+	if (size > BR_XATTR_SIZE_MAX)
+		return -E2BIG;
+	fh_arg(&a.fh, fh);
+	a.value.value_len = (u_int)size;
+	a.value.value_val = (char *)(value ? value : "");
+	return stat_call(b, BRPROC_SETXATTR, cr, (xdrproc_t)xdr_br_setxattr_args,
+			 &a);
+}
+
+int bramble_removexattr(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *fh, const char *name)
+{
+	br_removexattr_args a = { .name = (char *)name };
+	int rc = check_xname(name);
+
+	if (rc < 0)
+		return rc;
+	fh_arg(&a.fh, fh);
+	return stat_call(b, BRPROC_REMOVEXATTR, cr,
+			 (xdrproc_t)xdr_br_removexattr_args, &a);
+}

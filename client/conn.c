@@ -1,0 +1,416 @@
+/* conn.c - pipelined RPC connection (see conn.h for the contract). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proto.h"
+#include "rpcmsg.h"
+#include "xalloc.h"
+
+#define XID_BUCKETS 256
+#define BACKOFF_MIN_NS (100 * 1000000LL)
+#define BACKOFF_MAX_NS (2000 * 1000000LL)
+#define READ_CHUNK 65536
+
+struct conn {
+	pthread_mutex_t lock;
+	pthread_mutex_t send_lock;
+	pthread_cond_t work;       /* reader: a call arrived, or stop */
+	pthread_t reader;
+	bool reader_started;
+	conn_dial_fn *dial;
+	void *dial_ctx;
+	_Atomic uint32_t xid;
+
+	/* changed by the reader with both locks held: */
+	int fd;
+	uint64_t gen;              /* bumped on every new socket */
+
+	/* protected by lock: */
+	bool stopping;
+	struct conn_req *table[XID_BUCKETS];
+	uint32_t npending;
+	uint64_t connects, resent, timeouts;
+};
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static struct timespec ns_to_ts(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000,
+			       .tv_nsec = ns % 1000000000 };
+	return ts;
+}
+
+/* ---- XID table (caller holds c->lock) */
+
+static struct conn_req **bucket(struct conn *c, uint32_t xid)
+{
+	return &c->table[xid % XID_BUCKETS];
+}
+
+static void table_add(struct conn *c, struct conn_req *r)
+{
+	struct conn_req **head = bucket(c, r->xid);
+
+	r->next = *head;
+	if (r->next)
+		r->next->pprev = &r->next;
+	r->pprev = head;
+	*head = r;
+	c->npending++;
+}
+
+static void table_del(struct conn *c, struct conn_req *r)
+{
+	if (!r->pprev)
+		return;
+	*r->pprev = r->next;
+	if (r->next)
+		r->next->pprev = r->pprev;
+	r->next = NULL;
+	r->pprev = NULL;
+	c->npending--;
+}
+
+static struct conn_req *table_find(struct conn *c, uint32_t xid)
+{
+	struct conn_req *r;
+
+	for (r = *bucket(c, xid); r; r = r->next)
+		if (r->xid == xid)
+			return r;
+	return NULL;
+}
+
+static void wake_all_requests(struct conn *c)
+{
+	for (size_t i = 0; i < XID_BUCKETS; i++)
+		for (struct conn_req *r = c->table[i]; r; r = r->next)
+			pthread_cond_signal(&r->cond);
+}
+
+/* ---- socket lifetime (reader thread) */
+
+static void install_fd(struct conn *c, int fd)
+{
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	c->fd = fd;
+	c->gen++;
+	c->connects++;
+	/* Each waiting caller re-sends its own record on the new socket. */
+	wake_all_requests(c);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->send_lock);
+}
+
+static void drop_fd(struct conn *c)
+{
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->send_lock);
+}
+
+/* Hand a complete reply record to its caller.  Replies nobody waits for
+ * (the call timed out meanwhile) are dropped. */
+static void deliver(struct conn *c, struct buf *rec)
+{
+	uint32_t xid;
+	struct conn_req *r;
+
+	if (rec->len < 4) {
+		log_warn_rl("short RPC reply (%zu bytes) dropped", rec->len);
+		return;
+	}
+	memcpy(&xid, rec->data, 4);
+	xid = ntohl(xid);
+	pthread_mutex_lock(&c->lock);
+	r = table_find(c, xid);
+	if (r) {
+		table_del(c, r);
+		/* Swap, not copy: a READ reply is up to 1 MiB. */
+		struct buf t = r->reply;
+
+		r->reply = *rec;
+		*rec = t;
+		r->done = true;
+		pthread_cond_signal(&r->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!r)
+		log_debug("reply for unknown xid %08x dropped", xid);
+}
+
+/* Read from the socket until it breaks or the connection is freed. */
+static void read_loop(struct conn *c, int fd, char *chunk)
+{
+	struct rm_reader rm;
+
+	rm_reader_init(&rm, BR_RECORD_MAX);
+	for (;;) {
+		ssize_t n = recv(fd, chunk, READ_CHUNK, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				log_warn_rl("connection to server: %s", strerror(errno));
+			break;
+		}
+		size_t off = 0;
+		int rc = 0;
+
+		while (off < (size_t)n) {
+			size_t used;
+
+			rc = rm_reader_feed(&rm, chunk + off, (size_t)n - off, &used);
+			off += used;
+			if (rc < 0)
+				break;
+			if (rc == 1) {
+				deliver(c, &rm.rec);
+				rm_reader_next(&rm);
+			}
+		}
+		if (rc < 0) {
+			log_warn_rl("reply record over %d bytes: closing connection",
+				    BR_RECORD_MAX);
+			break;
+		}
+	}
+	rm_reader_release(&rm);
+}
+
+static void *reader_main(void *arg)
+{
+	struct conn *c = arg;
+	char *chunk = xmalloc(READ_CHUNK);
+	int64_t backoff = BACKOFF_MIN_NS;
+	bool had_conn = false;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		int fd = c->fd;
+
+		if (fd >= 0) {
+			pthread_mutex_unlock(&c->lock);
+			had_conn = true;
+			read_loop(c, fd, chunk);
+			drop_fd(c);
+			pthread_mutex_lock(&c->lock);
+			if (!c->stopping)
+				log_info("connection to server lost; reconnecting when needed");
+			continue;
+		}
+		if (c->npending == 0) {
+			/* Nobody needs the server: do not hammer it. */
+			pthread_cond_wait(&c->work, &c->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		int rc = c->dial(c->dial_ctx, &fd);
+
+		if (rc == 0) {
+			install_fd(c, fd);
+			if (had_conn)
+				log_info("reconnected to server");
+			backoff = BACKOFF_MIN_NS;
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		log_warn_rl("cannot connect to server: %s", strerror(-rc));
+		pthread_mutex_lock(&c->lock);
+		struct timespec ts = ns_to_ts(now_ns() + backoff);
+
+		if (!c->stopping)
+			pthread_cond_timedwait(&c->work, &c->lock, &ts);
+		backoff = BR_MIN(backoff * 2, BACKOFF_MAX_NS);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(chunk);
+	return NULL;
+}
+
+/* ---- sending (caller threads) */
+
+/* Write req's record on the socket of generation gen, within its
+ * deadline.  A record cut short would desynchronise the stream, so then
+ * the socket is shut down and the reader reconnects. */
+static void send_req(struct conn *c, struct conn_req *req, uint64_t gen)
+{
+	size_t off = 0;
+
+	pthread_mutex_lock(&c->send_lock);
+	if (c->fd < 0 || c->gen != gen)
+		goto out;  /* already replaced: the reader will wake us */
+	while (off < req->call.len) {
+		ssize_t n = send(c->fd, req->call.data + off, req->call.len - off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int64_t left = req->deadline_ns - now_ns();
+			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+
+			if (left > 0 && poll(&p, 1, (int)(left / 1000000) + 1) >= 0)
+				continue;
+		}
+		/* Error or out of time: break the connection if it now holds
+		 * part of a record (the reader notices and reconnects). */
+		if (off > 0 || n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			shutdown(c->fd, SHUT_RDWR);
+		break;
+	}
+out:
+	pthread_mutex_unlock(&c->send_lock);
+}
+
+int conn_call(struct conn *c, struct conn_req *req)
+{
+	int rc = 0;
+
+	cond_init_mono(&req->cond);
+	req->done = false;
+	req->sent_gen = 0;
+	req->next = NULL;
+	req->pprev = NULL;
+	buf_init(&req->reply, 0);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping) {
+		rc = -ESHUTDOWN;
+		goto out;
+	}
+	table_add(c, req);
+	if (c->fd < 0)
+		pthread_cond_signal(&c->work);
+	while (!req->done) {
+		if (c->fd >= 0 && req->sent_gen != c->gen) {
+			uint64_t gen = c->gen;
+
+			if (req->sent_gen)
+				c->resent++;
+			req->sent_gen = gen;
+			pthread_mutex_unlock(&c->lock);
+			send_req(c, req, gen);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		if (c->stopping) {
+			rc = -ESHUTDOWN;
+			break;
+		}
+		if (now_ns() >= req->deadline_ns) {
+			c->timeouts++;
+			rc = -ETIMEDOUT;
+			break;
+		}
+		struct timespec ts = ns_to_ts(req->deadline_ns);
+
+		pthread_cond_timedwait(&req->cond, &c->lock, &ts);
+	}
+	if (!req->done)
+		table_del(c, req);
+out:
+	pthread_mutex_unlock(&c->lock);
+	pthread_cond_destroy(&req->cond);
+	if (rc < 0)
+		buf_release(&req->reply);
+	return rc;
+}
+
+/* ---- lifecycle */
+
+uint32_t conn_next_xid(struct conn *c)
+{
+	return atomic_fetch_add(&c->xid, 1);
+}
+
+int conn_new(int fd, conn_dial_fn *dial, void *ctx, struct conn **out)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	uint32_t seed;
+	int rc;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	cond_init_mono(&c->work);
+	c->dial = dial;
+	c->dial_ctx = ctx;
+	c->fd = fd;
+	c->gen = 1;
+	c->connects = fd >= 0;
+	/* A random start keeps a restarted client's XIDs from matching
+	 * stale replies or a future duplicate-request cache's entries. */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint32_t)now_ns() ^ (uint32_t)getpid() << 16;
+	atomic_init(&c->xid, seed);
+	rc = -pthread_create(&c->reader, NULL, reader_main, c);
+	if (rc < 0) {
+		c->fd = -1;  /* the caller still owns fd on failure */
+		conn_free(c);
+		return rc;
+	}
+	c->reader_started = true;
+	*out = c;
+	return 0;
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);  /* wakes the reader's recv */
+	pthread_cond_broadcast(&c->work);
+	wake_all_requests(c);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->send_lock);
+	if (c->reader_started)
+		pthread_join(c->reader, NULL);
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_cond_destroy(&c->work);
+	pthread_mutex_destroy(&c->send_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void conn_get_counters(struct conn *c, struct conn_counters *out)
+{
+	pthread_mutex_lock(&c->lock);
+	out->connects = c->connects;
+	out->resent = c->resent;
+	out->timeouts = c->timeouts;
+	out->in_flight = c->npending;
+	out->connected = c->fd >= 0;
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,130 @@
+/* dial.c - TCP connect with a reserved source port and a timeout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dial.h"
+
+/* bindresvport() tries 600..1023 in an order of its own and fails on the
+ * first port in TIME_WAIT with the server; try every port ourselves. */
+#define RESV_HIGH 1023
+#define RESV_LOW 512
+
+static void set_port(struct sockaddr_storage *ss, int family, int port)
+{
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (void *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_any;
+		in6->sin6_port = htons((uint16_t)port);
+	} else {
+		struct sockaddr_in *in = (void *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_ANY);
+		in->sin_port = htons((uint16_t)port);
+	}
+}
+
+static void tune(int fd)
+{
+	int one = 1;
+	/* A server that vanished without a RST (power cut, cable) would leave
+	 * the reader blocked forever: let TCP notice within ~30 s. */
+	int idle = 10, intvl = 5, cnt = 3;
+	unsigned int user_to = 30000;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_to, sizeof(user_to));
+}
+
+/* Non-blocking connect bounded by timeout_ms; fd is blocking afterwards. */
+static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len,
+			   int timeout_ms)
+{
+	int fl = fcntl(fd, F_GETFL);
+	int rc = 0, err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	if (connect(fd, sa, len) < 0) {
+		if (errno != EINPROGRESS)
+			return -errno;
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		do
+			rc = poll(&p, 1, timeout_ms);
+		while (rc < 0 && errno == EINTR);
+		if (rc < 0)
+			return -errno;
+		if (rc == 0)
+			return -ETIMEDOUT;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			return -errno;
+		if (err)
+			return -err;
+	}
+	if (fcntl(fd, F_SETFL, fl) < 0)
+		return -errno;
+	return 0;
+}
+
+int dial_tcp(const struct sockaddr *sa, socklen_t len, int resvport,
+	     int timeout_ms, int *fd_out)
+{
+	bool resv = resvport > 0 || (resvport < 0 && geteuid() == 0);
+	int port = resv ? RESV_HIGH : 0;
+	int rc = -EADDRINUSE;
+
+	for (; port >= RESV_LOW || port == 0; port--) {
+		struct sockaddr_storage src = { 0 };
+		int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (port) {
+			set_port(&src, sa->sa_family, port);
+			if (bind(fd, (struct sockaddr *)&src,
+				 sa->sa_family == AF_INET6 ?
+				 sizeof(struct sockaddr_in6) :
+				 sizeof(struct sockaddr_in)) < 0) {
+				rc = -errno;
+				close(fd);
+				if (rc == -EADDRINUSE)
+					continue;
+				if (rc == -EACCES && resvport < 0) {
+					/* No CAP_NET_BIND_SERVICE after all:
+					 * the server will say whether it
+					 * minds. */
+					port = 1;
+					continue;
+				}
+				return rc;
+			}
+		}
+		rc = connect_timeout(fd, sa, len, timeout_ms);
+		if (rc == 0) {
+			tune(fd);
+			*fd_out = fd;
+			return 0;
+		}
+		close(fd);
+		/* The same 4-tuple may linger in TIME_WAIT from an earlier
+		 * connection to this server: try the next port. */
+		if (port && (rc == -EADDRNOTAVAIL || rc == -EADDRINUSE))
+			continue;
+		return rc;
+	}
+	return rc;
+}

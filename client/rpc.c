@@ -1,0 +1,171 @@
+/* rpc.c - struct bramble: connecting, call plumbing, deadlines, counters. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dial.h"
+#include "log.h"
+#include "netaddr.h"
+#include "rpc.h"
+#include "xalloc.h"
+
+/* One connection attempt never takes longer than this, so the reader
+ * thread notices bramble_free() and retries a dead address in time. */
+#define DIAL_TIMEOUT_MS 3000
+
+void bramble_opts_init(struct bramble_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->port = BRAMBLE_DEFAULT_PORT;
+	o->timeout_ms = BRAMBLE_DEFAULT_TIMEOUT_MS;
+	o->resvport = -1;
+	o->nconn = 1;
+}
+
+static int dial(void *ctx, int *fd_out)
+{
+	struct bramble *b = ctx;
+
+	return dial_tcp((struct sockaddr *)&b->addr, b->addr_len, b->resvport,
+			(int)BR_MIN(b->timeout_ms, DIAL_TIMEOUT_MS), fd_out);
+}
+
+int bramble_new(const struct bramble_opts *o, struct bramble **out)
+{
+	struct bramble *b;
+	int fd = -1;
+	int rc;
+
+	if (!o->host || !*o->host || o->port < 0 || o->port > 65535)
+		return -EINVAL;
+	b = xcalloc(1, sizeof(*b));
+	b->resvport = o->resvport;
+	b->timeout_ms = o->timeout_ms ? o->timeout_ms : BRAMBLE_DEFAULT_TIMEOUT_MS;
+	rc = netaddr_resolve(o->host, o->port ? o->port : BRAMBLE_DEFAULT_PORT,
+			     &b->addr, &b->addr_len);
+	if (rc < 0)
+		goto fail;
+	netaddr_format((struct sockaddr *)&b->addr, b->addr_str,
+		       sizeof(b->addr_str));
+	rc = dial_tcp((struct sockaddr *)&b->addr, b->addr_len, b->resvport,
+		      (int)b->timeout_ms, &fd);
+	if (rc < 0)
+		goto fail;
+	rc = conn_new(fd, dial, b, &b->conn);
+	if (rc < 0) {
+		close(fd);
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	bramble_free(b);
+	return rc;
+}
+
+void bramble_free(struct bramble *b)
+{
+	if (!b)
+		return;
+	conn_free(b->conn);
+	free(b);
+}
+
+const char *bramble_server_addr(const struct bramble *b)
+{
+	return b->addr_str;
+}
+
+int rpc_run(struct bramble *b, struct rpc_op *op, uint32_t proc,
+	    const struct bramble_cred *cr, xdrproc_t xargs, const void *args)
+{
+	struct br_cred wire, *wp = NULL;
+	struct rpc_reply rep;
+	bool xid_ok;
+	int rc;
+
+	memset(op, 0, sizeof(*op));
+	op->proc = proc;
+	op->start_ns = now_ns();
+	buf_init(&op->req.call, 0);
+	buf_init(&op->req.reply, 0);
+	if (cr) {
+		wire.uid = cr->uid;
+		wire.gid = cr->gid;
+		wire.ngroups = BR_MIN(cr->ngroups, (uint32_t)RPC_AUTH_SYS_GROUPS);
+		memcpy(wire.groups, cr->groups, wire.ngroups * sizeof(wire.groups[0]));
+		wp = &wire;
+	}
+	op->req.xid = conn_next_xid(b->conn);
+	op->req.deadline_ns = op->start_ns + (int64_t)b->timeout_ms * 1000000;
+	rc = rpcmsg_encode_call(&op->req.call, op->req.xid, BR_PROGRAM,
+				BR_VERSION, proc, wp, xargs, args);
+	if (rc < 0)
+		return rc;
+	rc = conn_call(b->conn, &op->req);
+	/* The record is no longer needed: free 1 MiB WRITEs early. */
+	buf_release(&op->req.call);
+	if (rc < 0)
+		return rc;
+	rc = rpcmsg_decode_reply(op->req.reply.data, op->req.reply.len, &rep,
+				 &xid_ok);
+	if (rc < 0)
+		return rc;
+	op->body = rep.body;
+	op->body_len = rep.body_len;
+	return 0;
+}
+
+int rpc_run_decode(struct bramble *b, struct rpc_op *op, uint32_t proc,
+		   const struct bramble_cred *cr, xdrproc_t xargs,
+		   const void *args, xdrproc_t xres, void *res, size_t res_size)
+{
+	int rc = rpc_run(b, op, proc, cr, xargs, args);
+
+	if (rc == 0)
+		rc = rpcmsg_decode_body(op->body, op->body_len, xres, res, res_size);
+	return rc;
+}
+
+int rpc_end(struct bramble *b, struct rpc_op *op, int rc)
+{
+	struct proc_counter *pc = &b->stats[op->proc < BR_NPROCS ? op->proc : 0];
+	int64_t us = (now_ns() - op->start_ns) / 1000;
+
+	buf_release(&op->req.call);
+	buf_release(&op->req.reply);
+	atomic_fetch_add_explicit(&pc->calls, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pc->total_us, (uint64_t)us, memory_order_relaxed);
+	if (rc < 0)
+		atomic_fetch_add_explicit(&pc->errors, 1, memory_order_relaxed);
+	return rc;
+}
+
+void rpc_time_to_wire(br_time *w, const struct timespec *ts)
+{
+	w->sec = ts->tv_sec;
+	w->nsec = (u_int)ts->tv_nsec;
+}
+
+void bramble_stats(struct bramble *b, struct bramble_proc_stats *out,
+		   size_t n, struct bramble_conn_stats *cs)
+{
+	for (size_t i = 0; i < n && i < BR_NPROCS; i++) {
+		struct proc_counter *pc = &b->stats[i];
+
+		out[i].name = br_proc_name((uint32_t)i);
+		out[i].calls = atomic_load_explicit(&pc->calls, memory_order_relaxed);
+		out[i].errors = atomic_load_explicit(&pc->errors, memory_order_relaxed);
+		out[i].total_us = atomic_load_explicit(&pc->total_us, memory_order_relaxed);
+	}
+	if (cs) {
+		struct conn_counters cc;
+
+		conn_get_counters(b->conn, &cc);
+		cs->connects = cc.connects;
+		cs->resent = cc.resent;
+		cs->timeouts = cc.timeouts;
+		cs->in_flight = cc.in_flight;
+		cs->connected = cc.connected;
+	}
+}

@@ -1,0 +1,61 @@
+/* rpc.h - call plumbing shared by the procedure functions (calls.c):
+ * encode, send with a deadline, decode the reply header and body, count.
+ *
+ * Internal to client/; the public API is bramble.h.  Thread-safe: any
+ * number of calls run at once on one struct bramble. */
+#ifndef BR_RPC_H
+#define BR_RPC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "bramble.h"
+#include "conn.h"
+#include "proto.h"
+#include "rpcmsg.h"
+
+_Static_assert(BRAMBLE_FH_MAX == BR_FH_MAX, "bramble.h out of date");
+_Static_assert(BRAMBLE_NPROCS == BR_NPROCS, "bramble.h out of date");
+_Static_assert(BRAMBLE_DATA_MAX == BR_DATA_MAX, "bramble.h out of date");
+_Static_assert(BRAMBLE_NGROUPS == RPC_AUTH_SYS_GROUPS, "bramble.h out of date");
+
+struct proc_counter {
+	_Atomic uint64_t calls, errors, total_us;
+};
+
+struct bramble {
+	struct conn *conn;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char addr_str[64];
+	int resvport;
+	unsigned int timeout_ms;
+	struct proc_counter stats[BR_NPROCS];
+};
+
+/* One call in progress. */
+struct rpc_op {
+	uint32_t proc;
+	int64_t start_ns;
+	struct conn_req req;
+	const char *body;          /* results, inside req.reply */
+	size_t body_len;
+};
+
+/* Send proc with args and wait for an accepted reply.  cr NULL sends
+ * AUTH_NONE.  On 0, op->body/body_len hold the results.  Always finish
+ * with rpc_end(), whatever this returned. */
+int rpc_run(struct bramble *b, struct rpc_op *op, uint32_t proc,
+	    const struct bramble_cred *cr, xdrproc_t xargs, const void *args);
+/* rpc_run() plus rpcmsg_decode_body() into res (release: xdr_free). */
+int rpc_run_decode(struct bramble *b, struct rpc_op *op, uint32_t proc,
+		   const struct bramble_cred *cr, xdrproc_t xargs,
+		   const void *args, xdrproc_t xres, void *res, size_t res_size);
+/* Release the call, count it, and pass rc through. */
+int rpc_end(struct bramble *b, struct rpc_op *op, int rc);
+
+/* Plain timespec <-> wire time. */
+void rpc_time_to_wire(br_time *w, const struct timespec *ts);
+
+#endif
