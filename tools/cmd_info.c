@@ -1,0 +1,99 @@
+/* cmd_info.c - `bramble info`: what the server (and the mount) is. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmds.h"
+#include "target.h"
+#include "util.h"
+
+static const char info_usage[] =
+	"usage: bramble info [-t SECONDS] HOST[:PORT]|MOUNT\n"
+	"  -t SECONDS  how long to wait for the server (default 10)\n";
+
+static void print_duration(int64_t s)
+{
+	if (s >= 86400)
+		printf("%lldd ", (long long)(s / 86400));
+	printf("%02lld:%02lld:%02lld\n", (long long)(s % 86400 / 3600),
+	       (long long)(s % 3600 / 60), (long long)(s % 60));
+}
+
+/* The mount's own lines from its control file, indented. */
+static void print_mount(const struct target *t)
+{
+	printf("mount:          %s\n", t->mount);
+	for (const char *p = t->ctl; p && *p;) {
+		size_t n = strcspn(p, "\n");
+
+		printf("  %.*s\n", (int)n, p);
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	int64_t timeout_ms = 10000;
+	struct bramble_info info;
+	struct bramble *b = NULL;
+	struct target t;
+	char when[64];
+	struct tm tm;
+	time_t st;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_seconds_ms(optarg, &timeout_ms) < 0 || timeout_ms < 1)
+				goto bad;
+			break;
+		case 'h':
+			fputs(info_usage, stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc - 1)
+		goto bad;
+	if (target_parse(argv[optind], &t) < 0)
+		return 1;
+	rc = target_connect(&t, (unsigned int)timeout_ms, &b);
+	if (rc == 0)
+		rc = bramble_info(b, &info);
+	if (rc < 0) {
+		if (b)
+			fprintf(stderr, "bramble: INFO from %s failed: %s\n",
+				bramble_server_addr(b), strerror(-rc));
+		bramble_free(b);
+		target_release(&t);
+		return 1;
+	}
+	st = (time_t)info.start_time;
+	localtime_r(&st, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+	printf("server:         %s\n", bramble_server_addr(b));
+	printf("version:        %s\n", info.server_version);
+	printf("export:         %s%s\n", info.export_path,
+	       info.read_only ? " (read-only)" : "");
+	printf("protocol:       %u\n", info.proto_vers);
+	printf("started:        %s\n", when);
+	printf("uptime:         ");
+	print_duration(info.uptime);
+	printf("max read/write: %u bytes\n", info.max_data);
+	if (t.mount)
+		print_mount(&t);
+	bramble_free(b);
+	target_release(&t);
+	return 0;
+bad:
+	fputs(info_usage, stderr);
+	return 2;
+}

@@ -1,0 +1,13 @@
+/* cmds.h - the subcommands of `bramble`, one cmd_<name>.c each.
+ *
+ * Each gets argv[0] = its own name and returns the process exit status:
+ * 0 success, 1 failure (server unreachable, call refused), 2 usage error. */
+#ifndef BR_CMDS_H
+#define BR_CMDS_H
+
+#define BRAMBLE_PORT_DEFAULT 7049
+
+int cmd_ping(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

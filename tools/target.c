@@ -1,0 +1,156 @@
+/* target.c - resolve a command's target to a server address. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cmds.h"
+#include "log.h"
+#include "netaddr.h"
+#include "target.h"
+#include "util.h"
+#include "xalloc.h"
+
+/* Read dir/.bramble into ctl; the control file is answered by lookup even
+ * though readdir never lists it.  0 or -errno. */
+static int read_ctl(const char *dir, struct buf *ctl)
+{
+	struct buf path = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	int fd, rc = 0;
+
+	buf_addf(&path, "%s/.bramble", dir);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	buf_release(&path);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && ctl->len < 65536)
+		buf_add(ctl, chunk, (size_t)n);
+	if (n < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Walk up from path until a directory with a .bramble control file. */
+static int find_mount(const char *path, struct target *t)
+{
+	char *dir = realpath(path, NULL);
+	struct buf ctl = BUF_INIT;
+	struct stat st;
+
+	if (!dir)
+		return -errno;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		char *slash = strrchr(dir, '/');
+
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+	}
+	for (;;) {
+		if (read_ctl(dir, &ctl) == 0 && ctl.len) {
+			t->mount = dir;
+			t->ctl = buf_detach(&ctl, NULL);
+			return 0;
+		}
+		buf_reset(&ctl);
+		char *slash = strrchr(dir, '/');
+
+		if (!slash || !strcmp(dir, "/"))
+			break;
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	}
+	buf_release(&ctl);
+	free(dir);
+	return -ENOENT;
+}
+
+char *target_ctl_get(const struct target *t, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (char *p = t->ctl; p && *p;) {
+		if (!strncmp(p, key, klen) && p[klen] == '=')
+			return p + klen + 1;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static char *ctl_dup(const struct target *t, const char *key)
+{
+	char *v = target_ctl_get(t, key);
+
+	return v ? xstrndup(v, strcspn(v, "\n")) : NULL;
+}
+
+int target_parse(const char *spec, struct target *t)
+{
+	struct stat st;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (stat(spec, &st) == 0) {
+		char *port;
+		unsigned long long p;
+
+		rc = find_mount(spec, t);
+		if (rc < 0) {
+			fprintf(stderr, "bramble: %s is not in a bramble mount "
+					"(no .bramble control file found)\n", spec);
+			return rc;
+		}
+		t->host = ctl_dup(t, "server");
+		port = ctl_dup(t, "port");
+		rc = !t->host || !port || parse_uint(port, 1, 65535, &p) < 0 ? -EPROTO : 0;
+		free(port);
+		if (rc < 0) {
+			fprintf(stderr, "bramble: %s/.bramble does not name a server\n",
+				t->mount);
+			target_release(t);
+			return rc;
+		}
+		t->port = (int)p;
+		return 0;
+	}
+	rc = netaddr_split(spec, BRAMBLE_PORT_DEFAULT, &t->host, &t->port);
+	if (rc < 0 || t->port == 0) {
+		fprintf(stderr, "bramble: '%s' is neither a path nor HOST[:PORT]\n", spec);
+		target_release(t);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void target_release(struct target *t)
+{
+	free(t->host);
+	free(t->mount);
+	free(t->ctl);
+	memset(t, 0, sizeof(*t));
+}
+
+int target_connect(const struct target *t, unsigned int timeout_ms,
+		   struct bramble **out)
+{
+	struct bramble_opts o;
+	int rc;
+
+	bramble_opts_init(&o);
+	o.host = t->host;
+	o.port = t->port;
+	o.timeout_ms = timeout_ms;
+	rc = bramble_new(&o, out);
+	if (rc < 0)
+		fprintf(stderr, "bramble: cannot connect to %s:%d: %s\n", t->host,
+			t->port, strerror(-rc));
+	return rc;
+}

@@ -1,0 +1,32 @@
+/* target.h - what a `bramble` command talks to: a server named as
+ * HOST[:PORT], or a bramblefs mount, found through the control file
+ * `.bramble` at the mount's root (read by walking up from the path). */
+#ifndef BR_TARGET_H
+#define BR_TARGET_H
+
+#include <stdbool.h>
+
+#include "bramble.h"
+
+struct target {
+	char *host;             /* server host, malloc'd */
+	int port;
+	char *mount;            /* mount root when the target is a mount, else NULL */
+	char *ctl;              /* the control file's whole text, or NULL */
+};
+
+/* Resolve spec into *t: an existing path is taken as a mount (its
+ * .bramble file must be found, else -ENOENT with a message); anything
+ * else as HOST[:PORT].  0 or -errno; on failure *t needs no release. */
+int target_parse(const char *spec, struct target *t);
+void target_release(struct target *t);
+
+/* Value of `key' in the control file (NULL if absent or not a mount);
+ * points into t->ctl up to the end of line: copy it before use. */
+char *target_ctl_get(const struct target *t, const char *key);
+
+/* Connect to the target's server with timeout_ms per call. */
+int target_connect(const struct target *t, unsigned int timeout_ms,
+		   struct bramble **out);
+
+#endif
