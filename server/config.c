@@ -1,0 +1,195 @@
+/* config.c - the option table and command-line parsing. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "proto.h"
+#include "util.h"
+#include "xalloc.h"
+
+enum opt_type {
+	OPT_STR,        /* char * */
+	OPT_PATH,       /* char *, made absolute */
+	OPT_BOOL,       /* bool, a flag without argument */
+	OPT_UINT,       /* unsigned int within [min, max] */
+	OPT_ACTION,     /* --help, --version */
+};
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	const char *def;               /* default, as text; NULL = none */
+	unsigned long long min, max;
+	const char *arg;               /* argument name for --help */
+	const char *help;
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct opt opts[] = {
+	{ "export", OPT_PATH, F(export_dir), NULL, 0, 0, "DIR",
+	  "directory to export (required)" },
+	{ "listen", OPT_STR, F(listen), "0.0.0.0:7049", 0, 0, "ADDR[:PORT]",
+	  "address to listen on; port 0 picks a free port" },
+	{ "allow", OPT_STR, F(allow), "127.0.0.0/8", 0, 0, "CIDR[,CIDR...]",
+	  "networks allowed to connect" },
+	{ "read-only", OPT_BOOL, F(read_only), NULL, 0, 0, NULL,
+	  "refuse every change (EROFS)" },
+	{ "no-root-squash", OPT_BOOL, F(no_root_squash), NULL, 0, 0, NULL,
+	  "let client root act as root (default: squash to 65534)" },
+	{ "insecure", OPT_BOOL, F(insecure), NULL, 0, 0, NULL,
+	  "accept calls from source ports >= 1024" },
+	{ "state", OPT_PATH, F(state_dir), "/var/lib/bramble", 0, 0, "DIR",
+	  "handle key and database" },
+	{ "threads", OPT_UINT, F(threads), "4", 1, 256, "N",
+	  "disk worker threads" },
+	{ "foreground", OPT_BOOL, F(foreground), NULL, 0, 0, NULL,
+	  "do not daemonize; log to stderr" },
+	{ "log-level", OPT_STR, F(log_level_name), "info", 0, 0, "LEVEL",
+	  "err, warn, info or debug" },
+	{ "log-file", OPT_PATH, F(log_file), NULL, 0, 0, "FILE",
+	  "log to FILE (SIGHUP reopens it) instead of syslog/stderr" },
+	{ "pid-file", OPT_PATH, F(pid_file), NULL, 0, 0, "FILE",
+	  "write the daemon's pid to FILE" },
+	{ "port-file", OPT_PATH, F(port_file), NULL, 0, 0, "FILE",
+	  "write the bound port to FILE once listening" },
+	{ "trace", OPT_BOOL, F(trace), NULL, 0, 0, NULL,
+	  "log one line per call: procedure, handle, status, microseconds" },
+	{ "help", OPT_ACTION, 0, NULL, 0, 0, NULL, "show this help" },
+	{ "version", OPT_ACTION, 0, NULL, 0, 0, NULL, "show the version" },
+};
+
+void config_usage(FILE *f)
+{
+	fprintf(f, "usage: brambled --export DIR [options]\n\n"
+		   "Serve DIR to bramblefs clients over ONC RPC (program %u, version %u).\n\n",
+		BR_PROGRAM, BR_VERSION);
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name,
+			 opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+		fprintf(f, "  %-28s %s", left, opts[i].help);
+		if (opts[i].def)
+			fprintf(f, " [%s]", opts[i].def);
+		fputc('\n', f);
+	}
+}
+
+static char *absolute(const char *p)
+{
+	char cwd[4096];
+	size_t n;
+	char *r;
+
+	if (p[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return xstrdup(p);
+	n = strlen(cwd) + 1 + strlen(p) + 1;
+	r = xmalloc(n);
+	snprintf(r, n, "%s/%s", cwd, p);
+	return r;
+}
+
+static int set_value(struct config *cfg, const struct opt *o, const char *val,
+		     char *err, size_t errlen)
+{
+	char *base = (char *)cfg;
+	unsigned long long v;
+
+	switch (o->type) {
+	case OPT_STR:
+	case OPT_PATH:
+		if (!*val) {
+			snprintf(err, errlen, "--%s: empty value", o->name);
+			return -EINVAL;
+		}
+		free(*(char **)(base + o->off));
+		*(char **)(base + o->off) = o->type == OPT_PATH ? absolute(val) : xstrdup(val);
+		return 0;
+	case OPT_BOOL:
+		*(bool *)(base + o->off) = true;
+		return 0;
+	case OPT_UINT:
+		if (parse_uint(val, o->min, o->max, &v) < 0) {
+			snprintf(err, errlen, "--%s: '%s' is not a number from %llu to %llu",
+				 o->name, val, o->min, o->max);
+			return -EINVAL;
+		}
+		*(unsigned int *)(base + o->off) = (unsigned int)v;
+		return 0;
+	case OPT_ACTION:
+		break;
+	}
+	return 0;
+}
+
+int config_parse(struct config *cfg, int argc, char **argv, char *err,
+		 size_t errlen)
+{
+	struct option lo[ARRAY_SIZE(opts) + 1];
+	int c, idx, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(lo, 0, sizeof(lo));
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		lo[i].name = opts[i].name;
+		lo[i].has_arg = opts[i].type == OPT_BOOL || opts[i].type == OPT_ACTION
+					? no_argument : required_argument;
+		lo[i].val = 0x100 + (int)i;
+		if (opts[i].def && set_value(cfg, &opts[i], opts[i].def, err, errlen) < 0)
+			return -EINVAL;         /* a bad default is a bug */
+	}
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":hV", lo, &idx)) != -1) {
+		if (c == 'h' || (c >= 0x100 && !strcmp(opts[c - 0x100].name, "help"))) {
+			config_usage(stdout);
+			return 1;
+		}
+		if (c == 'V' || (c >= 0x100 && !strcmp(opts[c - 0x100].name, "version"))) {
+			printf("brambled %s (protocol %u)\n", BR_SOFTWARE_VERSION, BR_VERSION);
+			return 1;
+		}
+		if (c == ':') {
+			snprintf(err, errlen, "%s: needs an argument", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (c < 0x100) {
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+		rc = set_value(cfg, &opts[c - 0x100], optarg, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->export_dir) {
+		snprintf(err, errlen, "--export DIR is required");
+		return -EINVAL;
+	}
+	if (log_parse_level(cfg->log_level_name, &cfg->log_level) < 0) {
+		snprintf(err, errlen, "--log-level: '%s' is not one of err, warn, info, debug",
+			 cfg->log_level_name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void config_release(struct config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		if (opts[i].type == OPT_STR || opts[i].type == OPT_PATH) {
+			char **p = (char **)((char *)cfg + opts[i].off);
+
+			free(*p);
+			*p = NULL;
+		}
+	}
+}

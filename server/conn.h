@@ -1,0 +1,64 @@
+/* conn.h - one client connection, owned by the loop thread.
+ *
+ * A connection reads bytes into its input buffer, deframes records
+ * (rm_reader, capped at BR_RECORD_MAX), answers protocol errors and NULL
+ * itself, and turns every other call into a job for the pool.  Replies
+ * come back (conn_job_done) in any order -- the client matches them by XID
+ * -- and are written with writev from the output queue, watching EV_WRITE
+ * only while output is pending.
+ *
+ * Back-pressure: `inflight' counts calls from the moment they are queued
+ * to the pool until their reply is fully written.  At CONN_INFLIGHT_MAX
+ * the connection stops reading; it resumes as replies go out.  That also
+ * bounds the memory one client can pin: at most CONN_INFLIGHT_MAX records
+ * plus replies.
+ *
+ * Lifetime: conn_close() closes the socket at once and marks the
+ * connection dead; the struct lives on until its last job has come back
+ * from the pool (whose reply is then dropped), so a worker's job never
+ * points at freed memory.  Everything here is loop thread only. */
+#ifndef BR_CONN_H
+#define BR_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "pool.h"
+#include "rpcmsg.h"
+
+#define CONN_INFLIGHT_MAX 64
+#define CONN_INBUF (64 * 1024)
+
+/* What every connection shares: the loop, the pool, the policy. */
+struct conn_set {
+	struct ev_loop *loop;
+	struct pool *pool;
+	bool insecure;                 /* accept calls from ports >= 1024 */
+	struct conn *head;             /* every live or dying connection */
+	unsigned int count;
+};
+
+struct conn {
+	struct conn_set *set;
+	struct conn *prev, *next;      /* in set->head */
+	int fd;                        /* -1 once closed */
+	ev_io rw, ww;
+	struct rm_reader rd;
+	char *in;                      /* CONN_INBUF bytes */
+	size_t in_off, in_len;         /* unconsumed input: in[in_off..in_len) */
+	struct job *out_head, *out_tail; /* replies to write, in order */
+	unsigned int inflight;
+	bool dead;
+	bool privileged;               /* source port < 1024 */
+	char peer[64];                 /* "1.2.3.4:567" for logs */
+};
+
+/* Take over an accepted, non-blocking socket and start reading. */
+struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer);
+/* pool_done_fn: ctx is the conn_set. */
+void conn_job_done(void *ctx, struct job *j);
+/* Close every connection and free them all (shutdown; the pool is gone). */
+void conn_set_release(struct conn_set *set);
+
+#endif

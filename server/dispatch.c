@@ -1,0 +1,247 @@
+/* dispatch.c - procedure table, call context, and dispatch_run(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cred.h"
+#include "fdcache.h"
+#include "log.h"
+#include "proc.h"
+#include "xalloc.h"
+
+enum {
+	P_MODIFIES = 1,         /* refused with EROFS on a read-only export */
+	P_FH = 2,               /* args start with a br_fh (for the trace) */
+	P_NOSTATUS = 4,         /* result has no br_stat (INFO) */
+};
+
+struct proc_desc {
+	xdrproc_t xargs;
+	size_t args_size;
+	xdrproc_t xres;
+	size_t res_size;
+	proc_fn *fn;
+	unsigned int flags;
+};
+
+/* INFO takes no arguments: XDR's xdr_void has the wrong type to cast. */
+static bool_t xdr_noargs(XDR *x, void *p)
+{
+	(void)x;
+	(void)p;
+	return TRUE;
+}
+
+#define P(name, atype, rtype, fn, flags) \
+	[name] = { (xdrproc_t)xdr_##atype, sizeof(atype), \
+		   (xdrproc_t)xdr_##rtype, sizeof(rtype), fn, flags }
+
+static const struct proc_desc procs[BR_NPROCS] = {
+	/* NULL is answered by the loop and never gets here. */
+	[BRPROC_INFO] = { (xdrproc_t)xdr_noargs, 0, (xdrproc_t)xdr_br_info,
+			  sizeof(br_info), proc_info, P_NOSTATUS },
+	P(BRPROC_MOUNT, br_mount_args, br_mount_res, proc_mount, 0),
+	P(BRPROC_GETATTR, br_fh_args, br_attr_res, proc_getattr, P_FH),
+	P(BRPROC_SETATTR, br_setattr_args, br_attr_res, proc_setattr, P_FH | P_MODIFIES),
+	P(BRPROC_LOOKUP, br_dirop_args, br_entry_res, proc_lookup, P_FH),
+	P(BRPROC_ACCESS, br_access_args, br_stat, proc_access, P_FH),
+	P(BRPROC_READLINK, br_fh_args, br_readlink_res, proc_readlink, P_FH),
+	P(BRPROC_READ, br_read_args, br_read_res, proc_read, P_FH),
+	P(BRPROC_WRITE, br_write_args, br_write_res, proc_write, P_FH | P_MODIFIES),
+	P(BRPROC_CREATE, br_create_args, br_entry_res, proc_create, P_FH | P_MODIFIES),
+	P(BRPROC_MKDIR, br_mkdir_args, br_entry_res, proc_mkdir, P_FH | P_MODIFIES),
+	P(BRPROC_SYMLINK, br_symlink_args, br_entry_res, proc_symlink, P_FH | P_MODIFIES),
+	P(BRPROC_MKNOD, br_mknod_args, br_entry_res, proc_mknod, P_FH | P_MODIFIES),
+	P(BRPROC_REMOVE, br_dirop_args, br_stat, proc_remove, P_FH | P_MODIFIES),
+	P(BRPROC_RMDIR, br_dirop_args, br_stat, proc_rmdir, P_FH | P_MODIFIES),
+	P(BRPROC_RENAME, br_rename_args, br_stat, proc_rename, P_FH | P_MODIFIES),
+	P(BRPROC_LINK, br_link_args, br_entry_res, proc_link, P_FH | P_MODIFIES),
+	P(BRPROC_READDIRPLUS, br_readdir_args, br_readdir_res, proc_readdirplus, P_FH),
+	P(BRPROC_STATFS, br_fh_args, br_statfs_res, proc_statfs, P_FH),
+	P(BRPROC_COMMIT, br_commit_args, br_stat, proc_commit, P_FH),
+	/* OPEN modifies only with WRITE/TRUNC: it checks for itself. */
+	P(BRPROC_OPEN, br_open_args, br_attr_res, proc_open, P_FH),
+	P(BRPROC_GETXATTR, br_getxattr_args, br_xattr_res, proc_getxattr, P_FH),
+	P(BRPROC_SETXATTR, br_setxattr_args, br_stat, proc_setxattr, P_FH | P_MODIFIES),
+	P(BRPROC_LISTXATTR, br_listxattr_args, br_xattr_res, proc_listxattr, P_FH),
+	P(BRPROC_REMOVEXATTR, br_removexattr_args, br_stat, proc_removexattr,
+	  P_FH | P_MODIFIES),
+	P(BRPROC_COPY_RANGE, br_copy_args, br_copy_res, proc_copy_range,
+	  P_FH | P_MODIFIES),
+};
+
+bool dispatch_known(uint32_t proc)
+{
+	return proc == BRPROC_NULL || (proc < BR_NPROCS && procs[proc].fn);
+}
+
+bool dispatch_auth_none_ok(uint32_t proc)
+{
+	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_MOUNT;
+}
+
+bool dispatch_any_port(uint32_t proc)
+{
+	return proc == BRPROC_NULL || proc == BRPROC_INFO;
+}
+
+/* ---- helpers for the handlers */
+
+int call_fh(struct call *c, const br_fh *fh, int *fd, struct stat *st)
+{
+	return export_fh_open(c->svc->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
+}
+
+int call_dir(struct call *c, const br_fh *fh, int *fd)
+{
+	struct stat st;
+	int rc = call_fh(c, fh, fd, &st);
+
+	if (rc == 0 && !S_ISDIR(st.st_mode)) {
+		close(*fd);
+		rc = -ENOTDIR;
+	}
+	return rc;
+}
+
+int call_as_user(struct call *c)
+{
+	return cred_as(&c->cred);
+}
+
+void call_as_root(struct call *c)
+{
+	(void)c;
+	cred_root();
+}
+
+void fh_set(br_fh *dst, const struct export_fh *src)
+{
+	dst->br_fh_len = src->len;
+	dst->br_fh_val = xmemdup(src->data, src->len);
+}
+
+void fd_path(int fd, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+void close_quiet(int fd)
+{
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+}
+
+int call_entry(struct call *c, int dirfd, const char *name, br_entry *out)
+{
+	struct export_fh fh;
+	struct stat st;
+	int fd, rc;
+
+	/* As the caller: the kernel checks search permission on dirfd. */
+	rc = call_as_user(c);
+	if (rc < 0)
+		return rc;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = export_fh_from_fd(c->svc->ex, fd, &fh);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	fh_set(&out->fh, &fh);
+	br_attr_from_stat(&out->attr, &st);
+	return 0;
+}
+
+/* ---- running a job */
+
+static void trace(const struct job *j, const void *args, unsigned int flags,
+		  int status, int64_t t_end)
+{
+	char fh[16] = "-";
+	const char *st = "OK";
+
+	if (args && (flags & P_FH)) {
+		const br_fh *f = args;
+
+		export_fh_short(f->br_fh_val, f->br_fh_len, fh, sizeof(fh));
+	}
+	if (status < 0)
+		st = "GARBAGE_ARGS";
+	else if (status > 0)
+		st = strerrorname_np(-br_stat_to_errno((br_stat)status));
+	log_info("trace %s fh=%s %s %lldus", br_proc_name(j->proc), fh,
+		 st ? st : "?", (long long)((t_end - j->t0_ns) / 1000));
+}
+
+void dispatch_run(void *ctx, struct job *j)
+{
+	struct service *svc = ctx;
+	const struct proc_desc *d = &procs[j->proc];
+	struct call c = { .svc = svc };
+	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
+	void *res = xcalloc(1, d->res_size);
+	int rc, status = 0;
+
+	rc = rpcmsg_decode_body(j->args, j->args_len, d->xargs, args, d->args_size);
+	free(j->rec);                   /* the record is not needed any more */
+	j->rec = NULL;
+	j->args = NULL;
+	if (rc < 0) {
+		log_warn_rl("%s: undecodable arguments (xid %08x)",
+			    br_proc_name(j->proc), j->xid);
+		rpcmsg_reply_accept_err(&j->reply, j->xid, GARBAGE_ARGS, 0, 0);
+		if (svc->trace)
+			trace(j, NULL, 0, -1, now_ns());
+		free(args);
+		free(res);
+		return;
+	}
+
+	if (j->flavor == RPC_AUTH_SYS) {
+		c.cred = j->cred;
+		if (svc->root_squash)
+			cred_squash(&c.cred);
+		c.root = c.cred.uid == 0;
+	} else {
+		c.cred.uid = c.cred.gid = CRED_NOBODY;
+	}
+
+	if ((d->flags & P_MODIFIES) && svc->read_only)
+		rc = -EROFS;
+	else if (cred_root() < 0)
+		rc = -EPERM;
+	else
+		rc = d->fn(&c, args, res);
+	cred_root();
+
+	if (!(d->flags & P_NOSTATUS)) {
+		/* Every result type of the .x but INFO's starts with its
+		 * br_stat (a union's discriminant or a bare br_stat). */
+		status = br_stat_from_errno(-rc);
+		*(br_stat *)res = (br_stat)status;
+	}
+	if (rpcmsg_reply_success(&j->reply, j->xid, d->xres, res) < 0) {
+		log_warn_rl("%s: reply too large to encode", br_proc_name(j->proc));
+		buf_reset(&j->reply);
+		rpcmsg_reply_accept_err(&j->reply, j->xid, SYSTEM_ERR, 0, 0);
+	}
+	if (svc->trace)
+		trace(j, args, d->flags, status, now_ns());
+	xdr_free(d->xargs, args);
+	xdr_free(d->xres, res);
+	free(args);
+	free(res);
+}

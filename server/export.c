@@ -1,0 +1,477 @@
+/* export.c - file handles, confinement and the decoded-handle cache. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "util.h"
+#include "xalloc.h"
+
+#define EXPORT_CACHE_DEFAULT 1024
+#define EXPORT_WALK_MAX 4096     /* deepest directory we will verify */
+
+/* One decoded handle: the O_PATH fd of its object. */
+struct centry {
+	struct export_fh fh;
+	int fd;
+	struct centry *hnext;          /* hash chain */
+	struct centry *prev, *next;    /* LRU list, most recent first */
+};
+
+struct export {
+	int root_fd;
+	dev_t dev;
+	ino_t ino;
+	int mnt_id;                    /* mount of the root: handles never cross it */
+	char *path;
+	unsigned char key[EXPORT_KEY_LEN];
+	/* the root's own kernel handle: bound into every MAC */
+	unsigned char root_kh[EXPORT_KH_MAX + 8];
+	size_t root_kh_len;
+
+	pthread_mutex_t lock;
+	struct centry **table;         /* protected by lock */
+	size_t nbuckets;               /* power of two */
+	struct centry lru;             /* protected by lock; sentinel */
+	unsigned int count, max;       /* protected by lock */
+};
+
+/* ---- kernel handles */
+
+struct khandle {
+	struct file_handle h;
+	unsigned char bytes[128];      /* MAX_HANDLE_SZ */
+};
+
+static int get_khandle(int dirfd, const char *name, int flags,
+		       struct khandle *kh, int *mnt_id)
+{
+	kh->h.handle_bytes = sizeof(kh->bytes);
+	if (name_to_handle_at(dirfd, name, &kh->h, mnt_id, flags) < 0) {
+		int rc = -errno;
+
+		/* EOVERFLOW: larger than MAX_HANDLE_SZ; EOPNOTSUPP: the
+		 * filesystem cannot export.  Either way: no handle. */
+		return rc == -EOVERFLOW ? -EOPNOTSUPP : rc;
+	}
+	return 0;
+}
+
+static void mac(const struct export *ex, const unsigned char *data, size_t len,
+		unsigned char out[EXPORT_MAC_LEN])
+{
+	crypto_generichash_state s;
+
+	crypto_generichash_init(&s, ex->key, sizeof(ex->key), EXPORT_MAC_LEN);
+	crypto_generichash_update(&s, ex->root_kh, ex->root_kh_len);
+	crypto_generichash_update(&s, data, len);
+	crypto_generichash_final(&s, out, EXPORT_MAC_LEN);
+}
+
+static int wrap(const struct export *ex, const struct khandle *kh, int mnt_id,
+		struct export_fh *out)
+{
+	/* Another mount beneath the export (or a bind mount of something
+	 * outside it): its objects must not get handles of ours. */
+	if (mnt_id != ex->mnt_id)
+		return -EOPNOTSUPP;
+	if (kh->h.handle_type < 0 || kh->h.handle_type > 255 ||
+	    kh->h.handle_bytes > EXPORT_KH_MAX)
+		return -EOPNOTSUPP;
+	out->data[0] = EXPORT_FH_VERSION;
+	out->data[1] = (unsigned char)kh->h.handle_type;
+	memcpy(out->data + 2, kh->h.f_handle, kh->h.handle_bytes);
+	mac(ex, out->data, 2 + kh->h.handle_bytes,
+	    out->data + 2 + kh->h.handle_bytes);
+	out->len = 2 + kh->h.handle_bytes + EXPORT_MAC_LEN;
+	return 0;
+}
+
+/* ---- the cache */
+
+static size_t bucket(const struct export *ex, const unsigned char *fh, size_t len)
+{
+	uint64_t h;
+
+	/* The MAC is a keyed hash: uniform, and nobody can aim at a bucket. */
+	memcpy(&h, fh + len - EXPORT_MAC_LEN, sizeof(h));
+	return (size_t)h & (ex->nbuckets - 1);
+}
+
+static void lru_unlink(struct centry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void lru_push(struct export *ex, struct centry *e)
+{
+	e->next = ex->lru.next;
+	e->prev = &ex->lru;
+	ex->lru.next->prev = e;
+	ex->lru.next = e;
+}
+
+static struct centry **chain_find(struct export *ex, const unsigned char *fh,
+				  size_t len)
+{
+	struct centry **pp = &ex->table[bucket(ex, fh, len)];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if ((*pp)->fh.len == len && !memcmp((*pp)->fh.data, fh, len))
+			break;
+	return pp;
+}
+
+static void cache_remove_locked(struct export *ex, struct centry **pp)
+{
+	struct centry *e = *pp;
+
+	*pp = e->hnext;
+	lru_unlink(e);
+	ex->count--;
+	close(e->fd);
+	free(e);
+}
+
+/* Returns a duplicate of the cached fd, or -1. */
+static int cache_get(struct export *ex, const unsigned char *fh, size_t len)
+{
+	struct centry **pp;
+	int fd = -1;
+
+	pthread_mutex_lock(&ex->lock);
+	pp = chain_find(ex, fh, len);
+	if (*pp) {
+		fd = fcntl((*pp)->fd, F_DUPFD_CLOEXEC, 0);
+		lru_unlink(*pp);
+		lru_push(ex, *pp);
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return fd;
+}
+
+static void cache_drop(struct export *ex, const unsigned char *fh, size_t len)
+{
+	struct centry **pp;
+
+	pthread_mutex_lock(&ex->lock);
+	pp = chain_find(ex, fh, len);
+	if (*pp)
+		cache_remove_locked(ex, pp);
+	pthread_mutex_unlock(&ex->lock);
+}
+
+/* Remember fd (duplicated) for fh, evicting the least recently used. */
+static void cache_put(struct export *ex, const struct export_fh *fh, int fd)
+{
+	struct centry **pp;
+	struct centry *e;
+	int dfd;
+
+	pthread_mutex_lock(&ex->lock);
+	pp = chain_find(ex, fh->data, fh->len);
+	if (*pp) {
+		pthread_mutex_unlock(&ex->lock);
+		return;
+	}
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		pthread_mutex_unlock(&ex->lock);
+		return;
+	}
+	while (ex->count >= ex->max) {
+		struct centry *old = ex->lru.prev;
+
+		cache_remove_locked(ex, chain_find(ex, old->fh.data, old->fh.len));
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->fh = *fh;
+	e->fd = dfd;
+	pp = &ex->table[bucket(ex, fh->data, fh->len)];
+	e->hnext = *pp;
+	*pp = e;
+	lru_push(ex, e);
+	ex->count++;
+	pthread_mutex_unlock(&ex->lock);
+}
+
+/* ---- open / close */
+
+int export_open(const char *dir, const unsigned char key[EXPORT_KEY_LEN],
+		unsigned int cache_max, struct export **out)
+{
+	struct export *ex = xcalloc(1, sizeof(*ex));
+	struct khandle kh;
+	struct stat st;
+	int rc = 0;
+
+	ex->root_fd = -1;
+	pthread_mutex_init(&ex->lock, NULL);
+	ex->lru.next = ex->lru.prev = &ex->lru;
+	ex->max = cache_max ? cache_max : EXPORT_CACHE_DEFAULT;
+	for (ex->nbuckets = 64; ex->nbuckets < ex->max; ex->nbuckets *= 2)
+		;
+	ex->table = xcalloc(ex->nbuckets, sizeof(*ex->table));
+	memcpy(ex->key, key, EXPORT_KEY_LEN);
+	ex->path = xstrdup(dir);
+
+	ex->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ex->root_fd < 0 || fstat(ex->root_fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	ex->dev = st.st_dev;
+	ex->ino = st.st_ino;
+	rc = get_khandle(ex->root_fd, "", AT_EMPTY_PATH, &kh, &ex->mnt_id);
+	if (rc == 0 && kh.h.handle_bytes > EXPORT_KH_MAX)
+		rc = -EOPNOTSUPP;
+	if (rc < 0)
+		goto out;
+	ex->root_kh[0] = (unsigned char)kh.h.handle_type;
+	memcpy(ex->root_kh + 1, kh.h.f_handle, kh.h.handle_bytes);
+	ex->root_kh_len = 1 + kh.h.handle_bytes;
+out:
+	if (rc < 0)
+		export_close(ex);
+	else
+		*out = ex;
+	return rc;
+}
+
+void export_close(struct export *ex)
+{
+	if (!ex)
+		return;
+	while (ex->lru.next != &ex->lru)
+		cache_remove_locked(ex, chain_find(ex, ex->lru.next->fh.data,
+						   ex->lru.next->fh.len));
+	if (ex->root_fd >= 0)
+		close(ex->root_fd);
+	sodium_memzero(ex->key, sizeof(ex->key));
+	pthread_mutex_destroy(&ex->lock);
+	free(ex->table);
+	free(ex->path);
+	free(ex);
+}
+
+int export_root_fd(const struct export *ex)
+{
+	return ex->root_fd;
+}
+
+const char *export_path(const struct export *ex)
+{
+	return ex->path;
+}
+
+/* ---- making handles */
+
+int export_fh_from_fd(struct export *ex, int fd, struct export_fh *out)
+{
+	struct khandle kh;
+	int mnt_id, rc;
+
+	rc = get_khandle(fd, "", AT_EMPTY_PATH, &kh, &mnt_id);
+	if (rc == 0)
+		rc = wrap(ex, &kh, mnt_id, out);
+	if (rc == 0)
+		cache_put(ex, out, fd);
+	return rc;
+}
+
+int export_fh_at(struct export *ex, int dirfd, const char *name,
+		 struct export_fh *out)
+{
+	struct khandle kh;
+	int mnt_id, rc;
+
+	rc = get_khandle(dirfd, name, 0, &kh, &mnt_id);
+	if (rc == 0)
+		rc = wrap(ex, &kh, mnt_id, out);
+	return rc;
+}
+
+/* ---- decoding */
+
+/* Is the directory at fd the export root or beneath it?  Walk "..", which
+ * the kernel resolves for a connected directory dentry, until the root of
+ * the export (yes), the root of the filesystem or another filesystem (no). */
+static int beneath(const struct export *ex, int fd)
+{
+	struct stat st, up_st;
+	int cur = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int rc = -ESTALE;
+
+	if (cur < 0)
+		return -errno;
+	if (fstat(cur, &st) < 0)
+		goto out;
+	for (int depth = 0; depth < EXPORT_WALK_MAX; depth++) {
+		if (st.st_dev != ex->dev)
+			break;
+		if (st.st_ino == ex->ino) {
+			rc = 0;
+			break;
+		}
+		int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (up < 0) {
+			rc = errno == ENOENT ? -ESTALE : -errno;
+			break;
+		}
+		if (fstat(up, &up_st) < 0) {
+			rc = -errno;
+			close(up);
+			break;
+		}
+		close(cur);
+		cur = up;
+		if (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)
+			break;          /* "/" of the filesystem: not found */
+		st = up_st;
+	}
+out:
+	close(cur);
+	return rc;
+}
+
+static int verify(const struct export *ex, const unsigned char *fh, size_t len)
+{
+	unsigned char m[EXPORT_MAC_LEN];
+
+	if (len < 2 + EXPORT_MAC_LEN || len > BR_FH_MAX ||
+	    fh[0] != EXPORT_FH_VERSION)
+		return -ESTALE;
+	mac(ex, fh, len - EXPORT_MAC_LEN, m);
+	if (sodium_memcmp(m, fh + len - EXPORT_MAC_LEN, EXPORT_MAC_LEN) != 0)
+		return -ESTALE;
+	return 0;
+}
+
+int export_fh_open(struct export *ex, const void *fhv, size_t len, int *fd_out,
+		   struct stat *st)
+{
+	const unsigned char *fh = fhv;
+	struct khandle kh;
+	struct export_fh efh;
+	int fd, rc;
+
+	rc = verify(ex, fh, len);
+	if (rc < 0)
+		return rc;
+	fd = cache_get(ex, fh, len);
+	if (fd >= 0) {
+		if (fstat(fd, st) < 0) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		/* Removed since it was cached: the handle is stale now, even
+		 * though our fd keeps the inode alive. */
+		if (st->st_nlink == 0) {
+			close(fd);
+			cache_drop(ex, fh, len);
+			return -ESTALE;
+		}
+		*fd_out = fd;
+		return 0;
+	}
+	kh.h.handle_type = fh[1];
+	kh.h.handle_bytes = (unsigned int)(len - 2 - EXPORT_MAC_LEN);
+	memcpy(kh.h.f_handle, fh + 2, kh.h.handle_bytes);
+	fd = open_by_handle_at(ex->root_fd, &kh.h, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		/* ENOENT/ESTALE: gone; EINVAL: not a handle of this fs. */
+		if (rc == -ENOENT || rc == -EINVAL || rc == -ESTALE)
+			rc = -ESTALE;
+		return rc;
+	}
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (st->st_dev != ex->dev || st->st_nlink == 0) {
+		rc = -ESTALE;
+		goto fail;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		rc = beneath(ex, fd);
+		if (rc < 0)
+			goto fail;
+	}
+	efh.len = (uint32_t)len;
+	memcpy(efh.data, fh, len);
+	cache_put(ex, &efh, fd);
+	*fd_out = fd;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+/* ---- paths and names */
+
+int export_resolve(struct export *ex, const char *path, int *fd_out)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	struct stat st;
+	long fd;
+
+	while (*path == '/')
+		path++;
+	if (strlen(path) > BR_PATH_MAX)
+		return -ENAMETOOLONG;
+	fd = syscall(SYS_openat2, ex->root_fd, *path ? path : ".", &how, sizeof(how));
+	if (fd < 0) {
+		int rc = -errno;
+
+		/* EXDEV: the path tried to leave the export. */
+		return rc == -EXDEV ? -EACCES : rc;
+	}
+	if (fstat((int)fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		close((int)fd);
+		return -ENOTDIR;
+	}
+	*fd_out = (int)fd;
+	return 0;
+}
+
+int export_check_name(const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return -EINVAL;
+	len = strnlen(name, BR_NAME_MAX + 1);
+	if (len == 0 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (len > BR_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (memchr(name, '/', len))
+		return -EINVAL;
+	return 0;
+}
+
+void export_fh_short(const void *fhv, size_t len, char *buf, size_t buflen)
+{
+	const unsigned char *fh = fhv;
+
+	if (len < 4) {
+		snprintf(buf, buflen, "-");
+		return;
+	}
+	/* The MAC's first bytes identify the handle, like a short git id. */
+	fh += len >= 2 + EXPORT_MAC_LEN ? len - EXPORT_MAC_LEN : 0;
+	snprintf(buf, buflen, "%02x%02x%02x%02x", fh[0], fh[1], fh[2], fh[3]);
+}

@@ -1,0 +1,92 @@
+/* export.h - the exported directory: file handles and confinement.
+ *
+ * Wire handle layout (at most BR_FH_MAX = 64 bytes):
+ *
+ *   [0]      EXPORT_FH_VERSION
+ *   [1]      kernel handle_type (0..255; larger types are refused)
+ *   [2..n)   the kernel's file_handle bytes (name_to_handle_at)
+ *   [n..+16) MAC: BLAKE2b (libsodium crypto_generichash) keyed with the
+ *            state's handle.key, over the export root's own kernel handle
+ *            followed by bytes [0..n)
+ *
+ * so the same object always yields the same bytes, handles survive a
+ * restart (same key, same filesystem), a handle cannot be forged or
+ * altered, and one made for another export (even with the same key) does
+ * not verify.  Decoding checks the MAC first (-ESTALE), then opens the
+ * object with open_by_handle_at (which needs CAP_DAC_READ_SEARCH: call as
+ * fsuid 0), checks it lives on the export's filesystem and, for a
+ * directory, that the export root is one of its ancestors.  Non-directories
+ * are guarded by the MAC alone: handles are only ever issued for objects
+ * reached beneath the export.
+ *
+ * Decoded objects are kept as O_PATH fds in a bounded LRU keyed by the
+ * handle bytes, so a hot handle costs no open_by_handle_at.  All functions
+ * are thread-safe (the cache has its own lock).  They return 0 or -errno:
+ * -ESTALE for any handle that does not verify or no longer names an
+ * object, -EOPNOTSUPP for an object the filesystem cannot give a handle
+ * for (too large, another mount). */
+#ifndef BR_EXPORT_H
+#define BR_EXPORT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+#define EXPORT_FH_VERSION 1
+#define EXPORT_MAC_LEN 16
+#define EXPORT_KEY_LEN 32
+/* Kernel handle bytes that fit beside the header and MAC. */
+#define EXPORT_KH_MAX (BR_FH_MAX - 2 - EXPORT_MAC_LEN)
+
+struct export_fh {
+	uint32_t len;
+	unsigned char data[BR_FH_MAX];
+};
+
+struct export;
+
+/* Open dir (which must be a directory) as the export.  The key is copied.
+ * cache_max bounds the decoded-handle cache (0: a default).
+ * On success *out owns the export (free: export_close()). */
+int export_open(const char *dir, const unsigned char key[EXPORT_KEY_LEN],
+		unsigned int cache_max, struct export **out);
+void export_close(struct export *ex);
+
+/* The export root: an O_RDONLY directory fd (open_by_handle_at refuses an
+ * O_PATH mount fd), owned by the export. */
+int export_root_fd(const struct export *ex);
+const char *export_path(const struct export *ex);
+
+/* Handle of the object open at fd (any kind of fd, O_PATH included), which
+ * the caller reached beneath the export.  The fd is also remembered in the
+ * cache (as a duplicate), so the next decode of this handle is free. */
+int export_fh_from_fd(struct export *ex, int fd, struct export_fh *out);
+/* Handle of dirfd/name without opening it (never follows a symlink); for
+ * READDIRPLUS.  -EOPNOTSUPP for a mount point or a foreign filesystem. */
+int export_fh_at(struct export *ex, int dirfd, const char *name,
+		 struct export_fh *out);
+
+/* Decode a wire handle: *fd_out gets a new O_PATH fd (the caller closes
+ * it) and *st its attributes.  Must run with fsuid 0. */
+int export_fh_open(struct export *ex, const void *fh, size_t len, int *fd_out,
+		   struct stat *st);
+
+/* Resolve a MOUNT path beneath the export (openat2 RESOLVE_BENEATH; "" and
+ * "/" are the root; a leading '/' is ignored).  *fd_out gets an O_PATH fd
+ * of the directory.  -EACCES for a path that leaves the export, -ENOTDIR
+ * for a non-directory. */
+int export_resolve(struct export *ex, const char *path, int *fd_out);
+
+/* A br_name: one component, not empty, ".", ".." nor containing '/'.
+ * 0, -EINVAL, or -ENAMETOOLONG. */
+int export_check_name(const char *name);
+
+/* A short printable id of a wire handle for traces: 8 hex digits of its
+ * MAC (or "-" for an empty one).  buf: at least 12 bytes. */
+void export_fh_short(const void *fh, size_t len, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,171 @@
+/* fdcache.c - check-out/check-in cache of open fds. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fdcache.h"
+#include "util.h"
+#include "xalloc.h"
+
+struct fentry {
+	struct fdcache_key key;
+	int fd;
+	int64_t last_ns;
+	struct fentry *prev, *next;    /* most recently given back first */
+};
+
+struct fdcache {
+	pthread_mutex_t lock;
+	struct fentry lru;             /* protected by lock; sentinel */
+	unsigned int count;            /* protected by lock */
+	unsigned int max;
+	int64_t idle_ns;
+};
+
+/* A linear list: the cache is small (hundreds), and the scan is a memcmp
+ * per entry, far cheaper than the open() it saves. */
+
+struct fdcache *fdcache_new(unsigned int max, unsigned int idle_sec)
+{
+	struct fdcache *fc = xcalloc(1, sizeof(*fc));
+
+	pthread_mutex_init(&fc->lock, NULL);
+	fc->lru.next = fc->lru.prev = &fc->lru;
+	fc->max = max ? max : 1;
+	fc->idle_ns = (int64_t)idle_sec * 1000000000;
+	return fc;
+}
+
+static void unlink_entry(struct fdcache *fc, struct fentry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	fc->count--;
+}
+
+void fdcache_free(struct fdcache *fc)
+{
+	if (!fc)
+		return;
+	while (fc->lru.next != &fc->lru) {
+		struct fentry *e = fc->lru.next;
+
+		unlink_entry(fc, e);
+		close(e->fd);
+		free(e);
+	}
+	pthread_mutex_destroy(&fc->lock);
+	free(fc);
+}
+
+void fdcache_key_init(struct fdcache_key *k, const void *fh, size_t fhlen,
+		      const struct br_cred *cred, int accmode)
+{
+	memset(k, 0, sizeof(*k));
+	k->fhlen = (uint32_t)BR_MIN(fhlen, sizeof(k->fh));
+	memcpy(k->fh, fh, k->fhlen);
+	k->cred.uid = cred->uid;
+	k->cred.gid = cred->gid;
+	k->cred.ngroups = BR_MIN(cred->ngroups, (uint32_t)RPC_AUTH_SYS_GROUPS);
+	memcpy(k->cred.groups, cred->groups, k->cred.ngroups * sizeof(cred->groups[0]));
+	k->accmode = accmode;
+}
+
+int fdcache_take(struct fdcache *fc, const struct fdcache_key *k)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&fc->lock);
+	for (struct fentry *e = fc->lru.next; e != &fc->lru; e = e->next) {
+		if (!memcmp(&e->key, k, sizeof(*k))) {
+			unlink_entry(fc, e);
+			fd = e->fd;
+			free(e);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fc->lock);
+	return fd;
+}
+
+void fdcache_give(struct fdcache *fc, const struct fdcache_key *k, int fd)
+{
+	struct fentry *e, *victim = NULL;
+
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&fc->lock);
+	for (e = fc->lru.next; e != &fc->lru; e = e->next) {
+		if (!memcmp(&e->key, k, sizeof(*k))) {
+			pthread_mutex_unlock(&fc->lock);
+			close(fd);      /* one per key is enough */
+			return;
+		}
+	}
+	if (fc->count >= fc->max) {
+		victim = fc->lru.prev;
+		unlink_entry(fc, victim);
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->key = *k;
+	e->fd = fd;
+	e->last_ns = now_ns();
+	e->next = fc->lru.next;
+	e->prev = &fc->lru;
+	fc->lru.next->prev = e;
+	fc->lru.next = e;
+	fc->count++;
+	pthread_mutex_unlock(&fc->lock);
+	if (victim) {
+		close(victim->fd);
+		free(victim);
+	}
+}
+
+void fdcache_expire(struct fdcache *fc)
+{
+	int64_t cutoff = now_ns() - fc->idle_ns;
+	struct fentry *dead = NULL;
+
+	pthread_mutex_lock(&fc->lock);
+	/* Oldest at the tail: stop at the first one still fresh. */
+	while (fc->lru.prev != &fc->lru && fc->lru.prev->last_ns < cutoff) {
+		struct fentry *e = fc->lru.prev;
+
+		unlink_entry(fc, e);
+		e->next = dead;
+		dead = e;
+	}
+	pthread_mutex_unlock(&fc->lock);
+	while (dead) {
+		struct fentry *e = dead;
+
+		dead = e->next;
+		close(e->fd);
+		free(e);
+	}
+}
+
+void fdcache_forget(struct fdcache *fc, const void *fh, size_t fhlen)
+{
+	struct fentry *dead = NULL;
+
+	pthread_mutex_lock(&fc->lock);
+	for (struct fentry *e = fc->lru.next, *n; e != &fc->lru; e = n) {
+		n = e->next;
+		if (e->key.fhlen == fhlen && !memcmp(e->key.fh, fh, fhlen)) {
+			unlink_entry(fc, e);
+			e->next = dead;
+			dead = e;
+		}
+	}
+	pthread_mutex_unlock(&fc->lock);
+	while (dead) {
+		struct fentry *e = dead;
+
+		dead = e->next;
+		close(e->fd);
+		free(e);
+	}
+}

@@ -1,0 +1,58 @@
+/* pool.h - the worker pool and the job that travels loop -> worker -> loop.
+ *
+ * The loop thread creates a job for each call it cannot answer itself and
+ * hands it to pool_submit().  A worker runs it (the `run' callback: decode
+ * the arguments, do the blocking work, encode the reply into job->reply),
+ * then puts it on the locked done-list and wakes the loop with
+ * ev_async_send().  The loop's async callback drains the whole list (sends
+ * coalesce) and passes each job to the `done' callback, which queues the
+ * reply on its connection or drops it when the connection died meanwhile.
+ *
+ * Workers never touch a connection; the loop never blocks on disk.  All
+ * signals are blocked in workers, so they go to the loop thread. */
+#ifndef BR_POOL_H
+#define BR_POOL_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "rpcmsg.h"
+
+struct conn;
+
+struct job {
+	struct job *next;           /* queue link: owned by whoever holds the job */
+	struct conn *conn;          /* loop thread only: never dereferenced by workers */
+	uint32_t xid, proc;
+	uint32_t flavor;            /* RPC_AUTH_NONE or RPC_AUTH_SYS */
+	struct br_cred cred;        /* as sent (squashing happens in dispatch) */
+	char *rec;                  /* the whole record (owned; freed once decoded) */
+	const char *args;           /* into rec */
+	size_t args_len;
+	struct buf reply;           /* the reply record, mark included */
+	size_t sent;                /* bytes of reply written (loop thread) */
+	int64_t t0_ns;              /* when the loop queued it */
+};
+
+typedef void pool_run_fn(void *ctx, struct job *j);
+typedef void pool_done_fn(void *ctx, struct job *j);
+
+struct pool;
+
+/* Start n worker threads.  run is called on a worker, done on the loop
+ * thread; both get ctx.  Returns 0 or -errno (thread creation). */
+int pool_new(struct ev_loop *loop, unsigned int n, pool_run_fn *run,
+	     pool_done_fn *done, void *ctx, struct pool **out);
+/* Queue a job (loop thread).  The pool owns it until `done'. */
+void pool_submit(struct pool *p, struct job *j);
+/* Stop: workers finish the job in hand and exit; jobs still queued or done
+ * are freed without being run or delivered.  Then free the pool. */
+void pool_free(struct pool *p);
+
+struct job *job_new(void);
+void job_free(struct job *j);
+
+#endif

@@ -1,0 +1,55 @@
+/* proc.h - what the procedure handlers (proc_meta.c, proc_data.c) share.
+ *
+ * A handler gets the decoded arguments and a zeroed result; it returns 0
+ * or -errno.  It fills the result (beyond its status, which dispatch sets
+ * from the return value) only on success, so a failure leaves nothing to
+ * free.  Handlers start as fsuid 0 and use call_as_user() around the
+ * user's own syscalls; dispatch switches back to root afterwards. */
+#ifndef BR_PROC_H
+#define BR_PROC_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "dispatch.h"
+#include "export.h"
+#include "proto.h"
+#include "rpcmsg.h"
+
+struct call {
+	struct service *svc;
+	struct br_cred cred;            /* effective: squashed, or nobody for AUTH_NONE */
+	bool root;                      /* caller acts as (unsquashed) root */
+};
+
+typedef int proc_fn(struct call *c, void *args, void *res);
+
+/* ---- helpers (dispatch.c) */
+
+/* Decode a handle (as fsuid 0): new O_PATH fd in *fd, attributes in *st. */
+int call_fh(struct call *c, const br_fh *fh, int *fd, struct stat *st);
+/* Decode a directory handle: -ENOTDIR if it is not one. */
+int call_dir(struct call *c, const br_fh *fh, int *fd);
+/* Become the caller / root again. */
+int call_as_user(struct call *c);
+void call_as_root(struct call *c);
+/* Fill a br_fh result (allocated: xdr_free releases it). */
+void fh_set(br_fh *dst, const struct export_fh *src);
+/* Look name up in dirfd as the caller (never following a symlink) and fill
+ * an entry with its handle and attributes. */
+int call_entry(struct call *c, int dirfd, const char *name, br_entry *out);
+/* "/proc/self/fd/N": reopening an O_PATH fd through it is the only way to
+ * get a real fd with the permission check of the current fs identity. */
+void fd_path(int fd, char *buf, size_t len);
+/* Close fd if >= 0, keeping errno. */
+void close_quiet(int fd);
+
+/* ---- the handlers */
+proc_fn proc_info, proc_mount, proc_getattr, proc_setattr, proc_lookup,
+	proc_access, proc_readlink, proc_create, proc_mkdir, proc_symlink,
+	proc_mknod, proc_remove, proc_rmdir, proc_rename, proc_link,
+	proc_readdirplus, proc_statfs, proc_getxattr, proc_setxattr,
+	proc_listxattr, proc_removexattr;
+proc_fn proc_read, proc_write, proc_commit, proc_open, proc_copy_range;
+
+#endif

@@ -1,0 +1,360 @@
+/* proc_dir.c - calls that change or list a directory: CREATE, MKDIR,
+ * SYMLINK, MKNOD, REMOVE, RMDIR, RENAME, LINK, READDIRPLUS.
+ *
+ * Every name is validated (export_check_name) before any syscall, every
+ * directory comes from a verified handle, and every syscall takes a
+ * directory fd plus one component, so nothing can leave the export. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "xalloc.h"
+
+/* Decode dir and check name; *dfd owned by the caller on success. */
+static int dir_and_name(struct call *c, const br_fh *dir, const char *name,
+			int *dfd)
+{
+	int rc = export_check_name(name);
+
+	if (rc == 0)
+		rc = call_dir(c, dir, dfd);
+	return rc;
+}
+
+int proc_create(struct call *c, void *args, void *res)
+{
+	br_create_args *a = args;
+	br_entry_res *r = res;
+	int dfd, fd, rc;
+
+	if (a->flags & ~(unsigned int)(BR_CREATE_EXCL | BR_CREATE_TRUNC))
+		return -EINVAL;
+	rc = dir_and_name(c, &a->dir, a->name, &dfd);
+	if (rc < 0)
+		return rc;
+	rc = call_as_user(c);
+	if (rc < 0)
+		goto out;
+	/* O_RDONLY is enough to create; the client OPENs with the access it
+	 * wants.  O_NOFOLLOW: never create through a symlink. */
+	fd = openat(dfd, a->name, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+		    a->mode & 07777);
+	if (fd < 0 && errno == EEXIST && !(a->flags & BR_CREATE_EXCL)) {
+		/* Like open(O_CREAT) without O_EXCL: use the existing file,
+		 * truncating it as the caller if asked. */
+		if (a->flags & BR_CREATE_TRUNC)
+			fd = openat(dfd, a->name, O_WRONLY | O_TRUNC | O_NOFOLLOW |
+				    O_NONBLOCK | O_CLOEXEC);
+		else
+			fd = openat(dfd, a->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	close(fd);
+	rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+	if (rc == 0 && S_ISDIR(r->br_entry_res_u.ok.attr.mode)) {
+		xdr_free((xdrproc_t)xdr_br_entry, (char *)&r->br_entry_res_u.ok);
+		memset(&r->br_entry_res_u.ok, 0, sizeof(r->br_entry_res_u.ok));
+		rc = -EISDIR;
+	}
+out:
+	close(dfd);
+	return rc;
+}
+
+int proc_mkdir(struct call *c, void *args, void *res)
+{
+	br_mkdir_args *a = args;
+	br_entry_res *r = res;
+	int dfd, rc;
+
+	rc = dir_and_name(c, &a->dir, a->name, &dfd);
+	if (rc < 0)
+		return rc;
+	rc = call_as_user(c);
+	if (rc == 0 && mkdirat(dfd, a->name, a->mode & 07777) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+	close(dfd);
+	return rc;
+}
+
+/* The target is stored as given, absolute or not, and never followed here. */
+int proc_symlink(struct call *c, void *args, void *res)
+{
+	br_symlink_args *a = args;
+	br_entry_res *r = res;
+	int dfd, rc;
+
+	if (!a->target || !*a->target)
+		return -ENOENT;         /* what symlink(2) says about "" */
+	rc = dir_and_name(c, &a->dir, a->name, &dfd);
+	if (rc < 0)
+		return rc;
+	rc = call_as_user(c);
+	if (rc == 0 && symlinkat(a->target, dfd, a->name) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+	close(dfd);
+	return rc;
+}
+
+int proc_mknod(struct call *c, void *args, void *res)
+{
+	br_mknod_args *a = args;
+	br_entry_res *r = res;
+	mode_t type = a->mode & S_IFMT;
+	int dfd, rc;
+
+	switch (type) {
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFREG:
+		break;
+	case S_IFCHR:
+	case S_IFBLK:
+		if (!c->root)
+			return -EPERM;
+		break;
+	default:
+		return -EINVAL;
+	}
+	rc = dir_and_name(c, &a->dir, a->name, &dfd);
+	if (rc < 0)
+		return rc;
+	rc = call_as_user(c);
+	if (rc == 0 && mknodat(dfd, a->name, type | (a->mode & 07777),
+			       (dev_t)a->rdev) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+	close(dfd);
+	return rc;
+}
+
+static int unlink_common(struct call *c, br_dirop_args *a, int flags)
+{
+	int dfd, rc;
+
+	rc = dir_and_name(c, &a->dir, a->name, &dfd);
+	if (rc < 0)
+		return rc;
+	rc = call_as_user(c);
+	if (rc == 0 && unlinkat(dfd, a->name, flags) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
+int proc_remove(struct call *c, void *args, void *res)
+{
+	(void)res;
+	return unlink_common(c, args, 0);
+}
+
+int proc_rmdir(struct call *c, void *args, void *res)
+{
+	(void)res;
+	return unlink_common(c, args, AT_REMOVEDIR);
+}
+
+int proc_rename(struct call *c, void *args, void *res)
+{
+	br_rename_args *a = args;
+	int fdfd = -1, tdfd = -1, rc;
+
+	(void)res;
+	if (a->flags & ~(unsigned int)(BR_RENAME_NOREPLACE | BR_RENAME_EXCHANGE))
+		return -EINVAL;
+	rc = export_check_name(a->from_name);
+	if (rc == 0)
+		rc = export_check_name(a->to_name);
+	if (rc == 0)
+		rc = call_dir(c, &a->from_dir, &fdfd);
+	if (rc == 0)
+		rc = call_dir(c, &a->to_dir, &tdfd);
+	if (rc == 0)
+		rc = call_as_user(c);
+	/* The .x's flags are renameat2's own values. */
+	if (rc == 0 && renameat2(fdfd, a->from_name, tdfd, a->to_name, a->flags) < 0)
+		rc = -errno;
+	close_quiet(fdfd);
+	close_quiet(tdfd);
+	return rc;
+}
+
+int proc_link(struct call *c, void *args, void *res)
+{
+	br_link_args *a = args;
+	br_entry_res *r = res;
+	char path[32];
+	struct stat st;
+	int fd = -1, dfd = -1, rc;
+
+	rc = export_check_name(a->name);
+	if (rc == 0)
+		rc = call_fh(c, &a->fh, &fd, &st);
+	if (rc == 0 && S_ISDIR(st.st_mode))
+		rc = -EPERM;
+	if (rc == 0)
+		rc = call_dir(c, &a->dir, &dfd);
+	if (rc == 0)
+		rc = call_as_user(c);
+	/* linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the
+	 * magic link with AT_SYMLINK_FOLLOW does not, and links a symlink
+	 * itself rather than its target. */
+	if (rc == 0) {
+		fd_path(fd, path, sizeof(path));
+		if (linkat(AT_FDCWD, path, dfd, a->name, AT_SYMLINK_FOLLOW) < 0)
+			rc = -errno;
+	}
+	if (rc == 0)
+		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+	close_quiet(fd);
+	close_quiet(dfd);
+	return rc;
+}
+
+/* ---- READDIRPLUS */
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+#define RDP_BUF 32768
+/* Room kept for the reply header and the array/eof words. */
+#define RDP_OVERHEAD 256
+
+static size_t xdr_pad(size_t n)
+{
+	return (n + 3) & ~(size_t)3;
+}
+
+static size_t entry_bytes(size_t namelen, size_t fhlen)
+{
+	/* name, cookie, fh, attr (8+4*4+8*3+4+3*12), plus the "more" word
+	 * XDR puts before each array element when it is a list; an array of
+	 * structs needs none, but count it: max_bytes is a soft cap. */
+	return 4 + xdr_pad(namelen) + 8 + 4 + xdr_pad(fhlen) + 88 + 4;
+}
+
+int proc_readdirplus(struct call *c, void *args, void *res)
+{
+	br_readdir_args *a = args;
+	br_readdir_res *r = res;
+	br_readdir_ok *ok = &r->br_readdir_res_u.ok;
+	char path[32];
+	char *buf = NULL;
+	br_dirent *ents = NULL;
+	unsigned int n = 0, max;
+	size_t bytes = RDP_OVERHEAD, max_bytes;
+	bool eof = false;
+	int pfd, dfd = -1, rc;
+
+	max = a->max_entries ? BR_MIN(a->max_entries, (unsigned int)BR_DIRENT_MAX) : 1;
+	max_bytes = BR_MIN((size_t)a->max_bytes, (size_t)BR_RECORD_MAX - 1024);
+	if (a->cookie > INT64_MAX)
+		return -EINVAL;
+	rc = call_dir(c, &a->dir, &pfd);
+	if (rc < 0)
+		return rc;
+	fd_path(pfd, path, sizeof(path));
+	rc = call_as_user(c);
+	if (rc == 0) {
+		/* Reopened as the caller: the kernel checks read permission. */
+		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			rc = -errno;
+	}
+	close(pfd);
+	if (rc == 0 && lseek(dfd, (off_t)a->cookie, SEEK_SET) < 0)
+		rc = -errno;
+	if (rc < 0)
+		goto out;
+
+	buf = xmalloc(RDP_BUF);
+	ents = xcalloc(max, sizeof(*ents));
+	while (n < max && !eof) {
+		long got = syscall(SYS_getdents64, dfd, buf, RDP_BUF);
+		bool full = false;
+
+		if (got < 0) {
+			rc = -errno;
+			break;
+		}
+		if (got == 0) {
+			eof = true;
+			break;
+		}
+		for (long off = 0; off < got; ) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			br_dirent *e = &ents[n];
+			struct export_fh fh;
+			struct stat st;
+			size_t need;
+
+			off += d->d_reclen;
+			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+				continue;
+			if (n >= max) {
+				full = true;
+				break;
+			}
+			if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT)
+					continue;       /* removed meanwhile */
+				rc = -errno;
+				full = true;
+				break;
+			}
+			/* Another filesystem mounted here: empty fh, as the
+			 * .x says; the client looks it up by name. */
+			if (export_fh_at(c->svc->ex, dfd, d->d_name, &fh) < 0)
+				fh.len = 0;
+			need = entry_bytes(strlen(d->d_name), fh.len);
+			if (n > 0 && bytes + need > max_bytes) {
+				full = true;
+				break;
+			}
+			bytes += need;
+			e->name = xstrdup(d->d_name);
+			e->cookie = (uint64_t)d->d_off;
+			if (fh.len)
+				fh_set(&e->fh, &fh);
+			br_attr_from_stat(&e->attr, &st);
+			n++;
+		}
+		if (full)
+			break;
+	}
+	if (rc < 0) {
+		for (unsigned int i = 0; i < n; i++)
+			xdr_free((xdrproc_t)xdr_br_dirent, (char *)&ents[i]);
+		free(ents);
+		goto out;
+	}
+	ok->entries.entries_len = n;
+	ok->entries.entries_val = ents;
+	ok->eof = eof;
+out:
+	free(buf);
+	close_quiet(dfd);
+	return rc;
+}
+

@@ -1,0 +1,253 @@
+/* proc_meta.c - INFO, MOUNT, GETATTR, SETATTR, LOOKUP, ACCESS, READLINK,
+ * STATFS: calls about one object's metadata. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "xalloc.h"
+
+int proc_info(struct call *c, void *args, void *res)
+{
+	br_info *r = res;
+	struct service *svc = c->svc;
+
+	(void)args;
+	r->server_version = xstrdup("brambled " BR_SOFTWARE_VERSION);
+	r->export_path = xstrdup(svc->export_dir);
+	r->proto_vers = BR_PROG_VERS;
+	r->start_time = svc->start_time;
+	r->uptime = (now_ns() - svc->start_ns) / 1000000000;
+	r->max_data = BR_DATA_MAX;
+	r->read_only = svc->read_only;
+	return 0;
+}
+
+/* MOUNT resolves as the server (like a mountd): a handle grants nothing by
+ * itself, every later call is checked as its caller. */
+int proc_mount(struct call *c, void *args, void *res)
+{
+	br_mount_args *a = args;
+	br_mount_res *r = res;
+	struct export_fh fh;
+	struct stat st;
+	int fd, rc;
+
+	rc = export_resolve(c->svc->ex, a->path ? a->path : "", &fd);
+	if (rc < 0)
+		return rc;
+	rc = fstat(fd, &st) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = export_fh_from_fd(c->svc->ex, fd, &fh);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	fh_set(&r->br_mount_res_u.ok.fh, &fh);
+	br_attr_from_stat(&r->br_mount_res_u.ok.attr, &st);
+	r->br_mount_res_u.ok.max_data = BR_DATA_MAX;
+	r->br_mount_res_u.ok.read_only = c->svc->read_only;
+	return 0;
+}
+
+int proc_getattr(struct call *c, void *args, void *res)
+{
+	br_fh_args *a = args;
+	br_attr_res *r = res;
+	struct stat st;
+	int fd, rc;
+
+	rc = call_fh(c, &a->fh, &fd, &st);
+	if (rc < 0)
+		return rc;
+	close(fd);
+	br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+	return 0;
+}
+
+static int set_times(int fd, const br_setattr_args *a)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_nsec = UTIME_OMIT;
+	ts[0].tv_sec = ts[1].tv_sec = 0;
+	if (a->valid & BR_SET_ATIME) {
+		if (a->valid & BR_SET_ATIME_NOW) {
+			ts[0].tv_nsec = UTIME_NOW;
+		} else {
+			if (a->atime.nsec >= 1000000000)
+				return -EINVAL;
+			ts[0].tv_sec = (time_t)a->atime.sec;
+			ts[0].tv_nsec = a->atime.nsec;
+		}
+	}
+	if (a->valid & BR_SET_MTIME) {
+		if (a->valid & BR_SET_MTIME_NOW) {
+			ts[1].tv_nsec = UTIME_NOW;
+		} else {
+			if (a->mtime.nsec >= 1000000000)
+				return -EINVAL;
+			ts[1].tv_sec = (time_t)a->mtime.sec;
+			ts[1].tv_nsec = a->mtime.nsec;
+		}
+	}
+	/* AT_EMPTY_PATH works on O_PATH fds, symlinks included. */
+	if (utimensat(fd, "", ts, AT_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
+/* In the order the .x gives: size, mode, owner, times.  A failure part way
+ * leaves the earlier changes in place (as NFS servers do). */
+int proc_setattr(struct call *c, void *args, void *res)
+{
+	br_setattr_args *a = args;
+	br_attr_res *r = res;
+	const unsigned int known = BR_SET_MODE | BR_SET_UID | BR_SET_GID |
+		BR_SET_SIZE | BR_SET_ATIME | BR_SET_MTIME | BR_SET_ATIME_NOW |
+		BR_SET_MTIME_NOW;
+	char path[32];
+	struct stat st;
+	int fd, rc;
+
+	if (a->valid & ~known)
+		return -EINVAL;
+	if ((a->valid & BR_SET_SIZE) && a->size > INT64_MAX)
+		return -EFBIG;
+	rc = call_fh(c, &a->fh, &fd, &st);
+	if (rc < 0)
+		return rc;
+	fd_path(fd, path, sizeof(path));
+	rc = call_as_user(c);
+	if (rc == 0 && (a->valid & BR_SET_SIZE)) {
+		if (S_ISDIR(st.st_mode))
+			rc = -EISDIR;
+		else if (!S_ISREG(st.st_mode))
+			rc = -EINVAL;
+		/* By path, so the kernel checks write permission as the caller. */
+		else if (truncate(path, (off_t)a->size) < 0)
+			rc = -errno;
+	}
+	if (rc == 0 && (a->valid & BR_SET_MODE)) {
+		/* The magic link resolves to the object itself (a symlink is
+		 * not followed again: chmod of one gives EOPNOTSUPP). */
+		if (fchmodat(AT_FDCWD, path, a->mode & 07777, 0) < 0)
+			rc = -errno;
+	}
+	if (rc == 0 && (a->valid & (BR_SET_UID | BR_SET_GID))) {
+		uid_t uid = (a->valid & BR_SET_UID) ? (uid_t)a->uid : (uid_t)-1;
+		gid_t gid = (a->valid & BR_SET_GID) ? (gid_t)a->gid : (gid_t)-1;
+
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -errno;
+	}
+	if (rc == 0 && (a->valid & (BR_SET_ATIME | BR_SET_MTIME)))
+		rc = set_times(fd, a);
+	if (rc == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0)
+		br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+	return rc;
+}
+
+int proc_lookup(struct call *c, void *args, void *res)
+{
+	br_dirop_args *a = args;
+	br_entry_res *r = res;
+	int dfd, rc;
+
+	rc = export_check_name(a->name);
+	if (rc < 0)
+		return rc;
+	rc = call_dir(c, &a->dir, &dfd);
+	if (rc < 0)
+		return rc;
+	rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+	close(dfd);
+	return rc;
+}
+
+int proc_access(struct call *c, void *args, void *res)
+{
+	br_access_args *a = args;
+	struct stat st;
+	int fd, rc;
+
+	(void)res;
+	if (a->mask & ~7u)
+		return -EINVAL;
+	rc = call_fh(c, &a->fh, &fd, &st);
+	if (rc < 0)
+		return rc;
+	rc = call_as_user(c);
+	/* AT_EACCESS: check the effective (here: fs) identity, not the real
+	 * uid, which is still root. */
+	if (rc == 0 && faccessat(fd, "", (int)a->mask, AT_EMPTY_PATH | AT_EACCESS) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int proc_readlink(struct call *c, void *args, void *res)
+{
+	br_fh_args *a = args;
+	br_readlink_res *r = res;
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd, rc;
+
+	rc = call_fh(c, &a->fh, &fd, &st);
+	if (rc < 0)
+		return rc;
+	if (!S_ISLNK(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	buf = xmalloc(BR_PATH_MAX + 2);
+	n = readlinkat(fd, "", buf, BR_PATH_MAX + 1);
+	rc = n < 0 ? -errno : 0;
+	close(fd);
+	if (rc == 0 && n > BR_PATH_MAX)
+		rc = -ENAMETOOLONG;
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	buf[n] = '\0';
+	r->br_readlink_res_u.target = buf;
+	return 0;
+}
+
+int proc_statfs(struct call *c, void *args, void *res)
+{
+	br_fh_args *a = args;
+	br_statfs_res *r = res;
+	br_statfs_ok *o = &r->br_statfs_res_u.ok;
+	struct statvfs sv;
+	struct stat st;
+	int fd, rc;
+
+	rc = call_fh(c, &a->fh, &fd, &st);
+	if (rc < 0)
+		return rc;
+	rc = fstatvfs(fd, &sv) < 0 ? -errno : 0;
+	close(fd);
+	if (rc < 0)
+		return rc;
+	o->bsize = (unsigned int)sv.f_bsize;
+	o->frsize = (unsigned int)sv.f_frsize;
+	o->blocks = sv.f_blocks;
+	o->bfree = sv.f_bfree;
+	o->bavail = sv.f_bavail;
+	o->files = sv.f_files;
+	o->ffree = sv.f_ffree;
+	o->favail = sv.f_favail;
+	o->namemax = (unsigned int)sv.f_namemax;
+	return 0;
+}

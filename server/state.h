@@ -1,0 +1,40 @@
+/* state.h - the server's state directory (--state).
+ *
+ * It holds:
+ *   handle.key  32 random bytes, mode 0600, made on first start: the key
+ *               that authenticates file handles.  Losing it invalidates
+ *               every handle a client holds (clients see ESTALE).
+ *   bramble.db  SQLite database.  For now a `meta' table (key, value) with
+ *               the schema version and start times; the chunk index joins
+ *               it later.
+ *
+ * state_open() runs once at startup, before any worker exists; the struct
+ * is read only afterwards except for the database, which only the main
+ * thread touches (workers will get their own connections with the chunk
+ * index).  Returns 0 or -errno; on failure *errmsg (static or owned by the
+ * state, valid until state_close) says what went wrong. */
+#ifndef BR_STATE_H
+#define BR_STATE_H
+
+#include <sqlite3.h>
+
+#define STATE_KEY_LEN 32
+
+struct state {
+	char *dir;                          /* owned */
+	unsigned char key[STATE_KEY_LEN];
+	sqlite3 *db;
+	char err[8448];                     /* last error: room for two paths */
+};
+
+/* Create the directory (0700) if missing, load or create the key, open the
+ * database and record this start.  On success *out owns the state (free
+ * with state_close()); on failure *out is untouched and err_out (>= 512
+ * bytes) holds a message naming the file. */
+int state_open(const char *dir, struct state **out, char *err_out, size_t err_len);
+void state_close(struct state *st);
+/* meta table access (main thread only).  value_out is malloc'd. */
+int state_meta_get(struct state *st, const char *key, char **value_out);
+int state_meta_set(struct state *st, const char *key, const char *value);
+
+#endif
