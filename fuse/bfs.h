@@ -1,0 +1,75 @@
+/* bfs.h - state of one bramblefs mount, shared by its modules.
+ *
+ * struct bfs is built by main.c before the session starts and read-only
+ * afterwards, except the parts with their own locks (inode table, cred
+ * cache).  Handlers reach it through fuse_req_userdata(). */
+#ifndef BR_FUSE_BFS_H
+#define BR_FUSE_BFS_H
+
+#define _GNU_SOURCE 1
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bramble.h"
+#include "buf.h"
+#include "inode.h"
+#include "opts.h"
+
+#define BFS_CTL_NAME ".bramble"
+#define BFS_SILLY_PREFIX ".bramble-silly."
+
+struct cred_cache;
+
+struct bfs {
+	struct bfs_opts opts;
+	struct bramble *cl;
+	struct inode_table *inodes;
+	struct cred_cache *creds;
+	struct fuse_session *se;
+	struct bramble_fh root_fh;
+	uint32_t max_data;         /* largest READ/WRITE, from MOUNT */
+	bool read_only;
+	struct buf ctl;            /* content of .bramble, fixed at start */
+	bool trace;
+};
+
+/* One open file: the opener's credentials are used for every later
+ * read/write/flush/release of it (writeback and release arrive with
+ * unrelated ones). */
+struct bfs_file {
+	uint64_t ino;
+	struct bramble_fh fh;
+	struct bramble_cred cred;
+	bool sync;                 /* O_SYNC/O_DSYNC: stable writes */
+};
+
+/* Register the operations (ops.c). */
+extern const struct fuse_lowlevel_ops bfs_ops;
+
+/* ---- ctl.c: the control file .bramble */
+
+/* Render the content of .bramble from fs (once, at start). */
+void ctl_render(struct bfs *fs, const char *mountpoint);
+/* Attributes of .bramble. */
+void ctl_stat(const struct bfs *fs, struct stat *st);
+
+/* ---- cred.c: caller credentials with supplementary groups */
+
+int cred_cache_new(struct cred_cache **out);
+void cred_cache_free(struct cred_cache *cc);
+/* The caller of req: uid, gid and (cached per pid for about a second)
+ * supplementary groups. */
+void cred_of_req(struct bfs *fs, fuse_req_t req, struct bramble_cred *out);
+
+/* ---- trace */
+
+/* One log line when -o trace: op, ino, rc, µs since t0. */
+void bfs_trace(const struct bfs *fs, const char *op, uint64_t ino, int rc,
+	       int64_t t0);
+/* libbramble's -errno -> what the kernel gets: transport failures
+ * (ETIMEDOUT, protocol errors) become EIO. */
+int bfs_errno(int rc);
+
+#endif

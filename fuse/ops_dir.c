@@ -1,0 +1,230 @@
+/* ops_dir.c - FUSE directory handlers: opendir, readdir(plus), releasedir.
+ *
+ * Offsets.  The kernel resumes a listing at the offset of the last entry
+ * it took.  Server cookies are opaque 64-bit values that could collide
+ * with any numbers we pick for "." and "..", so the offsets the kernel
+ * sees are positions in this open directory: 1 = after ".", 2 = after
+ * "..", 3 + i = after the i-th server entry, whose cookie the handle
+ * remembers.  Position 0 restarts the listing (rewinddir). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "xalloc.h"
+
+#define POS_FIRST 3
+/* Bytes of a fuse_direntplus / fuse_dirent record besides the name. */
+#define DIRENTPLUS_BASE 152
+#define DIRENT_BASE 24
+
+struct bfs_dir {
+	pthread_mutex_t lock;      /* the kernel serialises, but be safe */
+	struct bramble_fh fh;
+	struct bramble_cred cred;  /* the opener's */
+	uint64_t *cookies;         /* cookie of entry i; protected by lock */
+	size_t n, cap;
+};
+
+void bfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_dir *d;
+	struct bramble_fh fh;
+	int rc = ino_fh(fs, ino, &fh);
+
+	if (rc < 0) {
+		reply_err(req, "opendir", ino, rc == -EPERM ? -ENOTDIR : rc, t0);
+		return;
+	}
+	d = xcalloc(1, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->fh = fh;
+	cred_of_req(fs, req, &d->cred);
+	fi->fh = (uintptr_t)d;
+	bfs_trace(fs, "opendir", ino, 0, t0);
+	if (fuse_reply_open(req, fi) != 0) {
+		pthread_mutex_destroy(&d->lock);
+		free(d->cookies);
+		free(d);
+	}
+}
+
+void bfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct bfs_dir *d = (struct bfs_dir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (d) {
+		pthread_mutex_destroy(&d->lock);
+		free(d->cookies);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}
+
+struct fill {
+	fuse_req_t req;
+	struct bfs *fs;
+	struct bfs_dir *d;
+	bool plus;
+	bool root;
+	char *buf;
+	size_t size, used;
+	size_t idx;                /* server entries emitted before this one */
+	uint64_t last;             /* cookie after the last entry consumed */
+	size_t seen;               /* entries consumed by this batch */
+	bool full;
+};
+
+static void remember(struct bfs_dir *d, size_t idx, uint64_t cookie)
+{
+	if (idx >= d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		d->cookies = xrealloc(d->cookies, d->cap * sizeof(*d->cookies));
+	}
+	d->cookies[idx] = cookie;
+	d->n = idx + 1;  /* anything after is from an older listing */
+}
+
+/* Add one entry at position off; false when the buffer is full. */
+static bool add_entry(struct fill *f, const char *name, const struct stat *st,
+		      const struct bramble_fh *fh, off_t off)
+{
+	size_t rem = f->size - f->used;
+	size_t n;
+
+	if (!f->plus) {
+		struct stat s = { .st_ino = st->st_ino, .st_mode = st->st_mode };
+
+		n = fuse_add_direntry(f->req, f->buf + f->used, rem, name, &s, off);
+	} else {
+		struct fuse_entry_param e;
+
+		if (fh) {
+			make_entry(f->fs, &e, fh, st);
+		} else {
+			/* "." and "..": no lookup count, as passthrough_ll. */
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = st->st_ino;
+			e.attr.st_mode = st->st_mode;
+		}
+		n = fuse_add_direntry_plus(f->req, f->buf + f->used, rem, name,
+					   &e, off);
+		if (n > rem && fh)
+			inode_forget(f->fs->inodes, e.ino, 1);
+	}
+	if (n > rem) {
+		f->full = true;
+		return false;
+	}
+	f->used += n;
+	return true;
+}
+
+static int fill_one(void *ctx, const struct bramble_dirent *de)
+{
+	struct fill *f = ctx;
+	struct bramble_fh fh = *de->fh;
+	struct stat st = *de->attr;
+
+	/* The control file owns this name in the root, and is never listed;
+	 * "." and ".." come from us. */
+	if ((f->root && !strcmp(de->name, BFS_CTL_NAME)) ||
+	    !strcmp(de->name, ".") || !strcmp(de->name, ".."))
+		goto consumed;
+	if (f->plus && fh.len == 0) {
+		/* No handle (a mount point on the server): look it up. */
+		if (bramble_lookup(f->fs->cl, &f->d->cred, &f->d->fh, de->name,
+				   &fh, &st) < 0)
+			goto consumed;  /* vanished meanwhile */
+	}
+	if (!add_entry(f, de->name, &st, f->plus ? &fh : NULL,
+		       (off_t)(POS_FIRST + f->idx)))
+		return 1;
+	remember(f->d, f->idx, de->cookie);
+	f->idx++;
+consumed:
+	f->last = de->cookie;
+	f->seen++;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct bfs *fs = req_fs(req);
+	const char *op = plus ? "readdirplus" : "readdir";
+	int64_t t0 = now_ns();
+	struct bfs_dir *d = (struct bfs_dir *)(uintptr_t)fi->fh;
+	struct fill f = { .req = req, .fs = fs, .d = d, .plus = plus,
+			  .root = ino == FUSE_ROOT_ID, .size = size };
+	uint64_t cookie = 0;
+	bool eof = false;
+	int rc = 0;
+
+	f.buf = malloc(size ? size : 1);
+	if (!f.buf) {
+		reply_err(req, op, ino, -ENOMEM, t0);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (off < POS_FIRST) {
+		struct stat st = { .st_ino = 0, .st_mode = S_IFDIR };
+
+		/* "." and ".." come from us: the server never sends them. */
+		if (off == 0 && !add_entry(&f, ".", &st, NULL, 1))
+			goto done;
+		if (!add_entry(&f, "..", &st, NULL, 2))
+			goto done;
+		f.idx = 0;
+		cookie = 0;
+	} else if ((size_t)(off - POS_FIRST) < d->n) {
+		f.idx = (size_t)(off - POS_FIRST) + 1;
+		cookie = d->cookies[off - POS_FIRST];
+	} else {
+		goto done;  /* an offset this handle never gave out: the end */
+	}
+	while (!f.full && !eof) {
+		size_t per = plus ? DIRENTPLUS_BASE + 32 : DIRENT_BASE + 16;
+		unsigned int want = (unsigned int)((f.size - f.used) / per + 1);
+
+		f.seen = 0;
+		rc = bramble_readdirplus(fs->cl, &d->cred, &d->fh, cookie, want,
+					 0, fill_one, &f, &eof);
+		if (rc < 0)
+			break;
+		if (f.seen == 0 && !f.full && !eof) {
+			rc = -EIO;  /* a server that sends nothing, forever */
+			break;
+		}
+		cookie = f.last;
+	}
+	/* An error after some entries: deliver those; the next call will
+	 * report it. */
+	if (rc < 0 && f.used == 0) {
+		pthread_mutex_unlock(&d->lock);
+		free(f.buf);
+		reply_err(req, op, ino, rc, t0);
+		return;
+	}
+done:
+	pthread_mutex_unlock(&d->lock);
+	bfs_trace(fs, op, ino, 0, t0);
+	fuse_reply_buf(req, f.buf, f.used);
+	free(f.buf);
+}
+
+void bfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+void bfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}

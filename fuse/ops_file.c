@@ -1,0 +1,336 @@
+/* ops_file.c - FUSE handlers for open files: open/create, read/write,
+ * flush/release/fsync, copy_file_range, and the lock calls (refused).
+ *
+ * Each open file carries its opener's credentials (struct bfs_file in
+ * fi->fh): the kernel sends writeback, readahead and release with
+ * unrelated ones, often uid 0.  Writes are synchronous RPCs, so the data
+ * is on the server when write() returns; flush has nothing left to do
+ * and fsync asks the server to COMMIT.  Close-to-open: open revalidates
+ * with the attributes OPEN returns and keeps the kernel's page cache only
+ * when the file did not change since this node last saw it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "ops.h"
+#include "xalloc.h"
+
+static struct bfs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct bfs_file *)(uintptr_t)fi->fh;
+}
+
+static struct bfs_file *file_new(fuse_req_t req, uint64_t ino,
+				 const struct bramble_fh *fh, int flags)
+{
+	struct bfs_file *f = xcalloc(1, sizeof(*f));
+
+	f->ino = ino;
+	f->fh = *fh;
+	cred_of_req(req_fs(req), req, &f->cred);
+	f->sync = (flags & (O_SYNC | O_DSYNC)) != 0;
+	return f;
+}
+
+static unsigned int open_flags(int flags)
+{
+	unsigned int w = 0;
+
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		w = BRAMBLE_OPEN_READ;
+		break;
+	case O_WRONLY:
+		w = BRAMBLE_OPEN_WRITE;
+		break;
+	default:
+		w = BRAMBLE_OPEN_READ | BRAMBLE_OPEN_WRITE;
+		break;
+	}
+	if (flags & O_TRUNC)
+		w |= BRAMBLE_OPEN_TRUNC;  /* FUSE_CAP_ATOMIC_O_TRUNC */
+	return w;
+}
+
+void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_fh fh;
+	struct bfs_file *f;
+	struct stat st;
+	bool keep;
+	int rc;
+
+	if (ino == INODE_CTL_INO) {
+		rc = (fi->flags & O_ACCMODE) != O_RDONLY ? -EACCES : 0;
+		if (rc == 0) {
+			fi->fh = 0;
+			fi->keep_cache = 1;  /* fixed content */
+			bfs_trace(fs, "open", ino, 0, t0);
+			fuse_reply_open(req, fi);
+		} else {
+			reply_err(req, "open", ino, rc, t0);
+		}
+		return;
+	}
+	rc = ino_fh(fs, ino, &fh);
+	if (rc < 0) {
+		reply_err(req, "open", ino, rc, t0);
+		return;
+	}
+	f = file_new(req, ino, &fh, fi->flags);
+	rc = bramble_open(fs->cl, &f->cred, &fh, open_flags(fi->flags), &st);
+	if (rc < 0) {
+		free(f);
+		reply_err(req, "open", ino, rc, t0);
+		return;
+	}
+	keep = inode_cto_unchanged(fs->inodes, ino, &st);
+	if (!keep) {
+		/* Changed (or first seen here): besides dropping its pages
+		 * (keep_cache = 0), make the kernel forget its cached size,
+		 * or a read would stop at the old end of file. */
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	}
+	inode_open(fs->inodes, ino);
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = keep;
+	fi->noflush = 1;  /* writes are synchronous: nothing to flush */
+	bfs_trace(fs, "open", ino, 0, t0);
+	if (fuse_reply_open(req, fi) != 0) {
+		char *silly = NULL;
+
+		inode_close(fs->inodes, ino, &fh, &silly);
+		free(silly);
+		free(f);
+	}
+}
+
+void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct fuse_entry_param e;
+	struct bramble_fh dir, fh;
+	struct bfs_file *f;
+	struct stat st;
+	unsigned int flags = 0;
+	int rc;
+
+	if (parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME)) {
+		reply_err(req, "create", parent, -EEXIST, t0);
+		return;
+	}
+	rc = ino_fh(fs, parent, &dir);
+	if (rc < 0) {
+		reply_err(req, "create", parent, rc, t0);
+		return;
+	}
+	if (fi->flags & O_EXCL)
+		flags |= BRAMBLE_CREATE_EXCL;
+	if (fi->flags & O_TRUNC)
+		flags |= BRAMBLE_CREATE_TRUNC;
+	f = file_new(req, 0, &dir, fi->flags);
+	rc = bramble_create(fs->cl, &f->cred, &dir, name, mode, flags, &fh, &st);
+	if (rc < 0) {
+		free(f);
+		reply_err(req, "create", parent, rc, t0);
+		return;
+	}
+	make_entry(fs, &e, &fh, &st);
+	f->ino = e.ino;
+	f->fh = fh;
+	inode_cto_note(fs->inodes, e.ino, &st);
+	inode_open(fs->inodes, e.ino);
+	fi->fh = (uintptr_t)f;
+	fi->noflush = 1;
+	bfs_trace(fs, "create", parent, 0, t0);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		char *silly = NULL;
+
+		inode_close(fs->inodes, e.ino, &dir, &silly);
+		inode_forget(fs->inodes, e.ino, 1);
+		free(silly);
+		free(f);
+	}
+}
+
+void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_file *f = file_of(fi);
+	size_t got = 0;
+	ssize_t n = 0;
+	bool eof = false;
+	char *buf;
+
+	if (ino == INODE_CTL_INO) {
+		size_t len = fs->ctl.len;
+		size_t start = (size_t)off < len ? (size_t)off : len;
+
+		bfs_trace(fs, "read", ino, 0, t0);
+		fuse_reply_buf(req, fs->ctl.data + start, BR_MIN(size, len - start));
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		reply_err(req, "read", ino, -ENOMEM, t0);
+		return;
+	}
+	/* One call unless the server takes less than the kernel asks. */
+	while (got < size && !eof) {
+		size_t want = BR_MIN(size - got, (size_t)fs->max_data);
+
+		n = bramble_read(fs->cl, &f->cred, &f->fh, (uint64_t)off + got,
+				 buf + got, want, &eof);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (n < 0 && got == 0) {
+		reply_err(req, "read", ino, (int)n, t0);
+	} else {
+		bfs_trace(fs, "read", ino, (int)got, t0);
+		fuse_reply_buf(req, buf, got);
+	}
+	free(buf);
+}
+
+void bfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	       off_t off, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_file *f = file_of(fi);
+	size_t done = 0;
+	ssize_t n = 0;
+	struct stat st;
+
+	if (!f) {
+		reply_err(req, "write", ino, -EBADF, t0);
+		return;
+	}
+	while (done < size) {
+		size_t want = BR_MIN(size - done, (size_t)fs->max_data);
+
+		n = bramble_write(fs->cl, &f->cred, &f->fh, (uint64_t)off + done,
+				  buf + done, want,
+				  f->sync ? BRAMBLE_WRITE_SYNC : 0, &st);
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+		/* Our own change: the kernel's page cache already holds it. */
+		inode_cto_note(fs->inodes, f->ino, &st);
+	}
+	if (n < 0 && done == 0) {
+		reply_err(req, "write", ino, (int)n, t0);
+		return;
+	}
+	bfs_trace(fs, "write", ino, (int)done, t0);
+	fuse_reply_write(req, done);
+}
+
+void bfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_err(req, "flush", ino, 0, now_ns());
+}
+
+void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_file *f = file_of(fi);
+	struct bramble_fh dir;
+	char *silly = NULL;
+	int rc = 0;
+
+	if (f && inode_close(fs->inodes, f->ino, &dir, &silly)) {
+		/* Last close of a file unlinked while open here. */
+		rc = bramble_remove(fs->cl, &f->cred, &dir, silly);
+		if (rc < 0 && rc != -ENOENT)
+			log_warn("cannot remove %s: %s", silly, strerror(-rc));
+		free(silly);
+	}
+	free(f);
+	reply_err(req, "release", ino, 0, t0);
+	(void)rc;
+}
+
+void bfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_file *f = file_of(fi);
+	int rc = 0;
+
+	if (f)
+		rc = bramble_commit(fs->cl, &f->cred, &f->fh,
+				    datasync ? BRAMBLE_COMMIT_DATASYNC : 0);
+	reply_err(req, "fsync", ino, rc, t0);
+}
+
+void bfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			 struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			 off_t off_out, struct fuse_file_info *fi_out,
+			 size_t len, int flags)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_file *in = file_of(fi_in), *out = file_of(fi_out);
+	struct stat st;
+	ssize_t n;
+
+	(void)ino_in;
+	if (!in || !out || flags != 0) {
+		/* .bramble, or flags nobody defines yet: let the kernel
+		 * fall back to read + write. */
+		reply_err(req, "copy_file_range", ino_out,
+			  flags ? -EINVAL : -EOPNOTSUPP, t0);
+		return;
+	}
+	n = bramble_copy_range(fs->cl, &out->cred, &in->fh, (uint64_t)off_in,
+			       &out->fh, (uint64_t)off_out, len, &st);
+	if (n < 0) {
+		reply_err(req, "copy_file_range", ino_out, (int)n, t0);
+		return;
+	}
+	/* The kernel drops its pages of the copied range itself. */
+	inode_cto_note(fs->inodes, out->ino, &st);
+	bfs_trace(fs, "copy_file_range", ino_out, 0, t0);
+	fuse_reply_write(req, (size_t)n);
+}
+
+/* Locks are never silently node-local (DESIGN.md): until the server
+ * grows lock calls, the mount says plainly that it has none. */
+void bfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	       struct flock *lock)
+{
+	(void)fi;
+	(void)lock;
+	reply_err(req, "getlk", ino, -ENOLCK, now_ns());
+}
+
+void bfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	       struct flock *lock, int sleep)
+{
+	(void)fi;
+	(void)lock;
+	(void)sleep;
+	reply_err(req, "setlk", ino, -ENOLCK, now_ns());
+}
+
+void bfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	       int op)
+{
+	(void)fi;
+	(void)op;
+	reply_err(req, "flock", ino, -ENOLCK, now_ns());
+}

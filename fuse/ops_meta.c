@@ -1,0 +1,522 @@
+/* ops_meta.c - FUSE handlers for names, attributes and extended
+ * attributes (see ops.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/xattr.h>
+
+#include "log.h"
+#include "ops.h"
+
+/* ---- lookup and forget */
+
+void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct fuse_entry_param e;
+	struct bramble_cred cr;
+	struct bramble_fh dir, fh;
+	struct stat st;
+	int rc;
+
+	if (parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME)) {
+		/* Not counted in the inode table: the kernel may forget it
+		 * any number of times, it stays. */
+		memset(&e, 0, sizeof(e));
+		e.ino = INODE_CTL_INO;
+		ctl_stat(fs, &e.attr);
+		e.attr_timeout = e.entry_timeout = 3600;
+		bfs_trace(fs, "lookup", parent, 0, t0);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	rc = ino_fh(fs, parent, &dir);
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_lookup(fs->cl, &cr, &dir, name, &fh, &st);
+	}
+	if (rc == -ENOENT && fs->opts.negative_timeout > 0) {
+		/* ino 0: the kernel caches the absence. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->opts.negative_timeout;
+		bfs_trace(fs, "lookup", parent, rc, t0);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc < 0)
+		reply_err(req, "lookup", parent, rc, t0);
+	else
+		reply_new_entry(req, "lookup", parent, &fh, &st, t0);
+}
+
+void bfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(req_fs(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+void bfs_forget_multi(fuse_req_t req, size_t count,
+		      struct fuse_forget_data *forgets)
+{
+	struct bfs *fs = req_fs(req);
+
+	for (size_t i = 0; i < count; i++)
+		inode_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* ---- attributes */
+
+void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	if (ino == INODE_CTL_INO) {
+		ctl_stat(fs, &st);
+		bfs_trace(fs, "getattr", ino, 0, t0);
+		fuse_reply_attr(req, &st, 3600);
+		return;
+	}
+	rc = ino_fh(fs, ino, &fh);
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_getattr(fs->cl, &cr, &fh, &st);
+	}
+	if (rc < 0) {
+		reply_err(req, "getattr", ino, rc, t0);
+		return;
+	}
+	bfs_trace(fs, "getattr", ino, 0, t0);
+	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
+}
+
+void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		 int to_set, struct fuse_file_info *fi)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_setattr sa = { 0 };
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= BRAMBLE_SET_MODE;
+		sa.mode = attr->st_mode & 07777;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.valid |= BRAMBLE_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.valid |= BRAMBLE_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		sa.valid |= BRAMBLE_SET_SIZE;
+		sa.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME) {
+		sa.valid |= BRAMBLE_SET_ATIME;
+		sa.atime = attr->st_atim;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		sa.valid |= BRAMBLE_SET_ATIME | BRAMBLE_SET_ATIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME) {
+		sa.valid |= BRAMBLE_SET_MTIME;
+		sa.mtime = attr->st_mtim;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		sa.valid |= BRAMBLE_SET_MTIME | BRAMBLE_SET_MTIME_NOW;
+
+	rc = ino_fh(fs, ino, &fh);
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		/* Only FUSE_SET_ATTR_CTIME (or nothing we know): the server
+		 * has no way to set ctime; report the attributes. */
+		if (sa.valid == 0)
+			rc = bramble_getattr(fs->cl, &cr, &fh, &st);
+		else
+			rc = bramble_setattr(fs->cl, &cr, &fh, &sa, &st);
+	}
+	if (rc < 0) {
+		reply_err(req, "setattr", ino, rc, t0);
+		return;
+	}
+	/* A truncate by this node: the kernel already fixed its page cache. */
+	if (sa.valid & BRAMBLE_SET_SIZE)
+		inode_cto_note(fs->inodes, ino, &st);
+	bfs_trace(fs, "setattr", ino, 0, t0);
+	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
+}
+
+void bfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	char target[BRAMBLE_PATH_MAX + 1];
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	ssize_t n;
+
+	n = ino_fh(fs, ino, &fh);
+	if (n == 0) {
+		cred_of_req(fs, req, &cr);
+		n = bramble_readlink(fs->cl, &cr, &fh, target, sizeof(target));
+	}
+	if (n < 0) {
+		reply_err(req, "readlink", ino, (int)n, t0);
+		return;
+	}
+	bfs_trace(fs, "readlink", ino, 0, t0);
+	fuse_reply_readlink(req, target);
+}
+
+/* ---- making names */
+
+/* The name .bramble in the root belongs to the control file. */
+static bool is_ctl_name(fuse_ino_t parent, const char *name)
+{
+	return parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME);
+}
+
+void bfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh dir, fh;
+	struct stat st;
+	int rc = is_ctl_name(parent, name) ? -EEXIST : ino_fh(fs, parent, &dir);
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_mknod(fs->cl, &cr, &dir, name, mode, rdev, &fh, &st);
+	}
+	if (rc < 0)
+		reply_err(req, "mknod", parent, rc, t0);
+	else
+		reply_new_entry(req, "mknod", parent, &fh, &st, t0);
+}
+
+void bfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh dir, fh;
+	struct stat st;
+	int rc = is_ctl_name(parent, name) ? -EEXIST : ino_fh(fs, parent, &dir);
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_mkdir(fs->cl, &cr, &dir, name, mode, &fh, &st);
+	}
+	if (rc < 0)
+		reply_err(req, "mkdir", parent, rc, t0);
+	else
+		reply_new_entry(req, "mkdir", parent, &fh, &st, t0);
+}
+
+void bfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		 const char *name)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh dir, fh;
+	struct stat st;
+	int rc = is_ctl_name(parent, name) ? -EEXIST : ino_fh(fs, parent, &dir);
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_symlink(fs->cl, &cr, &dir, name, link, &fh, &st);
+	}
+	if (rc < 0)
+		reply_err(req, "symlink", parent, rc, t0);
+	else
+		reply_new_entry(req, "symlink", parent, &fh, &st, t0);
+}
+
+void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	      const char *newname)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh dir, fh;
+	struct stat st;
+	int rc = is_ctl_name(newparent, newname) ? -EEXIST : ino_fh(fs, ino, &fh);
+
+	if (rc == 0)
+		rc = ino_fh(fs, newparent, &dir);
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_link(fs->cl, &cr, &fh, &dir, newname, &st);
+	}
+	if (rc < 0)
+		reply_err(req, "link", ino, rc, t0);
+	else
+		reply_new_entry(req, "link", ino, &fh, &st, t0);
+}
+
+/* ---- removing names */
+
+/* If dir/name is a file open on this node, rename it aside to a silly
+ * name in the same directory, to be removed at its last close (as NFS
+ * clients do), so the open file keeps working.  Returns 1 when renamed,
+ * 0 when not needed, -errno on failure. */
+static int silly_rename(struct bfs *fs, const struct bramble_cred *cr,
+			const struct bramble_fh *dir, const char *name)
+{
+	struct bramble_fh fh;
+	struct stat st;
+	uint64_t ino, rnd;
+	char silly[64];
+	int rc;
+
+	if (!inode_any_open(fs->inodes))
+		return 0;  /* the common case: no extra round trip */
+	rc = bramble_lookup(fs->cl, cr, dir, name, &fh, &st);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (!S_ISREG(st.st_mode) || !inode_fh_is_open(fs->inodes, &fh, &ino))
+		return 0;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint64_t)now_ns();
+	snprintf(silly, sizeof(silly), BFS_SILLY_PREFIX "%016llx",
+		 (unsigned long long)rnd);
+	rc = bramble_rename(fs->cl, cr, dir, name, dir, silly,
+			    BRAMBLE_RENAME_NOREPLACE);
+	if (rc < 0)
+		return rc;
+	inode_set_silly(fs->inodes, ino, dir, silly);
+	log_debug("%s is open here: renamed aside to %s", name, silly);
+	return 1;
+}
+
+void bfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh dir;
+	int rc = is_ctl_name(parent, name) ? -EPERM : ino_fh(fs, parent, &dir);
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = silly_rename(fs, &cr, &dir, name);
+		if (rc == 0)
+			rc = bramble_remove(fs->cl, &cr, &dir, name);
+		else if (rc > 0)
+			rc = 0;
+	}
+	reply_err(req, "unlink", parent, rc, t0);
+}
+
+void bfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh dir;
+	int rc = is_ctl_name(parent, name) ? -ENOTDIR : ino_fh(fs, parent, &dir);
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_rmdir(fs->cl, &cr, &dir, name);
+	}
+	reply_err(req, "rmdir", parent, rc, t0);
+}
+
+void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh from, to;
+	unsigned int wflags = 0;
+	int rc = 0;
+
+	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		rc = -EINVAL;  /* RENAME_WHITEOUT: overlayfs only */
+	if (flags & RENAME_NOREPLACE)
+		wflags |= BRAMBLE_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		wflags |= BRAMBLE_RENAME_EXCHANGE;
+	if (rc == 0 && (is_ctl_name(parent, name) || is_ctl_name(newparent, newname)))
+		rc = -EPERM;
+	if (rc == 0)
+		rc = ino_fh(fs, parent, &from);
+	if (rc == 0)
+		rc = ino_fh(fs, newparent, &to);
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		/* Renaming over a file open here would unlink it. */
+		if (flags == 0)
+			rc = silly_rename(fs, &cr, &to, newname);
+		if (rc >= 0)
+			rc = bramble_rename(fs->cl, &cr, &from, name, &to, newname,
+					    wflags);
+	}
+	reply_err(req, "rename", parent, rc, t0);
+}
+
+/* ---- whole filesystem, permissions */
+
+void bfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	struct statvfs sv;
+	int rc = ino_fh(fs, ino == INODE_CTL_INO ? FUSE_ROOT_ID : ino, &fh);
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_statfs(fs->cl, &cr, &fh, &sv);
+	}
+	if (rc < 0) {
+		reply_err(req, "statfs", ino, rc, t0);
+		return;
+	}
+	bfs_trace(fs, "statfs", ino, 0, t0);
+	fuse_reply_statfs(req, &sv);
+}
+
+void bfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	int rc;
+
+	if (ino == INODE_CTL_INO) {
+		rc = (mask & (W_OK | X_OK)) ? -EACCES : 0;
+	} else {
+		rc = ino_fh(fs, ino, &fh);
+		if (rc == 0) {
+			cred_of_req(fs, req, &cr);
+			rc = bramble_access(fs->cl, &cr, &fh, (unsigned int)mask);
+		}
+	}
+	reply_err(req, "access", ino, rc, t0);
+}
+
+/* ---- extended attributes: "user." only.
+ *
+ * Others are answered here without a round trip: the kernel asks for
+ * security.capability before every write and for POSIX ACLs on every
+ * ls -l, and the server would refuse them anyway. */
+
+static bool user_xattr(const char *name)
+{
+	return !strncmp(name, "user.", 5);
+}
+
+void bfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	int rc = user_xattr(name) ? ino_fh(fs, ino, &fh) : -EOPNOTSUPP;
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_setxattr(fs->cl, &cr, &fh, name, value, size,
+				      (unsigned int)flags);
+	}
+	reply_err(req, "setxattr", ino, rc, t0);
+}
+
+void bfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	char *buf = NULL;
+	ssize_t n = user_xattr(name) ? ino_fh(fs, ino, &fh) : -ENODATA;
+
+	if (n == -EPERM)
+		n = -ENODATA;  /* .bramble has none */
+	size = BR_MIN(size, (size_t)BRAMBLE_XATTR_SIZE_MAX);
+	if (n == 0) {
+		cred_of_req(fs, req, &cr);
+		if (size)
+			buf = malloc(size);
+		n = size && !buf ? -ENOMEM :
+		    bramble_getxattr(fs->cl, &cr, &fh, name, buf, size);
+	}
+	if (n < 0)
+		reply_err(req, "getxattr", ino, (int)n, t0);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	if (n >= 0)
+		bfs_trace(fs, "getxattr", ino, 0, t0);
+	free(buf);
+}
+
+void bfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	char *buf = NULL;
+	ssize_t n = ino == INODE_CTL_INO ? 0 : ino_fh(fs, ino, &fh);
+
+	size = BR_MIN(size, (size_t)BRAMBLE_XATTR_SIZE_MAX);
+	if (n == 0 && ino != INODE_CTL_INO) {
+		cred_of_req(fs, req, &cr);
+		if (size)
+			buf = malloc(size);
+		n = size && !buf ? -ENOMEM :
+		    bramble_listxattr(fs->cl, &cr, &fh, buf, size);
+	}
+	if (n < 0)
+		reply_err(req, "listxattr", ino, (int)n, t0);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	if (n >= 0)
+		bfs_trace(fs, "listxattr", ino, 0, t0);
+	free(buf);
+}
+
+void bfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bramble_cred cr;
+	struct bramble_fh fh;
+	int rc = user_xattr(name) ? ino_fh(fs, ino, &fh) : -EOPNOTSUPP;
+
+	if (rc == 0) {
+		cred_of_req(fs, req, &cr);
+		rc = bramble_removexattr(fs->cl, &cr, &fh, name);
+	}
+	reply_err(req, "removexattr", ino, rc, t0);
+}

@@ -1,0 +1,205 @@
+/* opts.c - bramblefs option parsing (see opts.h). */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bramble.h"
+#include "opts.h"
+#include "xalloc.h"
+
+enum { KEY_HELP, KEY_VERSION };
+
+#define OPT(t, f, v) { t, offsetof(struct bfs_opts, f), v }
+
+/* bramble's own options: the one table. */
+static const struct fuse_opt bfs_opt_table[] = {
+	OPT("port=%u", port, 0),
+	OPT("attr_timeout=%lf", attr_timeout, 0),
+	OPT("entry_timeout=%lf", entry_timeout, 0),
+	OPT("negative_timeout=%lf", negative_timeout, 0),
+	OPT("timeout=%lf", timeout, 0),
+	OPT("trace", trace, 1),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+/* Options handed on to libfuse (mount, session and command line). */
+static const char *const fuse_keep[] = {
+	"allow_other", "allow_root", "default_permissions", "auto_unmount",
+	"blkdev", "debug", "clone_fd", "ro", "rw", "suid", "nosuid", "dev",
+	"nodev", "exec", "noexec", "async", "sync", "dirsync", "atime",
+	"noatime", "nodiratime", "relatime", "norelatime", "strictatime",
+	"nostrictatime", "-f", "-d", "-s", "--debug", NULL
+};
+static const char *const fuse_keep_prefix[] = {
+	"fsname=", "subtype=", "max_read=", "blksize=", "max_idle_threads=",
+	"context=", "fscontext=", "defcontext=", "rootcontext=", NULL
+};
+/* fstab/mount(8) options with no meaning here: dropped quietly. */
+static const char *const generic_drop[] = {
+	"auto", "noauto", "user", "nouser", "users", "owner", "group",
+	"_netdev", "defaults", "nofail", "nonempty", "loop", NULL
+};
+static const char *const generic_drop_prefix[] = {
+	"x-", "comment=", "uid=", "gid=", "helper=", NULL
+};
+
+static bool in_list(const char *arg, const char *const *list, bool prefix)
+{
+	for (; *list; list++) {
+		if (prefix ? !strncmp(arg, *list, strlen(*list)) : !strcmp(arg, *list))
+			return true;
+	}
+	return false;
+}
+
+int bfs_parse_source(const char *src, char **host, char **subdir)
+{
+	const char *colon;
+	const char *h = src, *hend;
+
+	if (src[0] == '[') {
+		hend = strchr(src, ']');
+		if (!hend || hend[1] != ':')
+			return -EINVAL;
+		h = src + 1;
+		colon = hend + 1;
+	} else {
+		colon = strchr(src, ':');
+		if (!colon)
+			return -EINVAL;
+		hend = colon;
+	}
+	if (hend == h || (colon[1] && colon[1] != '/'))
+		return -EINVAL;
+	*host = xstrndup(h, (size_t)(hend - h));
+	*subdir = xstrdup(colon[1] ? colon + 1 : "/");
+	return 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct bfs_opts *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->nsource++ == 0) {
+			o->source = xstrdup(arg);
+			return 0;
+		}
+		if (o->nsource == 2) {
+			o->mountpoint = (char *)arg;
+			return 1;  /* fuse_parse_cmdline() takes it */
+		}
+		snprintf(o->err, sizeof(o->err), "unexpected argument '%s'", arg);
+		return -1;
+	case FUSE_OPT_KEY_OPT:
+		if (in_list(arg, fuse_keep, false) ||
+		    in_list(arg, fuse_keep_prefix, true))
+			return 1;
+		if (in_list(arg, generic_drop, false) ||
+		    in_list(arg, generic_drop_prefix, true))
+			return 0;
+		snprintf(o->err, sizeof(o->err), "unknown option '%s'", arg);
+		return -1;
+	}
+	return 1;
+}
+
+static bool timeout_ok(double v, double max)
+{
+	return v >= 0 && v <= max;
+}
+
+int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
+		   struct fuse_args *out_args)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+
+	memset(o, 0, sizeof(*o));
+	o->port = BRAMBLE_DEFAULT_PORT;
+	o->attr_timeout = 1.0;
+	o->entry_timeout = 1.0;
+	o->negative_timeout = 0.0;
+	o->timeout = BRAMBLE_DEFAULT_TIMEOUT_MS / 1000.0;
+	*out_args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	if (fuse_opt_parse(&args, o, bfs_opt_table, opt_proc) < 0) {
+		if (!o->err[0])
+			snprintf(o->err, sizeof(o->err), "invalid options");
+		goto fail;
+	}
+	if (o->show_help || o->show_version) {
+		*out_args = args;
+		return 0;
+	}
+	if (!o->source || !o->mountpoint) {
+		snprintf(o->err, sizeof(o->err), "%s",
+			 !o->source ? "missing HOST:/[SUBDIR]" : "missing MOUNTPOINT");
+		goto fail;
+	}
+	if (bfs_parse_source(o->source, &o->host, &o->subdir) < 0) {
+		snprintf(o->err, sizeof(o->err),
+			 "'%s' is not HOST:/[SUBDIR]", o->source);
+		goto fail;
+	}
+	if (o->port == 0 || o->port > 65535) {
+		snprintf(o->err, sizeof(o->err), "port=%u: out of range", o->port);
+		goto fail;
+	}
+	if (!timeout_ok(o->attr_timeout, 86400) || !timeout_ok(o->entry_timeout, 86400) ||
+	    !timeout_ok(o->negative_timeout, 86400) || !(o->timeout > 0) ||
+	    o->timeout > 86400) {
+		snprintf(o->err, sizeof(o->err), "a timeout is out of range");
+		goto fail;
+	}
+	*out_args = args;
+	return 0;
+fail:
+	fuse_opt_free_args(&args);
+	return -EINVAL;
+}
+
+void bfs_opts_release(struct bfs_opts *o)
+{
+	free(o->source);
+	free(o->host);
+	free(o->subdir);
+	o->source = o->host = o->subdir = NULL;
+}
+
+void bfs_usage(const char *prog)
+{
+	printf("usage: %s HOST:/[SUBDIR] MOUNTPOINT [-f] [-d] [-o opt,...]\n"
+	       "\n"
+	       "bramble options:\n"
+	       "    -o port=N              server port (default %d)\n"
+	       "    -o attr_timeout=S      attribute cache timeout (default 1.0)\n"
+	       "    -o entry_timeout=S     name cache timeout (default 1.0)\n"
+	       "    -o negative_timeout=S  cache of missing names (default 0)\n"
+	       "    -o timeout=S           wait for an unreachable server, then EIO\n"
+	       "                           (default 60)\n"
+	       "    -o trace               log one line per operation\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d, -o debug           libfuse debug output (implies -f)\n"
+	       "    -h, --help             this help\n"
+	       "    -V, --version          print the version\n"
+	       "\n"
+	       "FUSE options: allow_other, default_permissions, ro, nosuid, nodev,\n"
+	       "noexec, fsname=, max_read=, auto_unmount, ...\n"
+	       "fstab options (_netdev, auto, noauto, user, defaults, x-systemd.*,\n"
+	       "comment=) are accepted and ignored.\n",
+	       prog, BRAMBLE_DEFAULT_PORT);
+}

@@ -1,0 +1,41 @@
+/* opts.h - bramblefs command line: `bramblefs HOST:/[SUBDIR] MOUNTPOINT
+ * [-f] [-o opt,...]`, parsed with one fuse_opt table.
+ *
+ * bramble's own -o options are consumed; the usual FUSE options
+ * (allow_other, default_permissions, ro, nosuid, fsname=, ...) and the
+ * command-line flags libfuse understands (-f, -d, -s) are kept in
+ * out_args for fuse_parse_cmdline()/fuse_session_new(); generic options
+ * that fstab passes through mount.fuse3 (_netdev, auto, defaults,
+ * x-systemd.*, comment=*, ...) are dropped quietly.  Anything else is
+ * refused, naming it. */
+#ifndef BR_FUSE_OPTS_H
+#define BR_FUSE_OPTS_H
+
+#include <fuse_opt.h>
+#include <stdbool.h>
+
+struct bfs_opts {
+	char *source;              /* "HOST:/SUBDIR" as given */
+	char *host;                /* HOST */
+	char *subdir;              /* "/SUBDIR", "/" for the root */
+	unsigned int port;
+	double attr_timeout, entry_timeout, negative_timeout;
+	double timeout;            /* seconds a call waits for the server */
+	int trace;
+	int show_help, show_version;
+	int nsource;               /* non-options seen */
+	char *mountpoint;          /* borrowed from argv (also in out_args) */
+	char err[256];             /* message when parsing failed */
+};
+
+/* Parse argv into *o (defaults first) and out_args (fuse_opt_free_args()
+ * it).  Returns 0, or -EINVAL with o->err set (the caller prints it and
+ * exits 2).  With --help/--version only those flags are set. */
+int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
+		   struct fuse_args *out_args);
+void bfs_opts_release(struct bfs_opts *o);
+/* Split "HOST:/SUBDIR" ("[V6]:/SUBDIR" too).  0 or -EINVAL. */
+int bfs_parse_source(const char *src, char **host, char **subdir);
+void bfs_usage(const char *prog);
+
+#endif
