@@ -33,6 +33,7 @@ int proc_create(struct call *c, void *args, void *res)
 {
 	br_create_args *a = args;
 	br_entry_res *r = res;
+	struct stat st;
 	int dfd, fd, rc;
 
 	if (a->flags & ~(unsigned int)(BR_CREATE_EXCL | BR_CREATE_TRUNC))
@@ -60,13 +61,17 @@ int proc_create(struct call *c, void *args, void *res)
 		rc = -errno;
 		goto out;
 	}
-	close(fd);
-	rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
-	if (rc == 0 && S_ISDIR(r->br_entry_res_u.ok.attr.mode)) {
-		xdr_free((xdrproc_t)xdr_br_entry, (char *)&r->br_entry_res_u.ok);
-		memset(&r->br_entry_res_u.ok, 0, sizeof(r->br_entry_res_u.ok));
+	/* An existing name that is no regular file: what open(O_CREAT |
+	 * O_NOFOLLOW) would say.  Never create through a symlink. */
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (S_ISDIR(st.st_mode))
 		rc = -EISDIR;
-	}
+	else if (S_ISLNK(st.st_mode))
+		rc = -ELOOP;
+	close(fd);
+	if (rc == 0)
+		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
 out:
 	close(dfd);
 	return rc;
