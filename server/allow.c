@@ -60,14 +60,15 @@ static int parse_one(const char *s, struct allow_net *net)
 
 int allow_parse(struct allow *a, const char *spec)
 {
-	char *copy, *tok, *save = NULL;
+	char *copy, *rest, *tok;
 	int rc = 0;
 
 	memset(a, 0, sizeof(*a));
 	if (!spec || !*spec)
 		return -EINVAL;
-	copy = xstrdup(spec);
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	copy = rest = xstrdup(spec);
+	/* strsep, not strtok: an empty element ("a,,b", "a,") is an error. */
+	while ((tok = strsep(&rest, ","))) {
 		struct allow_net net;
 
 		while (*tok == ' ')

@@ -1,0 +1,305 @@
+/* test_export.c - server/export.c: handles, names, MOUNT paths, confinement. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "export.h"
+
+static char top[PATH_MAX];        /* private tmp dir of the test */
+static char exp_dir[PATH_MAX + 16];    /* top/export: the export */
+static unsigned char key[EXPORT_KEY_LEN];
+
+/* exp_dir/rel, in a static buffer. */
+static const char *in_export(const char *rel)
+{
+	static char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", exp_dir, rel);
+	return p;
+}
+
+static void mk(const char *rel, bool dir)
+{
+	char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", top, rel);
+	if (dir) {
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+	} else {
+		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, "x", 1), 1);
+		close(fd);
+	}
+}
+
+static void setup(void)
+{
+	snprintf(top, sizeof(top), "/tmp/test_export.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(top));
+	snprintf(exp_dir, sizeof(exp_dir), "%s/export", top);
+	mk("export", true);
+	mk("export/sub", true);
+	mk("export/sub/deep", true);
+	mk("export/file", false);
+	mk("outside", true);
+	mk("outside/secret", false);
+	ck_assert_int_eq(symlink("../outside", in_export("escape")), 0);
+	ck_assert_int_eq(symlink("sub", in_export("tosub")), 0);
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 7 + 1);
+}
+
+static void teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct export *open_export(const char *dir)
+{
+	struct export *ex = NULL;
+
+	ck_assert_int_eq(export_open(dir, key, 8, &ex), 0);
+	return ex;
+}
+
+/* Handle of top/rel made by ex. */
+static struct export_fh fh_of(struct export *ex, const char *rel)
+{
+	char p[PATH_MAX * 2];
+	struct export_fh fh;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", top, rel);
+	fd = open(p, O_PATH | O_NOFOLLOW);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(export_fh_from_fd(ex, fd, &fh), 0);
+	close(fd);
+	return fh;
+}
+
+START_TEST(test_roundtrip)
+{
+	struct export *ex = open_export(exp_dir);
+	struct export_fh a = fh_of(ex, "export/sub/deep");
+	struct export_fh b = fh_of(ex, "export/sub/deep");
+	struct export_fh f = fh_of(ex, "export/file");
+	struct export_fh viaat;
+	struct stat st, want;
+	int fd, dfd;
+
+	ck_assert_uint_le(a.len, BR_FH_MAX);
+	ck_assert_uint_eq(a.data[0], EXPORT_FH_VERSION);
+	ck_assert_uint_eq(a.len, b.len);
+	ck_assert_mem_eq(a.data, b.data, a.len);        /* stable */
+	ck_assert(f.len != a.len || memcmp(f.data, a.data, a.len));
+
+	/* export_fh_at (READDIRPLUS) gives the same bytes as from an fd */
+	dfd = open(exp_dir, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(export_fh_at(ex, dfd, "file", &viaat), 0);
+	ck_assert_mem_eq(viaat.data, f.data, f.len);
+	close(dfd);
+
+	ck_assert_int_eq(export_fh_open(ex, f.data, f.len, &fd, &st), 0);
+	ck_assert_int_eq(stat(in_export("file"), &want), 0);
+	ck_assert_uint_eq(st.st_ino, want.st_ino);
+	close(fd);
+	export_close(ex);
+
+	/* a new instance with the same key decodes the old handle (restart),
+	 * without the cache's help */
+	ex = open_export(exp_dir);
+	ck_assert_int_eq(export_fh_open(ex, a.data, a.len, &fd, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	close(fd);
+	export_close(ex);
+}
+END_TEST
+
+START_TEST(test_tampered)
+{
+	struct export *ex = open_export(exp_dir);
+	struct export_fh f = fh_of(ex, "export/file");
+	unsigned char junk[BR_FH_MAX];
+	struct stat st;
+	int fd;
+
+	for (uint32_t i = 0; i < f.len; i++) {
+		struct export_fh t = f;
+
+		t.data[i] ^= 1;
+		ck_assert_int_eq(export_fh_open(ex, t.data, t.len, &fd, &st), -ESTALE);
+	}
+	ck_assert_int_eq(export_fh_open(ex, f.data, f.len - 1, &fd, &st), -ESTALE);
+	ck_assert_int_eq(export_fh_open(ex, f.data, 0, &fd, &st), -ESTALE);
+	ck_assert_int_eq(export_fh_open(ex, f.data, 3, &fd, &st), -ESTALE);
+	memset(junk, 0x5a, sizeof(junk));
+	junk[0] = EXPORT_FH_VERSION;
+	ck_assert_int_eq(export_fh_open(ex, junk, sizeof(junk), &fd, &st), -ESTALE);
+	export_close(ex);
+
+	/* another key: nothing verifies */
+	key[0] ^= 0xff;
+	ex = open_export(exp_dir);
+	ck_assert_int_eq(export_fh_open(ex, f.data, f.len, &fd, &st), -ESTALE);
+	export_close(ex);
+}
+END_TEST
+
+START_TEST(test_removed_is_stale)
+{
+	struct export *ex = open_export(exp_dir);
+	struct export_fh f = fh_of(ex, "export/file");     /* now cached */
+	struct stat st;
+	int fd;
+
+	ck_assert_int_eq(unlink(in_export("file")), 0);
+	ck_assert_int_eq(export_fh_open(ex, f.data, f.len, &fd, &st), -ESTALE);
+	export_close(ex);
+}
+END_TEST
+
+/* The export is top/export/sub; the same key exports top/export too.  A
+ * handle made by the outer export for anything outside sub must not work
+ * on the inner one -- neither by MAC (bound to the export root) nor, for a
+ * directory, by the ancestor walk. */
+START_TEST(test_outside_subdir_export)
+{
+	struct export *outer = open_export(exp_dir);
+	struct export *inner;
+	struct export_fh dir_out = fh_of(outer, "export");
+	struct export_fh file_out = fh_of(outer, "export/file");
+	struct export_fh deep = fh_of(outer, "export/sub/deep");
+	struct export_fh deep_inner;
+	struct stat st;
+	int fd;
+
+	inner = open_export(in_export("sub"));
+	ck_assert_int_eq(export_fh_open(inner, dir_out.data, dir_out.len, &fd, &st), -ESTALE);
+	ck_assert_int_eq(export_fh_open(inner, file_out.data, file_out.len, &fd, &st), -ESTALE);
+	/* even an object inside gets a different handle from each export */
+	ck_assert_int_eq(export_fh_open(inner, deep.data, deep.len, &fd, &st), -ESTALE);
+	deep_inner = fh_of(inner, "export/sub/deep");
+	ck_assert_int_eq(export_fh_open(inner, deep_inner.data, deep_inner.len, &fd, &st), 0);
+	close(fd);
+	export_close(inner);
+	export_close(outer);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	char longname[BR_NAME_MAX + 2];
+
+	ck_assert_int_eq(export_check_name("a"), 0);
+	ck_assert_int_eq(export_check_name("..."), 0);
+	ck_assert_int_eq(export_check_name(".hidden"), 0);
+	ck_assert_int_eq(export_check_name(""), -EINVAL);
+	ck_assert_int_eq(export_check_name("."), -EINVAL);
+	ck_assert_int_eq(export_check_name(".."), -EINVAL);
+	ck_assert_int_eq(export_check_name("a/b"), -EINVAL);
+	ck_assert_int_eq(export_check_name("/"), -EINVAL);
+	ck_assert_int_eq(export_check_name(NULL), -EINVAL);
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[BR_NAME_MAX] = '\0';
+	ck_assert_int_eq(export_check_name(longname), 0);
+	longname[BR_NAME_MAX] = 'n';
+	longname[BR_NAME_MAX + 1] = '\0';
+	ck_assert_int_eq(export_check_name(longname), -ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(test_mount_paths)
+{
+	struct export *ex = open_export(exp_dir);
+	struct stat st, want;
+	int fd;
+
+	ck_assert_int_eq(export_resolve(ex, "", &fd), 0);
+	fstat(fd, &st);
+	stat(exp_dir, &want);
+	ck_assert_uint_eq(st.st_ino, want.st_ino);
+	close(fd);
+	ck_assert_int_eq(export_resolve(ex, "/", &fd), 0);
+	close(fd);
+	ck_assert_int_eq(export_resolve(ex, "/sub/deep", &fd), 0);
+	close(fd);
+	ck_assert_int_eq(export_resolve(ex, "sub/deep/../..", &fd), 0);  /* root, still inside */
+	close(fd);
+	ck_assert_int_eq(export_resolve(ex, "tosub", &fd), 0);  /* a symlink staying inside */
+	close(fd);
+	ck_assert_int_eq(export_resolve(ex, "..", &fd), -EACCES);
+	ck_assert_int_eq(export_resolve(ex, "../..", &fd), -EACCES);
+	ck_assert_int_eq(export_resolve(ex, "sub/../../outside", &fd), -EACCES);
+	ck_assert_int_eq(export_resolve(ex, "escape", &fd), -EACCES);
+	ck_assert_int_eq(export_resolve(ex, "/etc", &fd), -ENOENT);
+	ck_assert_int_eq(export_resolve(ex, "file", &fd), -ENOTDIR);
+	ck_assert_int_eq(export_resolve(ex, "nope", &fd), -ENOENT);
+	export_close(ex);
+}
+END_TEST
+
+START_TEST(test_short)
+{
+	char buf[16];
+	unsigned char fh[20] = { 1, 1 };
+
+	fh[4] = 0xab;
+	export_fh_short(fh, sizeof(fh), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "ab000000");
+	export_fh_short(fh, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "-");
+}
+END_TEST
+
+static Suite *export_suite(void)
+{
+	Suite *s = suite_create("export");
+	TCase *tc;
+
+	tc = tcase_create("handles");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_tampered);
+	tcase_add_test(tc, test_removed_is_stale);
+	tcase_add_test(tc, test_short);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("confinement");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_outside_subdir_export);
+	tcase_add_test(tc, test_mount_paths);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("names");
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	/* open_by_handle_at needs CAP_DAC_READ_SEARCH. */
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: test_export needs root\n");
+		return 77;
+	}
+	sr = srunner_create(export_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
