@@ -419,6 +419,58 @@ fail:
 
 /* ---- paths and names */
 
+/* Where openat2 is missing (kernels before 5.6, valgrind): walk one
+ * component at a time, keeping the chain of directories so ".." pops back
+ * and can never climb above the root.  Symlinks are not followed at all
+ * (O_NOFOLLOW): stricter than RESOLVE_BENEATH, never looser. */
+int export_resolve_walk(struct export *ex, const char *path)
+{
+	int stack[BR_PATH_MAX / 2 + 2];
+	int depth = 0, rc = 0;
+	char *copy = xstrdup(path), *rest = copy, *comp;
+
+	stack[0] = fcntl(ex->root_fd, F_DUPFD_CLOEXEC, 0);
+	if (stack[0] < 0) {
+		free(copy);
+		return -errno;
+	}
+	while ((comp = strsep(&rest, "/"))) {
+		if (!*comp || !strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			if (depth == 0) {
+				rc = -EACCES;
+				break;
+			}
+			close(stack[depth--]);
+			continue;
+		}
+		int fd = openat(stack[depth], comp,
+				O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0) {
+			struct stat st;
+
+			rc = -errno;
+			/* A symlink (ENOTDIR with O_DIRECTORY): refused. */
+			if (rc == -ENOTDIR &&
+			    fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				rc = -EACCES;
+			break;
+		}
+		stack[++depth] = fd;
+	}
+	free(copy);
+	for (int i = 0; i < depth; i++)
+		close(stack[i]);
+	if (rc < 0) {
+		close(stack[depth]);
+		return rc;
+	}
+	return stack[depth];
+}
+
 int export_resolve(struct export *ex, const char *path, int *fd_out)
 {
 	struct open_how how = {
@@ -433,11 +485,13 @@ int export_resolve(struct export *ex, const char *path, int *fd_out)
 	if (strlen(path) > BR_PATH_MAX)
 		return -ENAMETOOLONG;
 	fd = syscall(SYS_openat2, ex->root_fd, *path ? path : ".", &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = export_resolve_walk(ex, path);
+	else if (fd < 0)
+		fd = -errno;
 	if (fd < 0) {
-		int rc = -errno;
-
 		/* EXDEV: the path tried to leave the export. */
-		return rc == -EXDEV ? -EACCES : rc;
+		return fd == -EXDEV ? -EACCES : (int)fd;
 	}
 	if (fstat((int)fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		close((int)fd);

@@ -81,6 +81,11 @@ int export_fh_open(struct export *ex, const void *fh, size_t len, int *fd_out,
  * for a non-directory. */
 int export_resolve(struct export *ex, const char *path, int *fd_out);
 
+/* The fallback of export_resolve() where openat2 is missing: a walk that
+ * follows no symlink at all.  Returns an O_PATH fd or -errno.  Exposed for
+ * the unit tests. */
+int export_resolve_walk(struct export *ex, const char *path);
+
 /* A br_name: one component, not empty, ".", ".." nor containing '/'.
  * 0, -EINVAL, or -ENAMETOOLONG. */
 int export_check_name(const char *name);

@@ -113,8 +113,10 @@ int main(int argc, char **argv)
 	int rc, status = 1;
 
 	rc = config_parse(&cfg, argc, argv, err, sizeof(err));
-	if (rc == 1)
+	if (rc == 1) {
+		config_release(&cfg);
 		return 0;
+	}
 	if (rc < 0)
 		die_usage(err);
 	if (allow_parse(&allow, cfg.allow) < 0) {

@@ -249,6 +249,28 @@ START_TEST(test_mount_paths)
 }
 END_TEST
 
+/* The walk used without openat2: same answers, but no symlink at all. */
+START_TEST(test_mount_walk)
+{
+	struct export *ex = open_export(exp_dir);
+	int fd;
+
+	fd = export_resolve_walk(ex, "sub/deep/../..");
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = export_resolve_walk(ex, "sub//./deep");
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(export_resolve_walk(ex, ".."), -EACCES);
+	ck_assert_int_eq(export_resolve_walk(ex, "sub/../.."), -EACCES);
+	ck_assert_int_eq(export_resolve_walk(ex, "escape"), -EACCES);
+	ck_assert_int_eq(export_resolve_walk(ex, "tosub"), -EACCES);
+	ck_assert_int_eq(export_resolve_walk(ex, "file"), -ENOTDIR);
+	ck_assert_int_eq(export_resolve_walk(ex, "nope"), -ENOENT);
+	export_close(ex);
+}
+END_TEST
+
 START_TEST(test_short)
 {
 	char buf[16];
@@ -280,6 +302,7 @@ static Suite *export_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_outside_subdir_export);
 	tcase_add_test(tc, test_mount_paths);
+	tcase_add_test(tc, test_mount_walk);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_add_test(tc, test_names);
