@@ -25,6 +25,7 @@
 #include "loop.h"
 #include "state.h"
 
+#define FHCACHE_MAX 8192        /* decoded handles kept open (O_PATH) */
 #define FDCACHE_MAX 256
 #define FDCACHE_IDLE_SEC 5
 
@@ -149,7 +150,7 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	rc = export_open(cfg.export_dir, st->key, nofile / 4, &ex);
+	rc = export_open(cfg.export_dir, st->key, BR_MIN(FHCACHE_MAX, nofile / 4), &ex);
 	if (rc < 0) {
 		log_err("cannot export '%s': %s", cfg.export_dir,
 			rc == -EOPNOTSUPP ? "its filesystem does not support file handles"
