@@ -629,6 +629,66 @@ def check_smoke(port, export):
     c.close()
 
 
+def check_stress(port, export, nconn=8, ncalls=300):
+    """Many connections, each with hundreds of calls in flight (more than
+    the server's per-connection cap), replies in any order."""
+    import threading
+    c = Client(port)
+    st, root, _ = c.mount("")
+    st, d, _ = c.mkdir(root, "stress")
+    check(st == 0, "MKDIR stress")
+    errors = []
+
+    def worker(n):
+        try:
+            k = Client(port)
+            st, fh, _ = k.create(d, "f%d" % n)
+            want = {}
+            for i in range(ncalls):              # pipelined writes
+                blk = bytes([(n * 31 + i) & 0xff]) * 4096
+                want[i] = blk
+                hdr = k.header(WRITE)
+                k.send_record(hdr + P().opaque(fh).u64(i * 4096).u32(0).opaque(blk).bytes())
+            got = set()
+            for _ in range(ncalls):
+                r = Reply(k.recv_record())
+                if not (r.ok and r.body.u32() == 0 and r.body.u32() == 4096):
+                    errors.append("conn %d: a WRITE failed" % n)
+                got.add(r.xid)
+            if len(got) != ncalls:
+                errors.append("conn %d: %d distinct write replies" % (n, len(got)))
+            xid_blk = {}
+            for i in range(ncalls):              # pipelined reads + noise
+                hdr = k.header(READ)
+                xid_blk[k.xid] = i
+                k.send_record(hdr + P().opaque(fh).u64(i * 4096).u32(4096).bytes())
+                k.send_record(k.header(GETATTR) + P().opaque(d).bytes())
+            for _ in range(2 * ncalls):
+                r = Reply(k.recv_record())
+                if r.xid in xid_blk:
+                    if not (r.ok and r.body.u32() == 0 and
+                            r.body.opaque() == want[xid_blk.pop(r.xid)]):
+                        errors.append("conn %d: READ returned wrong data" % n)
+            if xid_blk:
+                errors.append("conn %d: %d reads unanswered" % (n, len(xid_blk)))
+            k.close()
+        except Exception as e:      # noqa: BLE001 - report, do not hang
+            errors.append("conn %d: %r" % (n, e))
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(nconn)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for e in errors[:10]:
+        check(False, e)
+    for n in range(nconn):
+        check(os.path.getsize(os.path.join(export, "stress", "f%d" % n)) == ncalls * 4096,
+              "stress file %d complete" % n)
+    st, ents = c.readdir_all(d, 3)
+    check(st == 0 and len(ents) == nconn, "READDIRPLUS in chunks sees every file")
+
+
 def check_creds(port, export, squash):
     """Root squash, another user's permissions."""
     os.chmod(export, 0o1777)    # so squashed root (nobody) may create too
@@ -740,6 +800,8 @@ def main():
         check_hostile(port, *args)
     elif what == "smoke":
         check_smoke(port, *args)
+    elif what == "stress":
+        check_stress(port, *args)
     elif what == "creds":
         check_creds(port, args[0], args[1] == "squash")
     elif what == "readonly":
