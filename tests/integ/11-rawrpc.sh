@@ -17,4 +17,7 @@ python3 "$top_srcdir/tests/integ/rawrpc.py" "$PORT" hostile "$EXPORT" "$T/sentin
 	fail "hostile checks failed"
 kill -0 "$SERVER_PID" || fail "brambled died"
 grep -q "exceeds" "$T/brambled.log" || fail "oversized record not logged"
+br_stop_server
+# under --enable-sanitizers, leaks and UB are reported at exit
+grep -q "Sanitizer\|runtime error" "$T/brambled.log" && fail "sanitizer report in brambled.log"
 exit 0

@@ -12,4 +12,7 @@ python3 "$top_srcdir/tests/integ/rawrpc.py" "$PORT" stress "$EXPORT" ||
 	fail "stress checks failed"
 kill -0 "$SERVER_PID" || fail "brambled died"
 grep -q "trace READ fh=[0-9a-f]\{8\} OK [0-9]*us" "$T/brambled.log" || fail "no trace lines"
+br_stop_server
+# under --enable-sanitizers, leaks and UB are reported at exit
+grep -q "Sanitizer\|runtime error" "$T/brambled.log" && fail "sanitizer report in brambled.log"
 exit 0
