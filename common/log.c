@@ -100,11 +100,11 @@ bool log_ratelimit(struct log_rl *rl, unsigned int burst)
 	long now = (long)(now_ns() / 1000000000);
 	bool ok;
 
+	unsigned int dropped = 0;
+
 	pthread_mutex_lock(&log_lock);
 	if (now - rl->window >= 10) {
-		if (rl->dropped)
-			fprintf(stderr, "%s: (%u similar messages suppressed)\n",
-				log_ident, rl->dropped);
+		dropped = rl->dropped;
 		rl->window = now;
 		rl->count = 0;
 		rl->dropped = 0;
@@ -113,5 +113,8 @@ bool log_ratelimit(struct log_rl *rl, unsigned int burst)
 	if (!ok)
 		rl->dropped++;
 	pthread_mutex_unlock(&log_lock);
+	/* Reported through the sink, after the lock, so syslog gets it too. */
+	if (dropped)
+		log_msg(LOG_LVL_WARN, "(%u similar messages suppressed)", dropped);
 	return ok;
 }
