@@ -172,12 +172,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	pthread_mutex_lock(&d->lock);
 	if (off < POS_FIRST) {
-		struct stat st = { .st_ino = 0, .st_mode = S_IFDIR };
+		/* "." and ".." come from us: the server never sends them.
+		 * readdir(3) hides entries with d_ino 0, so give them a
+		 * number; which one matters to nobody. */
+		struct stat st = { .st_ino = ino, .st_mode = S_IFDIR };
 
-		/* "." and ".." come from us: the server never sends them. */
 		if (off == 0 && !add_entry(&f, ".", &st, NULL, 1))
 			goto done;
-		if (!add_entry(&f, "..", &st, NULL, 2))
+		if (off <= 1 && !add_entry(&f, "..", &st, NULL, 2))
 			goto done;
 		f.idx = 0;
 		cookie = 0;
