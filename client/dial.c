@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -80,15 +81,22 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len,
 	return 0;
 }
 
+/* Where the next reserved-port search starts.  Each connection starts one
+ * lower than the last, so a reconnect does not reuse the 4-tuple the
+ * server may still hold in TIME_WAIT from the connection just lost. */
+static _Atomic unsigned int resv_next;
+
 int dial_tcp(const struct sockaddr *sa, socklen_t len, int resvport,
 	     int timeout_ms, int *fd_out)
 {
 	bool resv = resvport > 0 || (resvport < 0 && geteuid() == 0);
-	int port = resv ? RESV_HIGH : 0;
+	int span = RESV_HIGH - RESV_LOW + 1;
+	int start = (int)(atomic_fetch_add(&resv_next, 1) % (unsigned int)span);
 	int rc = -EADDRINUSE;
 
-	for (; port >= RESV_LOW || port == 0; port--) {
+	for (int i = 0; i < (resv ? span : 1); i++) {
 		struct sockaddr_storage src = { 0 };
+		int port = resv ? RESV_HIGH - (start + i) % span : 0;
 		int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		if (fd < 0)
@@ -107,8 +115,7 @@ int dial_tcp(const struct sockaddr *sa, socklen_t len, int resvport,
 					/* No CAP_NET_BIND_SERVICE after all:
 					 * the server will say whether it
 					 * minds. */
-					port = 1;
-					continue;
+					return dial_tcp(sa, len, 0, timeout_ms, fd_out);
 				}
 				return rc;
 			}
