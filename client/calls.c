@@ -23,7 +23,8 @@ static void fh_out(struct bramble_fh *out, const br_fh *w)
 		return;
 	memset(out, 0, sizeof(*out));
 	out->len = BR_MIN(w->br_fh_len, (u_int)BR_FH_MAX);  /* xdr bound */
-	memcpy(out->data, w->br_fh_val, out->len);
+	if (out->len > 0)  /* an empty handle's val is NULL */
+		memcpy(out->data, w->br_fh_val, out->len);
 }
 
 static void attr_out(struct stat *st, const br_attr *a)
@@ -610,7 +611,7 @@ static ssize_t xattr_result(br_xattr_res *r, void *buf, size_t size)
 		if (size > 0) {
 			if (ok->size > size || ok->value.value_len > size)
 				n = -ERANGE;
-			else
+			else if (ok->value.value_len > 0)  /* val NULL when 0 */
 				memcpy(buf, ok->value.value_val, ok->value.value_len);
 		}
 	}
