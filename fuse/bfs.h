@@ -19,6 +19,7 @@
 
 #define BFS_CTL_NAME ".bramble"
 #define BFS_SILLY_PREFIX ".bramble-silly."
+#define BFS_CTL_ST_INO 0xfffffffeULL  /* st_ino of .bramble */
 
 struct cred_cache;
 

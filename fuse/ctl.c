@@ -33,7 +33,9 @@ void ctl_render(struct bfs *fs, const char *mountpoint)
 void ctl_stat(const struct bfs *fs, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = INODE_CTL_INO;
+	/* Its FUSE inode number is reserved (INODE_CTL_INO); st_ino must not
+	 * look like a server object's either (2 is the root of ext4). */
+	st->st_ino = BFS_CTL_ST_INO;
 	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
 	st->st_size = (off_t)fs->ctl.len;

@@ -283,6 +283,29 @@ SRC=127.0.0.1:/sub br_mount "$T/mnt2"
 [ "$(cat "$T/mnt2/deeper/file")" = inner ] || fail "subdir mount"
 grep -q "^export=127.0.0.1:/sub$" "$T/mnt2/.bramble" || fail ".bramble of subdir mount"
 
+# As fstab mounts it: mount.fuse3 with generic options.
+if command -v mount.fuse3 >/dev/null; then
+	mkdir -p "$T/mnt3"
+	_br_mounts="$_br_mounts $T/mnt3"
+	PATH=$(dirname "$BRAMBLEFS"):$PATH mount.fuse3 127.0.0.1:/ "$T/mnt3" -t fuse.bramblefs \
+		-o "port=$PORT,rw,nosuid,nodev,_netdev,allow_other,nofail,noauto,user,defaults,x-systemd.automount,comment=x" \
+		>>"$T/bramblefs.log" 2>&1 || fail "mount.fuse3 (fstab style) failed"
+	mount | grep -q "^127.0.0.1:/ on $T/mnt3 type fuse.bramblefs (rw,nosuid,nodev" || fail "fstab mount options"
+	[ "$(cat "$T/mnt3/w/f3")" = new ] || fail "fstab mount content"
+	umount "$T/mnt3" || fail "umount of the fstab mount"
+fi
+
+# Usage errors exit 2, naming the option.
+mkdir -p "$T/mnt4"
+"$BRAMBLEFS" 127.0.0.1:/ "$T/mnt4" -o "port=$PORT,frobnicate" >"$T/usage.out" 2>&1
+[ $? = 2 ] || fail "an unknown option must exit 2"
+grep -q "unknown option 'frobnicate'" "$T/usage.out" || fail "unknown option not named: $(cat "$T/usage.out")"
+"$BRAMBLEFS" --help | grep -q "attr_timeout" || fail "--help"
+"$BRAMBLEFS" --version | grep -q "^bramblefs " || fail "--version"
+"$BRAMBLEFS" 127.0.0.1:/nonexistent "$T/mnt4" -o "port=$PORT" >"$T/usage.out" 2>&1
+[ $? = 1 ] || fail "mounting a missing directory must exit 1"
+grep -q "No such file or directory" "$T/usage.out" || fail "missing dir error: $(cat "$T/usage.out")"
+
 br_umount "$T/mnt2"
 br_umount "$MNT"
 exit 0
