@@ -1,0 +1,39 @@
+/* config.h - brambled's options: one table gives the name, type, field,
+ * default, bounds and help of each, and serves both parsing and --help.
+ *
+ * config_parse() returns 0 (run), 1 (--help or --version printed: exit 0)
+ * or -EINVAL with a message naming the option in err (exit 2).  Paths are
+ * made absolute, because the daemon changes its directory to "/". */
+#ifndef BR_CONFIG_H
+#define BR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+struct config {
+	char *export_dir;
+	char *listen;
+	char *allow;
+	char *state_dir;
+	char *log_file;
+	char *pid_file;
+	char *port_file;
+	char *log_level_name;
+	enum log_level log_level;
+	bool read_only;
+	bool no_root_squash;
+	bool insecure;
+	bool foreground;
+	bool trace;
+	unsigned int threads;
+};
+
+int config_parse(struct config *cfg, int argc, char **argv, char *err,
+		 size_t errlen);
+void config_release(struct config *cfg);
+void config_usage(FILE *f);
+
+#endif
