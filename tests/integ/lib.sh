@@ -49,6 +49,13 @@ br_cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	# Under --enable-sanitizers the daemons report leaks and UB at exit:
+	# any report fails the test, whatever the test itself concluded.
+	if [ "$rc" = 0 ] && grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
+		"$T"/*.log >/dev/null 2>&1; then
+		echo "FAIL: sanitizer report in $(grep -l "Sanitizer\|runtime error:" "$T"/*.log)" >&2
+		rc=1
+	fi
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
