@@ -12,7 +12,9 @@
 #
 # Every test gets its own directory $T (export, state, mounts, logs); an EXIT
 # trap unmounts and stops everything it started, even when the test fails.
-# Environment: top_builddir, top_srcdir (set by `make check`).
+# Environment: top_builddir, top_srcdir (set by `make check`); BR_WRAP_SERVER
+# and BR_WRAP_FUSE prefix the daemons' command lines, e.g.
+#   BR_WRAP_SERVER="valgrind --error-exitcode=99 --leak-check=full"
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
@@ -87,11 +89,11 @@ wait_for() {
 
 br_start_server() {
 	rm -f "$T/port"
-	"$BRAMBLED" --foreground --export "$EXPORT" --state "$STATE" \
+	${BR_WRAP_SERVER:-} "$BRAMBLED" --foreground --export "$EXPORT" --state "$STATE" \
 		--listen 127.0.0.1:0 --port-file "$T/port" "$@" >>"$T/brambled.log" 2>&1 &
 	SERVER_PID=$!
 	_br_pids="$_br_pids $SERVER_PID"
-	wait_for 10 test -s "$T/port" || fail "brambled did not start (see $T/brambled.log)"
+	wait_for 30 test -s "$T/port" || fail "brambled did not start (see $T/brambled.log)"
 	PORT=$(cat "$T/port")
 }
 
@@ -109,7 +111,7 @@ br_kill_server() {
 br_restart_server() {
 	local p=$PORT
 	rm -f "$T/port"
-	"$BRAMBLED" --foreground --export "$EXPORT" --state "$STATE" \
+	${BR_WRAP_SERVER:-} "$BRAMBLED" --foreground --export "$EXPORT" --state "$STATE" \
 		--listen "127.0.0.1:$p" --port-file "$T/port" "$@" >>"$T/brambled.log" 2>&1 &
 	SERVER_PID=$!
 	_br_pids="$_br_pids $SERVER_PID"
@@ -121,12 +123,12 @@ br_mount() {
 	local mnt=$1
 	shift
 	mkdir -p "$mnt"
-	"$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f -o "port=$PORT" "$@" \
+	${BR_WRAP_FUSE:-} "$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f -o "port=$PORT" "$@" \
 		>>"$T/bramblefs.log" 2>&1 &
 	FUSE_PID=$!
 	_br_pids="$_br_pids $FUSE_PID"
 	_br_mounts="$_br_mounts $mnt"
-	wait_for 10 mountpoint -q "$mnt" || fail "bramblefs did not mount $mnt (see $T/bramblefs.log)"
+	wait_for 30 mountpoint -q "$mnt" || fail "bramblefs did not mount $mnt (see $T/bramblefs.log)"
 }
 
 br_umount() {
