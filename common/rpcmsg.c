@@ -106,13 +106,20 @@ static size_t record_begin(struct buf *out, size_t body, XDR *x)
 	return start;
 }
 
-static void record_end(struct buf *out, size_t start, XDR *x)
+/* Finish the record begun at start: fill in its mark, or, when encoding
+ * failed (ok false), drop it so out is as it was.  0 or -EMSGSIZE. */
+static int record_end(struct buf *out, size_t start, XDR *x, bool_t ok)
 {
 	u_int n = xdr_getpos(x);
 
+	xdr_destroy(x);
+	if (!ok) {
+		buf_setlen(out, start);
+		return -EMSGSIZE;
+	}
 	put_be32(out->data + start, 0x80000000u | n);
 	buf_setlen(out, start + 4 + n);
-	xdr_destroy(x);
+	return 0;
 }
 
 static bool_t put_u32(XDR *x, uint32_t v)
@@ -167,13 +174,7 @@ int rpcmsg_encode_call(struct buf *out, uint32_t xid, uint32_t prog,
 	ok = ok && put_auth_none(&x); /* verifier */
 	if (ok && xargs && args)
 		ok = xargs(&x, (void *)args);
-	if (!ok) {
-		xdr_destroy(&x);
-		buf_setlen(out, start);
-		return -EMSGSIZE;
-	}
-	record_end(out, start, &x);
-	return 0;
+	return record_end(out, start, &x, ok);
 }
 
 /* ---- call decoding */
@@ -291,13 +292,7 @@ int rpcmsg_reply_success(struct buf *out, uint32_t xid, xdrproc_t xres,
 	     put_u32(&x, SUCCESS);
 	if (ok && xres && res)
 		ok = xres(&x, (void *)res);
-	if (!ok) {
-		xdr_destroy(&x);
-		buf_setlen(out, start);
-		return -EMSGSIZE;
-	}
-	record_end(out, start, &x);
-	return 0;
+	return record_end(out, start, &x, ok);
 }
 
 int rpcmsg_reply_accept_err(struct buf *out, uint32_t xid,
@@ -310,13 +305,7 @@ int rpcmsg_reply_accept_err(struct buf *out, uint32_t xid,
 
 	if (ok && st == PROG_MISMATCH)
 		ok = put_u32(&x, low) && put_u32(&x, high);
-	if (!ok) {
-		xdr_destroy(&x);
-		buf_setlen(out, start);
-		return -EMSGSIZE;
-	}
-	record_end(out, start, &x);
-	return 0;
+	return record_end(out, start, &x, ok);
 }
 
 int rpcmsg_reply_denied(struct buf *out, uint32_t xid, enum reject_stat rs,
@@ -330,13 +319,7 @@ int rpcmsg_reply_denied(struct buf *out, uint32_t xid, enum reject_stat rs,
 		ok = put_u32(&x, RPC_MSG_VERSION) && put_u32(&x, RPC_MSG_VERSION);
 	else if (ok)
 		ok = put_u32(&x, auth_st);
-	if (!ok) {
-		xdr_destroy(&x);
-		buf_setlen(out, start);
-		return -EMSGSIZE;
-	}
-	record_end(out, start, &x);
-	return 0;
+	return record_end(out, start, &x, ok);
 }
 
 int rpcmsg_decode_reply(const void *rec, size_t len, struct rpc_reply *rep,
