@@ -22,12 +22,14 @@
 #define BFS_CTL_ST_INO 0xfffffffeULL  /* st_ino of .bramble */
 
 struct cred_cache;
+struct wb;
 
 struct bfs {
 	struct bfs_opts opts;
 	struct bramble *cl;
 	struct inode_table *inodes;
 	struct cred_cache *creds;
+	struct wb *wb;             /* write-behind (wb.h) */
 	struct fuse_session *se;
 	struct bramble_fh root_fh;
 	uint32_t max_data;         /* largest READ/WRITE, from MOUNT */
@@ -38,12 +40,17 @@ struct bfs {
 
 /* One open file: the opener's credentials are used for every later
  * read/write/flush/release of it (writeback and release arrive with
- * unrelated ones). */
+ * unrelated ones).  Writes of it may still be in flight (wb.h): it is
+ * freed only after wb_wait_file(). */
 struct bfs_file {
 	uint64_t ino;
 	struct bramble_fh fh;
 	struct bramble_cred cred;
 	bool sync;                 /* O_SYNC/O_DSYNC: stable writes */
+	/* write-behind, protected by fs->wb's lock (wb.h): */
+	size_t wb_bytes;           /* bytes in flight */
+	unsigned int wb_pending;   /* writes in flight */
+	int wb_err;                /* first failed write's -errno, once */
 };
 
 /* Register the operations (ops.c). */

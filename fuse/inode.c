@@ -211,6 +211,19 @@ void inode_forget(struct inode_table *t, uint64_t ino, uint64_t n)
 	pthread_mutex_unlock(&t->lock);
 }
 
+bool inode_find_fh(struct inode_table *t, const struct bramble_fh *fh,
+		   uint64_t *ino)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_fh(t, fh, fh_hash(fh));
+	if (in)
+		*ino = in->ino;
+	pthread_mutex_unlock(&t->lock);
+	return in != NULL;
+}
+
 uint64_t inode_nlookup(struct inode_table *t, uint64_t ino)
 {
 	struct inode *in;
@@ -274,6 +287,24 @@ void inode_cto_note(struct inode_table *t, uint64_t ino, const struct stat *st)
 	pthread_mutex_lock(&t->lock);
 	in = find_ino(t, ino);
 	if (in)
+		cto_store(in, st);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static bool ts_lt(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+void inode_cto_note_newer(struct inode_table *t, uint64_t ino,
+			  const struct stat *st)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	if (in && !(in->cto_valid && ts_lt(&st->st_ctim, &in->ctime)))
 		cto_store(in, st);
 	pthread_mutex_unlock(&t->lock);
 }

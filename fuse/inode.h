@@ -43,6 +43,9 @@ uint64_t inode_ref(struct inode_table *t, const struct bramble_fh *fh);
  * ignored (the kernel may forget what a failed reply never gave it). */
 void inode_forget(struct inode_table *t, uint64_t ino, uint64_t n);
 /* Current lookup count (0 if unknown): for tests and assertions. */
+/* The inode number of fh if the table has it (no reference taken). */
+bool inode_find_fh(struct inode_table *t, const struct bramble_fh *fh,
+		   uint64_t *ino);
 uint64_t inode_nlookup(struct inode_table *t, uint64_t ino);
 size_t inode_count(struct inode_table *t);
 
@@ -55,6 +58,10 @@ bool inode_cto_unchanged(struct inode_table *t, uint64_t ino,
 			 const struct stat *st);
 /* Remember st after a change this node made itself (write, truncate). */
 void inode_cto_note(struct inode_table *t, uint64_t ino, const struct stat *st);
+/* Same, unless what is remembered has a later ctime: write-behind
+ * completions arrive out of order. */
+void inode_cto_note_newer(struct inode_table *t, uint64_t ino,
+			  const struct stat *st);
 
 /* ---- opens and silly rename */
 

@@ -12,6 +12,7 @@
 
 #include "bfs.h"
 #include "log.h"
+#include "wb.h"
 #include "xalloc.h"
 
 #define EXIT_USAGE 2
@@ -175,6 +176,12 @@ int main(int argc, char **argv)
 		log_err("cannot reconnect to %s after daemonizing", fs.opts.host);
 		goto out_unmount;
 	}
+	/* After the fork, like the client's thread. */
+	rc = wb_new(&fs, WB_THREADS, WB_MAX_BYTES, WB_MAX_FILE_BYTES, &fs.wb);
+	if (rc < 0) {
+		log_err("cannot start write-behind threads: %s", strerror(-rc));
+		goto out_unmount;
+	}
 	ctl_render(&fs, cmd.mountpoint);
 	log_info("mounted %s on %s", fs.opts.source, cmd.mountpoint);
 
@@ -193,6 +200,8 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_destroy(lc);
 	}
 	ret = rc == 0 ? 0 : 1;
+	wb_free(fs.wb);  /* every acknowledged write reaches the server */
+	fs.wb = NULL;
 out_unmount:
 	fuse_session_unmount(fs.se);
 out_signals:

@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "ops.h"
+#include "wb.h"
 
 int ino_fh(struct bfs *fs, fuse_ino_t ino, struct bramble_fh *fh)
 {
@@ -48,6 +49,18 @@ void reply_err(fuse_req_t req, const char *op, fuse_ino_t ino, int rc,
 	if (rc == -ETIMEDOUT)
 		log_warn_rl("%s: server did not answer in time: EIO", op);
 	fuse_reply_err(req, bfs_errno(rc));
+}
+
+int entry_fresh(struct bfs *fs, const struct bramble_cred *cr, uint64_t gen,
+		const struct bramble_fh *fh, struct stat *st)
+{
+	uint64_t ino;
+
+	if (!S_ISREG(st->st_mode) || !inode_find_fh(fs->inodes, fh, &ino) ||
+	    !wb_changed_since(fs->wb, ino, gen))
+		return 0;
+	wb_wait_ino(fs->wb, ino);
+	return bramble_getattr(fs->cl, cr, fh, st);
 }
 
 void make_entry(struct bfs *fs, struct fuse_entry_param *e,

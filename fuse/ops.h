@@ -26,6 +26,12 @@ void reply_err(fuse_req_t req, const char *op, fuse_ino_t ino, int rc,
 void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
 		     const struct bramble_fh *fh, const struct stat *st,
 		     int64_t t0);
+/* Attributes st of fh came from a call started when wb_gen() was gen:
+ * if a write of this node to fh was in flight or completed meanwhile,
+ * wait for it and read them again (the kernel must never see a size
+ * older than a write it was told is done).  0, or -errno of that read. */
+int entry_fresh(struct bfs *fs, const struct bramble_cred *cr, uint64_t gen,
+		 const struct bramble_fh *fh, struct stat *st);
 /* Fill e for fh/st with the mount's timeouts; takes a lookup reference. */
 void make_entry(struct bfs *fs, struct fuse_entry_param *e,
 		const struct bramble_fh *fh, const struct stat *st);

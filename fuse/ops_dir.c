@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "wb.h"
 #include "xalloc.h"
 
 #define POS_FIRST 3
@@ -76,6 +77,7 @@ struct fill {
 	size_t idx;                /* server entries emitted before this one */
 	uint64_t last;             /* cookie after the last entry consumed */
 	size_t seen;               /* entries consumed by this batch */
+	uint64_t gen;              /* wb_gen() before this batch's call */
 	bool full;
 };
 
@@ -141,6 +143,10 @@ static int fill_one(void *ctx, const struct bramble_dirent *de)
 				   &fh, &st) < 0)
 			goto consumed;  /* vanished meanwhile */
 	}
+	/* Could not read fresh attributes: stop here, the next call resumes
+	 * at this entry (and reports the error if it persists). */
+	if (f->plus && entry_fresh(f->fs, &f->d->cred, f->gen, &fh, &st) < 0)
+		return -EIO;
 	if (!add_entry(f, de->name, &st, f->plus ? &fh : NULL,
 		       (off_t)(POS_FIRST + f->idx)))
 		return 1;
@@ -194,6 +200,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		unsigned int want = (unsigned int)((f.size - f.used) / per + 1);
 
 		f.seen = 0;
+		f.gen = wb_gen(fs->wb);
 		rc = bramble_readdirplus(fs->cl, &d->cred, &d->fh, cookie, want,
 					 0, fill_one, &f, &eof);
 		if (rc < 0)

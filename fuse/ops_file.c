@@ -3,11 +3,13 @@
  *
  * Each open file carries its opener's credentials (struct bfs_file in
  * fi->fh): the kernel sends writeback, readahead and release with
- * unrelated ones, often uid 0.  Writes are synchronous RPCs, so the data
- * is on the server when write() returns; flush has nothing left to do
- * and fsync asks the server to COMMIT.  Close-to-open: open revalidates
- * with the attributes OPEN returns and keeps the kernel's page cache only
- * when the file did not change since this node last saw it. */
+ * unrelated ones, often uid 0.  Writes go behind (wb.h): write() returns
+ * once the data is copied, WRITEs are in flight in the background, and
+ * flush (close), fsync and release wait for them and report their errors;
+ * O_SYNC/O_DSYNC files write synchronously.  fsync then asks the server
+ * to COMMIT.  Close-to-open: open revalidates with the attributes OPEN
+ * returns and keeps the kernel's page cache only when the file did not
+ * change since this node last saw it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 #include "log.h"
 #include "ops.h"
+#include "wb.h"
 #include "xalloc.h"
 
 static struct bfs_file *file_of(struct fuse_file_info *fi)
@@ -82,6 +85,8 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	f = file_new(req, ino, &fh, fi->flags);
+	/* OPEN's attributes (and O_TRUNC) must come after our own writes. */
+	wb_wait_ino(fs->wb, ino);
 	rc = bramble_open(fs->cl, &f->cred, &fh, open_flags(fi->flags), &st);
 	if (rc < 0) {
 		free(f);
@@ -98,7 +103,8 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	inode_open(fs->inodes, ino);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = keep;
-	fi->noflush = 1;  /* writes are synchronous: nothing to flush */
+	/* close() must wait for write-behind: only writers need FLUSH. */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	bfs_trace(fs, "open", ino, 0, t0);
 	if (fuse_reply_open(req, fi) != 0) {
 		char *silly = NULL;
@@ -147,7 +153,7 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_cto_note(fs->inodes, e.ino, &st);
 	inode_open(fs->inodes, e.ino);
 	fi->fh = (uintptr_t)f;
-	fi->noflush = 1;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	bfs_trace(fs, "create", parent, 0, t0);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		char *silly = NULL;
@@ -183,6 +189,7 @@ void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, "read", ino, -ENOMEM, t0);
 		return;
 	}
+	wb_wait_ino(fs->wb, ino);  /* read what this node wrote */
 	/* One call unless the server takes less than the kernel asks. */
 	while (got < size && !eof) {
 		size_t want = BR_MIN(size - got, (size_t)fs->max_data);
@@ -216,6 +223,19 @@ void bfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		reply_err(req, "write", ino, -EBADF, t0);
 		return;
 	}
+	if (!f->sync) {
+		n = wb_write(fs->wb, f, (uint64_t)off, buf, size);
+		if (n < 0) {
+			reply_err(req, "write", ino, (int)n, t0);
+			return;
+		}
+		bfs_trace(fs, "write", ino, (int)size, t0);
+		fuse_reply_write(req, size);
+		return;
+	}
+	/* O_SYNC/O_DSYNC: stable on the server before write() returns, and
+	 * after any write-behind of other opens of the file. */
+	wb_wait_ino(fs->wb, ino);
 	while (done < size) {
 		size_t want = BR_MIN(size - done, (size_t)fs->max_data);
 
@@ -236,10 +256,20 @@ void bfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	fuse_reply_write(req, done);
 }
 
+/* close(): the server has the data before it returns, and a write that
+ * failed behind the application's back is reported here. */
 void bfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
-	reply_err(req, "flush", ino, 0, now_ns());
+	struct bfs *fs = req_fs(req);
+	int64_t t0 = now_ns();
+	struct bfs_file *f = file_of(fi);
+	int rc = 0;
+
+	if (f) {
+		wb_wait_file(fs->wb, f);
+		rc = wb_take_err(fs->wb, f);
+	}
+	reply_err(req, "flush", ino, rc, t0);
 }
 
 void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -251,6 +281,15 @@ void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char *silly = NULL;
 	int rc = 0;
 
+	if (f) {
+		/* Usually done by flush already; mmap writeback may follow. */
+		wb_wait_file(fs->wb, f);
+		rc = wb_take_err(fs->wb, f);
+		if (rc < 0)
+			log_warn_rl("write to ino %llu failed after its last close: %s",
+				    (unsigned long long)f->ino,
+				    strerror(bfs_errno(rc)));
+	}
 	if (f && inode_close(fs->inodes, f->ino, &dir, &silly)) {
 		/* Last close of a file unlinked while open here. */
 		rc = bramble_remove(fs->cl, &f->cred, &dir, silly);
@@ -269,11 +308,17 @@ void bfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct bfs *fs = req_fs(req);
 	int64_t t0 = now_ns();
 	struct bfs_file *f = file_of(fi);
-	int rc = 0;
+	int rc = 0, wrc;
 
-	if (f)
+	if (f) {
+		/* Every write of the file, from any open of it, then COMMIT. */
+		wb_wait_ino(fs->wb, ino);
+		wrc = wb_take_err(fs->wb, f);
 		rc = bramble_commit(fs->cl, &f->cred, &f->fh,
 				    datasync ? BRAMBLE_COMMIT_DATASYNC : 0);
+		if (wrc < 0)
+			rc = wrc;
+	}
 	reply_err(req, "fsync", ino, rc, t0);
 }
 
@@ -296,6 +341,9 @@ void bfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			  flags ? -EINVAL : -EOPNOTSUPP, t0);
 		return;
 	}
+	/* The server copies what it has: our writes first. */
+	wb_wait_ino(fs->wb, in->ino);
+	wb_wait_ino(fs->wb, out->ino);
 	n = bramble_copy_range(fs->cl, &out->cred, &in->fh, (uint64_t)off_in,
 			       &out->fh, (uint64_t)off_out, len, &st);
 	if (n < 0) {

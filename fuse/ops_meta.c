@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "ops.h"
+#include "wb.h"
 
 /* ---- lookup and forget */
 
@@ -20,6 +21,7 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct bramble_cred cr;
 	struct bramble_fh dir, fh;
 	struct stat st;
+	uint64_t gen = wb_gen(fs->wb);
 	int rc;
 
 	if (parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME)) {
@@ -37,6 +39,8 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
 		rc = bramble_lookup(fs->cl, &cr, &dir, name, &fh, &st);
+		if (rc == 0)
+			rc = entry_fresh(fs, &cr, gen, &fh, &st);
 	}
 	if (rc == -ENOENT && fs->opts.negative_timeout > 0) {
 		/* ino 0: the kernel caches the absence. */
@@ -89,6 +93,7 @@ void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = ino_fh(fs, ino, &fh);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		wb_wait_ino(fs->wb, ino);  /* the size must include our writes */
 		rc = bramble_getattr(fs->cl, &cr, &fh, &st);
 	}
 	if (rc < 0) {
@@ -143,6 +148,9 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	rc = ino_fh(fs, ino, &fh);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		/* A truncate, utimes or chmod must not be overtaken by a write
+		 * acknowledged before it (size, mtime, permission to write). */
+		wb_wait_ino(fs->wb, ino);
 		/* Only FUSE_SET_ATTR_CTIME (or nothing we know): the server
 		 * has no way to set ctime; report the attributes. */
 		if (sa.valid == 0)
@@ -265,6 +273,7 @@ void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		rc = ino_fh(fs, newparent, &dir);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		wb_wait_ino(fs->wb, ino);  /* LINK's attributes: with our writes */
 		rc = bramble_link(fs->cl, &cr, &fh, &dir, newname, &st);
 	}
 	if (rc < 0)
@@ -318,6 +327,9 @@ void bfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		/* Handles survive renames, but finish what was acknowledged
+		 * before the name goes (cheap: nothing in flight is usual). */
+		wb_wait_all(fs->wb);
 		rc = silly_rename(fs, &cr, &dir, name);
 		if (rc == 0)
 			rc = bramble_remove(fs->cl, &cr, &dir, name);
@@ -366,6 +378,7 @@ void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = ino_fh(fs, newparent, &to);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		wb_wait_all(fs->wb);  /* as unlink */
 		/* Renaming over a file open here would unlink it. */
 		if (flags == 0)
 			rc = silly_rename(fs, &cr, &to, newname);

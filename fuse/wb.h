@@ -1,0 +1,75 @@
+/* wb.h - write-behind: WRITE calls sent from background threads.
+ *
+ * bfs_write copies the data into a wb request and replies to the kernel
+ * at once; a small pool of writer threads sends the WRITEs (libbramble
+ * pipelines them on the connection), so several writes of one file are
+ * in flight instead of one round trip per write(2).  Byte ranges stay
+ * exact, unlike the kernel's writeback cache, which writes whole pages
+ * and would clobber other nodes' writes to other bytes of the same page.
+ *
+ * Rules the rest of bramblefs relies on:
+ *  - Bounds: at most max_bytes in flight per mount and max_file_bytes per
+ *    open file; wb_write blocks its caller while over (one write larger
+ *    than the bound still goes, alone).
+ *  - Order: a write overlapping a range of the same inode still in flight
+ *    waits for it, so overlapping writes land in the order they were
+ *    acknowledged.  Sequential writes never overlap and never wait.
+ *  - Errors: a failed WRITE latches its -errno on the open file (first
+ *    error wins); the next wb_write, wb_take_err (flush, fsync) of that
+ *    file returns it once.
+ *  - Freshness: any attribute handed to the kernel must include the
+ *    writes this node acknowledged, or the kernel would shrink i_size.
+ *    Handlers call wb_wait_ino before a GETATTR/SETATTR/OPEN/READ of an
+ *    inode, and check entries (lookup, readdirplus) with
+ *    wb_gen/wb_changed_since, re-reading the attributes when needed.
+ *  - Lifetime: a struct bfs_file must outlive its writes: release calls
+ *    wb_wait_file before freeing it.
+ *
+ * Locking: one mutex (wb->lock) protects the queue, the per-inode lists,
+ * the counters and the wb_* fields of every struct bfs_file.  It is never
+ * held across a round trip or while calling into the inode table. */
+#ifndef BR_FUSE_WB_H
+#define BR_FUSE_WB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bfs;
+struct bfs_file;
+struct wb;
+
+#define WB_THREADS 8
+#define WB_MAX_BYTES (32u << 20)       /* in flight per mount */
+#define WB_MAX_FILE_BYTES (16u << 20)  /* in flight per open file */
+
+/* Start nthreads writers that send through fs->cl.  fs is borrowed until
+ * wb_free.  Returns 0 or -errno; *out untouched on failure. */
+int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
+	   size_t max_file_bytes, struct wb **out);
+/* Wait for every write, stop the threads.  Accepts NULL. */
+void wb_free(struct wb *wb);
+
+/* Queue a copy of buf[0..len) for f at off.  Returns 0 (queued), or the
+ * error latched on f by an earlier write (then nothing is queued and the
+ * error is cleared). */
+int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
+	     const void *buf, size_t len);
+
+/* Wait until every write of ino queued before this call is done. */
+void wb_wait_ino(struct wb *wb, uint64_t ino);
+/* Wait until every write of the mount queued before this call is done. */
+void wb_wait_all(struct wb *wb);
+/* Wait until all of f's writes are done. */
+void wb_wait_file(struct wb *wb, struct bfs_file *f);
+/* f's latched error (cleared), or 0. */
+int wb_take_err(struct wb *wb, struct bfs_file *f);
+
+/* Count of completed writes; take it before a call that returns
+ * attributes, then ask wb_changed_since whether they may be stale. */
+uint64_t wb_gen(struct wb *wb);
+/* Did ino have a write in flight now, or one completed after gen?  Errs
+ * on the side of yes when the record of completions has moved on. */
+bool wb_changed_since(struct wb *wb, uint64_t ino, uint64_t gen);
+
+#endif
