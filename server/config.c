@@ -47,6 +47,8 @@ static const struct opt opts[] = {
 	  "handle key and database" },
 	{ "threads", OPT_UINT, F(threads), "4", 1, 256, "N",
 	  "disk worker threads" },
+	{ "no-inline", OPT_BOOL, F(no_inline), NULL, 0, 0, NULL,
+	  "send every call to the workers (default: answer cheap ones from caches in the event loop)" },
 	{ "foreground", OPT_BOOL, F(foreground), NULL, 0, 0, NULL,
 	  "do not daemonize; log to stderr" },
 	{ "log-level", OPT_STR, F(log_level_name), "info", 0, 0, "LEVEL",

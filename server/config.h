@@ -28,6 +28,7 @@ struct config {
 	bool insecure;
 	bool foreground;
 	bool trace;
+	bool no_inline;
 	unsigned int threads;
 };
 

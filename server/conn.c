@@ -247,8 +247,11 @@ static void handle_record(struct conn *c)
 		j->args = rec + args_off;
 		j->args_len = call.args_len;
 		j->t0_ns = now_ns();
-		pool_submit(c->set->pool, j);
-		return;
+		/* Two thread hops cost more than a cheap call itself. */
+		if (!dispatch_inline(c->set->svc, j)) {
+			pool_submit(c->set->pool, j);
+			return;
+		}
 	}
 	send_job(c, j);
 }

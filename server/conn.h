@@ -27,6 +27,8 @@
 #include "pool.h"
 #include "rpcmsg.h"
 
+struct service;
+
 #define CONN_INFLIGHT_MAX 64
 #define CONN_INBUF (64 * 1024)
 
@@ -34,6 +36,7 @@
 struct conn_set {
 	struct ev_loop *loop;
 	struct pool *pool;
+	struct service *svc;           /* for dispatch_inline() */
 	bool insecure;                 /* accept calls from ports >= 1024 */
 	struct conn *head;             /* every live or dying connection */
 	unsigned int count;

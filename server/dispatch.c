@@ -1,9 +1,12 @@
 /* dispatch.c - procedure table, call context, and dispatch_run(). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cred.h"
@@ -16,6 +19,7 @@ enum {
 	P_MODIFIES = 1,         /* refused with EROFS on a read-only export */
 	P_FH = 2,               /* args start with a br_fh (for the trace) */
 	P_NOSTATUS = 4,         /* result has no br_stat (INFO) */
+	P_INLINE = 8,           /* worth trying in the loop (nowait) first */
 };
 
 struct proc_desc {
@@ -44,12 +48,12 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	[BRPROC_INFO] = { (xdrproc_t)xdr_noargs, 0, (xdrproc_t)xdr_br_info,
 			  sizeof(br_info), proc_info, P_NOSTATUS },
 	P(BRPROC_MOUNT, br_mount_args, br_mount_res, proc_mount, 0),
-	P(BRPROC_GETATTR, br_fh_args, br_attr_res, proc_getattr, P_FH),
+	P(BRPROC_GETATTR, br_fh_args, br_attr_res, proc_getattr, P_FH | P_INLINE),
 	P(BRPROC_SETATTR, br_setattr_args, br_attr_res, proc_setattr, P_FH | P_MODIFIES),
-	P(BRPROC_LOOKUP, br_dirop_args, br_entry_res, proc_lookup, P_FH),
-	P(BRPROC_ACCESS, br_access_args, br_stat, proc_access, P_FH),
+	P(BRPROC_LOOKUP, br_dirop_args, br_entry_res, proc_lookup, P_FH | P_INLINE),
+	P(BRPROC_ACCESS, br_access_args, br_stat, proc_access, P_FH | P_INLINE),
 	P(BRPROC_READLINK, br_fh_args, br_readlink_res, proc_readlink, P_FH),
-	P(BRPROC_READ, br_read_args, br_read_res, proc_read, P_FH),
+	P(BRPROC_READ, br_read_args, br_read_res, proc_read, P_FH | P_INLINE),
 	P(BRPROC_WRITE, br_write_args, br_write_res, proc_write, P_FH | P_MODIFIES),
 	P(BRPROC_CREATE, br_create_args, br_entry_res, proc_create, P_FH | P_MODIFIES),
 	P(BRPROC_MKDIR, br_mkdir_args, br_entry_res, proc_mkdir, P_FH | P_MODIFIES),
@@ -63,7 +67,7 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	P(BRPROC_STATFS, br_fh_args, br_statfs_res, proc_statfs, P_FH),
 	P(BRPROC_COMMIT, br_commit_args, br_stat, proc_commit, P_FH),
 	/* OPEN modifies only with WRITE/TRUNC: it checks for itself. */
-	P(BRPROC_OPEN, br_open_args, br_attr_res, proc_open, P_FH),
+	P(BRPROC_OPEN, br_open_args, br_attr_res, proc_open, P_FH | P_INLINE),
 	P(BRPROC_GETXATTR, br_getxattr_args, br_xattr_res, proc_getxattr, P_FH),
 	P(BRPROC_SETXATTR, br_setxattr_args, br_stat, proc_setxattr, P_FH | P_MODIFIES),
 	P(BRPROC_LISTXATTR, br_listxattr_args, br_xattr_res, proc_listxattr, P_FH),
@@ -90,9 +94,44 @@ bool dispatch_any_port(uint32_t proc)
 
 /* ---- helpers for the handlers */
 
+int call_would_block(struct call *c)
+{
+	c->blocked = true;
+	return -EAGAIN;
+}
+
 int call_fh(struct call *c, const br_fh *fh, int *fd, struct stat *st)
 {
-	return export_fh_open(c->svc->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
+	int rc;
+
+	if (!c->nowait)
+		return export_fh_open(c->svc->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
+	rc = export_fh_open_cached(c->svc->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
+	return rc == -EAGAIN ? call_would_block(c) : rc;
+}
+
+/* openat(dirfd, name, O_PATH | O_NOFOLLOW), or in nowait mode the same
+ * through the dentry cache only: RESOLVE_CACHED fails with EAGAIN where a
+ * lookup would need I/O (or EINVAL before Linux 5.12).  A cached negative
+ * dentry answers ENOENT without I/O. */
+static int lookup_at(struct call *c, int dirfd, const char *name)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_CACHED | RESOLVE_BENEATH,
+	};
+	long fd;
+
+	if (!c->nowait) {
+		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		return fd < 0 ? -errno : (int)fd;
+	}
+	fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	if (fd >= 0)
+		return (int)fd;
+	if (errno == EAGAIN || errno == EINVAL || errno == ENOSYS)
+		return call_would_block(c);
+	return -errno;
 }
 
 int call_dir(struct call *c, const br_fh *fh, int *fd)
@@ -148,9 +187,9 @@ int call_entry(struct call *c, int dirfd, const char *name, br_entry *out)
 	rc = call_as_user(c);
 	if (rc < 0)
 		return rc;
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = lookup_at(c, dirfd, name);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 		close(fd);
@@ -186,20 +225,29 @@ static void trace(const struct job *j, const void *args, unsigned int flags,
 		 st ? st : "?", (long long)((t_end - j->t0_ns) / 1000));
 }
 
-void dispatch_run(void *ctx, struct job *j)
+/* Decode, perform and encode one call.  With nowait (the loop thread), a
+ * handler that would wait for the disk gives up before doing anything
+ * (c.blocked); the job is then left as it came, record included, for the
+ * pool, and this returns false.  Undecodable arguments also go back: the
+ * pool answers and logs them. */
+static bool execute(struct service *svc, struct job *j, bool nowait)
 {
-	struct service *svc = ctx;
 	const struct proc_desc *d = &procs[j->proc];
-	struct call c = { .svc = svc };
+	struct call c = { .svc = svc, .nowait = nowait };
 	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
 	void *res = xcalloc(1, d->res_size);
 	int rc, status = 0;
 
 	rc = rpcmsg_decode_body(j->args, j->args_len, d->xargs, args, d->args_size);
-	free(j->rec);                   /* the record is not needed any more */
-	j->rec = NULL;
-	j->args = NULL;
+	if (rc < 0 && nowait) {
+		free(args);
+		free(res);
+		return false;
+	}
 	if (rc < 0) {
+		free(j->rec);
+		j->rec = NULL;
+		j->args = NULL;
 		log_warn_rl("%s: undecodable arguments (xid %08x)",
 			    br_proc_name(j->proc), j->xid);
 		rpcmsg_reply_accept_err(&j->reply, j->xid, GARBAGE_ARGS, 0, 0);
@@ -207,7 +255,7 @@ void dispatch_run(void *ctx, struct job *j)
 			trace(j, NULL, 0, -1, now_ns());
 		free(args);
 		free(res);
-		return;
+		return true;
 	}
 
 	if (j->flavor == RPC_AUTH_SYS) {
@@ -227,6 +275,17 @@ void dispatch_run(void *ctx, struct job *j)
 		rc = d->fn(&c, args, res);
 	cred_root();
 
+	if (c.blocked) {
+		assert(nowait);
+		xdr_free(d->xargs, args);
+		xdr_free(d->xres, res);
+		free(args);
+		free(res);
+		return false;
+	}
+	free(j->rec);                   /* the record is not needed any more */
+	j->rec = NULL;
+	j->args = NULL;
 	if (!(d->flags & P_NOSTATUS)) {
 		/* Every result type of the .x but INFO's starts with its
 		 * br_stat (a union's discriminant or a bare br_stat). */
@@ -244,4 +303,17 @@ void dispatch_run(void *ctx, struct job *j)
 	xdr_free(d->xres, res);
 	free(args);
 	free(res);
+	return true;
+}
+
+void dispatch_run(void *ctx, struct job *j)
+{
+	execute(ctx, j, false);
+}
+
+bool dispatch_inline(struct service *svc, struct job *j)
+{
+	if (!svc->inline_ok || !(procs[j->proc].flags & P_INLINE))
+		return false;
+	return execute(svc, j, true);
 }

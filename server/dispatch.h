@@ -24,6 +24,7 @@ struct service {
 	bool read_only;
 	bool root_squash;
 	bool trace;
+	bool inline_ok;                 /* try cheap calls in the loop (a local fs) */
 	int64_t start_time;             /* Unix seconds */
 	int64_t start_ns;               /* CLOCK_MONOTONIC */
 };
@@ -37,5 +38,11 @@ bool dispatch_any_port(uint32_t proc);
 
 /* pool_run_fn: ctx is the struct service. */
 void dispatch_run(void *ctx, struct job *j);
+/* Loop thread: answer j at once if its procedure can be done without
+ * waiting for the disk (a cached handle, a cached dentry, a cached open
+ * file, data in the page cache), filling j->reply; true if answered.
+ * false leaves j untouched for pool_submit().  Only on a local filesystem
+ * (svc->inline_ok): elsewhere even fstat may go to the network. */
+bool dispatch_inline(struct service *svc, struct job *j);
 
 #endif

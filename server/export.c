@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -271,6 +272,25 @@ const char *export_path(const struct export *ex)
 	return ex->path;
 }
 
+bool export_is_local(const struct export *ex)
+{
+	static const unsigned long local[] = {
+		0xEF53,         /* ext2/3/4 */
+		0x58465342,     /* XFS */
+		0x9123683E,     /* btrfs */
+		0x01021994,     /* tmpfs */
+		0xF2F52010,     /* F2FS */
+	};
+	struct statfs sf;
+
+	if (fstatfs(ex->root_fd, &sf) < 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(local); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return true;
+	return false;
+}
+
 /* ---- making handles */
 
 int export_fh_from_fd(struct export *ex, int fd, struct export_fh *out)
@@ -355,6 +375,43 @@ static int verify(const struct export *ex, const unsigned char *fh, size_t len)
 	return 0;
 }
 
+static int open_cached(struct export *ex, const void *fhv, size_t len,
+		       int *fd_out, struct stat *st, bool drop_stale)
+{
+	const unsigned char *fh = fhv;
+	int fd, rc;
+
+	rc = verify(ex, fh, len);
+	if (rc < 0)
+		return rc;
+	fd = cache_get(ex, fh, len);
+	if (fd < 0)
+		return -EAGAIN;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/* Removed since it was cached: the handle is stale now, even though
+	 * our fd keeps the inode alive.  Only export_fh_open() drops it: the
+	 * last close of a removed inode frees its blocks, which is disk work. */
+	if (st->st_nlink == 0) {
+		close(fd);
+		if (!drop_stale)
+			return -EAGAIN;
+		cache_drop(ex, fh, len);
+		return -ESTALE;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int export_fh_open_cached(struct export *ex, const void *fh, size_t len,
+			  int *fd_out, struct stat *st)
+{
+	return open_cached(ex, fh, len, fd_out, st, false);
+}
+
 int export_fh_open(struct export *ex, const void *fhv, size_t len, int *fd_out,
 		   struct stat *st)
 {
@@ -363,26 +420,9 @@ int export_fh_open(struct export *ex, const void *fhv, size_t len, int *fd_out,
 	struct export_fh efh;
 	int fd, rc;
 
-	rc = verify(ex, fh, len);
-	if (rc < 0)
+	rc = open_cached(ex, fh, len, fd_out, st, true);
+	if (rc != -EAGAIN)
 		return rc;
-	fd = cache_get(ex, fh, len);
-	if (fd >= 0) {
-		if (fstat(fd, st) < 0) {
-			rc = -errno;
-			close(fd);
-			return rc;
-		}
-		/* Removed since it was cached: the handle is stale now, even
-		 * though our fd keeps the inode alive. */
-		if (st->st_nlink == 0) {
-			close(fd);
-			cache_drop(ex, fh, len);
-			return -ESTALE;
-		}
-		*fd_out = fd;
-		return 0;
-	}
 	kh.h.handle_type = fh[1];
 	kh.h.handle_bytes = (unsigned int)(len - 2 - EXPORT_MAC_LEN);
 	memcpy(kh.h.f_handle, fh + 2, kh.h.handle_bytes);

@@ -74,6 +74,17 @@ int export_fh_at(struct export *ex, int dirfd, const char *name,
  * it) and *st its attributes.  Must run with fsuid 0. */
 int export_fh_open(struct export *ex, const void *fh, size_t len, int *fd_out,
 		   struct stat *st);
+/* The same, from the cache only: -EAGAIN when the handle is not cached
+ * (decoding it could read the disk) or names a removed file (dropping it
+ * could free its blocks).  A cached object is held open, so
+ * fstat() of it needs no I/O on a local filesystem; fit for the loop
+ * thread.  Needs no particular fs identity. */
+int export_fh_open_cached(struct export *ex, const void *fh, size_t len,
+			  int *fd_out, struct stat *st);
+/* Does the export live on a local filesystem (ext4, XFS, btrfs, tmpfs,
+ * F2FS), where fstat of an open inode and a lookup in the dentry cache
+ * never wait for I/O?  Network filesystems revalidate on both. */
+bool export_is_local(const struct export *ex);
 
 /* Resolve a MOUNT path beneath the export (openat2 RESOLVE_BENEATH; "" and
  * "/" are the root; a leading '/' is ignored).  *fd_out gets an O_PATH fd

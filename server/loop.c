@@ -193,6 +193,7 @@ int loop_run(struct loop *lp)
 		return -ENOMEM;
 	lp->conns.loop = lp->ev;
 	lp->conns.insecure = lp->o.insecure;
+	lp->conns.svc = lp->o.svc;
 	rc = pool_new(lp->ev, lp->o.threads, dispatch_run, conn_job_done,
 		      lp->o.svc, &lp->conns.pool);
 	if (rc < 0) {

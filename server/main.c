@@ -166,6 +166,10 @@ int main(int argc, char **argv)
 	svc.read_only = cfg.read_only;
 	svc.root_squash = !cfg.no_root_squash;
 	svc.trace = cfg.trace;
+	svc.inline_ok = !cfg.no_inline && export_is_local(ex);
+	if (!cfg.no_inline && !svc.inline_ok)
+		log_info("'%s' is not on a known local filesystem: every call "
+			 "goes to the workers", cfg.export_dir);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	svc.start_time = ts.tv_sec;
 	svc.start_ns = now_ns();

@@ -24,6 +24,7 @@ struct pool {
 	pthread_cond_t cond;
 	struct jobq todo;               /* protected by lock */
 	bool stop;                      /* protected by lock */
+	unsigned int idle;              /* protected by lock: workers waiting */
 
 	pthread_mutex_t done_lock;
 	struct jobq done_q;             /* protected by done_lock */
@@ -83,8 +84,11 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->stop && !p->todo.head)
+		while (!p->stop && !p->todo.head) {
+			p->idle++;
 			pthread_cond_wait(&p->cond, &p->lock);
+			p->idle--;
+		}
 		if (p->stop)
 			break;
 		struct job *j = p->todo.head;
@@ -163,10 +167,18 @@ int pool_new(struct ev_loop *loop, unsigned int n, pool_run_fn *run,
 
 void pool_submit(struct pool *p, struct job *j)
 {
+	bool wake;
+
 	pthread_mutex_lock(&p->lock);
 	q_push(&p->todo, j);
-	pthread_cond_signal(&p->cond);
+	wake = p->idle > 0;
 	pthread_mutex_unlock(&p->lock);
+	/* Signal after unlocking, so the woken worker does not run straight
+	 * into the held mutex (a second futex round trip on both sides); and
+	 * only when a worker sleeps: a busy one takes the job when it looks
+	 * for more work. */
+	if (wake)
+		pthread_cond_signal(&p->cond);
 }
 
 void pool_free(struct pool *p)

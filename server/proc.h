@@ -20,13 +20,21 @@ struct call {
 	struct service *svc;
 	struct br_cred cred;            /* effective: squashed, or nobody for AUTH_NONE */
 	bool root;                      /* caller acts as (unsquashed) root */
+	/* Run by the loop thread (dispatch_inline): the handler must not wait
+	 * for the disk.  Where it would, it returns call_would_block() before
+	 * any side effect, and the call goes to the pool instead. */
+	bool nowait;
+	bool blocked;                   /* set by call_would_block() */
 };
 
 typedef int proc_fn(struct call *c, void *args, void *res);
 
 /* ---- helpers (dispatch.c) */
 
-/* Decode a handle (as fsuid 0): new O_PATH fd in *fd, attributes in *st. */
+/* In nowait mode: give the call to the pool.  Returns -EAGAIN. */
+int call_would_block(struct call *c);
+/* Decode a handle (as fsuid 0): new O_PATH fd in *fd, attributes in *st.
+ * In nowait mode only a cached handle is decoded. */
 int call_fh(struct call *c, const br_fh *fh, int *fd, struct stat *st);
 /* Decode a directory handle: -ENOTDIR if it is not one. */
 int call_dir(struct call *c, const br_fh *fh, int *fd);
@@ -36,7 +44,8 @@ void call_as_root(struct call *c);
 /* Fill a br_fh result (allocated: xdr_free releases it). */
 void fh_set(br_fh *dst, const struct export_fh *src);
 /* Look name up in dirfd as the caller (never following a symlink) and fill
- * an entry with its handle and attributes. */
+ * an entry with its handle and attributes.  In nowait mode only through
+ * the dentry cache (RESOLVE_CACHED). */
 int call_entry(struct call *c, int dirfd, const char *name, br_entry *out);
 /* "/proc/self/fd/N": reopening an O_PATH fd through it is the only way to
  * get a real fd with the permission check of the current fs identity. */

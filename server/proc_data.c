@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fdcache.h"
@@ -13,34 +14,16 @@
 #include "xalloc.h"
 
 #define COPY_MAX ((uint64_t)64 << 20)  /* per COPY_RANGE call */
+/* Largest READ the loop thread answers itself (dispatch_inline). */
+#define PROC_INLINE_READ_MAX (128 * 1024)
 
-/* An fd of the regular file at pfd (O_PATH) with accmode, as the caller:
- * from the cache, or opened through /proc/self/fd.  For READ an O_RDWR fd
- * of the same caller serves too.  The caller gives it back with
- * fdcache_give(*key) or closes it. */
-static int open_as_user(struct call *c, const br_fh *fh, int pfd, int accmode,
-			int extra, struct fdcache_key *key)
+/* An fd of the regular file at pfd (O_PATH) with accmode | extra, opened
+ * as the caller through /proc/self/fd (key says for whom). */
+static int open_as_user(struct call *c, int pfd, int accmode, int extra)
 {
-	struct fdcache *fc = c->svc->fc;
 	char path[32];
 	int fd, rc;
 
-	fdcache_key_init(key, fh->br_fh_val, fh->br_fh_len, &c->cred, accmode);
-	if (!extra) {
-		fd = fdcache_take(fc, key);
-		if (fd >= 0)
-			return fd;
-		if (accmode != O_RDWR) {
-			struct fdcache_key k2 = *key;
-
-			k2.accmode = O_RDWR;
-			fd = fdcache_take(fc, &k2);
-			if (fd >= 0) {
-				*key = k2;
-				return fd;
-			}
-		}
-	}
 	rc = call_as_user(c);
 	if (rc < 0)
 		return rc;
@@ -63,47 +46,134 @@ static int regular(struct call *c, const br_fh *fh, int *pfd, struct stat *st)
 	return rc;
 }
 
+/* An fd of the caller's for fh from the fd cache; an O_RDWR one serves
+ * for reading or writing too.  Returns the fd (*st: its attributes),
+ * -EAGAIN on a miss, or -ESTALE for a removed file.  No decoding is
+ * needed: a key's handle bytes were verified when its entry was made. */
+static int cached_fd(struct call *c, const br_fh *fh, int accmode,
+		     struct fdcache_key *key, struct stat *st)
+{
+	struct fdcache *fc = c->svc->fc;
+	int fd, rc;
+
+	fdcache_key_init(key, fh->br_fh_val, fh->br_fh_len, &c->cred, accmode);
+	fd = fdcache_take(fc, key);
+	if (fd < 0 && accmode != O_RDWR) {
+		struct fdcache_key k2 = *key;
+
+		k2.accmode = O_RDWR;
+		fd = fdcache_take(fc, &k2);
+		if (fd >= 0)
+			*key = k2;
+	}
+	if (fd < 0)
+		return -EAGAIN;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (st->st_nlink == 0) {
+		/* Removed: stale, as decoding the handle would say.  The
+		 * last close frees the blocks: not in the loop thread. */
+		if (c->nowait) {
+			fdcache_give(fc, key, fd);
+			return call_would_block(c);
+		}
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* An fd of the regular file fh with accmode, as the caller: from the fd
+ * cache or opened anew (not in nowait mode).  The caller gives it back
+ * with fdcache_give(*key) or closes it; *st: its attributes. */
+static int data_fd(struct call *c, const br_fh *fh, int accmode,
+		   struct fdcache_key *key, struct stat *st)
+{
+	int pfd, fd;
+
+	fd = cached_fd(c, fh, accmode, key, st);
+	if (fd != -EAGAIN || c->blocked)
+		return fd;
+	if (c->nowait)
+		return call_would_block(c);
+	fd = regular(c, fh, &pfd, st);
+	if (fd < 0)
+		return fd;
+	fdcache_key_init(key, fh->br_fh_val, fh->br_fh_len, &c->cred, accmode);
+	fd = open_as_user(c, pfd, accmode, 0);
+	close(pfd);
+	return fd;
+}
+
+/* pread until count or end of file.  In nowait mode from the page cache
+ * only (RWF_NOWAIT): -EAGAIN when not even the first byte is there; a
+ * partial read stops early (*short_read) and the client asks for the rest. */
+static ssize_t read_data(struct call *c, int fd, char *data, size_t count,
+			 uint64_t offset, bool *short_read)
+{
+	size_t got = 0;
+
+	*short_read = false;
+	while (got < count) {
+		struct iovec iov = { data + got, count - got };
+		ssize_t n = preadv2(fd, &iov, 1, (off_t)(offset + got),
+				    c->nowait ? RWF_NOWAIT : 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && c->nowait && (errno == EAGAIN || errno == EOPNOTSUPP)) {
+			if (got == 0)
+				return -EAGAIN;
+			*short_read = true;
+			break;
+		}
+		if (n < 0)
+			return got ? (ssize_t)got : -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 int proc_read(struct call *c, void *args, void *res)
 {
 	br_read_args *a = args;
 	br_read_res *r = res;
 	struct fdcache_key key;
 	struct stat st;
-	size_t count = BR_MIN(a->count, (unsigned int)BR_DATA_MAX), got = 0;
+	size_t count = BR_MIN(a->count, (unsigned int)BR_DATA_MAX);
+	bool short_read;
+	ssize_t got;
 	char *data;
-	int pfd, fd, rc;
+	int fd;
 
 	if (a->offset > INT64_MAX)
 		return -EINVAL;
-	rc = regular(c, &a->fh, &pfd, &st);
-	if (rc < 0)
-		return rc;
-	fd = open_as_user(c, &a->fh, pfd, O_RDONLY, 0, &key);
-	close(pfd);
+	/* A large copy would hold up every other connection's calls. */
+	if (c->nowait && count > PROC_INLINE_READ_MAX)
+		return call_would_block(c);
+	fd = data_fd(c, &a->fh, O_RDONLY, &key, &st);
 	if (fd < 0)
 		return fd;
 	data = xmalloc(count ? count : 1);
-	while (got < count) {
-		ssize_t n = pread(fd, data + got, count - got, (off_t)(a->offset + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	got = read_data(c, fd, data, count, a->offset, &short_read);
 	fdcache_give(c->svc->fc, &key, fd);
-	if (rc < 0 && got == 0) {
+	if (got == -EAGAIN && c->nowait) {
 		free(data);
-		return rc;
+		return call_would_block(c);
+	}
+	if (got < 0) {
+		free(data);
+		return (int)got;
 	}
 	r->br_read_res_u.ok.data.data_len = (u_int)got;
 	r->br_read_res_u.ok.data.data_val = data;
-	r->br_read_res_u.ok.eof = got < count || a->offset + got >= (uint64_t)st.st_size;
+	r->br_read_res_u.ok.eof = (!short_read && (size_t)got < count) ||
+				  a->offset + (uint64_t)got >= (uint64_t)st.st_size;
 	return 0;
 }
 
@@ -114,17 +184,13 @@ int proc_write(struct call *c, void *args, void *res)
 	struct fdcache_key key;
 	struct stat st;
 	size_t len = a->data.data_len, done = 0;
-	int pfd, fd, rc;
+	int fd, rc;
 
 	if (a->flags & ~(unsigned int)BR_WRITE_SYNC)
 		return -EINVAL;
 	if (a->offset > INT64_MAX || a->offset + len > INT64_MAX)
 		return -EFBIG;
-	rc = regular(c, &a->fh, &pfd, &st);
-	if (rc < 0)
-		return rc;
-	fd = open_as_user(c, &a->fh, pfd, O_WRONLY, 0, &key);
-	close(pfd);
+	fd = data_fd(c, &a->fh, O_WRONLY, &key, &st);
 	if (fd < 0)
 		return fd;
 	/* Write as the caller too: the kernel clears set-user-ID bits and
@@ -203,6 +269,18 @@ int proc_open(struct call *c, void *args, void *res)
 		return -EINVAL;
 	if ((f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)) && c->svc->read_only)
 		return -EROFS;
+	accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
+	/* A truncating open always opens anew (O_TRUNC must happen). */
+	if (!(f & BR_OPEN_TRUNC)) {
+		fd = cached_fd(c, &a->fh, accmode, &key, &st);
+		if (fd >= 0) {
+			fdcache_give(c->svc->fc, &key, fd);
+			br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+			return 0;
+		}
+		if (fd != -EAGAIN || c->blocked)
+			return fd;
+	}
 	rc = call_fh(c, &a->fh, &pfd, &st);
 	if (rc < 0)
 		return rc;
@@ -225,12 +303,15 @@ int proc_open(struct call *c, void *args, void *res)
 			br_attr_from_stat(&r->br_attr_res_u.attr, &st);
 		return rc;
 	}
-	accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
-	/* A truncating open always opens anew (O_TRUNC must happen). */
-	fd = open_as_user(c, &a->fh, pfd, accmode, (f & BR_OPEN_TRUNC) ? O_TRUNC : 0, &key);
+	if (c->nowait) {
+		close(pfd);
+		return call_would_block(c);
+	}
+	fd = open_as_user(c, pfd, accmode, (f & BR_OPEN_TRUNC) ? O_TRUNC : 0);
 	close(pfd);
 	if (fd < 0)
 		return fd;
+	fdcache_key_init(&key, a->fh.br_fh_val, a->fh.br_fh_len, &c->cred, accmode);
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	/* Keep it: the READs or WRITEs that follow an OPEN use it. */
 	fdcache_give(c->svc->fc, &key, fd);
@@ -246,23 +327,17 @@ int proc_copy_range(struct call *c, void *args, void *res)
 	struct fdcache_key skey, dkey;
 	struct stat sst, dst;
 	uint64_t want = BR_MIN(a->count, COPY_MAX), done = 0;
-	int spfd = -1, dpfd = -1, sfd = -1, dfd = -1, rc;
+	int sfd = -1, dfd = -1, rc;
 
 	if (a->flags)
 		return -EINVAL;
 	if (a->src_offset > INT64_MAX || a->dst_offset > INT64_MAX ||
 	    a->dst_offset + want > INT64_MAX)
 		return -EFBIG;
-	rc = regular(c, &a->src, &spfd, &sst);
-	if (rc == 0)
-		rc = regular(c, &a->dst, &dpfd, &dst);
+	sfd = data_fd(c, &a->src, O_RDONLY, &skey, &sst);
+	rc = sfd < 0 ? sfd : 0;
 	if (rc == 0) {
-		sfd = open_as_user(c, &a->src, spfd, O_RDONLY, 0, &skey);
-		if (sfd < 0)
-			rc = sfd;
-	}
-	if (rc == 0) {
-		dfd = open_as_user(c, &a->dst, dpfd, O_WRONLY, 0, &dkey);
+		dfd = data_fd(c, &a->dst, O_WRONLY, &dkey, &dst);
 		if (dfd < 0)
 			rc = dfd;
 	}
@@ -289,8 +364,6 @@ int proc_copy_range(struct call *c, void *args, void *res)
 		fdcache_give(c->svc->fc, &skey, sfd);
 	if (dfd >= 0)
 		fdcache_give(c->svc->fc, &dkey, dfd);
-	close_quiet(spfd);
-	close_quiet(dpfd);
 	if (rc < 0 && done == 0)
 		return rc;
 	r->br_copy_res_u.ok.count = done;
