@@ -17,6 +17,10 @@ struct inode {
 	bool cto_valid;
 	off_t size;
 	struct timespec mtime, ctime;
+	/* attributes last handed to the kernel */
+	bool k_valid;
+	off_t k_size;
+	struct timespec k_mtime, k_ctime;
 	/* opens on this node and the silly-rename to undo at last close */
 	unsigned int nopen;
 	char *silly_name;
@@ -307,6 +311,38 @@ void inode_cto_note_newer(struct inode_table *t, uint64_t ino,
 	if (in && !(in->cto_valid && ts_lt(&st->st_ctim, &in->ctime)))
 		cto_store(in, st);
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- attributes the kernel holds */
+
+void inode_kattr_note(struct inode_table *t, uint64_t ino, const struct stat *st)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	if (in) {
+		in->k_valid = true;
+		in->k_size = st->st_size;
+		in->k_mtime = st->st_mtim;
+		in->k_ctime = st->st_ctim;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_kattr_same(struct inode_table *t, uint64_t ino, const struct stat *st)
+{
+	struct inode *in;
+	bool same = false;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	if (in)
+		same = in->k_valid && in->k_size == st->st_size &&
+		       ts_eq(&in->k_mtime, &st->st_mtim) &&
+		       ts_eq(&in->k_ctime, &st->st_ctim);
+	pthread_mutex_unlock(&t->lock);
+	return same;
 }
 
 /* ---- opens and silly rename */

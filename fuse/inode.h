@@ -9,8 +9,10 @@
  * INODE_CTL_INO is reserved for the control file (.bramble).
  *
  * The table also keeps, per inode, what the close-to-open check needs
- * (the attributes seen at the last open or own change) and the count of
- * opens on this node with the silly-rename name to remove at last close.
+ * (the attributes seen at the last open or own change), the attributes
+ * last handed to the kernel (so open invalidates the kernel's copy only
+ * when it is wrong), and the count of opens on this node with the
+ * silly-rename name to remove at last close.
  *
  * Thread-safe: one mutex, never held while calling out. */
 #ifndef BR_FUSE_INODE_H
@@ -62,6 +64,14 @@ void inode_cto_note(struct inode_table *t, uint64_t ino, const struct stat *st);
  * completions arrive out of order. */
 void inode_cto_note_newer(struct inode_table *t, uint64_t ino,
 			  const struct stat *st);
+
+/* ---- attributes the kernel holds */
+
+/* Remember st as handed to the kernel (entry, getattr, setattr reply). */
+void inode_kattr_note(struct inode_table *t, uint64_t ino, const struct stat *st);
+/* Does st (fresh from the server) have the size, mtime and ctime this
+ * node last handed to the kernel for ino?  False when nothing was. */
+bool inode_kattr_same(struct inode_table *t, uint64_t ino, const struct stat *st);
 
 /* ---- opens and silly rename */
 

@@ -86,6 +86,8 @@ void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
 	 * kernel, so the kernel will not forget it: undo the reference. */
 	if (fuse_reply_entry(req, &e) != 0)
 		inode_forget(fs->inodes, e.ino, 1);
+	else
+		inode_kattr_note(fs->inodes, e.ino, st);
 }
 
 static void bfs_init(void *userdata, struct fuse_conn_info *conn)

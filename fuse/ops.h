@@ -32,7 +32,8 @@ void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
  * older than a write it was told is done).  0, or -errno of that read. */
 int entry_fresh(struct bfs *fs, const struct bramble_cred *cr, uint64_t gen,
 		 const struct bramble_fh *fh, struct stat *st);
-/* Fill e for fh/st with the mount's timeouts; takes a lookup reference. */
+/* Fill e for fh/st with the mount's timeouts; takes a lookup reference.
+ * Once the kernel has the entry, note its attributes (inode_kattr_note). */
 void make_entry(struct bfs *fs, struct fuse_entry_param *e,
 		const struct bramble_fh *fh, const struct stat *st);
 

@@ -117,6 +117,8 @@ static bool add_entry(struct fill *f, const char *name, const struct stat *st,
 					   &e, off);
 		if (n > rem && fh)
 			inode_forget(f->fs->inodes, e.ino, 1);
+		else if (fh)
+			inode_kattr_note(f->fs->inodes, e.ino, st);
 	}
 	if (n > rem) {
 		f->full = true;

@@ -93,11 +93,14 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, "open", ino, rc, t0);
 		return;
 	}
+	/* Pages: kept only when unchanged since this node last saw the
+	 * file (close-to-open). */
 	keep = inode_cto_unchanged(fs->inodes, ino, &st);
-	if (!keep) {
-		/* Changed (or first seen here): besides dropping its pages
-		 * (keep_cache = 0), make the kernel forget its cached size,
-		 * or a read would stop at the old end of file. */
+	if (!inode_kattr_same(fs->inodes, ino, &st)) {
+		/* The kernel's attributes are older than the file: make it
+		 * forget them, or a read would stop at the old end of file.
+		 * Not when they match (the common cold open right after a
+		 * LOOKUP): that would cost a GETATTR round trip per open. */
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	}
 	inode_open(fs->inodes, ino);
@@ -162,6 +165,8 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		inode_forget(fs->inodes, e.ino, 1);
 		free(silly);
 		free(f);
+	} else {
+		inode_kattr_note(fs->inodes, e.ino, &st);
 	}
 }
 

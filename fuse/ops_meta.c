@@ -100,6 +100,7 @@ void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, "getattr", ino, rc, t0);
 		return;
 	}
+	inode_kattr_note(fs->inodes, ino, &st);
 	bfs_trace(fs, "getattr", ino, 0, t0);
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
@@ -165,6 +166,7 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* A truncate by this node: the kernel already fixed its page cache. */
 	if (sa.valid & BRAMBLE_SET_SIZE)
 		inode_cto_note(fs->inodes, ino, &st);
+	inode_kattr_note(fs->inodes, ino, &st);
 	bfs_trace(fs, "setattr", ino, 0, t0);
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }

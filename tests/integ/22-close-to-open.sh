@@ -2,10 +2,11 @@
 # Close-to-open consistency between two mounts of one server: a file
 # written and closed on one is read complete and current by a later open
 # on the other (even inside the attribute timeout), and a file that did
-# not change keeps its page cache (no READ reaches bramblefs).
+# not change keeps its page cache (no READ reaches bramblefs), and a
+# cold open+read of a small file costs the server exactly OPEN + READ.
 . "$(dirname "$0")/lib.sh"
 
-br_start_server --no-root-squash
+br_start_server --no-root-squash --trace
 br_mount "$T/a" -o attr_timeout=30,entry_timeout=30
 br_mount "$T/b" -o attr_timeout=30,entry_timeout=30,trace
 A=$T/a
@@ -52,6 +53,24 @@ dd if="$B/cached" bs=1 skip=500000 count=7 status=none | grep -qx changed ||
 	fail "B kept stale pages after a change"
 n3=$(reads_b)
 [ "$n3" -gt "$n2" ] || fail "a changed file was not read again"
+
+# A cold open+read costs OPEN + READ: LOOKUP's attributes are still what
+# the kernel holds, so open must not invalidate them (a GETATTR).
+srv_ops() { sed -n "$(($1 + 1)),\$p" "$T/brambled.log" | grep -c "trace $2 "; }
+for i in 1 2 3; do head -c 3000 /dev/urandom >"$T/small$i"; cp "$T/small$i" "$A/"; done
+br_mount "$T/d" -o attr_timeout=30,entry_timeout=30
+stat "$T/d" >/dev/null                # the root's attributes: not counted
+for i in 1 2 3; do
+	mark=$(wc -l <"$T/brambled.log")
+	cmp "$T/small$i" "$T/d/small$i" || fail "small$i differs on a cold mount"
+	sleep 0.2                      # let the trace lines reach the log
+	got="$(srv_ops "$mark" OPEN) $(srv_ops "$mark" READ) $(srv_ops "$mark" GETATTR)"
+	[ "$got" = "1 1 0" ] || fail "cold read of small$i: OPEN READ GETATTR = $got, want 1 1 0"
+done
+# ... and a change made elsewhere is still seen at the next open.
+printf 'XY' | dd of="$A/small1" bs=1 seek=4000 conv=notrunc status=none
+[ "$(stat -c %s "$T/d/small1")" = 3000 ] || true   # attributes cached 30 s
+cmp "$A/small1" "$T/d/small1" || fail "grown file read short on the other mount"
 
 # A file replaced by rename (editors, git) is seen at the next lookup
 # once the entry cache expires: use a mount with short timeouts.
