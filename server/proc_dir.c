@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fdcache.h"
 #include "proc.h"
 #include "xalloc.h"
 
@@ -33,7 +34,10 @@ int proc_create(struct call *c, void *args, void *res)
 {
 	br_create_args *a = args;
 	br_entry_res *r = res;
+	br_entry *e = &r->br_entry_res_u.ok;
+	struct fdcache_key key;
 	struct stat st;
+	bool created;
 	int dfd, fd, rc;
 
 	if (a->flags & ~(unsigned int)(BR_CREATE_EXCL | BR_CREATE_TRUNC))
@@ -44,10 +48,12 @@ int proc_create(struct call *c, void *args, void *res)
 	rc = call_as_user(c);
 	if (rc < 0)
 		goto out;
-	/* O_RDONLY is enough to create; the client OPENs with the access it
-	 * wants.  O_NOFOLLOW: never create through a symlink. */
-	fd = openat(dfd, a->name, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+	/* O_RDWR: the kernel checks no access when it creates the file, and
+	 * the fd serves the WRITEs that follow (below).  O_NOFOLLOW: never
+	 * create through a symlink. */
+	fd = openat(dfd, a->name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC,
 		    a->mode & 07777);
+	created = fd >= 0;
 	if (fd < 0 && errno == EEXIST && !(a->flags & BR_CREATE_EXCL)) {
 		/* Like open(O_CREAT) without O_EXCL: use the existing file,
 		 * truncating it as the caller if asked. */
@@ -69,9 +75,21 @@ int proc_create(struct call *c, void *args, void *res)
 		rc = -EISDIR;
 	else if (S_ISLNK(st.st_mode))
 		rc = -ELOOP;
-	close(fd);
 	if (rc == 0)
-		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
+		rc = call_entry(c, dfd, a->name, e);
+	/* The new file's fd goes to the fd cache as this caller's O_RDWR fd,
+	 * so the first WRITE neither decodes the handle nor opens the file.
+	 * Only where an open(O_RDWR) by the caller would pass anyway: the
+	 * caller owns the file and its owner bits (ACL_USER_OBJ) allow rw --
+	 * a 0444 file must not become writable through the cache.  And only
+	 * when the name still leads to this very file. */
+	if (rc == 0 && created && st.st_uid == c->cred.uid &&
+	    (st.st_mode & 0600) == 0600 && e->attr.ino == (uint64_t)st.st_ino) {
+		fdcache_key_init(&key, e->fh.br_fh_val, e->fh.br_fh_len, &c->cred, O_RDWR);
+		fdcache_give(c->svc->fc, &key, fd);
+	} else {
+		close(fd);
+	}
 out:
 	close(dfd);
 	return rc;

@@ -336,8 +336,11 @@ int main(int argc, char **argv)
 				      opaque(&a, data, 4096)));
 	{
 		int64_t *t2 = calloc((size_t)n, sizeof(*t2));
+		int64_t *t3 = calloc((size_t)n, sizeof(*t3));
+		unsigned char cfh[FH_MAX];
+		size_t cfhlen;
 
-		if (!t2)
+		if (!t2 || !t3)
 			die("out of memory");
 		for (int i = -n / 10; i < n; i++) {
 			int64_t t0;
@@ -349,9 +352,19 @@ int main(int argc, char **argv)
 			u32(&a, 0644);
 			u32(&a, 1);     /* BR_CREATE_EXCL */
 			t0 = now_ns();
-			call_ok(P_CREATE, &a, "CREATE");
+			r = call_ok(P_CREATE, &a, "CREATE");
 			if (i >= 0)
 				t[i] = now_ns() - t0;
+			cfhlen = take_fh(r, cfh);
+			a.len = 0;
+			opaque(&a, cfh, cfhlen);
+			u64(&a, 0);
+			u32(&a, 0);
+			opaque(&a, data, 4096);
+			t0 = now_ns();
+			call_ok(P_WRITE, &a, "WRITE");
+			if (i >= 0)
+				t3[i] = now_ns() - t0;
 			a.len = 0;
 			opaque(&a, root, rootlen);
 			opaque(&a, cname, strlen(cname));
@@ -361,8 +374,10 @@ int main(int argc, char **argv)
 				t2[i] = now_ns() - t0;
 		}
 		report("CREATE", t, n);
+		report("1st WRITE 4k", t3, n);
 		report("REMOVE", t2, n);
 		free(t2);
+		free(t3);
 	}
 
 	a.len = 0;

@@ -732,9 +732,22 @@ def check_creds(port, export, squash):
     check(st == 0 and a["uid"] == 1000 and os.stat(os.path.join(export, "mine")).st_uid == 1000,
           "user's file owned by 1000")
     check(u.write(ufh, 0, b"hello")[0] == 0 and u.read(ufh, 0, 10)[1] == b"hello", "user r/w own file")
+    # CREATE hands its new fd to the fd cache only where the owner may
+    # write anyway: a 0444 file must stay unwritable for its creator
+    st, rofh, _ = u.create(root, "mine-ro", 0o444)
+    check(st == 0 and u.write(rofh, 0, b"x")[0] == EACCES, "creator cannot WRITE a new 0444 file")
+    # a file removed behind a cached fd is stale for READ, WRITE and OPEN
+    st, gfh, _ = u.create(root, "mine-gone", 0o600)
+    check(st == 0 and u.write(gfh, 0, b"bye")[0] == 0 and u.read(gfh, 0, 3)[1] == b"bye",
+          "user r/w a new file")
+    os.unlink(os.path.join(export, "mine-gone"))
+    check(u.read(gfh, 0, 3)[0] == ESTALE and u.write(gfh, 0, b"x")[0] == ESTALE and
+          u.open(gfh, 1)[0] == ESTALE, "removed file: READ/WRITE/OPEN say ESTALE")
     # the fd cache is keyed by credentials: uid 1001 must not read uid 1000's file
     v = Client(port, uid=1001, gid=1001)
     check(v.read(ufh, 0, 10)[0] == EACCES, "uid 1001 cannot use uid 1000's cached fd")
+    check(v.write(ufh, 0, b"x")[0] == EACCES, "nor write through it")
+    check(v.open(ufh, 1)[0] == EACCES, "nor OPEN it")
     check(v.remove(root, "mine") == EPERM, "sticky dir: 1001 cannot remove 1000's file")
     # supplementary groups count
     os.chown(os.path.join(export, "mine"), 1000, 2000)
