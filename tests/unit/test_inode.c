@@ -1,5 +1,6 @@
 /* test_inode.c - fuse/inode.c: handle <-> inode number mapping, lookup
- * counts, close-to-open attributes, opens and silly names. */
+ * counts, close-to-open attributes, attributes the kernel holds, opens
+ * and silly names. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -147,6 +148,51 @@ START_TEST(test_open_silly)
 }
 END_TEST
 
+/* Write-behind completions arrive out of order: an older one (earlier
+ * ctime) must not replace what a newer one left. */
+START_TEST(test_cto_note_newer)
+{
+	struct inode_table *t;
+	struct bramble_fh root = mkfh(0), a = mkfh(1);
+	struct stat older = { .st_size = 100 }, newer = { .st_size = 200 };
+	uint64_t ia;
+
+	inode_table_new(&root, &t);
+	ia = inode_ref(t, &a);
+	older.st_ctim.tv_sec = newer.st_ctim.tv_sec = 50;
+	older.st_ctim.tv_nsec = 1;
+	newer.st_ctim.tv_nsec = 2;
+	inode_cto_note_newer(t, ia, &newer);
+	inode_cto_note_newer(t, ia, &older);
+	ck_assert(inode_cto_unchanged(t, ia, &newer));
+	inode_table_free(t);
+}
+END_TEST
+
+START_TEST(test_kattr)
+{
+	struct inode_table *t;
+	struct bramble_fh root = mkfh(0), a = mkfh(1);
+	struct stat st = { .st_size = 10 };
+	uint64_t ia;
+
+	inode_table_new(&root, &t);
+	ia = inode_ref(t, &a);
+	ck_assert(!inode_kattr_same(t, ia, &st));     /* nothing handed yet */
+	inode_kattr_note(t, ia, &st);
+	ck_assert(inode_kattr_same(t, ia, &st));
+	/* close-to-open state is separate */
+	ck_assert(!inode_cto_unchanged(t, ia, &st));
+	st.st_mtim.tv_nsec = 7;
+	ck_assert(!inode_kattr_same(t, ia, &st));
+	st.st_mtim.tv_nsec = 0;
+	st.st_size = 11;
+	ck_assert(!inode_kattr_same(t, ia, &st));
+	ck_assert(!inode_kattr_same(t, 12345, &st));  /* unknown inode */
+	inode_table_free(t);
+}
+END_TEST
+
 static Suite *inode_suite(void)
 {
 	Suite *s = suite_create("inode");
@@ -157,6 +203,8 @@ static Suite *inode_suite(void)
 	tcase_add_test(tc, test_forget);
 	tcase_add_test(tc, test_many_grow);
 	tcase_add_test(tc, test_cto);
+	tcase_add_test(tc, test_cto_note_newer);
+	tcase_add_test(tc, test_kattr);
 	tcase_add_test(tc, test_open_silly);
 	suite_add_tcase(s, tc);
 	return s;
