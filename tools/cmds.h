@@ -9,5 +9,6 @@
 
 int cmd_ping(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_envcp(int argc, char **argv);
 
 #endif

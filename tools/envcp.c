@@ -1,0 +1,835 @@
+/* envcp.c - the copy engine of `bramble envcp` (see envcp.h).
+ *
+ * Three phases.  The walk (main thread) lists SRC depth-first in name order
+ * and creates each directory in DST as it goes (owner-writable until the
+ * end).  Workers then take entries by index: regular files, symlinks and
+ * special files.  Last, the main thread makes the extra names of hard-linked
+ * files, writes the marker, and gives directories their modes, owners and
+ * times deepest first (creating entries changes a directory's mtime). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "envcp.h"
+#include "envcp_rw.h"
+#include "util.h"
+#include "xalloc.h"
+
+struct ent {
+	char *rel;              /* path below the root */
+	struct stat st;
+	ssize_t link_to;        /* an extra name of ents[link_to], or -1 */
+	bool listed;            /* the marker says it holds the prefix */
+	bool holds;             /* DST's copy holds the new prefix (for the marker) */
+	bool failed;
+	bool unsafe;
+	char *msg;              /* issue, malloc'd */
+};
+
+struct envcp {
+	const struct envcp_opts *o;
+	struct envcp_result *res;
+	struct envcp_prefixes p;
+	struct envcp_marker mk;
+	bool trust;             /* mk is for old_prefix: unlisted files need no read */
+	bool root;              /* euid 0: owners are kept */
+	struct ent *ents;
+	size_t n, cap;
+	size_t next;            /* next entry for a worker (atomic) */
+	int cfr;                /* copy_file_range usable (atomic; 0 after EXDEV...) */
+};
+
+#define ADD(field, v) __atomic_fetch_add(&e->res->st.field, (v), __ATOMIC_RELAXED)
+
+static struct envcp_stats *live;
+
+const struct envcp_stats *envcp_live_stats(void)
+{
+	return live;
+}
+
+char *envcp_abspath(const char *path)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	char cwd[PATH_MAX];
+
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			snprintf(cwd, sizeof(cwd), "/");
+		buf_addf(&in, "%s/", cwd);
+	}
+	buf_adds(&in, path);
+	for (char *s = in.data; *s;) {
+		size_t n;
+
+		while (*s == '/')
+			s++;
+		n = strcspn(s, "/");
+		if (n == 0)
+			break;
+		if (n == 1 && s[0] == '.') {
+			;
+		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
+			char *slash = strrchr(out.data, '/');
+
+			buf_setlen(&out, slash ? (size_t)(slash - out.data) : 0);
+		} else {
+			buf_adds(&out, "/");
+			buf_add(&out, s, n);
+		}
+		s += n;
+	}
+	if (!out.len)
+		buf_adds(&out, "/");
+	buf_release(&in);
+	return buf_detach(&out, NULL);
+}
+
+static void issue(struct ent *x, bool unsafe, const char *fmt, ...) BR_PRINTF(3, 4);
+static void issue(struct ent *x, bool unsafe, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	if (x->msg)
+		return;         /* the first one says what went wrong */
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	x->msg = buf_detach(&b, NULL);
+	x->unsafe = unsafe;
+	x->failed = !unsafe;
+}
+
+static void path_of(struct buf *b, const char *root, const char *rel)
+{
+	buf_reset(b);
+	buf_addf(b, "%s/%s", root, rel);
+}
+
+/* ---- the walk */
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static struct ent *add_ent(struct envcp *e, const char *rel, const struct stat *st)
+{
+	struct ent *x;
+
+	if (e->n == e->cap) {
+		e->cap = e->cap ? 2 * e->cap : 1024;
+		e->ents = xrealloc(e->ents, e->cap * sizeof(*e->ents));
+	}
+	x = &e->ents[e->n++];
+	memset(x, 0, sizeof(*x));
+	x->rel = xstrdup(rel);
+	x->st = *st;
+	x->link_to = -1;
+	return x;
+}
+
+/* List SRC/rel (a directory) into e->ents, creating DST/rel's children
+ * directories.  0 or -errno (the walk stops: DST would be incomplete). */
+static int walk(struct envcp *e, const char *rel)
+{
+	struct buf sp = BUF_INIT, dp = BUF_INIT, r = BUF_INIT;
+	char **names = NULL;
+	size_t nn = 0;
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	path_of(&sp, e->res->src, rel);
+	dir = opendir(sp.data);
+	if (!dir) {
+		rc = -errno;
+		fprintf(stderr, "bramble envcp: cannot open directory '%s': %s\n",
+			sp.data, strerror(-rc));
+		goto out;
+	}
+	while ((d = readdir(dir))) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		if (!*rel && !strncmp(d->d_name, ENVCP_MARKER, strlen(ENVCP_MARKER)))
+			continue;       /* DST gets its own */
+		names = xrealloc(names, (nn + 1) * sizeof(*names));
+		names[nn++] = xstrdup(d->d_name);
+	}
+	closedir(dir);
+	if (nn)
+		qsort(names, nn, sizeof(*names), cmp_name);
+	for (size_t i = 0; i < nn && rc == 0; i++) {
+		struct stat st;
+		struct ent *x;
+
+		buf_reset(&r);
+		buf_addf(&r, *rel ? "%s/%s" : "%s%s", rel, names[i]);
+		path_of(&sp, e->res->src, r.data);
+		if (lstat(sp.data, &st) < 0) {
+			rc = -errno;
+			fprintf(stderr, "bramble envcp: cannot stat '%s': %s\n", sp.data,
+				strerror(-rc));
+			break;
+		}
+		x = add_ent(e, r.data, &st);
+		if (e->trust && S_ISREG(st.st_mode))
+			x->listed = envcp_marker_lists(&e->mk, r.data);
+		if (!S_ISDIR(st.st_mode))
+			continue;
+		path_of(&dp, e->res->dst, r.data);
+		if (mkdir(dp.data, (st.st_mode & 0777) | 0700) < 0) {
+			rc = -errno;
+			fprintf(stderr, "bramble envcp: cannot create directory '%s': %s\n",
+				dp.data, strerror(-rc));
+			break;
+		}
+		rc = walk(e, r.data);
+	}
+out:
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	buf_release(&sp);
+	buf_release(&dp);
+	buf_release(&r);
+	return rc;
+}
+
+static int cmp_inode(const void *a, const void *b, void *arg)
+{
+	const struct ent *ents = arg;
+	const struct stat *x = &ents[*(const size_t *)a].st, *y = &ents[*(const size_t *)b].st;
+
+	if (x->st_dev != y->st_dev)
+		return x->st_dev < y->st_dev ? -1 : 1;
+	if (x->st_ino != y->st_ino)
+		return x->st_ino < y->st_ino ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Group the names of each hard-linked file: the first (in walk order) is
+ * copied, the others become links to its copy.  A group is listed in the
+ * marker when any of its names is. */
+static void find_links(struct envcp *e)
+{
+	size_t *v = xmalloc((e->n + 1) * sizeof(*v)), k = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		if (S_ISREG(e->ents[i].st.st_mode) && e->ents[i].st.st_nlink > 1)
+			v[k++] = i;
+	qsort_r(v, k, sizeof(*v), cmp_inode, e->ents);
+	for (size_t i = 1; i < k; i++) {
+		struct ent *a = &e->ents[v[i - 1]], *b = &e->ents[v[i]];
+
+		if (a->st.st_dev == b->st.st_dev && a->st.st_ino == b->st.st_ino) {
+			b->link_to = a->link_to >= 0 ? a->link_to : (ssize_t)v[i - 1];
+			if (b->listed)
+				e->ents[b->link_to].listed = true;
+		}
+	}
+	free(v);
+}
+
+/* ---- copying one file */
+
+/* Owner, special mode bits and times of a file just written through fd. */
+static int finish_fd(struct envcp *e, const struct ent *x, int fd)
+{
+	const struct stat *st = &x->st;
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+	if (e->root && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
+	    fchown(fd, st->st_uid, st->st_gid) < 0)
+		return -errno;
+	/* After chown, which clears set-id bits. */
+	if ((st->st_mode & 07000) && fchmod(fd, st->st_mode & 07777) < 0)
+		return -errno;
+	if (futimens(fd, ts) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Next data segment of a sparse file at or after *off: [*off, *end). */
+static bool next_data(int fd, off_t size, off_t *off, off_t *end)
+{
+	off_t d = lseek(fd, *off, SEEK_DATA), h;
+
+	if (d < 0 || d >= size)
+		return false;
+	h = lseek(fd, d, SEEK_HOLE);
+	*off = d;
+	*end = h < 0 || h > size ? size : h;
+	return true;
+}
+
+static bool sparse(const struct stat *st)
+{
+	return (off_t)st->st_blocks * 512 < st->st_size;
+}
+
+static int pwrite_all(int fd, const char *data, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t k = pwrite(fd, data, len, off);
+
+		if (k < 0 && errno != EINTR)
+			return -errno;
+		if (k > 0) {
+			data += k;
+			len -= (size_t)k;
+			off += k;
+		}
+	}
+	return 0;
+}
+
+/* Copy [off, end) of sfd to dfd at the same offsets.  Tries
+ * copy_file_range first (*offloaded cleared when it is not used), then
+ * writes from map (the file's bytes, if the caller has them) or
+ * pread/pwrite.  0 or -errno. */
+static int copy_range(struct envcp *e, int sfd, int dfd, off_t off, off_t end,
+		      const char *map, bool *offloaded)
+{
+	char *tmp = NULL;
+	int rc = 0;
+
+	while (off < end && __atomic_load_n(&e->cfr, __ATOMIC_RELAXED)) {
+		loff_t in = off, out = off;
+		ssize_t n = copy_file_range(sfd, &in, dfd, &out, (size_t)(end - off), 0);
+
+		if (n > 0) {
+			off += n;
+			continue;
+		}
+		if (n == 0)
+			return 0;       /* the source shrank: copy what is there */
+		if (errno == EINTR)
+			continue;
+		if (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS)
+			__atomic_store_n(&e->cfr, 0, __ATOMIC_RELAXED);
+		else if (errno != EINVAL)
+			return -errno;
+		break;
+	}
+	if (off < end)
+		*offloaded = false;
+	if (map && off < end)
+		return pwrite_all(dfd, map + off, (size_t)(end - off), off);
+	while (off < end && rc == 0) {
+		size_t want = (size_t)BR_MIN(end - off, 1 << 20);
+		ssize_t n;
+
+		if (!tmp)
+			tmp = xmalloc(1 << 20);
+		n = pread(sfd, tmp, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : 0;
+			break;
+		}
+		rc = pwrite_all(dfd, tmp, (size_t)n, off);
+		off += n;
+	}
+	free(tmp);
+	return rc;
+}
+
+/* Write bytes at the same offsets as sfd's data, so holes stay holes. */
+static int write_data(int sfd, int dfd, const struct stat *st, const char *data, size_t len)
+{
+	off_t off = 0, end;
+
+	if (!sparse(st) || (off_t)len != st->st_size)
+		return write_all(dfd, data, len);
+	while (next_data(sfd, st->st_size, &off, &end)) {
+		int rc = pwrite_all(dfd, data + off, (size_t)(end - off), off);
+
+		if (rc < 0)
+			return rc;
+		off = end;
+	}
+	return ftruncate(dfd, st->st_size) < 0 ? -errno : 0;
+}
+
+/* A file that needs no rewriting: straight into its final name. */
+static int copy_plain(struct envcp *e, struct ent *x, int sfd, const char *map,
+		      const char *dst)
+{
+	const struct stat *st = &x->st;
+	bool offloaded = st->st_size > 0;
+	int dfd, rc = 0;
+
+	dfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st->st_mode & 0777);
+	if (dfd < 0)
+		return -errno;
+	if (st->st_size > 0 && sparse(st)) {
+		off_t off = 0, end;
+
+		while (rc == 0 && next_data(sfd, st->st_size, &off, &end)) {
+			rc = copy_range(e, sfd, dfd, off, end, map, &offloaded);
+			off = end;
+		}
+		if (rc == 0 && ftruncate(dfd, st->st_size) < 0)
+			rc = -errno;
+	} else if (st->st_size > 0) {
+		rc = copy_range(e, sfd, dfd, 0, st->st_size, map, &offloaded);
+	}
+	if (rc == 0)
+		rc = finish_fd(e, x, dfd);
+	if (close(dfd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && offloaded)
+		ADD(offloaded, 1);
+	return rc;
+}
+
+/* A rewritten file: written beside its final name, then renamed over it,
+ * so nothing ever runs a half-written file. */
+static int write_new(struct envcp *e, struct ent *x, int sfd, const char *data,
+		     size_t len, const char *dst, size_t idx)
+{
+	struct buf tmp = BUF_INIT;
+	const char *slash = strrchr(dst, '/');
+	int dfd, rc;
+
+	buf_add(&tmp, dst, (size_t)(slash - dst));
+	buf_addf(&tmp, "/.envcp-%zu.tmp", idx);
+	dfd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		   x->st.st_mode & 0777);
+	if (dfd < 0) {
+		rc = -errno;
+		buf_release(&tmp);
+		return rc;
+	}
+	rc = write_data(sfd, dfd, &x->st, data, len);
+	if (rc == 0)
+		rc = finish_fd(e, x, dfd);
+	if (close(dfd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp.data, dst) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	return rc;
+}
+
+/* The file's bytes, writable in private (a binary is rewritten in place
+ * without touching the source).  mmap, or read when the filesystem has no
+ * mmap.  0 or -errno; *out freed with unmap(). */
+static int map_file(int fd, size_t len, char **out, bool *mapped)
+{
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ssize_t n;
+
+	if (m != MAP_FAILED) {
+		*out = m;
+		*mapped = true;
+		return 0;
+	}
+	m = xmalloc(len);
+	n = pread(fd, m, len, 0);
+	if (n != (ssize_t)len) {
+		free(m);
+		return n < 0 ? -errno : -EIO;
+	}
+	*out = m;
+	*mapped = false;
+	return 0;
+}
+
+static void unmap(char *m, size_t len, bool mapped)
+{
+	if (mapped)
+		munmap(m, len);
+	else
+		free(m);
+}
+
+static int copy_reg(struct envcp *e, struct ent *x, size_t idx, const char *src,
+		    const char *dst)
+{
+	const struct envcp_prefixes *p = &e->p;
+	size_t len = (size_t)x->st.st_size;
+	bool mapped = false, trusted;
+	char *map = NULL;
+	ssize_t at, nb;
+	int sfd, rc;
+
+	sfd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (sfd < 0)
+		return -errno;
+	ADD(files, 1);
+	ADD(bytes, len);
+	trusted = e->trust && !x->listed &&
+		  (x->st.st_ctim.tv_sec < e->mk.mtime.tv_sec ||
+		   (x->st.st_ctim.tv_sec == e->mk.mtime.tv_sec &&
+		    x->st.st_ctim.tv_nsec <= e->mk.mtime.tv_nsec));
+	if (len == 0 || envcp_is_pyc(x->rel) || trusted) {
+		if (len && envcp_is_pyc(x->rel))
+			ADD(pyc, 1);
+		else if (len)
+			ADD(trusted, 1);
+		rc = copy_plain(e, x, sfd, NULL, dst);
+		goto out;
+	}
+	rc = map_file(sfd, len, &map, &mapped);
+	if (rc < 0)
+		goto out;
+	ADD(scanned, 1);
+	at = envcp_find(map, len, 0, p->old, p->oldlen);
+	if (at < 0) {
+		x->holds = envcp_find(map, len, 0, p->new, p->newlen) >= 0;
+		rc = copy_plain(e, x, sfd, map, dst);
+	} else if (envcp_is_text(map, len)) {
+		struct buf out = BUF_INIT;
+		unsigned int what;
+
+		envcp_rewrite_text(map, len, p, x->rel, &out, &what);
+		rc = write_new(e, x, sfd, out.data, out.len, dst, idx);
+		buf_release(&out);
+		ADD(text, 1);
+		ADD(shebangs, (what & ENVCP_RW_SHEBANG) != 0);
+		ADD(long_shebangs, (what & ENVCP_RW_LONG_SHEBANG) != 0);
+		ADD(prompts, (what & ENVCP_RW_PROMPT) != 0);
+		x->holds = true;
+	} else if ((nb = envcp_rewrite_binary(map, len, p)) == -ENOSPC) {
+		/* map is untouched: the copy is the original, byte for byte. */
+		rc = copy_plain(e, x, sfd, map, dst);
+		issue(x, true, "binary file holds the old prefix at offset %zd; the "
+			       "new prefix is %zu bytes longer and cannot replace it "
+			       "in place: copied unchanged, it still refers to %s",
+		      at, p->newlen - p->oldlen, p->old);
+		ADD(unsafe, 1);
+	} else {
+		rc = write_new(e, x, sfd, map, len, dst, idx);
+		ADD(binary, 1);
+		x->holds = nb > 0;
+	}
+out:
+	if (map)
+		unmap(map, len, mapped);
+	close(sfd);
+	return rc;
+}
+
+static int copy_link(struct envcp *e, struct ent *x, const char *src, const char *dst)
+{
+	struct timespec ts[2] = { x->st.st_atim, x->st.st_mtim };
+	size_t cap = (size_t)x->st.st_size + 2;
+	char *t = NULL, *nt;
+	ssize_t n;
+	int rc = 0;
+
+	for (;;) {
+		t = xrealloc(t, cap);
+		n = readlink(src, t, cap);
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if ((size_t)n < cap)
+			break;
+		cap *= 2;
+	}
+	t[n] = '\0';
+	ADD(symlinks, 1);
+	nt = envcp_rewrite_link(t, &e->p);
+	if (nt) {
+		free(t);
+		t = nt;
+		ADD(links_rewritten, 1);
+	}
+	if (symlink(t, dst) < 0 ||
+	    (e->root && lchown(dst, x->st.st_uid, x->st.st_gid) < 0) ||
+	    utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+out:
+	free(t);
+	return rc;
+}
+
+static int copy_special(struct envcp *e, struct ent *x, const char *dst)
+{
+	struct timespec ts[2] = { x->st.st_atim, x->st.st_mtim };
+	mode_t m = x->st.st_mode;
+
+	if (S_ISSOCK(m))
+		return 0;       /* a live daemon's socket: nothing to copy */
+	if (!S_ISFIFO(m) && !e->root) {
+		issue(x, false, "device file not copied (needs root)");
+		return 0;
+	}
+	ADD(special, 1);
+	if (mknod(dst, m & (S_IFMT | 0777), x->st.st_rdev) < 0 ||
+	    (e->root && lchown(dst, x->st.st_uid, x->st.st_gid) < 0) ||
+	    ((m & 07000) && chmod(dst, m & 07777) < 0) ||
+	    utimensat(AT_FDCWD, dst, ts, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct envcp *e = arg;
+	struct buf sp = BUF_INIT, dp = BUF_INIT;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&e->next, 1, __ATOMIC_RELAXED)) < e->n) {
+		struct ent *x = &e->ents[i];
+		mode_t m = x->st.st_mode;
+		int rc = 0;
+
+		if (S_ISDIR(m) || x->link_to >= 0) {
+			ADD(done, 1);
+			continue;       /* the main thread's, afterwards */
+		}
+		path_of(&sp, e->res->src, x->rel);
+		path_of(&dp, e->res->dst, x->rel);
+		if (S_ISREG(m))
+			rc = copy_reg(e, x, i, sp.data, dp.data);
+		else if (S_ISLNK(m))
+			rc = copy_link(e, x, sp.data, dp.data);
+		else
+			rc = copy_special(e, x, dp.data);
+		if (rc < 0)
+			issue(x, false, "%s", strerror(-rc));
+		ADD(done, 1);
+	}
+	buf_release(&sp);
+	buf_release(&dp);
+	return NULL;
+}
+
+/* ---- after the workers */
+
+static int set_dir_meta(struct envcp *e, const char *path, const struct stat *st)
+{
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+	if (e->root && lchown(path, st->st_uid, st->st_gid) < 0)
+		return -errno;
+	if (chmod(path, st->st_mode & 07777) < 0 || utimensat(AT_FDCWD, path, ts, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_marker(struct envcp *e)
+{
+	char **rw = NULL, **un = NULL;
+	size_t nrw = 0, nun = 0;
+	int rc;
+
+	for (size_t i = 0; i < e->n; i++) {
+		struct ent *x = &e->ents[i];
+		struct ent *f = x->link_to >= 0 ? &e->ents[x->link_to] : x;
+
+		if (!S_ISREG(x->st.st_mode))
+			continue;
+		if (f->holds) {
+			rw = xrealloc(rw, (nrw + 1) * sizeof(*rw));
+			rw[nrw++] = x->rel;
+		}
+		if (f->unsafe) {
+			un = xrealloc(un, (nun + 1) * sizeof(*un));
+			un[nun++] = x->rel;
+		}
+	}
+	rc = envcp_marker_write(e->res->dst, e->res->new_prefix, e->res->old_prefix,
+				rw, nrw, un, nun);
+	free(rw);
+	free(un);
+	return rc;
+}
+
+static int cmp_issue(const void *a, const void *b)
+{
+	return strcmp(((const struct envcp_issue *)a)->path,
+		      ((const struct envcp_issue *)b)->path);
+}
+
+/* Resolve SRC, DST and the old prefix into res; create DST.  0 or -errno,
+ * with a message. */
+static int setup(struct envcp *e)
+{
+	const struct envcp_opts *o = e->o;
+	struct envcp_result *res = e->res;
+	size_t sl;
+	struct stat st;
+	DIR *d;
+	int rc;
+
+	res->src = envcp_abspath(o->src);
+	res->dst = envcp_abspath(o->dst);
+	res->new_prefix = xstrdup(res->dst);
+	rc = stat(res->src, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (rc < 0) {
+		fprintf(stderr, "bramble envcp: %s: %s\n", o->src, strerror(-rc));
+		return rc;
+	}
+	sl = strlen(res->src);
+	if (!strcmp(res->src, "/") || !strcmp(res->dst, "/") ||
+	    (!strncmp(res->dst, res->src, sl) &&
+	     (res->dst[sl] == '/' || res->dst[sl] == '\0'))) {
+		fprintf(stderr, "bramble envcp: cannot copy '%s' into '%s'\n", res->src, res->dst);
+		return -EINVAL;
+	}
+	rc = envcp_marker_read(res->src, &e->mk);
+	if (rc < 0 && rc != -ENOENT)
+		fprintf(stderr, "bramble envcp: ignoring %s/%s: %s\n", res->src,
+			ENVCP_MARKER, rc == -EPROTO ? "not an envcp marker" : strerror(-rc));
+	if (o->old_prefix) {
+		res->old_prefix = envcp_abspath(o->old_prefix);
+		res->old_from = "option";
+	} else if (rc == 0) {
+		res->old_prefix = envcp_abspath(e->mk.prefix);
+		res->old_from = "marker";
+	} else {
+		res->old_prefix = xstrdup(res->src);
+		res->old_from = "path";
+	}
+	e->trust = rc == 0 && !strcmp(e->mk.prefix, res->old_prefix);
+	if (!strcmp(res->old_prefix, "/")) {
+		fprintf(stderr, "bramble envcp: the old prefix cannot be /\n");
+		return -EINVAL;
+	}
+	envcp_prefixes_init(&e->p, res->old_prefix, res->new_prefix);
+	if (mkdir(res->dst, 0700) == 0)
+		return 0;
+	rc = -errno;
+	if (rc == -EEXIST && (d = opendir(res->dst))) {
+		struct dirent *de;
+		bool empty = true;
+
+		while (empty && (de = readdir(d)))
+			empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+		closedir(d);
+		if (empty)
+			return 0;
+	}
+	fprintf(stderr, "bramble envcp: cannot create '%s': %s\n", res->dst,
+		rc == -EEXIST ? "exists and is not an empty directory" : strerror(-rc));
+	return rc;
+}
+
+int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
+{
+	struct envcp e = { .o = o, .res = res, .cfr = 1 };
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	int64_t t0 = now_ns();
+	unsigned int nt = o->threads ? o->threads : 1;
+	pthread_t *th = xcalloc(nt, sizeof(*th));
+	struct stat rootst;
+	mode_t old_umask = umask(0);
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	live = &res->st;
+	e.root = geteuid() == 0;
+	rc = setup(&e);
+	if (rc < 0)
+		goto out;
+	if (stat(res->src, &rootst) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = walk(&e, "");
+	res->st.total = e.n;
+	if (rc < 0)
+		goto out;
+	find_links(&e);
+	for (unsigned int i = 0; i < nt; i++)
+		if (pthread_create(&th[i], NULL, worker, &e) != 0) {
+			nt = i;
+			break;
+		}
+	if (nt == 0)
+		worker(&e);
+	for (unsigned int i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < e.n; i++) {
+		struct ent *x = &e.ents[i];
+
+		if (x->link_to < 0)
+			continue;
+		if (e.ents[x->link_to].failed) {
+			issue(x, false, "not linked: its other name failed");
+			continue;
+		}
+		path_of(&a, res->dst, e.ents[x->link_to].rel);
+		path_of(&b, res->dst, x->rel);
+		if (link(a.data, b.data) < 0)
+			issue(x, false, "link to %s: %s", e.ents[x->link_to].rel, strerror(errno));
+		else
+			res->st.hardlinks++;
+	}
+	rc = write_marker(&e);
+	if (rc < 0)
+		fprintf(stderr, "bramble envcp: cannot write %s/%s: %s\n", res->dst,
+			ENVCP_MARKER, strerror(-rc));
+	for (size_t i = e.n; i-- > 0;) {
+		struct ent *x = &e.ents[i];
+
+		if (!S_ISDIR(x->st.st_mode))
+			continue;
+		res->st.dirs++;
+		path_of(&a, res->dst, x->rel);
+		if (set_dir_meta(&e, a.data, &x->st) < 0)
+			issue(x, false, "directory attributes: %s", strerror(errno));
+	}
+	if (set_dir_meta(&e, res->dst, &rootst) < 0 && rc == 0) {
+		rc = -errno;
+		fprintf(stderr, "bramble envcp: %s: %s\n", res->dst, strerror(-rc));
+	}
+out:
+	for (size_t i = 0; i < e.n; i++) {
+		struct ent *x = &e.ents[i];
+
+		if (x->msg) {
+			res->issues = xrealloc(res->issues, (res->nissues + 1) * sizeof(*res->issues));
+			res->issues[res->nissues++] = (struct envcp_issue){
+				.path = x->rel, .msg = x->msg, .unsafe = x->unsafe };
+			x->rel = NULL;
+			if (x->failed)
+				res->st.errors++;
+		}
+		free(x->rel);
+	}
+	if (res->nissues)
+		qsort(res->issues, res->nissues, sizeof(*res->issues), cmp_issue);
+	free(e.ents);
+	free(th);
+	envcp_marker_release(&e.mk);
+	buf_release(&a);
+	buf_release(&b);
+	umask(old_umask);
+	res->seconds = (double)(now_ns() - t0) / 1e9;
+	live = NULL;
+	return rc;
+}
+
+void envcp_result_release(struct envcp_result *res)
+{
+	free(res->src);
+	free(res->dst);
+	free(res->old_prefix);
+	free(res->new_prefix);
+	for (size_t i = 0; i < res->nissues; i++) {
+		free(res->issues[i].path);
+		free(res->issues[i].msg);
+	}
+	free(res->issues);
+	memset(res, 0, sizeof(*res));
+}
