@@ -19,6 +19,7 @@
 
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void process_input(struct conn *c);
 
 struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 {
@@ -86,10 +87,11 @@ static void conn_close(struct conn *c)
 }
 
 /* Called at the end of every callback, never in the middle of one: a
- * connection is freed only when no frame below still uses it. */
+ * connection is freed only when no frame below still uses it, and not
+ * while it is on the dirty list (flush_cb reaps it then). */
 static void conn_reap(struct conn *c)
 {
-	if (c->dead && c->inflight == 0)
+	if (c->dead && c->inflight == 0 && !c->dirty)
 		conn_free(c);
 }
 
@@ -106,6 +108,9 @@ static void update_io(struct conn *c)
 		ev_io_start(loop, &c->rw);
 	else if (!want_read && ev_is_active(&c->rw))
 		ev_io_stop(loop, &c->rw);
+	/* A dirty connection has not tried to write yet: flush_cb will. */
+	if (c->dirty)
+		return;
 	if (c->out_head && !ev_is_active(&c->ww))
 		ev_io_start(loop, &c->ww);
 	else if (!c->out_head && ev_is_active(&c->ww))
@@ -152,7 +157,8 @@ static void flush(struct conn *c)
 	}
 }
 
-/* Queue a reply record (the job owns it) and try to send it now. */
+/* Queue a reply record (the job owns it); flush_cb writes it before the
+ * loop next polls, together with any other reply queued meanwhile. */
 static void send_job(struct conn *c, struct job *j)
 {
 	j->next = NULL;
@@ -162,7 +168,38 @@ static void send_job(struct conn *c, struct job *j)
 	else
 		c->out_head = j;
 	c->out_tail = j;
-	flush(c);
+	if (!c->dirty && !ev_is_active(&c->ww)) {
+		/* (With EV_WRITE watched, the socket is full: write_cb.) */
+		c->dirty = true;
+		c->dirty_next = c->set->dirty;
+		c->set->dirty = c;
+	}
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct conn_set *set = container_of(w, struct conn_set, flush_w);
+
+	(void)loop;
+	(void)revents;
+	while (set->dirty) {
+		struct conn *c = set->dirty;
+
+		set->dirty = c->dirty_next;
+		c->dirty = false;
+		flush(c);
+		/* Replies went out: calls held back by the cap may go on.
+		 * Inline answers re-dirty c; the loop goes round again. */
+		process_input(c);
+		update_io(c);
+		conn_reap(c);
+	}
+}
+
+void conn_set_start(struct conn_set *set)
+{
+	ev_prepare_init(&set->flush_w, flush_cb);
+	ev_prepare_start(set->loop, &set->flush_w);
 }
 
 /* Answer a call without the pool: NULL and protocol errors.  Counted in
@@ -334,6 +371,9 @@ void conn_job_done(void *ctx, struct job *j)
 
 void conn_set_release(struct conn_set *set)
 {
+	if (ev_is_active(&set->flush_w))
+		ev_prepare_stop(set->loop, &set->flush_w);
+	set->dirty = NULL;
 	while (set->head) {
 		struct conn *c = set->head;
 

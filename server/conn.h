@@ -40,6 +40,12 @@ struct conn_set {
 	bool insecure;                 /* accept calls from ports >= 1024 */
 	struct conn *head;             /* every live or dying connection */
 	unsigned int count;
+	/* Replies are queued during a loop iteration and written once, just
+	 * before the loop polls again: one writev for all the replies a
+	 * connection got in that iteration (a drained done-list, a batch
+	 * of calls answered inline). */
+	ev_prepare flush_w;
+	struct conn *dirty;            /* connections with unwritten replies */
 };
 
 struct conn {
@@ -52,11 +58,15 @@ struct conn {
 	size_t in_off, in_len;         /* unconsumed input: in[in_off..in_len) */
 	struct job *out_head, *out_tail; /* replies to write, in order */
 	unsigned int inflight;
+	struct conn *dirty_next;       /* in set->dirty while dirty */
+	bool dirty;
 	bool dead;
 	bool privileged;               /* source port < 1024 */
 	char peer[64];                 /* "1.2.3.4:567" for logs */
 };
 
+/* Start the set's flush watcher (set->loop must be set). */
+void conn_set_start(struct conn_set *set);
 /* Take over an accepted, non-blocking socket and start reading. */
 struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer);
 /* pool_done_fn: ctx is the conn_set. */

@@ -194,6 +194,7 @@ int loop_run(struct loop *lp)
 	lp->conns.loop = lp->ev;
 	lp->conns.insecure = lp->o.insecure;
 	lp->conns.svc = lp->o.svc;
+	conn_set_start(&lp->conns);
 	rc = pool_new(lp->ev, lp->o.threads, dispatch_run, conn_job_done,
 		      lp->o.svc, &lp->conns.pool);
 	if (rc < 0) {
