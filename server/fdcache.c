@@ -13,18 +13,32 @@ struct fentry {
 	int fd;
 	int64_t last_ns;
 	struct fentry *prev, *next;    /* most recently given back first */
+	struct fentry *hnext;          /* hash chain */
 };
 
 struct fdcache {
 	pthread_mutex_t lock;
 	struct fentry lru;             /* protected by lock; sentinel */
+	struct fentry **table;         /* protected by lock */
+	size_t nbuckets;               /* power of two, >= max */
 	unsigned int count;            /* protected by lock */
 	unsigned int max;
 	int64_t idle_ns;
 };
 
-/* A linear list: the cache is small (hundreds), and the scan is a memcmp
- * per entry, far cheaper than the open() it saves. */
+/* A hash table beside the LRU list: every READ or WRITE looks up a key or
+ * two, and a full cache scanned linearly cost microseconds per call. */
+
+static size_t key_bucket(const struct fdcache *fc, const struct fdcache_key *k)
+{
+	uint64_t h = 1469598103934665603ull;       /* FNV-1a */
+
+	for (uint32_t i = 0; i < k->fhlen; i++)
+		h = (h ^ k->fh[i]) * 1099511628211ull;
+	h = (h ^ k->cred.uid) * 1099511628211ull;
+	h = (h ^ (uint32_t)k->accmode) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29)) & (fc->nbuckets - 1);
+}
 
 struct fdcache *fdcache_new(unsigned int max, unsigned int idle_sec)
 {
@@ -33,12 +47,30 @@ struct fdcache *fdcache_new(unsigned int max, unsigned int idle_sec)
 	pthread_mutex_init(&fc->lock, NULL);
 	fc->lru.next = fc->lru.prev = &fc->lru;
 	fc->max = max ? max : 1;
+	for (fc->nbuckets = 16; fc->nbuckets < fc->max; fc->nbuckets *= 2)
+		;
+	fc->table = xcalloc(fc->nbuckets, sizeof(*fc->table));
 	fc->idle_ns = (int64_t)idle_sec * 1000000000;
 	return fc;
 }
 
+/* The chain link pointing at k's entry, or at the chain's NULL end. */
+static struct fentry **find(struct fdcache *fc, const struct fdcache_key *k)
+{
+	struct fentry **pp = &fc->table[key_bucket(fc, k)];
+
+	while (*pp && memcmp(&(*pp)->key, k, sizeof(*k)))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
 static void unlink_entry(struct fdcache *fc, struct fentry *e)
 {
+	struct fentry **pp = &fc->table[key_bucket(fc, &e->key)];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
 	e->prev->next = e->next;
 	e->next->prev = e->prev;
 	fc->count--;
@@ -56,6 +88,7 @@ void fdcache_free(struct fdcache *fc)
 		free(e);
 	}
 	pthread_mutex_destroy(&fc->lock);
+	free(fc->table);
 	free(fc);
 }
 
@@ -76,41 +109,43 @@ int fdcache_take(struct fdcache *fc, const struct fdcache_key *k)
 {
 	int fd = -1;
 
+	struct fentry *e;
+
 	pthread_mutex_lock(&fc->lock);
-	for (struct fentry *e = fc->lru.next; e != &fc->lru; e = e->next) {
-		if (!memcmp(&e->key, k, sizeof(*k))) {
-			unlink_entry(fc, e);
-			fd = e->fd;
-			free(e);
-			break;
-		}
+	e = *find(fc, k);
+	if (e) {
+		unlink_entry(fc, e);
+		fd = e->fd;
 	}
 	pthread_mutex_unlock(&fc->lock);
+	free(e);
 	return fd;
 }
 
 void fdcache_give(struct fdcache *fc, const struct fdcache_key *k, int fd)
 {
-	struct fentry *e, *victim = NULL;
+	struct fentry *e, *victim = NULL, **pp;
 
 	if (fd < 0)
 		return;
 	pthread_mutex_lock(&fc->lock);
-	for (e = fc->lru.next; e != &fc->lru; e = e->next) {
-		if (!memcmp(&e->key, k, sizeof(*k))) {
-			pthread_mutex_unlock(&fc->lock);
-			close(fd);      /* one per key is enough */
-			return;
-		}
+	pp = find(fc, k);
+	if (*pp) {
+		pthread_mutex_unlock(&fc->lock);
+		close(fd);      /* one per key is enough */
+		return;
 	}
 	if (fc->count >= fc->max) {
 		victim = fc->lru.prev;
 		unlink_entry(fc, victim);
+		pp = find(fc, k);       /* the victim may have shared k's chain */
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->key = *k;
 	e->fd = fd;
 	e->last_ns = now_ns();
+	e->hnext = NULL;
+	*pp = e;
 	e->next = fc->lru.next;
 	e->prev = &fc->lru;
 	fc->lru.next->prev = e;

@@ -76,6 +76,48 @@ START_TEST(test_bound_and_expiry)
 }
 END_TEST
 
+/* Many keys, few buckets: eviction, take and forget keep the hash chains
+ * and the LRU list in step (max 16 gives 16 buckets for 200 keys). */
+START_TEST(test_many_keys)
+{
+	struct fdcache *fc = fdcache_new(16, 60);
+	struct br_cred u = { .uid = 7 };
+	struct fdcache_key k;
+	int fds[200];
+
+	for (int i = 0; i < 200; i++) {
+		unsigned char fh[6] = { 1, 1, (unsigned char)i, (unsigned char)(i >> 8), 3, 4 };
+
+		fdcache_key_init(&k, fh, sizeof(fh), &u, i % 2 ? O_RDWR : O_RDONLY);
+		fds[i] = open("/dev/null", O_RDONLY);
+		fdcache_give(fc, &k, fds[i]);
+	}
+	/* (fd numbers are reused, so evictions show as misses only) */
+	for (int i = 0; i < 200; i++) {
+		unsigned char fh[6] = { 1, 1, (unsigned char)i, (unsigned char)(i >> 8), 3, 4 };
+
+		fdcache_key_init(&k, fh, sizeof(fh), &u, i % 2 ? O_RDWR : O_RDONLY);
+		ck_assert_int_eq(fdcache_take(fc, &k), i >= 184 ? fds[i] : -1);
+		if (i < 184)
+			continue;
+		/* two in three back, the rest closed by the test */
+		if (i % 3)
+			fdcache_give(fc, &k, fds[i]);
+		else
+			close(fds[i]);
+	}
+	for (int i = 184; i < 200; i++) {
+		unsigned char fh[6] = { 1, 1, (unsigned char)i, (unsigned char)(i >> 8), 3, 4 };
+
+		if (!(i % 3))
+			continue;
+		fdcache_forget(fc, fh, sizeof(fh));
+		ck_assert(!fd_open(fds[i]));
+	}
+	fdcache_free(fc);
+}
+END_TEST
+
 static Suite *fdcache_suite(void)
 {
 	Suite *s = suite_create("fdcache");
@@ -83,6 +125,7 @@ static Suite *fdcache_suite(void)
 
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_bound_and_expiry);
+	tcase_add_test(tc, test_many_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
