@@ -1,11 +1,14 @@
 /* envcp.c - the copy engine of `bramble envcp` (see envcp.h).
  *
- * Three phases.  The walk (main thread) lists SRC depth-first in name order
- * and creates each directory in DST as it goes (owner-writable until the
- * end).  Workers then take entries by index: regular files, symlinks and
- * special files.  Last, the main thread makes the extra names of hard-linked
- * files, writes the marker, and gives directories their modes, owners and
- * times deepest first (creating entries changes a directory's mtime). */
+ * The walk (main thread) lists SRC depth-first in name order and creates
+ * each directory in DST as it goes (owner-writable until the end), while
+ * workers take the entries it has listed so far, in order: regular files,
+ * symlinks and special files.  (Overlapping the two matters in a mount,
+ * where the walk costs a READDIRPLUS per directory and the kernel still
+ * has each name's lookup cached when a worker opens it.)  Last, the main
+ * thread makes the extra names of hard-linked files, writes the marker,
+ * and gives directories their modes, owners and times deepest first
+ * (creating entries changes a directory's mtime). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,9 +45,19 @@ struct envcp {
 	struct envcp_marker mk;
 	bool trust;             /* mk is for old_prefix: unlisted files need no read */
 	bool root;              /* euid 0: owners are kept */
-	struct ent *ents;
-	size_t n, cap;
-	size_t next;            /* next entry for a worker (atomic) */
+	pthread_mutex_t lock;
+	pthread_cond_t more;    /* an entry was listed, or the walk ended */
+	struct ent **ents;      /* protected by lock (the entries themselves
+				 * belong to the one worker that took them) */
+	size_t n, cap;          /* protected by lock */
+	size_t next;            /* next entry for a worker; protected by lock */
+	bool walked;            /* the walk is over; protected by lock */
+	struct inode_map {      /* hard-linked files seen: walk thread only */
+		dev_t dev;
+		ino_t ino;
+		size_t idx;
+	} *inodes;
+	size_t ninodes, inodes_cap;
 	int cfr;                /* copy_file_range usable (atomic; 0 after EXDEV...) */
 };
 
@@ -123,20 +136,60 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static struct ent *add_ent(struct envcp *e, const char *rel, const struct stat *st)
+/* The first name (in walk order) of a hard-linked file is copied; the
+ * others become links to its copy.  Open addressing on (dev, ino). */
+static ssize_t first_name(struct envcp *e, const struct stat *st, size_t idx)
 {
-	struct ent *x;
+	size_t h;
 
+	if (2 * (e->ninodes + 1) > e->inodes_cap) {
+		struct inode_map *old = e->inodes;
+		size_t oldcap = e->inodes_cap;
+
+		e->inodes_cap = oldcap ? 2 * oldcap : 256;
+		e->inodes = xcalloc(e->inodes_cap, sizeof(*e->inodes));
+		e->ninodes = 0;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].idx)
+				first_name(e, &(struct stat){ .st_dev = old[i].dev,
+							     .st_ino = old[i].ino },
+					   old[i].idx - 1);
+		free(old);
+	}
+	h = (size_t)(st->st_ino * 0x9e3779b97f4a7c15ull ^ st->st_dev) & (e->inodes_cap - 1);
+	for (;; h = (h + 1) & (e->inodes_cap - 1)) {
+		struct inode_map *m = &e->inodes[h];
+
+		if (!m->idx) {
+			*m = (struct inode_map){ st->st_dev, st->st_ino, idx + 1 };
+			e->ninodes++;
+			return -1;
+		}
+		if (m->dev == st->st_dev && m->ino == st->st_ino)
+			return (ssize_t)m->idx - 1;
+	}
+}
+
+/* List an entry; a worker may take it at once. */
+static void add_ent(struct envcp *e, const char *rel, const struct stat *st, bool listed)
+{
+	struct ent *x = xcalloc(1, sizeof(*x));
+
+	x->rel = xstrdup(rel);
+	x->st = *st;
+	x->link_to = -1;
+	x->listed = listed;
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1)
+		x->link_to = first_name(e, st, e->n);   /* e->n: walk thread writes it */
+	pthread_mutex_lock(&e->lock);
 	if (e->n == e->cap) {
 		e->cap = e->cap ? 2 * e->cap : 1024;
 		e->ents = xrealloc(e->ents, e->cap * sizeof(*e->ents));
 	}
-	x = &e->ents[e->n++];
-	memset(x, 0, sizeof(*x));
-	x->rel = xstrdup(rel);
-	x->st = *st;
-	x->link_to = -1;
-	return x;
+	e->ents[e->n++] = x;
+	__atomic_store_n(&e->res->st.total, e->n, __ATOMIC_RELAXED);
+	pthread_cond_signal(&e->more);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* List SRC/rel (a directory) into e->ents, creating DST/rel's children
@@ -171,7 +224,6 @@ static int walk(struct envcp *e, const char *rel)
 		qsort(names, nn, sizeof(*names), cmp_name);
 	for (size_t i = 0; i < nn && rc == 0; i++) {
 		struct stat st;
-		struct ent *x;
 
 		buf_reset(&r);
 		buf_addf(&r, *rel ? "%s/%s" : "%s%s", rel, names[i]);
@@ -182,19 +234,20 @@ static int walk(struct envcp *e, const char *rel)
 				strerror(-rc));
 			break;
 		}
-		x = add_ent(e, r.data, &st);
-		if (e->trust && S_ISREG(st.st_mode))
-			x->listed = envcp_marker_lists(&e->mk, r.data);
-		if (!S_ISDIR(st.st_mode))
-			continue;
-		path_of(&dp, e->res->dst, r.data);
-		if (mkdir(dp.data, (st.st_mode & 0777) | 0700) < 0) {
-			rc = -errno;
-			fprintf(stderr, "bramble envcp: cannot create directory '%s': %s\n",
-				dp.data, strerror(-rc));
-			break;
+		if (S_ISDIR(st.st_mode)) {
+			/* Before its entries are listed: workers create in it. */
+			path_of(&dp, e->res->dst, r.data);
+			if (mkdir(dp.data, (st.st_mode & 0777) | 0700) < 0) {
+				rc = -errno;
+				fprintf(stderr, "bramble envcp: cannot create directory "
+						"'%s': %s\n", dp.data, strerror(-rc));
+				break;
+			}
 		}
-		rc = walk(e, r.data);
+		add_ent(e, r.data, &st, e->trust && S_ISREG(st.st_mode) &&
+					envcp_marker_lists(&e->mk, r.data));
+		if (S_ISDIR(st.st_mode))
+			rc = walk(e, r.data);
 	}
 out:
 	for (size_t i = 0; i < nn; i++)
@@ -204,41 +257,6 @@ out:
 	buf_release(&dp);
 	buf_release(&r);
 	return rc;
-}
-
-static int cmp_inode(const void *a, const void *b, void *arg)
-{
-	const struct ent *ents = arg;
-	const struct stat *x = &ents[*(const size_t *)a].st, *y = &ents[*(const size_t *)b].st;
-
-	if (x->st_dev != y->st_dev)
-		return x->st_dev < y->st_dev ? -1 : 1;
-	if (x->st_ino != y->st_ino)
-		return x->st_ino < y->st_ino ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
-}
-
-/* Group the names of each hard-linked file: the first (in walk order) is
- * copied, the others become links to its copy.  A group is listed in the
- * marker when any of its names is. */
-static void find_links(struct envcp *e)
-{
-	size_t *v = xmalloc((e->n + 1) * sizeof(*v)), k = 0;
-
-	for (size_t i = 0; i < e->n; i++)
-		if (S_ISREG(e->ents[i].st.st_mode) && e->ents[i].st.st_nlink > 1)
-			v[k++] = i;
-	qsort_r(v, k, sizeof(*v), cmp_inode, e->ents);
-	for (size_t i = 1; i < k; i++) {
-		struct ent *a = &e->ents[v[i - 1]], *b = &e->ents[v[i]];
-
-		if (a->st.st_dev == b->st.st_dev && a->st.st_ino == b->st.st_ino) {
-			b->link_to = a->link_to >= 0 ? a->link_to : (ssize_t)v[i - 1];
-			if (b->listed)
-				e->ents[b->link_to].listed = true;
-		}
-	}
-	free(v);
 }
 
 /* ---- copying one file */
@@ -587,10 +605,22 @@ static void *worker(void *arg)
 	struct buf sp = BUF_INIT, dp = BUF_INIT;
 	size_t i;
 
-	while ((i = __atomic_fetch_add(&e->next, 1, __ATOMIC_RELAXED)) < e->n) {
-		struct ent *x = &e->ents[i];
-		mode_t m = x->st.st_mode;
+	for (;;) {
+		struct ent *x;
+		mode_t m;
 		int rc = 0;
+
+		pthread_mutex_lock(&e->lock);
+		while (e->next == e->n && !e->walked)
+			pthread_cond_wait(&e->more, &e->lock);
+		if (e->next == e->n) {
+			pthread_mutex_unlock(&e->lock);
+			break;
+		}
+		i = e->next++;
+		x = e->ents[i];
+		pthread_mutex_unlock(&e->lock);
+		m = x->st.st_mode;
 
 		if (S_ISDIR(m) || x->link_to >= 0) {
 			ADD(done, 1);
@@ -615,13 +645,18 @@ static void *worker(void *arg)
 
 /* ---- after the workers */
 
+/* mkdir gave the directory (mode & 0777) | 0700, owned by us: in a mount
+ * each call saved is a round trip. */
 static int set_dir_meta(struct envcp *e, const char *path, const struct stat *st)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	bool chowned = e->root && (st->st_uid != geteuid() || st->st_gid != getegid());
 
-	if (e->root && lchown(path, st->st_uid, st->st_gid) < 0)
+	if (chowned && lchown(path, st->st_uid, st->st_gid) < 0)
 		return -errno;
-	if (chmod(path, st->st_mode & 07777) < 0 || utimensat(AT_FDCWD, path, ts, 0) < 0)
+	if ((chowned || (st->st_mode & 07700) != 0700) && chmod(path, st->st_mode & 07777) < 0)
+		return -errno;
+	if (utimensat(AT_FDCWD, path, ts, 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -633,8 +668,8 @@ static int write_marker(struct envcp *e)
 	int rc;
 
 	for (size_t i = 0; i < e->n; i++) {
-		struct ent *x = &e->ents[i];
-		struct ent *f = x->link_to >= 0 ? &e->ents[x->link_to] : x;
+		struct ent *x = e->ents[i];
+		struct ent *f = x->link_to >= 0 ? e->ents[x->link_to] : x;
 
 		if (!S_ISREG(x->st.st_mode))
 			continue;
@@ -726,7 +761,8 @@ static int setup(struct envcp *e)
 
 int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 {
-	struct envcp e = { .o = o, .res = res, .cfr = 1 };
+	struct envcp e = { .o = o, .res = res, .cfr = 1,
+			   .lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER };
 	struct buf a = BUF_INIT, b = BUF_INIT;
 	int64_t t0 = now_ns();
 	unsigned int nt = o->threads ? o->threads : 1;
@@ -745,33 +781,37 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 		rc = -errno;
 		goto out;
 	}
-	rc = walk(&e, "");
-	res->st.total = e.n;
-	if (rc < 0)
-		goto out;
-	find_links(&e);
 	for (unsigned int i = 0; i < nt; i++)
 		if (pthread_create(&th[i], NULL, worker, &e) != 0) {
 			nt = i;
 			break;
 		}
-	if (nt == 0)
+	rc = walk(&e, "");
+	pthread_mutex_lock(&e.lock);
+	e.walked = true;
+	if (rc < 0)
+		e.next = e.n;   /* DST would be incomplete: stop the workers */
+	pthread_cond_broadcast(&e.more);
+	pthread_mutex_unlock(&e.lock);
+	if (nt == 0 && rc == 0)
 		worker(&e);
 	for (unsigned int i = 0; i < nt; i++)
 		pthread_join(th[i], NULL);
+	if (rc < 0)
+		goto out;
 	for (size_t i = 0; i < e.n; i++) {
-		struct ent *x = &e.ents[i];
+		struct ent *x = e.ents[i];
 
 		if (x->link_to < 0)
 			continue;
-		if (e.ents[x->link_to].failed) {
+		if (e.ents[x->link_to]->failed) {
 			issue(x, false, "not linked: its other name failed");
 			continue;
 		}
-		path_of(&a, res->dst, e.ents[x->link_to].rel);
+		path_of(&a, res->dst, e.ents[x->link_to]->rel);
 		path_of(&b, res->dst, x->rel);
 		if (link(a.data, b.data) < 0)
-			issue(x, false, "link to %s: %s", e.ents[x->link_to].rel, strerror(errno));
+			issue(x, false, "link to %s: %s", e.ents[x->link_to]->rel, strerror(errno));
 		else
 			res->st.hardlinks++;
 	}
@@ -780,7 +820,7 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 		fprintf(stderr, "bramble envcp: cannot write %s/%s: %s\n", res->dst,
 			ENVCP_MARKER, strerror(-rc));
 	for (size_t i = e.n; i-- > 0;) {
-		struct ent *x = &e.ents[i];
+		struct ent *x = e.ents[i];
 
 		if (!S_ISDIR(x->st.st_mode))
 			continue;
@@ -795,7 +835,7 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 	}
 out:
 	for (size_t i = 0; i < e.n; i++) {
-		struct ent *x = &e.ents[i];
+		struct ent *x = e.ents[i];
 
 		if (x->msg) {
 			res->issues = xrealloc(res->issues, (res->nissues + 1) * sizeof(*res->issues));
@@ -806,10 +846,12 @@ out:
 				res->st.errors++;
 		}
 		free(x->rel);
+		free(x);
 	}
 	if (res->nissues)
 		qsort(res->issues, res->nissues, sizeof(*res->issues), cmp_issue);
 	free(e.ents);
+	free(e.inodes);
 	free(th);
 	envcp_marker_release(&e.mk);
 	buf_release(&a);
