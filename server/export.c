@@ -412,6 +412,32 @@ int export_fh_open_cached(struct export *ex, const void *fh, size_t len,
 	return open_cached(ex, fh, len, fd_out, st, false);
 }
 
+int export_fh_stat_cached(struct export *ex, const void *fh, size_t len,
+			  struct stat *st)
+{
+	struct centry **pp;
+	int rc = verify(ex, fh, len);
+
+	if (rc < 0)
+		return rc;
+	/* fstat under the lock: the entry's fd cannot be closed meanwhile,
+	 * and a stat of a held inode on a local filesystem is quick. */
+	pthread_mutex_lock(&ex->lock);
+	pp = chain_find(ex, fh, len);
+	if (!*pp) {
+		rc = -EAGAIN;
+	} else if (fstat((*pp)->fd, st) < 0) {
+		rc = -errno;
+	} else {
+		lru_unlink(*pp);
+		lru_push(ex, *pp);
+	}
+	pthread_mutex_unlock(&ex->lock);
+	if (rc == 0 && st->st_nlink == 0)
+		rc = -EAGAIN;           /* removed: export_fh_open() says ESTALE */
+	return rc;
+}
+
 int export_fh_open(struct export *ex, const void *fhv, size_t len, int *fd_out,
 		   struct stat *st)
 {

@@ -81,6 +81,11 @@ int export_fh_open(struct export *ex, const void *fh, size_t len, int *fd_out,
  * thread.  Needs no particular fs identity. */
 int export_fh_open_cached(struct export *ex, const void *fh, size_t len,
 			  int *fd_out, struct stat *st);
+/* Only the attributes of a cached handle (no fd is duplicated): 0,
+ * -ESTALE for a handle that does not verify, or -EAGAIN when it is not
+ * cached or names a removed file (then use export_fh_open()). */
+int export_fh_stat_cached(struct export *ex, const void *fh, size_t len,
+			  struct stat *st);
 /* Does the export live on a local filesystem (ext4, XFS, btrfs, tmpfs,
  * F2FS), where fstat of an open inode and a lookup in the dentry cache
  * never wait for I/O?  Network filesystems revalidate on both. */

@@ -60,10 +60,15 @@ int proc_getattr(struct call *c, void *args, void *res)
 	struct stat st;
 	int fd, rc;
 
-	rc = call_fh(c, &a->fh, &fd, &st);
+	/* A hot handle: no fd to duplicate and close. */
+	rc = export_fh_stat_cached(c->svc->ex, a->fh.br_fh_val, a->fh.br_fh_len, &st);
+	if (rc == -EAGAIN) {
+		rc = call_fh(c, &a->fh, &fd, &st);
+		if (rc == 0)
+			close(fd);
+	}
 	if (rc < 0)
 		return rc;
-	close(fd);
 	br_attr_from_stat(&r->br_attr_res_u.attr, &st);
 	return 0;
 }
