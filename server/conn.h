@@ -2,10 +2,12 @@
  *
  * A connection reads bytes into its input buffer, deframes records
  * (rm_reader, capped at BR_RECORD_MAX), answers protocol errors and NULL
- * itself, and turns every other call into a job for the pool.  Replies
- * come back (conn_job_done) in any order -- the client matches them by XID
- * -- and are written with writev from the output queue, watching EV_WRITE
- * only while output is pending.
+ * itself, lets dispatch_inline() answer what it can from memory, and
+ * turns every other call into a job for the pool.  Replies come back
+ * (conn_job_done) in any order -- the client matches them by XID -- and
+ * are queued; the set's ev_prepare watcher writes each connection's queue
+ * with one writev before the loop polls again, and EV_WRITE is watched
+ * only while the socket refuses more.
  *
  * Back-pressure: `inflight' counts calls from the moment they are queued
  * to the pool until their reply is fully written.  At CONN_INFLIGHT_MAX

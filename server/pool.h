@@ -1,7 +1,8 @@
 /* pool.h - the worker pool and the job that travels loop -> worker -> loop.
  *
- * The loop thread creates a job for each call it cannot answer itself and
- * hands it to pool_submit().  A worker runs it (the `run' callback: decode
+ * The loop thread creates a job for each call it cannot answer itself
+ * (NULL, protocol errors and dispatch_inline() are answered in the loop)
+ * and hands it to pool_submit().  A worker runs it (the `run' callback: decode
  * the arguments, do the blocking work, encode the reply into job->reply),
  * then puts it on the locked done-list and wakes the loop with
  * ev_async_send().  The loop's async callback drains the whole list (sends
