@@ -26,6 +26,10 @@ struct bfs_dir {
 	struct bramble_cred cred;  /* the opener's */
 	uint64_t *cookies;         /* cookie of entry i; protected by lock */
 	size_t n, cap;
+	/* The server said end-of-directory after entry n-1 and every entry
+	 * went to the kernel: the call that resumes there is answered with
+	 * nothing, without a round trip (protected by lock). */
+	bool eof;
 };
 
 void bfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -89,6 +93,7 @@ static void remember(struct bfs_dir *d, size_t idx, uint64_t cookie)
 	}
 	d->cookies[idx] = cookie;
 	d->n = idx + 1;  /* anything after is from an older listing */
+	d->eof = false;
 }
 
 /* Add one entry at position off; false when the buffer is full. */
@@ -189,6 +194,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			goto done;
 		if (off <= 1 && !add_entry(&f, "..", &st, NULL, 2))
 			goto done;
+		if (off == 0)
+			d->eof = false;  /* rewinddir: list afresh */
 		f.idx = 0;
 		cookie = 0;
 	} else if ((size_t)(off - POS_FIRST) < d->n) {
@@ -197,6 +204,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		goto done;  /* an offset this handle never gave out: the end */
 	}
+	if (d->eof && f.idx == d->n)
+		goto done;
 	while (!f.full && !eof) {
 		size_t per = plus ? DIRENTPLUS_BASE + 32 : DIRENT_BASE + 16;
 		unsigned int want = (unsigned int)((f.size - f.used) / per + 1);
@@ -212,6 +221,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		}
 		cookie = f.last;
+	}
+	if (rc == 0 && eof && !f.full) {
+		d->n = f.idx;  /* remember() left it there, or an empty dir */
+		d->eof = true;
 	}
 	/* An error after some entries: deliver those; the next call will
 	 * report it. */
