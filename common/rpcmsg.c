@@ -389,6 +389,13 @@ int rpcmsg_decode_body(const void *p, size_t len, xdrproc_t proc, void *obj,
 	ok = proc(&x, obj);
 	if (ok && xdr_getpos(&x) != len)
 		ok = FALSE;
+	/* xdr_string() accepts a string with a NUL inside and silently cuts
+	 * it there ("a\0/x" decodes as "a"): the call would act on another
+	 * name than the one sent.  Only such a string makes the canonical
+	 * encoding of what was decoded shorter than the input (found by
+	 * tests/fuzz), so measuring it again catches every one of them. */
+	if (ok && xdr_sizeof(proc, obj) != len)
+		ok = FALSE;
 	xdr_destroy(&x);
 	if (!ok) {
 		xdr_free(proc, obj);

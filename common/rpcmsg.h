@@ -124,7 +124,8 @@ int rpcmsg_decode_reply(const void *rec, size_t len, struct rpc_reply *rep,
 
 /* Decode an XDR body into obj (zeroed first).  On success the caller
  * releases obj with xdr_free(proc, obj); on failure nothing needs freeing.
- * -EBADMSG if it does not decode or has trailing bytes. */
+ * -EBADMSG if it does not decode, has trailing bytes, or holds a string
+ * with a NUL byte inside (which XDR would cut short). */
 int rpcmsg_decode_body(const void *p, size_t len, xdrproc_t proc, void *obj,
 		       size_t obj_size);
 

@@ -212,6 +212,16 @@ START_TEST(test_xdr_bounds)
 	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len,
 					    (xdrproc_t)xdr_br_dirop_args, &back,
 					    sizeof(back)), -EBADMSG);
+	/* A name with a NUL inside is refused, not cut short to "ok". */
+	xdrmem_create(&x, raw, sizeof(raw), XDR_ENCODE);
+	n = 6;
+	np = "ok\0/..";
+	ck_assert(xdr_u_int(&x, &zero));
+	ck_assert(xdr_bytes(&x, &np, &n, 4096));
+	ck_assert_int_eq(rpcmsg_decode_body(raw, xdr_getpos(&x),
+					    (xdrproc_t)xdr_br_dirop_args, &back,
+					    sizeof(back)), -EBADMSG);
+	xdr_destroy(&x);
 	buf_release(&out);
 }
 END_TEST
