@@ -92,6 +92,15 @@ bool dispatch_any_port(uint32_t proc)
 	return proc == BRPROC_NULL || proc == BRPROC_INFO;
 }
 
+bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size)
+{
+	if (proc >= BR_NPROCS || !procs[proc].fn)
+		return false;
+	*xargs = procs[proc].xargs;
+	*size = procs[proc].args_size;
+	return true;
+}
+
 /* ---- helpers for the handlers */
 
 int call_would_block(struct call *c)

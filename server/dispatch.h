@@ -8,7 +8,9 @@
 #define BR_DISPATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <rpc/rpc.h>
 
 #include "pool.h"
 
@@ -35,6 +37,11 @@ bool dispatch_known(uint32_t proc);
 bool dispatch_auth_none_ok(uint32_t proc);
 /* NULL and INFO are answered whatever the client's source port. */
 bool dispatch_any_port(uint32_t proc);
+
+/* The XDR routine and in-memory size of proc's arguments, from the one
+ * procedure table (the request fuzzer decodes with it).  false for NULL
+ * (no arguments) and unknown numbers; size may be 0 (INFO). */
+bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size);
 
 /* pool_run_fn: ctx is the struct service. */
 void dispatch_run(void *ctx, struct job *j);

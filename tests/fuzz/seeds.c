@@ -1,0 +1,121 @@
+/* seeds.c - the seed corpus of fuzz_request, written by the real encoder.
+ *
+ * Linked into fuzz_request: with FUZZ_REQUEST_SEEDS=DIR in the environment
+ * it writes one small valid input per file into DIR and exits instead of
+ * fuzzing.  `make fuzz` runs it so the seeds always follow bramble_prot.x;
+ * `make fuzz-seeds` rewrites the committed copies in tests/fuzz/corpus/.
+ * Each input is the chunk-size byte fuzz_request reads first, then one or
+ * more records as a client sends them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "rpcmsg.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static char fh_bytes[16] = "\x01\x00\x00\x00\x2a\x00\x00\x00seedfh!";
+static const struct br_cred cred = { 1000, 1000, 2, { 1000, 27 } };
+static uint32_t next_xid = 1;
+
+static void call(struct buf *b, uint32_t proc, const struct br_cred *c,
+		 xdrproc_t xargs, const void *args)
+{
+	if (rpcmsg_encode_call(b, next_xid++, BR_PROGRAM, BR_VERSION, proc, c,
+			       xargs, args) < 0) {
+		fprintf(stderr, "seeds: cannot encode procedure %u\n", proc);
+		exit(1);
+	}
+}
+
+static void save(const char *dir, const char *name, unsigned char chunk,
+		 const struct buf *b)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fputc(chunk, f) == EOF ||
+	    fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
+		fprintf(stderr, "seeds: cannot write %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+}
+
+/* One record split into two fragments, as a client may send it. */
+static void refragment(struct buf *b)
+{
+	size_t body = b->len - 4, half = body / 2;
+	struct buf f;
+
+	buf_init(&f, b->len + 4);
+	buf_add(&f, (const char[]){ 0, 0, (char)(half >> 8), (char)half }, 4);
+	buf_add(&f, b->data + 4, half);
+	buf_add(&f, (const char[]){ (char)0x80, 0, (char)((body - half) >> 8),
+				    (char)(body - half) }, 4);
+	buf_add(&f, b->data + 4 + half, body - half);
+	buf_release(b);
+	*b = f;
+}
+
+static void write_seeds(const char *dir)
+{
+	br_fh fh = { sizeof(fh_bytes), fh_bytes };
+	br_mount_args mount = { "/" };
+	br_fh_args fha = { fh };
+	br_dirop_args lookup = { fh, "hello.txt" };
+	br_read_args rd = { fh, 4096, 65536 };
+	char payload[64] = "some bytes to write";
+	br_write_args wr = { fh, 0, 0, { sizeof(payload), payload } };
+	br_readdir_args rdp = { fh, 0, 64, 32768 };
+	br_setattr_args sa = { fh, BR_SET_MODE | BR_SET_UID, 0644, 1000, 0, 0,
+			       { 0, 0 }, { 0, 0 } };
+	br_rename_args rn = { fh, "a", fh, "b", 0 };
+	br_open_args op = { fh, 2 };
+	br_getxattr_args gx = { fh, "user.test", 256 };
+	struct buf b;
+
+	buf_init(&b, 0);
+#define SEED(name, chunk, ...) do { \
+		buf_reset(&b); __VA_ARGS__; save(dir, name, chunk, &b); \
+	} while (0)
+	SEED("null", 0, call(&b, BRPROC_NULL, NULL, NULL, NULL));
+	SEED("info", 0, call(&b, BRPROC_INFO, NULL, NULL, NULL));
+	SEED("mount", 0, call(&b, BRPROC_MOUNT, &cred, (xdrproc_t)xdr_br_mount_args, &mount));
+	SEED("getattr", 0, call(&b, BRPROC_GETATTR, &cred, (xdrproc_t)xdr_br_fh_args, &fha));
+	SEED("lookup", 0, call(&b, BRPROC_LOOKUP, &cred, (xdrproc_t)xdr_br_dirop_args, &lookup));
+	SEED("read", 0, call(&b, BRPROC_READ, &cred, (xdrproc_t)xdr_br_read_args, &rd));
+	SEED("write", 0, call(&b, BRPROC_WRITE, &cred, (xdrproc_t)xdr_br_write_args, &wr));
+	SEED("readdirplus", 0, call(&b, BRPROC_READDIRPLUS, &cred,
+				    (xdrproc_t)xdr_br_readdir_args, &rdp));
+	SEED("setattr", 0, call(&b, BRPROC_SETATTR, &cred, (xdrproc_t)xdr_br_setattr_args, &sa));
+	SEED("rename", 0, call(&b, BRPROC_RENAME, &cred, (xdrproc_t)xdr_br_rename_args, &rn));
+	SEED("open", 0, call(&b, BRPROC_OPEN, &cred, (xdrproc_t)xdr_br_open_args, &op));
+	SEED("getxattr", 0, call(&b, BRPROC_GETXATTR, &cred,
+				 (xdrproc_t)xdr_br_getxattr_args, &gx));
+	/* Two pipelined calls read 7 bytes at a time; one in two fragments. */
+	SEED("pipeline", 7,
+	     call(&b, BRPROC_LOOKUP, &cred, (xdrproc_t)xdr_br_dirop_args, &lookup);
+	     call(&b, BRPROC_READ, &cred, (xdrproc_t)xdr_br_read_args, &rd));
+	SEED("fragments", 3,
+	     call(&b, BRPROC_LOOKUP, &cred, (xdrproc_t)xdr_br_dirop_args, &lookup);
+	     refragment(&b));
+#undef SEED
+	buf_release(&b);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("FUZZ_REQUEST_SEEDS");
+
+	(void)argc;
+	(void)argv;
+	if (dir && *dir) {
+		write_seeds(dir);
+		exit(0);
+	}
+	return 0;
+}
