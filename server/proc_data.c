@@ -3,6 +3,7 @@
  * (fdcache.h: keyed by handle, credentials and access mode). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,132 @@ int proc_open(struct call *c, void *args, void *res)
 	return rc;
 }
 
+/* copy_file_range of up to len bytes at *in to *out (both advance).
+ * Returns the bytes copied, short only at the end of the source or after
+ * an error (*err then says which). */
+static uint64_t copy_some(int sfd, loff_t *in, int dfd, loff_t *out,
+			  uint64_t len, int *err)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t n = copy_file_range(sfd, in, dfd, out, len - done, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;          /* end of the source */
+		done += (uint64_t)n;
+	}
+	return done;
+}
+
+/* The source's next data from off: [*data_at, *hole_at).  A hole running
+ * to the end of the file gives *data_at = *hole_at = its size.  -ENXIO at
+ * or past the end; any other error: the filesystem cannot tell. */
+static int next_data(int sfd, off_t off, off_t *data_at, off_t *hole_at)
+{
+	struct stat st;
+	off_t d, h;
+
+	d = lseek(sfd, off, SEEK_DATA);
+	if (d < 0 && errno == ENXIO) {
+		/* No data from off on: off is past the end, or in a hole
+		 * that runs to it. */
+		if (fstat(sfd, &st) < 0)
+			return -errno;
+		if (off >= st.st_size)
+			return -ENXIO;
+		*data_at = *hole_at = st.st_size;
+		return 0;
+	}
+	if (d < 0)
+		return -errno;
+	h = lseek(sfd, d, SEEK_HOLE);  /* the end of the file at the latest */
+	if (h < 0)
+		return -errno;          /* ENXIO: it shrank meanwhile */
+	*data_at = d;
+	*hole_at = h;
+	return 0;
+}
+
+/* Copy want bytes from src_off to dst_off, keeping the source's holes
+ * where that changes nothing: a hole is skipped only where it lands at or
+ * past the destination's end of file (dsize, which grows as the copy
+ * extends the file), since there the destination reads as zeros anyway.
+ * Below that end the destination may hold data the hole's zeros must
+ * overwrite, so there a hole is copied like data.  *covered: the source
+ * bytes covered, holes included (the client's loop advances by it); short
+ * at the end of the source.  A copy that ends in a skipped hole extends
+ * the destination to dst_off + *covered.  Returns 0 or -errno (then
+ * *covered says how much is done right). */
+static int copy_sparse(int sfd, uint64_t src_off, int dfd, uint64_t dst_off,
+		       uint64_t want, off_t dsize, uint64_t *covered)
+{
+	uint64_t done = 0;
+	bool sparse = true;
+	struct stat st;
+	int rc = 0;
+
+	while (rc == 0 && done < want) {
+		loff_t in = (loff_t)(src_off + done);
+		loff_t out = (loff_t)(dst_off + done);
+		uint64_t len = want - done, n;
+		off_t data_at = 0, hole_at = 0;     /* set when sparse */
+
+		if (sparse) {
+			rc = next_data(sfd, in, &data_at, &hole_at);
+			if (rc == -ENXIO) {
+				rc = 0;
+				break;          /* end of the source */
+			}
+			if (rc < 0) {
+				/* No SEEK_DATA here: copy as it comes. */
+				sparse = false;
+				rc = 0;
+				continue;
+			}
+			if (data_at > in) {
+				len = BR_MIN(len, (uint64_t)(data_at - in));
+				if (out >= dsize) {
+					done += len;    /* the hole stays one */
+					continue;
+				}
+				len = BR_MIN(len, (uint64_t)(dsize - out));
+			} else {
+				len = BR_MIN(len, (uint64_t)(hole_at - in));
+			}
+			if (len == 0)
+				break;          /* shrank under us: its end */
+		}
+		n = copy_some(sfd, &in, dfd, &out, len, &rc);
+		done += n;
+		if (out > dsize)
+			dsize = out;
+		if (n < len)
+			break;                  /* end of the source, or rc */
+	}
+	/* Skipped holes at the end left the file short of the range; a
+	 * fresh fstat so that a concurrent extension is never cut back. */
+	if (done > 0 && (off_t)(dst_off + done) > dsize) {
+		if (fstat(dfd, &st) < 0 ||
+		    (st.st_size < (off_t)(dst_off + done) &&
+		     ftruncate(dfd, (off_t)(dst_off + done)) < 0)) {
+			if (rc == 0)
+				rc = -errno;
+			/* Report only what reads back right. */
+			done = dsize > (off_t)dst_off ?
+			       BR_MIN(done, (uint64_t)(dsize - (off_t)dst_off)) : 0;
+		}
+	}
+	*covered = done;
+	return rc;
+}
+
 int proc_copy_range(struct call *c, void *args, void *res)
 {
 	br_copy_args *a = args;
@@ -343,21 +470,9 @@ int proc_copy_range(struct call *c, void *args, void *res)
 	}
 	if (rc == 0)
 		rc = call_as_user(c);
-	while (rc == 0 && done < want) {
-		loff_t in = (loff_t)(a->src_offset + done);
-		loff_t out = (loff_t)(a->dst_offset + done);
-		ssize_t n = copy_file_range(sfd, &in, dfd, &out, want - done, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		if (n == 0)
-			break;          /* end of the source */
-		done += (uint64_t)n;
-	}
+	if (rc == 0)
+		rc = copy_sparse(sfd, a->src_offset, dfd, a->dst_offset, want,
+				 dst.st_size, &done);
 	if ((rc == 0 || done > 0) && fstat(dfd, &dst) < 0 && rc == 0)
 		rc = -errno;
 	if (sfd >= 0)
