@@ -158,15 +158,27 @@ static int cache_get(struct export *ex, const unsigned char *fh, size_t len)
 	return fd;
 }
 
-static void cache_drop(struct export *ex, const unsigned char *fh, size_t len)
+void export_forget(struct export *ex, const void *fh, size_t len)
 {
-	struct centry **pp;
+	struct centry **pp, *e = NULL;
 
+	if (len < 2 + EXPORT_MAC_LEN || len > BR_FH_MAX)
+		return;                 /* no such entry: bucket() needs a MAC */
 	pthread_mutex_lock(&ex->lock);
 	pp = chain_find(ex, fh, len);
-	if (*pp)
-		cache_remove_locked(ex, pp);
+	if (*pp) {
+		e = *pp;
+		*pp = e->hnext;
+		lru_unlink(e);
+		ex->count--;
+	}
 	pthread_mutex_unlock(&ex->lock);
+	/* Closed outside the lock, which the loop thread takes too: the
+	 * last close of a removed inode frees its blocks. */
+	if (e) {
+		close(e->fd);
+		free(e);
+	}
 }
 
 /* Remember fd (duplicated) for fh, evicting the least recently used. */
@@ -399,7 +411,7 @@ static int open_cached(struct export *ex, const void *fhv, size_t len,
 		close(fd);
 		if (!drop_stale)
 			return -EAGAIN;
-		cache_drop(ex, fh, len);
+		export_forget(ex, fh, len);
 		return -ESTALE;
 	}
 	*fd_out = fd;

@@ -86,6 +86,10 @@ int export_fh_open_cached(struct export *ex, const void *fh, size_t len,
  * cached or names a removed file (then use export_fh_open()). */
 int export_fh_stat_cached(struct export *ex, const void *fh, size_t len,
 			  struct stat *st);
+/* Drop the cached fd of a handle (if any), e.g. of an object just
+ * removed: the cache would keep its inode, and so its blocks, alive until
+ * evicted.  Closing may free those blocks: not on the loop thread. */
+void export_forget(struct export *ex, const void *fh, size_t len);
 /* Does the export live on a local filesystem (ext4, XFS, btrfs, tmpfs,
  * F2FS), where fstat of an open inode and a lookup in the dentry cache
  * never wait for I/O?  Network filesystems revalidate on both. */

@@ -11,9 +11,11 @@
  * closes it when an equal entry came back first or the cache is full).
  * So no fd is ever shared by two threads and eviction never closes an fd
  * in use.  Entries idle longer than the expiry are closed by
- * fdcache_expire(), which the loop calls from a timer; this also bounds how
- * long a removed file's space stays allocated and how long a permission
- * change takes to bite (as with knfsd's file cache).  Thread-safe. */
+ * fdcache_expire(), which the loop calls from a timer; this bounds how long
+ * a permission change takes to bite (as with knfsd's file cache) and how
+ * long a file removed behind our back (on the export itself) stays
+ * allocated.  REMOVE and a replacing RENAME through brambled drop the
+ * removed file's entries at once (fdcache_forget).  Thread-safe. */
 #ifndef BR_FDCACHE_H
 #define BR_FDCACHE_H
 
@@ -43,7 +45,8 @@ int fdcache_take(struct fdcache *fc, const struct fdcache_key *k);
 void fdcache_give(struct fdcache *fc, const struct fdcache_key *k, int fd);
 /* Close entries idle for longer than the expiry. */
 void fdcache_expire(struct fdcache *fc);
-/* Close every entry of this handle (after it went stale). */
+/* Close every entry of this handle (after it went stale or was removed;
+ * the last close of a removed file frees its blocks: not on the loop). */
 void fdcache_forget(struct fdcache *fc, const void *fh, size_t fhlen);
 
 #endif

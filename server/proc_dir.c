@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,16 +168,42 @@ int proc_mknod(struct call *c, void *args, void *res)
 	return rc;
 }
 
+/* The handle of dirfd/name as LOOKUP would make it, taken before a
+ * REMOVE, RMDIR or replacing RENAME (afterwards the name is gone): false
+ * where there is none (no such name, a mount point). */
+static bool victim_fh(struct call *c, int dirfd, const char *name,
+		      struct export_fh *fh)
+{
+	return export_fh_at(c->svc->ex, dirfd, name, fh) == 0;
+}
+
+/* After a removal: close what the fd cache and the handle cache hold of
+ * the object.  Both keep its inode, and so its blocks, alive (for up to
+ * the fd cache's expiry, or until the handle is evicted), and a full
+ * filesystem would stay full after rm.  The last close frees the blocks:
+ * this runs on a worker (these calls are never inline).  With a hard
+ * link left, this costs only a reopen on the next use. */
+static void drop_cached(struct call *c, const struct export_fh *fh)
+{
+	fdcache_forget(c->svc->fc, fh->data, fh->len);
+	export_forget(c->svc->ex, fh->data, fh->len);
+}
+
 static int unlink_common(struct call *c, br_dirop_args *a, int flags)
 {
+	struct export_fh fh;
+	bool have_fh;
 	int dfd, rc;
 
 	rc = dir_and_name(c, &a->dir, a->name, &dfd);
 	if (rc < 0)
 		return rc;
+	have_fh = victim_fh(c, dfd, a->name, &fh);
 	rc = call_as_user(c);
 	if (rc == 0 && unlinkat(dfd, a->name, flags) < 0)
 		rc = -errno;
+	if (rc == 0 && have_fh)
+		drop_cached(c, &fh);
 	close(dfd);
 	return rc;
 }
@@ -196,6 +223,8 @@ int proc_rmdir(struct call *c, void *args, void *res)
 int proc_rename(struct call *c, void *args, void *res)
 {
 	br_rename_args *a = args;
+	struct export_fh fh;
+	bool have_fh = false;
 	int fdfd = -1, tdfd = -1, rc;
 
 	(void)res;
@@ -208,11 +237,17 @@ int proc_rename(struct call *c, void *args, void *res)
 		rc = call_dir(c, &a->from_dir, &fdfd);
 	if (rc == 0)
 		rc = call_dir(c, &a->to_dir, &tdfd);
+	/* A target that exists is replaced, unless it must not be or is
+	 * only swapped. */
+	if (rc == 0 && !(a->flags & (BR_RENAME_NOREPLACE | BR_RENAME_EXCHANGE)))
+		have_fh = victim_fh(c, tdfd, a->to_name, &fh);
 	if (rc == 0)
 		rc = call_as_user(c);
 	/* The .x's flags are renameat2's own values. */
 	if (rc == 0 && renameat2(fdfd, a->from_name, tdfd, a->to_name, a->flags) < 0)
 		rc = -errno;
+	if (rc == 0 && have_fh)
+		drop_cached(c, &fh);
 	close_quiet(fdfd);
 	close_quiet(tdfd);
 	return rc;

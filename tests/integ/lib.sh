@@ -9,6 +9,9 @@
 #                                        sets FUSE_PID (last mount)
 #   br_umount MNT                        unmount and wait for the daemon
 #   skip MSG / fail MSG                  exit 77 / exit 1 with a message
+#   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
+#                                        the daemons are stopped and before $T
+#                                        is removed (e.g. umount a tmpfs)
 #
 # Every test gets its own directory $T (export, state, mounts, logs); an EXIT
 # trap unmounts and stops everything it started, even when the test fails.
@@ -38,6 +41,7 @@ STATE=$T/state
 mkdir -p "$EXPORT" "$STATE"
 _br_mounts=""
 _br_pids=""
+_br_hooks=""
 
 br_cleanup() {
 	local rc=$?
@@ -51,6 +55,8 @@ br_cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	# After the daemons: brambled holds fds in the export until it exits.
+	[ -n "$_br_hooks" ] && eval "$_br_hooks"
 	# Under --enable-sanitizers the daemons report leaks and UB at exit:
 	# any report fails the test, whatever the test itself concluded.
 	if [ "$rc" = 0 ] && grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
@@ -75,6 +81,11 @@ br_cleanup() {
 }
 trap br_cleanup EXIT
 trap 'exit 130' INT TERM
+
+br_on_cleanup() {
+	_br_hooks="$_br_hooks$1
+"
+}
 
 # wait_for SECONDS CMD... : poll CMD until it succeeds, or fail.
 wait_for() {

@@ -169,6 +169,30 @@ START_TEST(test_removed_is_stale)
 }
 END_TEST
 
+/* export_forget() drops the cached fd of a handle about to be removed
+ * (REMOVE): the cached fd would keep the inode and its blocks alive. */
+START_TEST(test_forget)
+{
+	struct export *ex = open_export(exp_dir);
+	struct export_fh f = fh_of(ex, "export/file");     /* now cached */
+	struct export_fh d = fh_of(ex, "export/sub");
+	struct stat st;
+	int fd;
+
+	ck_assert_int_eq(export_fh_stat_cached(ex, f.data, f.len, &st), 0);
+	export_forget(ex, f.data, f.len);
+	ck_assert_int_eq(export_fh_stat_cached(ex, f.data, f.len, &st), -EAGAIN);
+	export_forget(ex, f.data, f.len);               /* not cached: no-op */
+	export_forget(ex, f.data, 3);                   /* too short to hash */
+	/* only that handle's entry went */
+	ck_assert_int_eq(export_fh_stat_cached(ex, d.data, d.len, &st), 0);
+	/* removed: decoding fails as for any removed file */
+	ck_assert_int_eq(unlink(in_export("file")), 0);
+	ck_assert_int_eq(export_fh_open(ex, f.data, f.len, &fd, &st), -ESTALE);
+	export_close(ex);
+}
+END_TEST
+
 /* The export is top/export/sub; the same key exports top/export too.  A
  * handle made by the outer export for anything outside sub must not work
  * on the inner one -- neither by MAC (bound to the export root) nor, for a
@@ -295,6 +319,7 @@ static Suite *export_suite(void)
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_tampered);
 	tcase_add_test(tc, test_removed_is_stale);
+	tcase_add_test(tc, test_forget);
 	tcase_add_test(tc, test_short);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("confinement");
