@@ -330,6 +330,17 @@ void inode_kattr_note(struct inode_table *t, uint64_t ino, const struct stat *st
 	pthread_mutex_unlock(&t->lock);
 }
 
+void inode_kattr_clear(struct inode_table *t, uint64_t ino)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	if (in)
+		in->k_valid = false;
+	pthread_mutex_unlock(&t->lock);
+}
+
 bool inode_kattr_same(struct inode_table *t, uint64_t ino, const struct stat *st)
 {
 	struct inode *in;

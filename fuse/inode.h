@@ -69,6 +69,9 @@ void inode_cto_note_newer(struct inode_table *t, uint64_t ino,
 
 /* Remember st as handed to the kernel (entry, getattr, setattr reply). */
 void inode_kattr_note(struct inode_table *t, uint64_t ino, const struct stat *st);
+/* Forget the note: the kernel may hold other attributes (a reply that
+ * failed to reach it). */
+void inode_kattr_clear(struct inode_table *t, uint64_t ino);
 /* Does st (fresh from the server) have the size, mtime and ctime this
  * node last handed to the kernel for ino?  False when nothing was. */
 bool inode_kattr_same(struct inode_table *t, uint64_t ino, const struct stat *st);

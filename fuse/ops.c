@@ -82,12 +82,16 @@ void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
 
 	make_entry(fs, &e, fh, st);
 	bfs_trace(fs, op, parent, 0, t0);
+	/* Note the attributes before the kernel can act on the reply: an
+	 * open that races in right after must find them. */
+	inode_kattr_note(fs->inodes, e.ino, st);
 	/* A failed reply (the caller was interrupted) never reached the
-	 * kernel, so the kernel will not forget it: undo the reference. */
-	if (fuse_reply_entry(req, &e) != 0)
+	 * kernel, so the kernel will not forget it: undo the reference, and
+	 * do not trust the note. */
+	if (fuse_reply_entry(req, &e) != 0) {
+		inode_kattr_clear(fs->inodes, e.ino);
 		inode_forget(fs->inodes, e.ino, 1);
-	else
-		inode_kattr_note(fs->inodes, e.ino, st);
+	}
 }
 
 static void bfs_init(void *userdata, struct fuse_conn_info *conn)

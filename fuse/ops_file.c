@@ -158,15 +158,15 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->fh = (uintptr_t)f;
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	bfs_trace(fs, "create", parent, 0, t0);
+	inode_kattr_note(fs->inodes, e.ino, &st);  /* before the kernel acts */
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		char *silly = NULL;
 
+		inode_kattr_clear(fs->inodes, e.ino);
 		inode_close(fs->inodes, e.ino, &dir, &silly);
 		inode_forget(fs->inodes, e.ino, 1);
 		free(silly);
 		free(f);
-	} else {
-		inode_kattr_note(fs->inodes, e.ino, &st);
 	}
 }
 
