@@ -51,11 +51,11 @@ note "within the mount: $copies COPY_RANGE, $reads READ ($read_fhs files), $writ
 EOF
 cmp -s "$P.hidden/share/greet/big.bin" "$EXPORT/env2/share/greet/big.bin" || fail "big.bin copied wrong"
 cmp -s "$P.hidden/bin/python3" "$EXPORT/env2/bin/python3" || fail "python3 copied wrong"
-# Holes: written through the mount they stay holes (env1); a COPY_RANGE
-# keeps them only if the server skips them (brambled copies with a plain
-# copy_file_range and bramblefs has no lseek to show them to envcp).
+# Holes: written through the mount they stay holes (env1), and the
+# server's COPY_RANGE skips them, so the copy within the mount keeps them.
 [ "$(stat -c %b "$EXPORT/env1/share/greet/sparse.bin")" -lt 64 ] || fail "holes lost on the way in"
 cmp -s "$P.hidden/share/greet/sparse.bin" "$EXPORT/env2/share/greet/sparse.bin" || fail "sparse.bin"
+[ "$(stat -c %b "$EXPORT/env2/share/greet/sparse.bin")" -lt 64 ] || fail "holes lost by envcp within the mount"
 mv "$M/env1" "$M/env1.hidden"
 envcp_runs "$M/env2"
 "$BRAMBLE" envcp --check "$M/env2" >"$T/out" || fail "check in the mount: $(cat "$T/out")"
