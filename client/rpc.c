@@ -1,6 +1,10 @@
 /* rpc.c - struct bramble: connecting, call plumbing, deadlines, counters. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dial.h"
@@ -30,6 +34,23 @@ static int dial(void *ctx, int *fd_out)
 			(int)BR_MIN(b->timeout_ms, DIAL_TIMEOUT_MS), fd_out);
 }
 
+/* 16 hex digits, the form brambled's drc_client_id() accepts.  Unique
+ * enough: only a clash with another client at the same address, XID and
+ * arguments within two minutes would matter. */
+static void make_client_id(char *out, size_t len)
+{
+	uint64_t id;
+
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != (ssize_t)sizeof(id)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		id = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		id ^= (uint64_t)getpid() << 32;
+	}
+	snprintf(out, len, "%016" PRIx64, id);
+}
+
 int bramble_new(const struct bramble_opts *o, struct bramble **out)
 {
 	struct bramble *b;
@@ -41,6 +62,7 @@ int bramble_new(const struct bramble_opts *o, struct bramble **out)
 	b = xcalloc(1, sizeof(*b));
 	b->resvport = o->resvport;
 	b->timeout_ms = o->timeout_ms ? o->timeout_ms : BRAMBLE_DEFAULT_TIMEOUT_MS;
+	make_client_id(b->client_id, sizeof(b->client_id));
 	rc = netaddr_resolve(o->host, o->port ? o->port : BRAMBLE_DEFAULT_PORT,
 			     &b->addr, &b->addr_len);
 	if (rc < 0)
@@ -98,8 +120,9 @@ int rpc_run(struct bramble *b, struct rpc_op *op, uint32_t proc,
 	}
 	op->req.xid = conn_next_xid(b->conn);
 	op->req.deadline_ns = op->start_ns + (int64_t)b->timeout_ms * 1000000;
-	rc = rpcmsg_encode_call(&op->req.call, op->req.xid, BR_PROGRAM,
-				BR_VERSION, proc, wp, xargs, args);
+	rc = rpcmsg_encode_call_named(&op->req.call, op->req.xid, BR_PROGRAM,
+				      BR_VERSION, proc, wp, b->client_id,
+				      xargs, args);
 	if (rc < 0)
 		return rc;
 	rc = conn_call(b->conn, &op->req);

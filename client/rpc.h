@@ -31,6 +31,10 @@ struct bramble {
 	char addr_str[64];
 	int resvport;
 	unsigned int timeout_ms;
+	/* Random, made once per struct bramble: sent as the AUTH_SYS
+	 * machinename so the server's duplicate-request cache knows a call
+	 * re-sent on a new connection (same XID) for what it is. */
+	char client_id[17];
 	struct proc_counter stats[BR_NPROCS];
 };
 

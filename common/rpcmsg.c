@@ -132,16 +132,18 @@ static bool_t put_auth_none(XDR *x)
 	return put_u32(x, RPC_AUTH_NONE) && put_u32(x, 0);
 }
 
-static bool_t put_auth_sys(XDR *x, const struct br_cred *c)
+static bool_t put_auth_sys(XDR *x, const struct br_cred *c, const char *machname)
 {
 	char body[RPC_AUTH_BODY_MAX];
+	char *mp = (char *)(machname ? machname : "");
+	u_int mlen = (u_int)strnlen(mp, RPC_MACHNAME_MAX);
 	XDR bx;
 	u_int n;
 	bool_t ok = TRUE;
 
 	xdrmem_create(&bx, body, sizeof(body), XDR_ENCODE);
 	ok = ok && put_u32(&bx, (uint32_t)time(NULL)); /* stamp */
-	ok = ok && put_u32(&bx, 0);                     /* machinename "" */
+	ok = ok && xdr_bytes(&bx, &mp, &mlen, RPC_MACHNAME_MAX);
 	ok = ok && put_u32(&bx, c->uid) && put_u32(&bx, c->gid);
 	ok = ok && put_u32(&bx, BR_MIN(c->ngroups, RPC_AUTH_SYS_GROUPS));
 	for (uint32_t i = 0; ok && i < c->ngroups && i < RPC_AUTH_SYS_GROUPS; i++)
@@ -157,6 +159,15 @@ int rpcmsg_encode_call(struct buf *out, uint32_t xid, uint32_t prog,
 		       uint32_t vers, uint32_t proc, const struct br_cred *cred,
 		       xdrproc_t xargs, const void *args)
 {
+	return rpcmsg_encode_call_named(out, xid, prog, vers, proc, cred, NULL,
+					xargs, args);
+}
+
+int rpcmsg_encode_call_named(struct buf *out, uint32_t xid, uint32_t prog,
+			     uint32_t vers, uint32_t proc,
+			     const struct br_cred *cred, const char *machname,
+			     xdrproc_t xargs, const void *args)
+{
 	size_t body = 10 * 4 + RPC_AUTH_BODY_MAX;
 	size_t start;
 	XDR x;
@@ -170,7 +181,7 @@ int rpcmsg_encode_call(struct buf *out, uint32_t xid, uint32_t prog,
 	ok = put_u32(&x, xid) && put_u32(&x, CALL) &&
 	     put_u32(&x, RPC_MSG_VERSION) && put_u32(&x, prog) &&
 	     put_u32(&x, vers) && put_u32(&x, proc);
-	ok = ok && (cred ? put_auth_sys(&x, cred) : put_auth_none(&x));
+	ok = ok && (cred ? put_auth_sys(&x, cred, machname) : put_auth_none(&x));
 	ok = ok && put_auth_none(&x); /* verifier */
 	if (ok && xargs && args)
 		ok = xargs(&x, (void *)args);
@@ -201,16 +212,25 @@ static bool get_auth(XDR *x, const char *base, size_t len, uint32_t *flavor,
 	return xdr_setpos(x, pos + ((n + 3) & ~3u));
 }
 
-static bool parse_auth_sys(const char *body, uint32_t len, struct br_cred *c)
+static bool parse_auth_sys(const char *body, uint32_t len, struct br_cred *c,
+			   char machname[RPC_MACHNAME_MAX + 1])
 {
 	XDR x;
 	uint32_t stamp, namelen, n;
+	u_int pos;
 	bool ok;
 
 	xdrmem_create(&x, (char *)body, len, XDR_DECODE);
 	ok = get_u32(&x, &stamp) && get_u32(&x, &namelen) &&
-	     namelen <= RPC_MACHNAME_MAX &&
-	     xdr_setpos(&x, xdr_getpos(&x) + ((namelen + 3) & ~3u)) &&
+	     namelen <= RPC_MACHNAME_MAX;
+	pos = ok ? xdr_getpos(&x) : 0;
+	ok = ok && (size_t)pos + namelen <= len;
+	if (ok) {
+		/* A NUL inside ends the name as C reads it. */
+		memcpy(machname, body + pos, namelen);
+		machname[namelen] = '\0';
+	}
+	ok = ok && xdr_setpos(&x, pos + ((namelen + 3) & ~3u)) &&
 	     get_u32(&x, &c->uid) && get_u32(&x, &c->gid) && get_u32(&x, &n) &&
 	     n <= RPC_AUTH_SYS_GROUPS;
 	for (uint32_t i = 0; ok && i < n; i++)
@@ -253,7 +273,8 @@ enum rpcmsg_call_status rpcmsg_decode_call(const void *rec, size_t len,
 		st = RPCMSG_CALL_BADCRED;
 		goto out;
 	}
-	if (call->flavor == RPC_AUTH_SYS && !parse_auth_sys(body, body_len, &call->cred)) {
+	if (call->flavor == RPC_AUTH_SYS &&
+	    !parse_auth_sys(body, body_len, &call->cred, call->machname)) {
 		st = RPCMSG_CALL_BADCRED;
 		goto out;
 	}

@@ -70,6 +70,13 @@ struct br_cred {
 int rpcmsg_encode_call(struct buf *out, uint32_t xid, uint32_t prog,
 		       uint32_t vers, uint32_t proc, const struct br_cred *cred,
 		       xdrproc_t xargs, const void *args);
+/* The same with an AUTH_SYS machinename (NULL or "" sends none; cut at
+ * RPC_MACHNAME_MAX bytes): libbramble sends its client id there, which
+ * the server's duplicate-request cache keys on.  Ignored for AUTH_NONE. */
+int rpcmsg_encode_call_named(struct buf *out, uint32_t xid, uint32_t prog,
+			     uint32_t vers, uint32_t proc,
+			     const struct br_cred *cred, const char *machname,
+			     xdrproc_t xargs, const void *args);
 
 enum rpcmsg_call_status {
 	RPCMSG_CALL_OK,          /* header fine; args at call->args */
@@ -84,6 +91,8 @@ struct rpc_call {
 	uint32_t xid, prog, vers, proc;
 	uint32_t flavor;           /* RPC_AUTH_NONE, RPC_AUTH_SYS, other */
 	struct br_cred cred;       /* valid when flavor == RPC_AUTH_SYS */
+	char machname[RPC_MACHNAME_MAX + 1]; /* AUTH_SYS machinename, NUL-
+				    * terminated (cut at a NUL inside); "" if none */
 	const char *args;          /* points into the record */
 	size_t args_len;
 };

@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "dispatch.h"
+#include "drc.h"
 #include "log.h"
 #include "netaddr.h"
 #include "proto.h"
@@ -32,6 +33,7 @@ struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 	c->in = xmalloc(CONN_INBUF);
 	rm_reader_init(&c->rd, BR_RECORD_MAX);
 	netaddr_format(peer, c->peer, sizeof(c->peer));
+	drc_addr(peer, c->peer_addr);
 	c->privileged = port >= 0 && port < 1024;
 	/* Replies are whole records written at once: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -280,6 +282,9 @@ static void handle_record(struct conn *c)
 		j->proc = call.proc;
 		j->flavor = call.flavor == RPC_AUTH_SYS ? RPC_AUTH_SYS : RPC_AUTH_NONE;
 		j->cred = call.cred;
+		j->has_client_id = call.flavor == RPC_AUTH_SYS &&
+				   drc_client_id(call.machname, &j->client_id);
+		memcpy(j->peer_addr, c->peer_addr, sizeof(j->peer_addr));
 		j->rec = rec;
 		j->args = rec + args_off;
 		j->args_len = call.args_len;

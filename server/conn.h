@@ -65,6 +65,7 @@ struct conn {
 	bool dead;
 	bool privileged;               /* source port < 1024 */
 	char peer[64];                 /* "1.2.3.4:567" for logs */
+	unsigned char peer_addr[16];   /* its IP, for the duplicate-request cache */
 };
 
 /* Start the set's flush watcher (set->loop must be set). */

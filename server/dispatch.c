@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "drc.h"
 #include "fdcache.h"
 #include "log.h"
 #include "proc.h"
@@ -20,6 +21,7 @@ enum {
 	P_FH = 2,               /* args start with a br_fh (for the trace) */
 	P_NOSTATUS = 4,         /* result has no br_stat (INFO) */
 	P_INLINE = 8,           /* worth trying in the loop (nowait) first */
+	P_ONCE = 16,            /* not idempotent: duplicates go through the DRC */
 };
 
 struct proc_desc {
@@ -55,14 +57,22 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	P(BRPROC_READLINK, br_fh_args, br_readlink_res, proc_readlink, P_FH),
 	P(BRPROC_READ, br_read_args, br_read_res, proc_read, P_FH | P_INLINE),
 	P(BRPROC_WRITE, br_write_args, br_write_res, proc_write, P_FH | P_MODIFIES),
-	P(BRPROC_CREATE, br_create_args, br_entry_res, proc_create, P_FH | P_MODIFIES),
-	P(BRPROC_MKDIR, br_mkdir_args, br_entry_res, proc_mkdir, P_FH | P_MODIFIES),
-	P(BRPROC_SYMLINK, br_symlink_args, br_entry_res, proc_symlink, P_FH | P_MODIFIES),
-	P(BRPROC_MKNOD, br_mknod_args, br_entry_res, proc_mknod, P_FH | P_MODIFIES),
-	P(BRPROC_REMOVE, br_dirop_args, br_stat, proc_remove, P_FH | P_MODIFIES),
-	P(BRPROC_RMDIR, br_dirop_args, br_stat, proc_rmdir, P_FH | P_MODIFIES),
-	P(BRPROC_RENAME, br_rename_args, br_stat, proc_rename, P_FH | P_MODIFIES),
-	P(BRPROC_LINK, br_link_args, br_entry_res, proc_link, P_FH | P_MODIFIES),
+	P(BRPROC_CREATE, br_create_args, br_entry_res, proc_create,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_MKDIR, br_mkdir_args, br_entry_res, proc_mkdir,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_SYMLINK, br_symlink_args, br_entry_res, proc_symlink,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_MKNOD, br_mknod_args, br_entry_res, proc_mknod,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_REMOVE, br_dirop_args, br_stat, proc_remove,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_RMDIR, br_dirop_args, br_stat, proc_rmdir,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_RENAME, br_rename_args, br_stat, proc_rename,
+	  P_FH | P_MODIFIES | P_ONCE),
+	P(BRPROC_LINK, br_link_args, br_entry_res, proc_link,
+	  P_FH | P_MODIFIES | P_ONCE),
 	P(BRPROC_READDIRPLUS, br_readdir_args, br_readdir_res, proc_readdirplus, P_FH),
 	P(BRPROC_STATFS, br_fh_args, br_statfs_res, proc_statfs, P_FH),
 	P(BRPROC_COMMIT, br_commit_args, br_stat, proc_commit, P_FH),
@@ -317,7 +327,30 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 
 void dispatch_run(void *ctx, struct job *j)
 {
-	execute(ctx, j, false);
+	struct service *svc = ctx;
+	struct drc_entry *e = NULL;
+	struct drc_key k;
+
+	if (!svc->drc || !j->has_client_id || !(procs[j->proc].flags & P_ONCE)) {
+		execute(svc, j, false);
+		return;
+	}
+	memset(&k, 0, sizeof(k));
+	k.client = j->client_id;
+	memcpy(k.addr, j->peer_addr, sizeof(k.addr));
+	k.xid = j->xid;
+	k.proc = j->proc;
+	k.sum = drc_sum(j->args, j->args_len);
+	if (drc_begin(svc->drc, &k, now_ns(), &j->reply, &e) == DRC_HIT) {
+		log_debug("%s: xid %08x answered from the duplicate-request cache",
+			  br_proc_name(j->proc), j->xid);
+		if (svc->trace)
+			log_info("trace %s replayed (xid %08x)",
+				 br_proc_name(j->proc), j->xid);
+		return;
+	}
+	execute(svc, j, false);
+	drc_done(svc->drc, e, j->reply.data, j->reply.len);
 }
 
 bool dispatch_inline(struct service *svc, struct job *j)

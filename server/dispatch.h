@@ -14,6 +14,7 @@
 
 #include "pool.h"
 
+struct drc;
 struct export;
 struct fdcache;
 
@@ -22,6 +23,7 @@ struct fdcache;
 struct service {
 	struct export *ex;
 	struct fdcache *fc;
+	struct drc *drc;                /* NULL: no duplicate-request cache */
 	const char *export_dir;         /* as given, made absolute */
 	bool read_only;
 	bool root_squash;
@@ -43,7 +45,9 @@ bool dispatch_any_port(uint32_t proc);
  * (no arguments) and unknown numbers; size may be 0 (INFO). */
 bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size);
 
-/* pool_run_fn: ctx is the struct service. */
+/* pool_run_fn: ctx is the struct service.  A non-idempotent call that
+ * names its client goes through svc->drc: a duplicate gets the first
+ * execution's reply instead of running again. */
 void dispatch_run(void *ctx, struct job *j);
 /* Loop thread: answer j at once if its procedure can be done without
  * waiting for the disk (a cached handle, a cached dentry, a cached open

@@ -19,6 +19,7 @@
 #include "allow.h"
 #include "config.h"
 #include "dispatch.h"
+#include "drc.h"
 #include "export.h"
 #include "fdcache.h"
 #include "log.h"
@@ -162,6 +163,8 @@ int main(int argc, char **argv)
 	svc.ex = ex;
 	svc.fc = fdcache_new(BR_MIN((unsigned int)FDCACHE_MAX, nofile / 4),
 			     FDCACHE_IDLE_SEC);
+	/* In memory only: a restart forgets it (see drc.h). */
+	svc.drc = drc_new(DRC_MAX, DRC_TTL_NS);
 	svc.export_dir = cfg.export_dir;
 	svc.read_only = cfg.read_only;
 	svc.root_squash = !cfg.no_root_squash;
@@ -220,6 +223,7 @@ int main(int argc, char **argv)
 		unlink(cfg.pid_file);
 out_fc:
 	fdcache_free(svc.fc);
+	drc_free(svc.drc);
 out:
 	loop_free(lp);
 	export_close(ex);

@@ -30,6 +30,9 @@ struct job {
 	uint32_t xid, proc;
 	uint32_t flavor;            /* RPC_AUTH_NONE or RPC_AUTH_SYS */
 	struct br_cred cred;        /* as sent (squashing happens in dispatch) */
+	bool has_client_id;         /* the call named its client (drc.h) */
+	uint64_t client_id;         /* ... this one */
+	unsigned char peer_addr[16]; /* the connection's peer IP (drc_addr) */
 	char *rec;                  /* the whole record (owned; freed once decoded) */
 	const char *args;           /* into rec */
 	size_t args_len;

@@ -143,8 +143,11 @@ class Closed(Exception):
 
 class Client:
     def __init__(self, port, reserved=True, uid=0, gid=0, groups=(),
-                 auth=AUTH_SYS, host="127.0.0.1"):
+                 auth=AUTH_SYS, host="127.0.0.1", machname="rawrpc"):
         self.uid, self.gid, self.groups, self.auth = uid, gid, list(groups), auth
+        # 16 hex digits make it a client id the server's duplicate-request
+        # cache keys on (as libbramble sends); "rawrpc" is no id
+        self.machname = machname
         self.xid = int(time.time()) & 0xffff
         self.s = None
         last = None
@@ -170,15 +173,19 @@ class Client:
     def cred(self, auth=None):
         auth = self.auth if auth is None else auth
         if auth == AUTH_SYS:
-            body = P().u32(0).string("rawrpc").u32(self.uid).u32(self.gid)
+            body = P().u32(0).string(self.machname).u32(self.uid).u32(self.gid)
             body.u32(len(self.groups))
             for g in self.groups:
                 body.u32(g)
             return P().u32(AUTH_SYS).opaque(body.bytes()).bytes()
         return P().u32(auth).opaque(b"").bytes()
 
-    def header(self, proc, prog=PROG, vers=VERS, rpcvers=2, auth=None):
-        self.xid += 1
+    def header(self, proc, prog=PROG, vers=VERS, rpcvers=2, auth=None, xid=None):
+        """xid: send this one again (a retransmission) instead of the next."""
+        if xid is None:
+            self.xid += 1
+        else:
+            self.xid = xid
         return (P().u32(self.xid).u32(0).u32(rpcvers).u32(prog).u32(vers)
                 .u32(proc).bytes() + self.cred(auth) + P().u32(0).u32(0).bytes())
 
@@ -779,6 +786,56 @@ def check_readonly(port):
     c.close()
 
 
+def check_drc(port, export):
+    """Duplicate-request cache: a non-idempotent call sent again with the
+    same XID and client id, on a new connection (as libbramble does after a
+    reconnect), gets the first execution's reply; another client id with
+    the same XID is another call and really runs."""
+    cid, other = "%016x" % 0x0123456789abcdef, "%016x" % 0xfedcba9876543210
+    xid = 0x5eed0000 | (os.getpid() & 0xffff)
+
+    def once(machname, proc, body, xid):
+        k = Client(port, machname=machname)
+        k.send_record(k.header(proc, xid=xid) + body)
+        r = Reply(k.recv_record())
+        k.close()
+        check(r.xid == xid and r.ok, "reply to xid %08x" % xid)
+        return r
+
+    c = Client(port)
+    st, root, _ = c.mount("")
+    check(st == 0, "MOUNT")
+    mk = P().opaque(root).string("drc-dir").u32(0o755).bytes()
+    r1 = once(cid, MKDIR, mk, xid)
+    st1 = r1.body.u32()
+    check(st1 == 0, "first MKDIR -> %s" % st1)
+    r2 = once(cid, MKDIR, mk, xid)
+    st2 = r2.body.u32()
+    check(st2 == 0, "MKDIR re-sent with the same XID -> %s, want 0 (not EEXIST)" % st2)
+    check(r1.body.b == r2.body.b, "the re-sent MKDIR gets the same reply bytes")
+    check(os.path.isdir(os.path.join(export, "drc-dir")), "drc-dir exists")
+    st3 = once(other, MKDIR, mk, xid).body.u32()
+    check(st3 == EEXIST, "same XID, other client id: MKDIR runs -> %s, want EEXIST" % st3)
+    st4 = once(cid, MKDIR, mk, xid + 1).body.u32()
+    check(st4 == EEXIST, "same client, next XID: MKDIR runs -> %s, want EEXIST" % st4)
+
+    open(os.path.join(export, "drc-file"), "w").close()
+    rm = P().opaque(root).string("drc-file").bytes()
+    for n in (1, 2):
+        st = once(cid, REMOVE, rm, xid + 2).body.u32()
+        check(st == 0, "REMOVE #%d with the same XID -> %s, want 0" % (n, st))
+    check(not os.path.exists(os.path.join(export, "drc-file")), "drc-file removed")
+    st = once(other, REMOVE, rm, xid + 2).body.u32()
+    check(st == ENOENT, "same XID, other client id: REMOVE runs -> %s, want ENOENT" % st)
+
+    # without a client id nothing is cached: the raw tests' "rawrpc"
+    st = once("rawrpc", RMDIR, P().opaque(root).string("drc-dir").bytes(), xid + 3).body.u32()
+    check(st == 0, "RMDIR without a client id -> %s" % st)
+    st = once("rawrpc", RMDIR, P().opaque(root).string("drc-dir").bytes(), xid + 3).body.u32()
+    check(st == ENOENT, "RMDIR again without a client id runs again -> %s" % st)
+    c.close()
+
+
 def check_port(port, want):
     """want: 'refused' (AUTH_TOOWEAK from a port >= 1024) or 'accepted'."""
     c = Client(port, reserved=False)
@@ -821,6 +878,8 @@ def main():
         check_readonly(port)
     elif what == "port":
         check_port(port, args[0])
+    elif what == "drc":
+        check_drc(port, *args)
     elif what == "allow-refused":
         check_allow_refused(port)
     elif what == "handle":      # print the hex handle of a path

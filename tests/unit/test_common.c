@@ -76,9 +76,9 @@ START_TEST(test_call_roundtrip)
 	a.dir.br_fh_val = fh;
 	a.dir.br_fh_len = 16;
 	a.name = "hello.txt";
-	ck_assert_int_eq(rpcmsg_encode_call(&out, 77, BR_PROGRAM, BR_VERSION,
-					    BRPROC_LOOKUP, &cred,
-					    (xdrproc_t)xdr_br_dirop_args, &a), 0);
+	ck_assert_int_eq(rpcmsg_encode_call_named(&out, 77, BR_PROGRAM, BR_VERSION,
+						  BRPROC_LOOKUP, &cred, "0123456789abcdef",
+						  (xdrproc_t)xdr_br_dirop_args, &a), 0);
 	rm_reader_init(&r, BR_RECORD_MAX);
 	ck_assert_int_eq(feed_all(&r, out.data, out.len, (size_t)_i + 1), 1);
 	ck_assert_int_eq(rpcmsg_decode_call(r.rec.data, r.rec.len, &call),
@@ -90,6 +90,7 @@ START_TEST(test_call_roundtrip)
 	ck_assert_uint_eq(call.cred.uid, 1000);
 	ck_assert_uint_eq(call.cred.ngroups, 2);
 	ck_assert_uint_eq(call.cred.groups[1], 27);
+	ck_assert_str_eq(call.machname, "0123456789abcdef");
 	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len,
 					    (xdrproc_t)xdr_br_dirop_args, &back,
 					    sizeof(back)), 0);
@@ -226,6 +227,35 @@ START_TEST(test_xdr_bounds)
 }
 END_TEST
 
+START_TEST(test_call_machname)
+{
+	struct br_cred cred = { .uid = 1, .gid = 1 };
+	struct rpc_call call;
+	struct buf out = BUF_INIT;
+	char longname[300];
+
+	/* No name: "" on the wire (what rpcmsg_encode_call sends). */
+	ck_assert_int_eq(rpcmsg_encode_call(&out, 5, BR_PROGRAM, BR_VERSION,
+					    BRPROC_NULL, &cred, NULL, NULL), 0);
+	ck_assert_int_eq(rpcmsg_decode_call(out.data + 4, out.len - 4, &call),
+			 RPCMSG_CALL_OK);
+	ck_assert_str_eq(call.machname, "");
+	ck_assert_uint_eq(call.cred.uid, 1);
+	/* Too long: cut at RPC_MACHNAME_MAX, still a valid credential. */
+	memset(longname, 'h', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	buf_reset(&out);
+	ck_assert_int_eq(rpcmsg_encode_call_named(&out, 6, BR_PROGRAM, BR_VERSION,
+						  BRPROC_NULL, &cred, longname,
+						  NULL, NULL), 0);
+	ck_assert_int_eq(rpcmsg_decode_call(out.data + 4, out.len - 4, &call),
+			 RPCMSG_CALL_OK);
+	ck_assert_uint_eq(strlen(call.machname), RPC_MACHNAME_MAX);
+	ck_assert_uint_eq(call.cred.gid, 1);
+	buf_release(&out);
+}
+END_TEST
+
 START_TEST(test_bad_headers)
 {
 	struct rpc_call call;
@@ -281,6 +311,7 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, test_record_cap);
 	tcase_add_test(tc, test_record_fragments);
 	tcase_add_test(tc, test_xdr_bounds);
+	tcase_add_test(tc, test_call_machname);
 	tcase_add_test(tc, test_bad_headers);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("netaddr");

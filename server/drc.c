@@ -1,0 +1,264 @@
+/* drc.c - the duplicate-request cache: hash table plus an age list. */
+#include <assert.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drc.h"
+#include "xalloc.h"
+
+struct drc_entry {
+	struct drc_key key;
+	struct drc_entry *hnext;       /* bucket chain */
+	struct drc_entry *older, *newer; /* age list */
+	int64_t t_ns;                  /* when the first copy began */
+	bool done;                     /* reply stored */
+	unsigned int waiters;          /* duplicates waiting for done */
+	char *reply;                   /* the reply record (owned) */
+	size_t reply_len;
+};
+
+struct drc {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;           /* broadcast when an entry is done */
+	unsigned int max;
+	int64_t ttl_ns;
+	size_t nbuckets;               /* a power of two */
+	struct drc_entry **buckets;    /* protected by lock */
+	struct drc_entry *oldest, *newest; /* protected by lock */
+	unsigned int count;            /* protected by lock */
+};
+
+struct drc *drc_new(unsigned int max, int64_t ttl_ns)
+{
+	struct drc *d = xcalloc(1, sizeof(*d));
+
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	d->max = max ? max : 1;
+	d->ttl_ns = ttl_ns;
+	d->nbuckets = 16;
+	while (d->nbuckets < d->max)
+		d->nbuckets *= 2;
+	d->buckets = xcalloc(d->nbuckets, sizeof(*d->buckets));
+	return d;
+}
+
+void drc_free(struct drc *d)
+{
+	if (!d)
+		return;
+	while (d->oldest) {
+		struct drc_entry *e = d->oldest;
+
+		d->oldest = e->newer;
+		free(e->reply);
+		free(e);
+	}
+	free(d->buckets);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+bool drc_client_id(const char *machname, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; machname[i]; i++) {
+		char ch = machname[i];
+		unsigned int x;
+
+		if (ch >= '0' && ch <= '9')
+			x = (unsigned int)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			x = (unsigned int)(ch - 'a' + 10);
+		else
+			return false;
+		if (i >= DRC_CLIENT_ID_LEN)
+			return false;
+		v = v << 4 | x;
+	}
+	if (i != DRC_CLIENT_ID_LEN)
+		return false;
+	*id = v;
+	return true;
+}
+
+void drc_addr(const struct sockaddr *sa, unsigned char addr[16])
+{
+	memset(addr, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		memcpy(addr, &in6->sin6_addr, 16);
+	}
+}
+
+/* FNV-1a, 64 bits: the arguments of the cached calls are a few hundred
+ * bytes at most, and this only tells a retransmission from a reused XID. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+uint64_t drc_sum(const void *p, size_t len)
+{
+	return fnv(UINT64_C(0xcbf29ce484222325), p, len);
+}
+
+static bool key_eq(const struct drc_key *a, const struct drc_key *b)
+{
+	return a->client == b->client && a->xid == b->xid &&
+	       a->proc == b->proc && a->sum == b->sum &&
+	       !memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+static struct drc_entry **bucket(struct drc *d, const struct drc_key *k)
+{
+	uint64_t h = drc_sum(&k->client, sizeof(k->client));
+
+	h = fnv(h, k->addr, sizeof(k->addr));
+	h = fnv(h, &k->xid, sizeof(k->xid));
+	h = fnv(h, &k->proc, sizeof(k->proc));
+	h = fnv(h, &k->sum, sizeof(k->sum));
+	return &d->buckets[h & (d->nbuckets - 1)];
+}
+
+static struct drc_entry *find(struct drc *d, const struct drc_key *k)
+{
+	struct drc_entry *e;
+
+	for (e = *bucket(d, k); e; e = e->hnext)
+		if (key_eq(&e->key, k))
+			return e;
+	return NULL;
+}
+
+/* Only a finished entry nobody waits for may go. */
+static bool removable(const struct drc_entry *e)
+{
+	return e->done && e->waiters == 0;
+}
+
+static void remove_entry(struct drc *d, struct drc_entry *e)
+{
+	struct drc_entry **pp = bucket(d, &e->key);
+
+	assert(removable(e));
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		d->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		d->newest = e->older;
+	d->count--;
+	free(e->reply);
+	free(e);
+}
+
+/* Drop what is older than the ttl, then, if still full, the oldest
+ * finished entry.  False if the cache stays full. */
+static bool make_room(struct drc *d, int64_t now_ns)
+{
+	struct drc_entry *e, *next;
+
+	for (e = d->oldest; e && now_ns - e->t_ns >= d->ttl_ns; e = next) {
+		next = e->newer;
+		if (removable(e))
+			remove_entry(d, e);
+	}
+	for (e = d->oldest; e && d->count >= d->max; e = next) {
+		next = e->newer;
+		if (removable(e))
+			remove_entry(d, e);
+	}
+	return d->count < d->max;
+}
+
+enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
+			  int64_t now_ns, struct buf *reply,
+			  struct drc_entry **out)
+{
+	struct drc_entry *e;
+	struct drc_entry **pp;
+
+	*out = NULL;
+	pthread_mutex_lock(&d->lock);
+	e = find(d, k);
+	if (e && e->done && now_ns - e->t_ns >= d->ttl_ns && removable(e)) {
+		remove_entry(d, e);
+		e = NULL;
+	}
+	if (e) {
+		/* Running on another worker: its reply is the answer.  An
+		 * entry is never freed while waited for. */
+		e->waiters++;
+		while (!e->done)
+			pthread_cond_wait(&d->cond, &d->lock);
+		e->waiters--;
+		buf_add(reply, e->reply, e->reply_len);
+		pthread_mutex_unlock(&d->lock);
+		return DRC_HIT;
+	}
+	if (make_room(d, now_ns)) {
+		e = xcalloc(1, sizeof(*e));
+		e->key = *k;
+		e->t_ns = now_ns;
+		pp = bucket(d, k);
+		e->hnext = *pp;
+		*pp = e;
+		e->older = d->newest;
+		if (d->newest)
+			d->newest->newer = e;
+		else
+			d->oldest = e;
+		d->newest = e;
+		d->count++;
+		*out = e;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return DRC_NEW;
+}
+
+void drc_done(struct drc *d, struct drc_entry *e, const void *reply,
+	      size_t len)
+{
+	if (!e)
+		return;
+	assert(len <= DRC_REPLY_MAX);
+	pthread_mutex_lock(&d->lock);
+	e->reply = xmemdup(reply, len);
+	e->reply_len = len;
+	e->done = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+unsigned int drc_count(struct drc *d)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&d->lock);
+	n = d->count;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}

@@ -1,0 +1,85 @@
+/* drc.h - the duplicate-request cache: a non-idempotent call sent again
+ * (same client, same XID) gets the reply of its first execution.
+ *
+ * libbramble re-sends the calls in flight after a reconnect, with the
+ * same XID.  A MKDIR whose reply was lost with the old connection would
+ * otherwise run twice and answer EEXIST to a call that succeeded; a
+ * REMOVE would answer ENOENT.  So workers look such calls up here first
+ * (drc_begin) and store their reply afterwards (drc_done).
+ *
+ * Key: the client id libbramble puts in the AUTH_SYS machinename (the TCP
+ * source port changes with each connection, so the id must travel in the
+ * call), the peer's IP address, the XID, the procedure and a checksum of
+ * the arguments (a reused XID with other arguments is another call).
+ * Calls without a client id are never cached.
+ *
+ * Bounds: at most `max' entries; an entry older than `ttl' is dropped,
+ * and when the cache is full the oldest finished entry makes room.
+ * Replies of the cached procedures are small (a status, a handle, an
+ * attr): at most DRC_REPLY_MAX bytes each.
+ *
+ * The cache lives in memory only: a restarted server has forgotten it
+ * (persisting it across a restart is a later step).
+ *
+ * Thread-safe: one mutex guards the whole cache. */
+#ifndef BR_DRC_H
+#define BR_DRC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+
+#define DRC_MAX 4096
+#define DRC_TTL_NS (120 * INT64_C(1000000000))
+#define DRC_REPLY_MAX 4096
+#define DRC_CLIENT_ID_LEN 16           /* hex digits in the machinename */
+
+struct drc_key {
+	uint64_t client;               /* from the machinename */
+	unsigned char addr[16];        /* peer IP; IPv4 as ::ffff:a.b.c.d */
+	uint32_t xid, proc;
+	uint64_t sum;                  /* checksum of the arguments */
+};
+
+struct drc;
+struct drc_entry;
+
+/* A cache of at most max entries, each kept ttl_ns.  Free: drc_free(). */
+struct drc *drc_new(unsigned int max, int64_t ttl_ns);
+void drc_free(struct drc *d);
+
+/* The client id in an AUTH_SYS machinename: exactly DRC_CLIENT_ID_LEN
+ * hex digits (what libbramble sends).  Anything else (a host name, "")
+ * is no id: false. */
+bool drc_client_id(const char *machname, uint64_t *id);
+/* The IP address of an AF_INET/AF_INET6 peer (zeros otherwise). */
+void drc_addr(const struct sockaddr *sa, unsigned char addr[16]);
+/* A checksum of a call's argument bytes. */
+uint64_t drc_sum(const void *p, size_t len);
+
+enum drc_result {
+	DRC_NEW,        /* run the call, then drc_done(*e) */
+	DRC_HIT,        /* the first execution's reply was appended to reply */
+};
+
+/* Look k up at time now_ns (CLOCK_MONOTONIC).  If the same call is still
+ * running on another worker, wait for it to finish.  DRC_HIT: its reply
+ * record (same bytes, same XID) has been appended to reply.  DRC_NEW:
+ * the caller runs the call and must pass *e to drc_done(), even on
+ * failure; *e is NULL when no entry could be made (every slot is busy):
+ * then the call runs uncached. */
+enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
+			  int64_t now_ns, struct buf *reply,
+			  struct drc_entry **e);
+/* Store the reply record of e's call (copied; len <= DRC_REPLY_MAX) and
+ * wake its duplicates.  e NULL does nothing. */
+void drc_done(struct drc *d, struct drc_entry *e, const void *reply,
+	      size_t len);
+
+/* Entries held (for the tests). */
+unsigned int drc_count(struct drc *d);
+
+#endif

@@ -1,0 +1,230 @@
+/* test_drc.c - server/drc.c: hits, misses, expiry, the bound, duplicates
+ * that wait for the first copy, and the client id format. */
+#include <check.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drc.h"
+
+#define SEC INT64_C(1000000000)
+
+static struct drc_key key(uint64_t client, uint32_t xid, uint32_t proc)
+{
+	struct drc_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.client = client;
+	k.addr[10] = k.addr[11] = 0xff;
+	k.addr[12] = 127;
+	k.addr[15] = 1;
+	k.xid = xid;
+	k.proc = proc;
+	k.sum = drc_sum("args", 4);
+	return k;
+}
+
+/* Begin k as a new call and finish it with reply. */
+static void run(struct drc *d, const struct drc_key *k, int64_t now,
+		const char *reply)
+{
+	struct drc_entry *e;
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(drc_begin(d, k, now, &out, &e), DRC_NEW);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(out.len, 0);
+	drc_done(d, e, reply, strlen(reply));
+	buf_release(&out);
+}
+
+/* DRC_HIT with reply, or DRC_NEW (finished at once) when reply is NULL. */
+static void expect(struct drc *d, const struct drc_key *k, int64_t now,
+		   const char *reply)
+{
+	struct drc_entry *e;
+	struct buf out = BUF_INIT;
+	enum drc_result r = drc_begin(d, k, now, &out, &e);
+
+	if (reply) {
+		ck_assert_int_eq(r, DRC_HIT);
+		ck_assert_ptr_null(e);
+		ck_assert_uint_eq(out.len, strlen(reply));
+		ck_assert_mem_eq(out.data, reply, out.len);
+	} else {
+		ck_assert_int_eq(r, DRC_NEW);
+		drc_done(d, e, "again", 5);
+	}
+	buf_release(&out);
+}
+
+START_TEST(test_insert_hit)
+{
+	struct drc *d = drc_new(16, 120 * SEC);
+	struct drc_key k = key(0xabc, 7, 11), other;
+
+	run(d, &k, 1 * SEC, "first reply");
+	expect(d, &k, 2 * SEC, "first reply");
+	expect(d, &k, 3 * SEC, "first reply");
+	ck_assert_uint_eq(drc_count(d), 1);
+	/* Another client, XID, procedure, address or argument: another call. */
+	other = key(0xabd, 7, 11);
+	expect(d, &other, 4 * SEC, NULL);
+	other = key(0xabc, 8, 11);
+	expect(d, &other, 4 * SEC, NULL);
+	other = key(0xabc, 7, 12);
+	expect(d, &other, 4 * SEC, NULL);
+	other = key(0xabc, 7, 11);
+	other.addr[15] = 2;
+	expect(d, &other, 4 * SEC, NULL);
+	other = key(0xabc, 7, 11);
+	other.sum = drc_sum("argz", 4);
+	expect(d, &other, 4 * SEC, NULL);
+	ck_assert_uint_eq(drc_count(d), 6);
+	expect(d, &k, 5 * SEC, "first reply");
+	drc_free(d);
+}
+END_TEST
+
+START_TEST(test_expiry)
+{
+	struct drc *d = drc_new(16, 120 * SEC);
+	struct drc_key k1 = key(1, 1, 11), k2 = key(1, 2, 11);
+
+	run(d, &k1, 0, "one");
+	run(d, &k2, 100 * SEC, "two");
+	expect(d, &k1, 119 * SEC, "one");
+	/* k1 is 120 s old: gone, and it runs again. */
+	expect(d, &k1, 120 * SEC, NULL);
+	expect(d, &k2, 150 * SEC, "two");
+	expect(d, &k1, 150 * SEC, "again");
+	/* Expired entries go when a new one is made, even if not looked up. */
+	run(d, &k2, 500 * SEC, "never");    /* k2 expired: runs anew */
+	ck_assert_uint_eq(drc_count(d), 1);
+	drc_free(d);
+}
+END_TEST
+
+START_TEST(test_bound)
+{
+	struct drc *d = drc_new(4, 120 * SEC);
+	struct drc_key k[6];
+	struct drc_entry *busy, *none;
+	struct buf out = BUF_INIT;
+
+	for (uint32_t i = 0; i < 6; i++)
+		k[i] = key(9, i, 14);
+	for (int i = 0; i < 4; i++)
+		run(d, &k[i], i, "r");
+	ck_assert_uint_eq(drc_count(d), 4);
+	/* Full: the oldest makes room. */
+	run(d, &k[4], 10, "r4");
+	ck_assert_uint_eq(drc_count(d), 4);
+	expect(d, &k[1], 11, "r");
+	expect(d, &k[4], 11, "r4");
+	expect(d, &k[0], 12, NULL);         /* forgotten: runs again */
+	ck_assert_uint_eq(drc_count(d), 4);
+	drc_free(d);
+
+	/* Entries in progress are never dropped: with all of them busy a
+	 * new call runs uncached. */
+	d = drc_new(1, 120 * SEC);
+	ck_assert_int_eq(drc_begin(d, &k[0], 0, &out, &busy), DRC_NEW);
+	ck_assert_ptr_nonnull(busy);
+	ck_assert_int_eq(drc_begin(d, &k[1], 0, &out, &none), DRC_NEW);
+	ck_assert_ptr_null(none);
+	drc_done(d, none, "x", 1);          /* NULL: nothing */
+	drc_done(d, busy, "b", 1);
+	ck_assert_uint_eq(drc_count(d), 1);
+	buf_release(&out);
+	drc_free(d);
+}
+END_TEST
+
+struct dup {
+	struct drc *d;
+	struct drc_key k;
+	enum drc_result r;
+	struct buf out;
+};
+
+static void *dup_main(void *arg)
+{
+	struct dup *u = arg;
+	struct drc_entry *e;
+
+	u->r = drc_begin(u->d, &u->k, 1, &u->out, &e);
+	return NULL;
+}
+
+START_TEST(test_in_progress_waits)
+{
+	struct drc *d = drc_new(16, 120 * SEC);
+	struct dup u = { .d = d, .k = key(5, 5, 11) };
+	struct drc_entry *e;
+	struct buf out = BUF_INIT;
+	pthread_t t;
+
+	buf_init(&u.out, 0);
+	ck_assert_int_eq(drc_begin(d, &u.k, 0, &out, &e), DRC_NEW);
+	ck_assert_int_eq(pthread_create(&t, NULL, dup_main, &u), 0);
+	usleep(100 * 1000);                 /* the duplicate is waiting */
+	ck_assert_uint_eq(u.out.len, 0);
+	drc_done(d, e, "made it", 7);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(u.r, DRC_HIT);
+	ck_assert_uint_eq(u.out.len, 7);
+	ck_assert_mem_eq(u.out.data, "made it", 7);
+	buf_release(&u.out);
+	buf_release(&out);
+	drc_free(d);
+}
+END_TEST
+
+START_TEST(test_client_id)
+{
+	uint64_t id = 0;
+
+	ck_assert(drc_client_id("00000000000000ff", &id));
+	ck_assert_uint_eq(id, 0xff);
+	ck_assert(drc_client_id("0123456789abcdef", &id));
+	ck_assert_uint_eq(id, UINT64_C(0x0123456789abcdef));
+	ck_assert(!drc_client_id("", &id));
+	ck_assert(!drc_client_id("rawrpc", &id));
+	ck_assert(!drc_client_id("0123456789abcde", &id));
+	ck_assert(!drc_client_id("0123456789abcdef0", &id));
+	ck_assert(!drc_client_id("0123456789ABCDEF", &id));
+	ck_assert(!drc_client_id("host.example.org", &id));
+	ck_assert_uint_eq(id, UINT64_C(0x0123456789abcdef)); /* untouched */
+}
+END_TEST
+
+static Suite *drc_suite(void)
+{
+	Suite *s = suite_create("drc");
+	TCase *tc = tcase_create("cache");
+	TCase *tw = tcase_create("wait");
+	TCase *ti = tcase_create("client id");
+
+	tcase_add_test(tc, test_insert_hit);
+	tcase_add_test(tc, test_expiry);
+	tcase_add_test(tc, test_bound);
+	tcase_add_test(tw, test_in_progress_waits);
+	tcase_set_timeout(tw, 10);
+	tcase_add_test(ti, test_client_id);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, tw);
+	suite_add_tcase(s, ti);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(drc_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
