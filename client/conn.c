@@ -35,9 +35,16 @@ struct conn {
 
 	/* protected by lock: */
 	bool stopping;
+	bool reading;              /* someone holds the read side (below) */
 	struct conn_req *table[XID_BUCKETS];
 	uint32_t npending;
 	uint64_t connects, resent, timeouts;
+
+	/* The read side: used only by the thread that set `reading', which
+	 * may be the reader thread or a caller waiting for its own reply. */
+	struct rm_reader rm;
+	uint64_t rm_gen;           /* the socket rm's partial record came from */
+	char *chunk;
 };
 
 static void cond_init_mono(pthread_cond_t *cv)
@@ -161,50 +168,89 @@ static void deliver(struct conn *c, struct buf *rec)
 		log_debug("reply for unknown xid %08x dropped", xid);
 }
 
-/* Read from the socket until it breaks or the connection is freed. */
-static void read_loop(struct conn *c, int fd, char *chunk)
+/* One receive on fd (socket generation gen) by the holder of the read
+ * side: deliver every complete reply in it, keep a partial one for the
+ * next receive.  With a deadline (a caller reading for itself), wait for
+ * data at most until then.  Returns 0, -ETIMEDOUT (nothing arrived in
+ * time; the socket is fine), or -EPIPE (the socket broke: drop it). */
+static int read_some(struct conn *c, int fd, uint64_t gen, int64_t deadline_ns)
 {
-	struct rm_reader rm;
+	ssize_t n;
+	size_t off = 0;
 
-	rm_reader_init(&rm, BR_RECORD_MAX);
-	for (;;) {
-		ssize_t n = recv(fd, chunk, READ_CHUNK, 0);
+	if (c->rm_gen != gen) {
+		/* A partial record of an older socket means nothing here. */
+		rm_reader_next(&c->rm);
+		c->rm_gen = gen;
+	}
+	if (deadline_ns >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline_ns - now_ns();
+		int rc;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				log_warn_rl("connection to server: %s", strerror(errno));
-			break;
-		}
-		size_t off = 0;
-		int rc = 0;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = poll(&p, 1, (int)(left / 1000000) + 1);
+		if (rc == 0 || (rc < 0 && errno == EINTR))
+			return rc == 0 ? -ETIMEDOUT : 0;
+	}
+	n = recv(fd, c->chunk, READ_CHUNK, 0);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n <= 0) {
+		if (n < 0)
+			log_warn_rl("connection to server: %s", strerror(errno));
+		return -EPIPE;
+	}
+	while (off < (size_t)n) {
+		size_t used;
+		int rc = rm_reader_feed(&c->rm, c->chunk + off, (size_t)n - off, &used);
 
-		while (off < (size_t)n) {
-			size_t used;
-
-			rc = rm_reader_feed(&rm, chunk + off, (size_t)n - off, &used);
-			off += used;
-			if (rc < 0)
-				break;
-			if (rc == 1) {
-				deliver(c, &rm.rec);
-				rm_reader_next(&rm);
-			}
-		}
+		off += used;
 		if (rc < 0) {
 			log_warn_rl("reply record over %d bytes: closing connection",
 				    BR_RECORD_MAX);
-			break;
+			return -EPIPE;
+		}
+		if (rc == 1) {
+			deliver(c, &c->rm.rec);
+			rm_reader_next(&c->rm);
 		}
 	}
-	rm_reader_release(&rm);
+	return 0;
 }
 
+/* Read for as long as somebody waits for a reply and no caller reads for
+ * itself.  Called and returns with c->lock held; false when the socket
+ * broke (it has been dropped). */
+static bool read_while_needed(struct conn *c)
+{
+	while (!c->stopping && c->fd >= 0 && c->npending > 0 && !c->reading) {
+		int fd = c->fd;
+		uint64_t gen = c->gen;
+		int rc;
+
+		c->reading = true;
+		pthread_mutex_unlock(&c->lock);
+		rc = read_some(c, fd, gen, -1);
+		pthread_mutex_lock(&c->lock);
+		c->reading = false;
+		if (rc == -EPIPE) {
+			pthread_mutex_unlock(&c->lock);
+			drop_fd(c);
+			pthread_mutex_lock(&c->lock);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The reader thread reads replies whenever somebody waits and no caller
+ * is reading for itself (a caller alone on the connection reads its own
+ * reply: one thread wake-up less per call), and it reconnects. */
 static void *reader_main(void *arg)
 {
 	struct conn *c = arg;
-	char *chunk = xmalloc(READ_CHUNK);
 	int64_t backoff = BACKOFF_MIN_NS;
 	bool had_conn = false;
 
@@ -213,12 +259,14 @@ static void *reader_main(void *arg)
 		int fd = c->fd;
 
 		if (fd >= 0) {
-			pthread_mutex_unlock(&c->lock);
 			had_conn = true;
-			read_loop(c, fd, chunk);
-			drop_fd(c);
-			pthread_mutex_lock(&c->lock);
-			if (!c->stopping)
+			if (c->npending == 0 || c->reading) {
+				/* Idle, or a caller reads: it wakes us when it
+				 * stops while others still wait. */
+				pthread_cond_wait(&c->work, &c->lock);
+				continue;
+			}
+			if (!read_while_needed(c) && !c->stopping)
 				log_info("connection to server lost; reconnecting when needed");
 			continue;
 		}
@@ -247,7 +295,6 @@ static void *reader_main(void *arg)
 		backoff = BR_MIN(backoff * 2, BACKOFF_MAX_NS);
 	}
 	pthread_mutex_unlock(&c->lock);
-	free(chunk);
 	return NULL;
 }
 
@@ -290,6 +337,35 @@ out:
 	pthread_mutex_unlock(&c->send_lock);
 }
 
+/* Read replies on the caller's own thread until req's arrives or its
+ * deadline passes (deliver() marks req done like any other).  Then hand
+ * the read side back, waking the reader thread if others still wait.
+ * Called and returns with c->lock held. */
+static void read_own_reply(struct conn *c, struct conn_req *req)
+{
+	int fd = c->fd;
+	uint64_t gen = c->gen;
+	int rc = 0;
+
+	c->reading = true;
+	for (;;) {
+		pthread_mutex_unlock(&c->lock);
+		rc = read_some(c, fd, gen, req->deadline_ns);
+		pthread_mutex_lock(&c->lock);  /* deliver() sets done under it */
+		if (rc < 0 || req->done)
+			break;
+	}
+	c->reading = false;
+	if (rc == -EPIPE) {
+		pthread_mutex_unlock(&c->lock);
+		drop_fd(c);
+		pthread_mutex_lock(&c->lock);
+		log_info("connection to server lost; reconnecting when needed");
+	}
+	if (c->npending > 0 || c->fd < 0)
+		pthread_cond_signal(&c->work);
+}
+
 int conn_call(struct conn *c, struct conn_req *req)
 {
 	int rc = 0;
@@ -330,6 +406,10 @@ int conn_call(struct conn *c, struct conn_req *req)
 			rc = -ETIMEDOUT;
 			break;
 		}
+		if (c->fd >= 0 && !c->reading && req->sent_gen == c->gen) {
+			read_own_reply(c, req);
+			continue;
+		}
 		struct timespec ts = ns_to_ts(req->deadline_ns);
 
 		pthread_cond_timedwait(&req->cond, &c->lock, &ts);
@@ -360,6 +440,8 @@ int conn_new(int fd, conn_dial_fn *dial, void *ctx, struct conn **out)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
 	cond_init_mono(&c->work);
+	rm_reader_init(&c->rm, BR_RECORD_MAX);
+	c->chunk = xmalloc(READ_CHUNK);
 	c->dial = dial;
 	c->dial_ctx = ctx;
 	c->fd = fd;
@@ -398,6 +480,8 @@ void conn_free(struct conn *c)
 		pthread_join(c->reader, NULL);
 	if (c->fd >= 0)
 		close(c->fd);
+	rm_reader_release(&c->rm);
+	free(c->chunk);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->send_lock);
 	pthread_mutex_destroy(&c->lock);

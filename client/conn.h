@@ -2,19 +2,28 @@
  * reconnect.
  *
  * Many calls are in flight at once.  A caller registers its request in the
- * XID table, writes the record under the send lock (the only thing
- * serialised), and sleeps on its own condition variable until the reader
- * thread hands it the reply or its deadline passes.  The reader thread
- * owns the socket's lifetime: it reads records, matches them by XID, and
- * when the connection breaks it dials again (backing off 100 ms -> 2 s)
- * as long as some call is waiting.  After a reconnect every waiting call
- * re-sends its own record (same XID) from its own thread, so the reader
- * never blocks writing while replies pile up.
+ * XID table and writes the record under the send lock (the only thing
+ * serialised).  Then it waits for its reply in one of two ways:
+ *  - if nobody is reading the socket, it reads itself (leader/follower):
+ *    it receives records, hands the others' replies to their callers, and
+ *    stops at its own reply or deadline.  A caller alone on the connection
+ *    thus gets its reply without any thread wake-up, which on a small VM
+ *    costs more than the round trip itself;
+ *  - otherwise it sleeps on its own condition variable until whoever reads
+ *    hands it the reply, or its deadline passes.
+ * The reader thread reads whenever somebody waits and no caller is
+ * reading (a caller that stops reading while others still wait wakes it),
+ * and it owns reconnecting: when the connection breaks it dials again
+ * (backing off 100 ms -> 2 s) as long as some call is waiting.  After a
+ * reconnect every waiting call re-sends its own record (same XID) from its
+ * own thread, so no reader ever blocks writing while replies pile up.
  *
- * Locks: c->lock protects the table, the requests' done/reply/sent_gen and
- * the counters below it; c->send_lock serialises writes.  fd and gen change
- * only in the reader thread with both held (send_lock first), so either
- * lock is enough to read them.  No lock is held across a round trip. */
+ * Locks: c->lock protects the table, the requests' done/reply/sent_gen,
+ * the `reading' flag and the counters; c->send_lock serialises writes.  fd
+ * and gen change only with both held (send_lock first), so either lock is
+ * enough to read them.  The record reader state belongs to whoever set
+ * `reading'.  No lock is held across a round trip.
+ */
 #ifndef BR_CONN_H
 #define BR_CONN_H
 
