@@ -238,14 +238,12 @@ static bool read_while_needed(struct conn *c)
 		c->reading = true;
 		pthread_mutex_unlock(&c->lock);
 		rc = read_some(c, fd, gen, -1);
+		if (rc == -EPIPE)
+			drop_fd(c);  /* still reading: nobody else picks up fd */
 		pthread_mutex_lock(&c->lock);
 		c->reading = false;
-		if (rc == -EPIPE) {
-			pthread_mutex_unlock(&c->lock);
-			drop_fd(c);
-			pthread_mutex_lock(&c->lock);
+		if (rc == -EPIPE)
 			return false;
-		}
 	}
 	return true;
 }
@@ -356,17 +354,15 @@ static void read_own_reply(struct conn *c, struct conn_req *req)
 	for (;;) {
 		pthread_mutex_unlock(&c->lock);
 		rc = read_some(c, fd, gen, req->deadline_ns);
+		if (rc == -EPIPE)
+			drop_fd(c);  /* still reading: nobody else picks up fd */
 		pthread_mutex_lock(&c->lock);  /* deliver() sets done under it */
 		if (rc < 0 || req->done)
 			break;
 	}
 	c->reading = false;
-	if (rc == -EPIPE) {
-		pthread_mutex_unlock(&c->lock);
-		drop_fd(c);
-		pthread_mutex_lock(&c->lock);
+	if (rc == -EPIPE)
 		log_info("connection to server lost; reconnecting when needed");
-	}
 	if (c->npending > 0 || c->fd < 0)
 		pthread_cond_signal(&c->work);
 }
