@@ -158,6 +158,19 @@ void fdcache_give(struct fdcache *fc, const struct fdcache_key *k, int fd)
 	}
 }
 
+/* Close and free a list of unlinked entries, outside the lock: the last
+ * close of a removed file frees its blocks, which is disk work. */
+static void close_dead(struct fentry *dead)
+{
+	while (dead) {
+		struct fentry *e = dead;
+
+		dead = e->next;
+		close(e->fd);
+		free(e);
+	}
+}
+
 void fdcache_expire(struct fdcache *fc)
 {
 	int64_t cutoff = now_ns() - fc->idle_ns;
@@ -173,13 +186,7 @@ void fdcache_expire(struct fdcache *fc)
 		dead = e;
 	}
 	pthread_mutex_unlock(&fc->lock);
-	while (dead) {
-		struct fentry *e = dead;
-
-		dead = e->next;
-		close(e->fd);
-		free(e);
-	}
+	close_dead(dead);
 }
 
 void fdcache_forget(struct fdcache *fc, const void *fh, size_t fhlen)
@@ -196,11 +203,5 @@ void fdcache_forget(struct fdcache *fc, const void *fh, size_t fhlen)
 		}
 	}
 	pthread_mutex_unlock(&fc->lock);
-	while (dead) {
-		struct fentry *e = dead;
-
-		dead = e->next;
-		close(e->fd);
-		free(e);
-	}
+	close_dead(dead);
 }
