@@ -63,15 +63,12 @@ int cmd_info(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		goto bad;
-	if (target_parse(argv[optind], &t) < 0)
+	if (target_open(argv[optind], (unsigned int)timeout_ms, &t, &b) < 0)
 		return 1;
-	rc = target_connect(&t, (unsigned int)timeout_ms, &b);
-	if (rc == 0)
-		rc = bramble_info(b, &info);
+	rc = bramble_info(b, &info);
 	if (rc < 0) {
-		if (b)
-			fprintf(stderr, "bramble: INFO from %s failed: %s\n",
-				bramble_server_addr(b), strerror(-rc));
+		fprintf(stderr, "bramble: INFO from %s failed: %s\n",
+			bramble_server_addr(b), strerror(-rc));
 		bramble_free(b);
 		target_release(&t);
 		return 1;

@@ -64,12 +64,8 @@ int cmd_ping(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		goto bad;
-	if (target_parse(argv[optind], &t) < 0)
+	if (target_open(argv[optind], (unsigned int)timeout_ms, &t, &b) < 0)
 		return 1;
-	if (target_connect(&t, (unsigned int)timeout_ms, &b) < 0) {
-		target_release(&t);
-		return 1;
-	}
 	rtt = xcalloc(count, sizeof(*rtt));
 	printf("PING %s (%s)\n", argv[optind], bramble_server_addr(b));
 	for (unsigned long long i = 0; i < count; i++) {

@@ -138,19 +138,23 @@ void target_release(struct target *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int target_connect(const struct target *t, unsigned int timeout_ms,
-		   struct bramble **out)
+int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
+		struct bramble **b)
 {
 	struct bramble_opts o;
-	int rc;
+	int rc = target_parse(spec, t);
 
+	if (rc < 0)
+		return rc;
 	bramble_opts_init(&o);
 	o.host = t->host;
 	o.port = t->port;
 	o.timeout_ms = timeout_ms;
-	rc = bramble_new(&o, out);
-	if (rc < 0)
+	rc = bramble_new(&o, b);
+	if (rc < 0) {
 		fprintf(stderr, "bramble: cannot connect to %s:%d: %s\n", t->host,
 			t->port, strerror(-rc));
+		target_release(t);
+	}
 	return rc;
 }

@@ -25,8 +25,10 @@ void target_release(struct target *t);
  * points into t->ctl up to the end of line: copy it before use. */
 char *target_ctl_get(const struct target *t, const char *key);
 
-/* Connect to the target's server with timeout_ms per call. */
-int target_connect(const struct target *t, unsigned int timeout_ms,
-		   struct bramble **out);
+/* target_parse(spec) and connect to its server with timeout_ms per call,
+ * saying why on stderr when either fails.  On success the caller releases
+ * *b (bramble_free) and *t; on failure both are left needing nothing. */
+int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
+		struct bramble **b);
 
 #endif
