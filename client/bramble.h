@@ -57,7 +57,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 27          /* procedures 0..26 of version 1 */
+#define BRAMBLE_NPROCS 30          /* procedures 0..29 of version 1 */
 
 struct bramble;
 

@@ -29,7 +29,8 @@ static const struct {
 	{ BR_ELOOP, ELOOP },	     { BR_ENODATA, ENODATA },
 	{ BR_EOVERFLOW, EOVERFLOW }, { BR_EOPNOTSUPP, EOPNOTSUPP },
 	{ BR_ETIMEDOUT, ETIMEDOUT }, { BR_ESTALE, ESTALE },
-	{ BR_EDQUOT, EDQUOT },
+	{ BR_EDQUOT, EDQUOT },	     { BR_EINTR, EINTR },
+	{ BR_ENOLCK, ENOLCK },	     { BR_EPROTO, EPROTO },
 };
 
 br_stat br_stat_from_errno(int err)
@@ -82,6 +83,9 @@ static const char *const proc_names[BR_NPROCS] = {
 	[BRPROC_LISTXATTR] = "LISTXATTR",
 	[BRPROC_REMOVEXATTR] = "REMOVEXATTR",
 	[BRPROC_COPY_RANGE] = "COPY_RANGE",
+	[BRPROC_HELLO] = "HELLO",
+	[BRPROC_LOCK] = "LOCK",
+	[BRPROC_TESTLOCK] = "TESTLOCK",
 };
 
 const char *br_proc_name(uint32_t proc)

@@ -13,7 +13,7 @@
 
 #define BR_PROGRAM BRAMBLE_PROG
 #define BR_VERSION BRAMBLE_V1
-#define BR_NPROCS (BRPROC_COPY_RANGE + 1)
+#define BR_NPROCS (BRPROC_TESTLOCK + 1)
 #define BR_SOFTWARE_VERSION PACKAGE_VERSION
 
 /* errno (positive, as in errno) -> wire status.  Unknown values map to
