@@ -72,17 +72,61 @@ struct bramble_opts {
 	 * reserved port (fails with -EACCES when not permitted); 0 never. */
 	int resvport;
 	unsigned int nconn;        /* connections; 0/1 (more: later work) */
+	/* HELLO: capabilities (BRAMBLE_CAP_*) this client uses, those it
+	 * cannot work without (a server lacking one is refused), and a name
+	 * for the server's log ("bramblefs 0.1.0"; borrowed during _new). */
+	uint64_t caps;
+	uint64_t need;
+	const char *client_name;
+};
+
+/* Capabilities a server announces in HELLO (== BR_CAP_* of the protocol). */
+#define BRAMBLE_CAP_LOCKS 1        /* cluster-wide locks (LOCK/TESTLOCK) */
+#define BRAMBLE_CAP_MUNGE 2        /* MUNGE authentication */
+#define BRAMBLE_CAP_DRC 4          /* duplicate request cache */
+#define BRAMBLE_CAP_EXPORTS 8      /* MOUNT by export name */
+
+/* What the server said in HELLO on the current connection. */
+struct bramble_hello {
+	uint32_t revision;         /* agreed protocol revision (1: no HELLO) */
+	uint32_t min_revision, max_revision; /* the server's range */
+	uint64_t caps;             /* BRAMBLE_CAP_* */
+	uint64_t instance;         /* random per server start; 0: unknown */
+	uint32_t grace_left;       /* seconds of lock grace at connect time */
+	char server[BRAMBLE_TEXT_MAX + 1];  /* "brambled 0.1.0" */
+	char message[BRAMBLE_TEXT_MAX + 1]; /* why it was refused, if it was */
 };
 
 /* Fill *o with the defaults (host NULL). */
 void bramble_opts_init(struct bramble_opts *o);
 
 /* Resolve the host and connect once (TCP_NODELAY, reserved port as
- * above), waiting at most timeout_ms.  On success *out owns the client
- * (free: bramble_free()).  Returns 0 or -errno (-ECONNREFUSED,
- * -EHOSTUNREACH, -ETIMEDOUT, ...); *out is untouched on failure.  Later
- * breaks of the connection are repaired by the library. */
+ * above) and exchange HELLO, waiting at most timeout_ms.  On success *out
+ * owns the client (free: bramble_free()).  Returns 0 or -errno
+ * (-ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT, ...; -EPROTO when the server
+ * and this client refuse each other: the reason, in words, is logged and
+ * left in hello_out when that is not NULL); *out is untouched on failure.
+ * Later breaks of the connection are repaired by the library, which
+ * repeats HELLO on every new connection. */
 int bramble_new(const struct bramble_opts *o, struct bramble **out);
+int bramble_new_hello(const struct bramble_opts *o, struct bramble **out,
+		      struct bramble_hello *hello_out);
+
+/* The HELLO answer of the current connection. */
+void bramble_server_hello(struct bramble *b, struct bramble_hello *out);
+/* The server's instance (changes when it restarts; 0 for an older server). */
+uint64_t bramble_server_instance(struct bramble *b);
+
+/* Called after the library reconnected to a server whose instance differs
+ * from the one before (it restarted), before any call is re-sent on the
+ * new connection.  It runs on the library's reader thread with no lock
+ * held and MUST NOT make calls on b itself (they would wait for the very
+ * thread running it): hand the work (e.g. reclaiming locks) to another
+ * thread.  One hook per struct bramble; fn NULL removes it. */
+typedef void bramble_restart_fn(void *ctx, uint64_t old_instance,
+				uint64_t new_instance);
+void bramble_set_reconnect_hook(struct bramble *b, bramble_restart_fn *fn,
+				void *ctx);
 
 /* Close the connection and stop its reader thread.  Calls still in
  * progress on other threads must have returned.  Accepts NULL. */

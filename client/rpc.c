@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dial.h"
+#include "hello.h"
 #include "log.h"
 #include "netaddr.h"
 #include "rpc.h"
@@ -26,12 +27,52 @@ void bramble_opts_init(struct bramble_opts *o)
 	o->nconn = 1;
 }
 
+/* Connect and exchange HELLO: a connection is usable only after both. */
+static int dial_hello(struct bramble *b, int timeout_ms, int *fd_out,
+		      struct bramble_hello *h)
+{
+	int fd, rc;
+
+	rc = dial_tcp((struct sockaddr *)&b->addr, b->addr_len, b->resvport,
+		      timeout_ms, &fd);
+	if (rc < 0)
+		return rc;
+	rc = hello_exchange(fd, b->caps, b->need, b->client_name, timeout_ms, h);
+	if (rc < 0) {
+		if (rc == -EPROTO)
+			log_err("server %s refused: %s", b->addr_str, h->message);
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* The reader thread's redial.  A new instance means the server restarted:
+ * tell the owner (locks to reclaim) before calls go out on the new
+ * connection. */
 static int dial(void *ctx, int *fd_out)
 {
 	struct bramble *b = ctx;
+	struct bramble_hello h;
+	uint64_t old;
+	int rc;
 
-	return dial_tcp((struct sockaddr *)&b->addr, b->addr_len, b->resvport,
-			(int)BR_MIN(b->timeout_ms, DIAL_TIMEOUT_MS), fd_out);
+	rc = dial_hello(b, (int)BR_MIN(b->timeout_ms, DIAL_TIMEOUT_MS), fd_out, &h);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&b->hello_lock);
+	old = b->hello.instance;
+	b->hello = h;
+	bramble_restart_fn *fn = b->restart_fn;
+	void *fn_ctx = b->restart_ctx;
+	pthread_mutex_unlock(&b->hello_lock);
+	if (old != h.instance) {
+		log_info("server %s restarted (%s)", b->addr_str, h.server);
+		if (fn)
+			fn(fn_ctx, old, h.instance);
+	}
+	return 0;
 }
 
 /* 16 hex digits, the form brambled's drc_client_id() accepts.  Unique
@@ -53,6 +94,12 @@ static void make_client_id(char *out, size_t len)
 
 int bramble_new(const struct bramble_opts *o, struct bramble **out)
 {
+	return bramble_new_hello(o, out, NULL);
+}
+
+int bramble_new_hello(const struct bramble_opts *o, struct bramble **out,
+		      struct bramble_hello *hello_out)
+{
 	struct bramble *b;
 	int fd = -1;
 	int rc;
@@ -60,8 +107,12 @@ int bramble_new(const struct bramble_opts *o, struct bramble **out)
 	if (!o->host || !*o->host || o->port < 0 || o->port > 65535)
 		return -EINVAL;
 	b = xcalloc(1, sizeof(*b));
+	pthread_mutex_init(&b->hello_lock, NULL);
 	b->resvport = o->resvport;
 	b->timeout_ms = o->timeout_ms ? o->timeout_ms : BRAMBLE_DEFAULT_TIMEOUT_MS;
+	b->caps = o->caps;
+	b->need = o->need;
+	b->client_name = xstrdup(o->client_name ? o->client_name : "libbramble");
 	make_client_id(b->client_id, sizeof(b->client_id));
 	rc = netaddr_resolve(o->host, o->port ? o->port : BRAMBLE_DEFAULT_PORT,
 			     &b->addr, &b->addr_len);
@@ -69,8 +120,9 @@ int bramble_new(const struct bramble_opts *o, struct bramble **out)
 		goto fail;
 	netaddr_format((struct sockaddr *)&b->addr, b->addr_str,
 		       sizeof(b->addr_str));
-	rc = dial_tcp((struct sockaddr *)&b->addr, b->addr_len, b->resvport,
-		      (int)b->timeout_ms, &fd);
+	rc = dial_hello(b, (int)b->timeout_ms, &fd, &b->hello);
+	if (hello_out)
+		*hello_out = b->hello;
 	if (rc < 0)
 		goto fail;
 	rc = conn_new(fd, dial, b, &b->conn);
@@ -90,7 +142,35 @@ void bramble_free(struct bramble *b)
 	if (!b)
 		return;
 	conn_free(b->conn);
+	pthread_mutex_destroy(&b->hello_lock);
+	free(b->client_name);
 	free(b);
+}
+
+void bramble_server_hello(struct bramble *b, struct bramble_hello *out)
+{
+	pthread_mutex_lock(&b->hello_lock);
+	*out = b->hello;
+	pthread_mutex_unlock(&b->hello_lock);
+}
+
+uint64_t bramble_server_instance(struct bramble *b)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&b->hello_lock);
+	v = b->hello.instance;
+	pthread_mutex_unlock(&b->hello_lock);
+	return v;
+}
+
+void bramble_set_reconnect_hook(struct bramble *b, bramble_restart_fn *fn,
+				void *ctx)
+{
+	pthread_mutex_lock(&b->hello_lock);
+	b->restart_fn = fn;
+	b->restart_ctx = ctx;
+	pthread_mutex_unlock(&b->hello_lock);
 }
 
 const char *bramble_server_addr(const struct bramble *b)

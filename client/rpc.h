@@ -6,6 +6,7 @@
 #ifndef BR_RPC_H
 #define BR_RPC_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -35,6 +36,14 @@ struct bramble {
 	 * machinename so the server's duplicate-request cache knows a call
 	 * re-sent on a new connection (same XID) for what it is. */
 	char client_id[17];
+	/* HELLO: what we ask for, and the answer of the current connection
+	 * (hello_lock: written by the reader thread on a redial). */
+	uint64_t caps, need;
+	char *client_name;
+	pthread_mutex_t hello_lock;
+	struct bramble_hello hello;
+	bramble_restart_fn *restart_fn;
+	void *restart_ctx;
 	struct proc_counter stats[BR_NPROCS];
 };
 

@@ -45,6 +45,7 @@ static int connect_server(struct bfs *fs)
 	bo.host = fs->opts.host;
 	bo.port = (int)fs->opts.port;
 	bo.timeout_ms = (unsigned int)(fs->opts.timeout * 1000);
+	bo.client_name = "bramblefs " PACKAGE_VERSION;
 	if (bo.timeout_ms == 0)
 		bo.timeout_ms = 1;
 	deadline = now_ns() + (int64_t)bo.timeout_ms * 1000000;
@@ -52,7 +53,7 @@ static int connect_server(struct bfs *fs)
 	 * call timeout, as any later call would. */
 	for (;;) {
 		rc = bramble_new(&bo, &fs->cl);
-		if (rc == 0 || rc == -EINVAL || rc == -EACCES ||
+		if (rc == 0 || rc == -EINVAL || rc == -EACCES || rc == -EPROTO ||
 		    now_ns() + backoff * 1000000 > deadline)
 			return rc;
 		usleep((useconds_t)backoff * 1000);

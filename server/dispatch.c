@@ -85,6 +85,7 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	  P_FH | P_MODIFIES),
 	P(BRPROC_COPY_RANGE, br_copy_args, br_copy_res, proc_copy_range,
 	  P_FH | P_MODIFIES),
+	P(BRPROC_HELLO, br_hello_args, br_hello_res, proc_hello, 0),
 };
 
 bool dispatch_known(uint32_t proc)
@@ -94,12 +95,13 @@ bool dispatch_known(uint32_t proc)
 
 bool dispatch_auth_none_ok(uint32_t proc)
 {
-	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_MOUNT;
+	return proc == BRPROC_NULL || proc == BRPROC_INFO ||
+	       proc == BRPROC_MOUNT || proc == BRPROC_HELLO;
 }
 
 bool dispatch_any_port(uint32_t proc)
 {
-	return proc == BRPROC_NULL || proc == BRPROC_INFO;
+	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_HELLO;
 }
 
 bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size)
@@ -337,7 +339,6 @@ void dispatch_run(void *ctx, struct job *j)
 	}
 	memset(&k, 0, sizeof(k));
 	k.client = j->client_id;
-	memcpy(k.addr, j->peer_addr, sizeof(k.addr));
 	k.xid = j->xid;
 	k.proc = j->proc;
 	k.sum = drc_sum(j->args, j->args_len);

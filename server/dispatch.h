@@ -31,13 +31,15 @@ struct service {
 	bool inline_ok;                 /* try cheap calls in the loop (a local fs) */
 	int64_t start_time;             /* Unix seconds */
 	int64_t start_ns;               /* CLOCK_MONOTONIC */
+	uint64_t caps;                  /* BR_CAP_* announced by HELLO */
+	uint64_t instance;              /* random per start, announced by HELLO */
 };
 
 /* A procedure number of BRAMBLE_V1. */
 bool dispatch_known(uint32_t proc);
-/* NULL, INFO and MOUNT accept AUTH_NONE. */
+/* NULL, INFO, MOUNT and HELLO accept AUTH_NONE. */
 bool dispatch_auth_none_ok(uint32_t proc);
-/* NULL and INFO are answered whatever the client's source port. */
+/* NULL, INFO and HELLO are answered whatever the client's source port. */
 bool dispatch_any_port(uint32_t proc);
 
 /* The XDR routine and in-memory size of proc's arguments, from the one

@@ -60,5 +60,6 @@ proc_fn proc_info, proc_mount, proc_getattr, proc_setattr, proc_lookup,
 	proc_readdirplus, proc_statfs, proc_getxattr, proc_setxattr,
 	proc_listxattr, proc_removexattr;
 proc_fn proc_read, proc_write, proc_commit, proc_open, proc_copy_range;
+proc_fn proc_hello;
 
 #endif

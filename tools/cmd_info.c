@@ -20,6 +20,21 @@ static void print_duration(int64_t s)
 	       (long long)(s % 3600 / 60), (long long)(s % 60));
 }
 
+static void print_caps(uint64_t caps)
+{
+	static const struct { uint64_t bit; const char *name; } names[] = {
+		{ BRAMBLE_CAP_LOCKS, "locks" }, { BRAMBLE_CAP_MUNGE, "munge" },
+		{ BRAMBLE_CAP_DRC, "drc" }, { BRAMBLE_CAP_EXPORTS, "exports" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (caps & names[i].bit)
+			printf(" %s", names[i].name);
+	if (caps == 0)
+		printf(" none");
+	printf("\n");
+}
+
 /* The mount's own lines from its control file, indented. */
 static void print_mount(const struct target *t)
 {
@@ -41,6 +56,7 @@ int cmd_info(int argc, char **argv)
 	};
 	int64_t timeout_ms = 10000;
 	struct bramble_info info;
+	struct bramble_hello hello;
 	struct bramble *b = NULL;
 	struct target t;
 	char when[64];
@@ -80,7 +96,12 @@ int cmd_info(int argc, char **argv)
 	printf("version:        %s\n", info.server_version);
 	printf("export:         %s%s\n", info.export_path,
 	       info.read_only ? " (read-only)" : "");
-	printf("protocol:       %u\n", info.proto_vers);
+	bramble_server_hello(b, &hello);
+	printf("protocol:       %u, revision %u (server speaks %u..%u)\n",
+	       info.proto_vers, hello.revision, hello.min_revision,
+	       hello.max_revision);
+	printf("capabilities:  ");
+	print_caps(hello.caps);
 	printf("started:        %s\n", when);
 	printf("uptime:         ");
 	print_duration(info.uptime);

@@ -150,6 +150,7 @@ int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
 	o.host = t->host;
 	o.port = t->port;
 	o.timeout_ms = timeout_ms;
+	o.client_name = "bramble " PACKAGE_VERSION;
 	rc = bramble_new(&o, b);
 	if (rc < 0) {
 		fprintf(stderr, "bramble: cannot connect to %s:%d: %s\n", t->host,

@@ -243,6 +243,15 @@ class Client:
                     proto=u.u32(), start=u.u64(), uptime=u.u64(),
                     max_data=u.u32(), read_only=u.u32())
 
+    def hello(self, lo=1, hi=2, caps=0, need=0, client="rawrpc"):
+        r = self.call(HELLO, P().u32(lo).u32(hi).u64(caps).u64(need)
+                      .string(client).bytes(), auth=AUTH_NONE)
+        check(r.ok, "HELLO accepted by the RPC layer")
+        u = r.body
+        return dict(status=u.u32(), revision=u.u32(), min=u.u32(), max=u.u32(),
+                    caps=u.u64(), instance=u.u64(), grace=u.u32(),
+                    server=u.opaque().decode(), message=u.opaque().decode())
+
     def mount(self, path):
         st, u = self._status_call(MOUNT, P().string(path).bytes())
         if st == 0:
@@ -897,6 +906,11 @@ def main():
             print(a["size"])
     elif what == "info":
         print(Client(port).info())
+    elif what == "hello":       # HELLO LO HI [NEED]: prints the answer
+        lo, hi = int(args[0]), int(args[1])
+        need = int(args[2], 0) if len(args) > 2 else 0
+        h = Client(port, reserved=False).hello(lo, hi, need=need)
+        print(" ".join("%s=%s" % kv for kv in sorted(h.items())))
     else:
         print("unknown check", what, file=sys.stderr)
         return 2
