@@ -76,6 +76,9 @@ static void write_seeds(const char *dir)
 	br_rename_args rn = { fh, "a", fh, "b", 0 };
 	br_open_args op = { fh, 2 };
 	br_getxattr_args gx = { fh, "user.test", 256 };
+	br_hello_args hello = { 1, BR_REVISION, 0, 0, "fuzz" };
+	br_lock_args lk = { fh, 42, BR_LK_POSIX, BR_LOCK_WRITE, 0, 100, 7,
+			    BR_LOCK_WAIT };
 	struct buf b;
 
 	buf_init(&b, 0);
@@ -93,6 +96,9 @@ static void write_seeds(const char *dir)
 				    (xdrproc_t)xdr_br_readdir_args, &rdp));
 	SEED("setattr", 0, call(&b, BRPROC_SETATTR, &cred, (xdrproc_t)xdr_br_setattr_args, &sa));
 	SEED("rename", 0, call(&b, BRPROC_RENAME, &cred, (xdrproc_t)xdr_br_rename_args, &rn));
+	SEED("hello", 0, call(&b, BRPROC_HELLO, NULL, (xdrproc_t)xdr_br_hello_args, &hello));
+	SEED("lock", 0, call(&b, BRPROC_LOCK, &cred, (xdrproc_t)xdr_br_lock_args, &lk));
+	SEED("testlock", 0, call(&b, BRPROC_TESTLOCK, &cred, (xdrproc_t)xdr_br_lock_args, &lk));
 	SEED("open", 0, call(&b, BRPROC_OPEN, &cred, (xdrproc_t)xdr_br_open_args, &op));
 	SEED("getxattr", 0, call(&b, BRPROC_GETXATTR, &cred,
 				 (xdrproc_t)xdr_br_getxattr_args, &gx));
