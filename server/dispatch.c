@@ -339,6 +339,7 @@ void dispatch_run(void *ctx, struct job *j)
 	}
 	memset(&k, 0, sizeof(k));
 	k.client = j->client_id;
+	memcpy(k.addr, j->peer_addr, sizeof(k.addr));
 	k.xid = j->xid;
 	k.proc = j->proc;
 	k.sum = drc_sum(j->args, j->args_len);

@@ -111,7 +111,6 @@ int main(int argc, char **argv)
 	struct loop_opts lo;
 	struct timespec ts;
 	char err[600];
-	char path[4200];
 	unsigned int nofile;
 	int rc, status = 1;
 
@@ -164,19 +163,8 @@ int main(int argc, char **argv)
 	svc.ex = ex;
 	svc.fc = fdcache_new(BR_MIN((unsigned int)FDCACHE_MAX, nofile / 4),
 			     FDCACHE_IDLE_SEC);
-	if (!cfg.no_drc) {
-		/* Kept in bramble.db too: replies survive a crash (drc.h). */
-		svc.drc = drc_new(DRC_MAX, DRC_TTL_NS);
-		snprintf(path, sizeof(path), "%s/bramble.db", cfg.state_dir);
-		rc = drc_persist(svc.drc, path, now_ns(), err, sizeof(err));
-		if (rc < 0) {
-			log_err("%s", err);
-			goto out_fc;
-		}
-		if (rc > 0)
-			log_info("duplicate-request cache: %d replies kept from "
-				 "the previous run", rc);
-	}
+	/* In memory only: a restart forgets it (see drc.h). */
+	svc.drc = drc_new(DRC_MAX, DRC_TTL_NS);
 	svc.export_dir = cfg.export_dir;
 	svc.read_only = cfg.read_only;
 	svc.root_squash = !cfg.no_root_squash;
