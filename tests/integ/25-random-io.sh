@@ -68,4 +68,28 @@ done
 for p in $pids; do
 	wait "$p" || fail "random I/O run failed: $(cat "$T"/rio*.out)"
 done
+
+# Offsets past 4 GiB (a 32-bit server must use 64-bit file offsets): a
+# sparse file with data at 5 GiB, written and read back through the mount
+# and checked on the server.
+big=$((5 * 1024 * 1024 * 1024))
+python3 - "$T/mnt/big" "$EXPORT/big" "$big" <<'PY' || fail "I/O past 4 GiB"
+import os, sys
+path, server, off = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = b"past four gigabytes\n"
+fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+os.pwrite(fd, data, off)
+os.fsync(fd)
+if os.pread(fd, len(data), off) != data:
+    sys.exit("read back at 5 GiB differs")
+os.close(fd)
+for p in (path, server):
+    st = os.stat(p)
+    if st.st_size != off + len(data):
+        sys.exit("%s: size %d, expected %d" % (p, st.st_size, off + len(data)))
+with open(server, "rb") as f:
+    f.seek(off)
+    if f.read() != data:
+        sys.exit("server copy differs at 5 GiB")
+PY
 exit 0

@@ -7,6 +7,9 @@
 #   br_mount MNT [-o OPTS]               mount bramblefs (foreground daemon in
 #                                        the background), wait until mounted;
 #                                        sets FUSE_PID (last mount)
+#   br_mount_nowait MNT [ARGS]           start bramblefs, do not wait for it
+#   br_mounted MNT                       MNT is in /proc/mounts
+#   br_free_port                         print a free port on 127.0.0.1
 #   br_umount MNT                        unmount and wait for the daemon
 #   skip MSG / fail MSG                  exit 77 / exit 1 with a message
 #   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
@@ -22,7 +25,9 @@
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-BRAMBLED=$top_builddir/server/brambled
+# BRAMBLED may name another build's server (tools/check-armhf runs a 32-bit
+# one under qemu against this build's client).
+: "${BRAMBLED:=$top_builddir/server/brambled}"
 BRAMBLEFS=$top_builddir/fuse/bramblefs
 BRAMBLE=$top_builddir/tools/bramble
 TEST_NAME=$(basename "$0" .sh)
@@ -140,6 +145,31 @@ br_mount() {
 	_br_pids="$_br_pids $FUSE_PID"
 	_br_mounts="$_br_mounts $mnt"
 	wait_for 30 mountpoint -q "$mnt" || fail "bramblefs did not mount $mnt (see $T/bramblefs.log)"
+}
+
+# br_mount_nowait MNT [bramblefs args...]: start bramblefs as br_mount does
+# but return at once (a mount made while the server is down: -o bg, or
+# -o hard waiting for it).  Sets FUSE_PID.
+br_mount_nowait() {
+	local mnt=$1
+	shift
+	mkdir -p "$mnt"
+	${BR_WRAP_FUSE:-} "$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f -o "port=$PORT" "$@" \
+		>>"$T/bramblefs.log" 2>&1 &
+	FUSE_PID=$!
+	_br_pids="$_br_pids $FUSE_PID"
+	_br_mounts="$_br_mounts $mnt"
+}
+
+# br_mounted MNT: MNT is in /proc/mounts (without touching the mount, whose
+# operations may block while its server is away).
+br_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts
+}
+
+# br_free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+br_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 br_umount() {
