@@ -24,14 +24,22 @@
  * Reconnect.  When the connection breaks, calls in flight are re-sent on
  * the next connection (same XID) and new calls wait for it; attempts back
  * off from 100 ms to 2 s until each call's deadline.  Handles stay valid
- * across a server restart, so callers never need to remount.  A call that
- * was re-sent may have been executed twice by the server (no duplicate
- * request cache yet): a re-sent REMOVE can then report ENOENT, a re-sent
- * CREATE with BRAMBLE_CREATE_EXCL EEXIST.
+ * across a server restart, so callers never need to remount.  A
+ * non-idempotent call that was re-sent (CREATE, MKDIR, REMOVE, RENAME,
+ * LINK, ...) gets the reply of its first execution from the server's
+ * duplicate-request cache, which survives a server crash; the client id
+ * that identifies these calls is random per struct bramble.
  *
- * Credentials.  Every call on a file carries AUTH_SYS credentials given by
- * the caller (struct bramble_cred); the server performs the call as that
- * user.  NULL, INFO and MOUNT use AUTH_NONE.
+ * Hard calls (opts.hard): no deadline, a call waits for the server for
+ * as long as it takes, as on an NFS hard mount.  Such a wait can still be
+ * abandoned through a cancel token (below): the call returns -EINTR.
+ *
+ * Credentials.  Every call on a file carries credentials given by the
+ * caller (struct bramble_cred); the server performs the call as that
+ * user.  NULL, INFO and MOUNT use AUTH_NONE.  The credentials go as
+ * AUTH_SYS, or, with MUNGE (opts.auth), as a MUNGE session of that
+ * uid/gid: the server then trusts munged, not the client, and looks the
+ * supplementary groups up itself.
  *
  * Ownership.  Strings and buffers passed in are borrowed for the call;
  * results are copied into caller-provided memory.  No XDR types appear
@@ -67,6 +75,8 @@ struct bramble_opts {
 	const char *host;          /* name or literal; borrowed during _new */
 	int port;                  /* 0: BRAMBLE_DEFAULT_PORT */
 	unsigned int timeout_ms;   /* per call deadline; 0: default (60 s) */
+	bool hard;                 /* calls have no deadline (timeout_ms then
+				    * bounds only bramble_new's first connect) */
 	/* Source port: -1 (default) binds a reserved port (< 1024) when
 	 * running as root and an ordinary one otherwise; 1 always tries a
 	 * reserved port (fails with -EACCES when not permitted); 0 never. */
@@ -78,7 +88,21 @@ struct bramble_opts {
 	uint64_t caps;
 	uint64_t need;
 	const char *client_name;
+	/* Authentication of calls with credentials (BRAMBLE_AUTH_*), and
+	 * munged's socket (NULL: libmunge's default; borrowed during _new). */
+	int auth;
+	const char *munge_socket;
 };
+
+/* How calls carry their credentials.  MUNGE: munged vouches for the
+ * uid/gid (the library, when root, makes each user's credential as that
+ * user); AUTO (the default): AUTH_SYS until the server asks for MUNGE
+ * (BRAMBLE_CAP_MUNGE in HELLO, or an AUTH_TOOWEAK answer). */
+#define BRAMBLE_AUTH_AUTO 0
+#define BRAMBLE_AUTH_SYS 1
+#define BRAMBLE_AUTH_MUNGE 2
+/* "auto", "sys" or "munge" -> *out.  0 or -EINVAL. */
+int bramble_auth_parse(const char *s, int *out);
 
 /* Capabilities a server announces in HELLO (== BR_CAP_* of the protocol). */
 #define BRAMBLE_CAP_LOCKS 1        /* cluster-wide locks (LOCK/TESTLOCK) */
@@ -224,6 +248,12 @@ typedef int bramble_dirent_fn(void *ctx, const struct bramble_dirent *de);
 
 /* One NULL round trip (AUTH_NONE). */
 int bramble_null(struct bramble *b);
+/* Open cr's MUNGE session now (uid/gid only; a session already open on
+ * this connection is reused): 0 when the server accepted the MUNGE
+ * credential, -EOPNOTSUPP when this client does not use MUNGE (AUTH_SYS,
+ * or auto and the server has not asked for it), -EACCES when munged or
+ * the server refused (logged), -ETIMEDOUT. */
+int bramble_auth_open(struct bramble *b, const struct bramble_cred *cr);
 int bramble_info(struct bramble *b, struct bramble_info *out);
 /* path: relative to the export root, "" or "/" for the root itself. */
 int bramble_mount(struct bramble *b, const char *path,
@@ -324,6 +354,86 @@ ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
 			   const struct bramble_fh *src, uint64_t src_off,
 			   const struct bramble_fh *dst, uint64_t dst_off,
 			   uint64_t count, struct stat *dst_st);
+
+/* ---- locks (LOCK / TESTLOCK; the server announces BRAMBLE_CAP_LOCKS)
+ *
+ * The server holds each lock for (this struct bramble, lk->owner): owners
+ * are the caller's business (bramblefs passes the kernel's lock owner).
+ * POSIX kind: fcntl and OFD byte ranges (length 0: to end of file);
+ * FLOCK kind: whole file, start and length ignored.  Flags:
+ *  - WAIT: the server keeps the call until the lock is granted.  The
+ *    call still ends at the usual deadline (-ETIMEDOUT): send it again to
+ *    go on waiting (a new wait of the same owner and range replaces the
+ *    old one on the server, and a lock granted meanwhile is simply granted
+ *    again).  An UNLOCK with WAIT set cancels the owner's wait on that
+ *    range without releasing anything; the waiting call returns -EINTR.
+ *    A server with too many waits on one connection answers -EAGAIN
+ *    instead of waiting: poll then;
+ *  - RECLAIM: re-take a lock held before the server restarted (the only
+ *    locks granted during its grace period); RECLAIM | ALL with type
+ *    UNLOCK says "done reclaiming" (fh and owner ignored);
+ *  - ALL with UNLOCK: drop every lock this client holds on fh.
+ * Returns 0, -EAGAIN (a conflicting lock: *holder, may be NULL), -EINTR
+ * (a wait cancelled), -BRAMBLE_EGRACE (the server restarted and takes
+ * only reclaims for now: wait a moment and try again), -ENOLCK (the
+ * server's table is full, or it has no locks), or a transport error. */
+#define BRAMBLE_LK_POSIX 0
+#define BRAMBLE_LK_FLOCK 1
+#define BRAMBLE_LOCK_READ 1
+#define BRAMBLE_LOCK_WRITE 2
+#define BRAMBLE_LOCK_UNLOCK 3
+#define BRAMBLE_LOCK_WAIT 1
+#define BRAMBLE_LOCK_RECLAIM 2
+#define BRAMBLE_LOCK_ALL 4
+#define BRAMBLE_EGRACE 10013       /* not an errno: BR_EGRACE */
+
+struct bramble_lock {
+	uint64_t owner;
+	uint32_t kind;             /* BRAMBLE_LK_* */
+	uint32_t type;             /* BRAMBLE_LOCK_READ/WRITE/UNLOCK */
+	uint64_t start, length;    /* length 0: to end of file */
+	uint32_t pid;              /* for the holder's reports */
+	uint32_t flags;            /* BRAMBLE_LOCK_WAIT/RECLAIM/ALL */
+};
+
+struct bramble_lock_holder {
+	uint32_t type;             /* READ/WRITE; UNLOCK: nobody */
+	uint64_t start, length;
+	uint32_t pid;
+	bool same_client;          /* held through this struct bramble */
+};
+
+int bramble_lock(struct bramble *b, const struct bramble_cred *cr,
+		 const struct bramble_fh *fh, const struct bramble_lock *lk,
+		 struct bramble_lock_holder *holder);
+/* Could lk (READ or WRITE) be granted?  0 with holder->type UNLOCK when
+ * it could, 0 with the conflicting lock otherwise. */
+int bramble_testlock(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, const struct bramble_lock *lk,
+		     struct bramble_lock_holder *holder);
+
+/* ---- cancelling a waiting call
+ *
+ * A thread that must be able to give up a call (bramblefs: the kernel
+ * interrupts the request of a process that got a signal) binds a token to
+ * itself.  bramble_cancel(), from any thread, then makes the call that
+ * thread is waiting in return -EINTR at once, and every later call of the
+ * thread too, until bramble_cancel_reset().  The call may or may not have
+ * been executed by the server (NFS's intr has the same rule).
+ * Thread-safe; a token is bound to one thread at a time. */
+struct bramble_cancel;
+
+/* Free: bramble_cancel_free(), once no thread has it bound. */
+struct bramble_cancel *bramble_cancel_new(void);
+void bramble_cancel_free(struct bramble_cancel *t);
+/* Calls of the calling thread, on any struct bramble, watch t (NULL: no
+ * token). */
+void bramble_cancel_bind(struct bramble_cancel *t);
+void bramble_cancel(struct bramble_cancel *t);
+void bramble_cancel_reset(struct bramble_cancel *t);
+/* Whether the calling thread's token has been cancelled: for the
+ * caller's own waits outside libbramble. */
+bool bramble_cancelled(void);
 
 /* ---- counters */
 

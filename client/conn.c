@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bramble.h"
 #include "conn.h"
 #include "log.h"
 #include "proto.h"
@@ -18,6 +21,9 @@
 #define BACKOFF_MIN_NS (100 * 1000000LL)
 #define BACKOFF_MAX_NS (2000 * 1000000LL)
 #define READ_CHUNK (256 * 1024)
+/* Longest single poll(): an endless deadline must not overflow the int
+ * (the callers loop until their real deadline). */
+#define POLL_MAX_MS 60000
 
 struct conn {
 	pthread_mutex_t lock;
@@ -25,6 +31,7 @@ struct conn {
 	pthread_cond_t work;       /* reader: a call arrived, or stop */
 	pthread_t reader;
 	bool reader_started;
+	int wake_fd;               /* eventfd: bramble_cancel() wakes a polling caller */
 	conn_dial_fn *dial;
 	void *dial_ctx;
 	_Atomic uint32_t xid;
@@ -62,6 +69,108 @@ static struct timespec ns_to_ts(int64_t ns)
 	struct timespec ts = { .tv_sec = ns / 1000000000,
 			       .tv_nsec = ns % 1000000000 };
 	return ts;
+}
+
+/* poll() milliseconds until deadline_ns: 0 when it has passed, at least 1
+ * otherwise, at most POLL_MAX_MS. */
+static int poll_ms(int64_t deadline_ns)
+{
+	int64_t left = deadline_ns - now_ns();
+
+	if (left <= 0)
+		return 0;
+	return (int)BR_MIN(left / 1000000 + 1, (int64_t)POLL_MAX_MS);
+}
+
+/* ---- cancel tokens (bramble.h; the locking is described in conn.h) */
+
+struct bramble_cancel {
+	pthread_mutex_t lock;
+	atomic_bool cancelled;
+	struct conn *conn;         /* protected by lock: where its call waits */
+	struct conn_req *req;      /* protected by lock */
+};
+
+/* The token of the calling thread's calls. */
+static __thread struct bramble_cancel *bound_token;
+
+struct bramble_cancel *bramble_cancel_new(void)
+{
+	struct bramble_cancel *t = xcalloc(1, sizeof(*t));
+
+	pthread_mutex_init(&t->lock, NULL);
+	atomic_init(&t->cancelled, false);
+	return t;
+}
+
+void bramble_cancel_free(struct bramble_cancel *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+void bramble_cancel_bind(struct bramble_cancel *t)
+{
+	bound_token = t;
+}
+
+void bramble_cancel_reset(struct bramble_cancel *t)
+{
+	atomic_store(&t->cancelled, false);
+}
+
+bool bramble_cancelled(void)
+{
+	return bound_token && atomic_load(&bound_token->cancelled);
+}
+
+static bool req_cancelled(const struct conn_req *r)
+{
+	return r->cancel && atomic_load(&r->cancel->cancelled);
+}
+
+/* Wake req's wait: its condition variable, or its poll() if it may be the
+ * caller reading for itself. */
+static void conn_wake(struct conn *c, struct conn_req *req)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&c->lock);
+	pthread_cond_signal(&req->cond);
+	if (c->reading && write(c->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("cancel wake-up: %s", strerror(errno));
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bramble_cancel(struct bramble_cancel *t)
+{
+	atomic_store(&t->cancelled, true);
+	pthread_mutex_lock(&t->lock);
+	if (t->conn)
+		conn_wake(t->conn, t->req);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Let bramble_cancel(t) find req waiting on c (c, req NULL: done). */
+static void publish(struct bramble_cancel *t, struct conn *c,
+		    struct conn_req *req)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->conn = c;
+	t->req = req;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void drain_wake(struct conn *c)
+{
+	uint64_t n;
+
+	if (read(c->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("cancel wake-up: %s", strerror(errno));
 }
 
 /* ---- XID table (caller holds c->lock) */
@@ -187,14 +296,18 @@ static int read_some(struct conn *c, int fd, uint64_t gen, int64_t deadline_ns)
 	 * a poll() before every receive would double the system calls. */
 	n = recv(fd, c->chunk, READ_CHUNK, deadline_ns >= 0 ? MSG_DONTWAIT : 0);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline_ns - now_ns();
+		/* A caller's wait: bramble_cancel() may poke wake_fd. */
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = c->wake_fd, .events = POLLIN } };
+		int ms = poll_ms(deadline_ns);
 		int rc;
 
-		if (left <= 0)
+		if (ms == 0)
 			return -ETIMEDOUT;
-		rc = poll(&p, 1, (int)(left / 1000000) + 1);
-		if (rc == 0 || (rc < 0 && errno == EINTR))
+		rc = poll(p, 2, ms);
+		if (rc > 0 && (p[1].revents & POLLIN))
+			drain_wake(c);
+		if (rc <= 0 || !p[0].revents)
 			return rc == 0 ? -ETIMEDOUT : 0;
 		n = recv(fd, c->chunk, READ_CHUNK, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -323,15 +436,22 @@ static void send_req(struct conn *c, struct conn_req *req, uint64_t gen)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int64_t left = req->deadline_ns - now_ns();
-			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    !req_cancelled(req)) {
+			struct pollfd p[2] = { { .fd = c->fd, .events = POLLOUT },
+					       { .fd = c->wake_fd, .events = POLLIN } };
+			int ms = poll_ms(req->deadline_ns);
 
-			if (left > 0 && poll(&p, 1, (int)(left / 1000000) + 1) >= 0)
+			if (ms > 0 && poll(p, 2, ms) >= 0) {
+				if (p[1].revents & POLLIN)
+					drain_wake(c);
 				continue;
+			}
+			errno = EAGAIN;
 		}
-		/* Error or out of time: break the connection if it now holds
-		 * part of a record (the reader notices and reconnects). */
+		/* Error, out of time or cancelled: break the connection if it
+		 * now holds part of a record (the reader notices and
+		 * reconnects). */
 		if (off > 0 || n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			shutdown(c->fd, SHUT_RDWR);
 		break;
@@ -340,8 +460,9 @@ out:
 	pthread_mutex_unlock(&c->send_lock);
 }
 
-/* Read replies on the caller's own thread until req's arrives or its
- * deadline passes (deliver() marks req done like any other).  Then hand
+/* Read replies on the caller's own thread until req's arrives, its
+ * deadline passes or it is cancelled (deliver() marks req done like any
+ * other).  Then hand
  * the read side back, waking the reader thread if others still wait.
  * Called and returns with c->lock held. */
 static void read_own_reply(struct conn *c, struct conn_req *req)
@@ -357,7 +478,7 @@ static void read_own_reply(struct conn *c, struct conn_req *req)
 		if (rc == -EPIPE)
 			drop_fd(c);  /* still reading: nobody else picks up fd */
 		pthread_mutex_lock(&c->lock);  /* deliver() sets done under it */
-		if (rc < 0 || req->done)
+		if (rc < 0 || req->done || req_cancelled(req))
 			break;
 	}
 	c->reading = false;
@@ -376,8 +497,10 @@ int conn_call(struct conn *c, struct conn_req *req)
 	req->sent_gen = 0;
 	req->next = NULL;
 	req->pprev = NULL;
+	req->cancel = bound_token;
 	buf_init(&req->reply, 0);
 
+	publish(req->cancel, c, req);
 	pthread_mutex_lock(&c->lock);
 	if (c->stopping) {
 		rc = -ESHUTDOWN;
@@ -387,6 +510,10 @@ int conn_call(struct conn *c, struct conn_req *req)
 	if (c->fd < 0)
 		pthread_cond_signal(&c->work);
 	while (!req->done) {
+		if (req_cancelled(req)) {
+			rc = -EINTR;
+			break;
+		}
 		if (c->fd >= 0 && req->sent_gen != c->gen) {
 			uint64_t gen = c->gen;
 
@@ -419,6 +546,7 @@ int conn_call(struct conn *c, struct conn_req *req)
 		table_del(c, req);
 out:
 	pthread_mutex_unlock(&c->lock);
+	publish(req->cancel, NULL, NULL);  /* before req->cond goes */
 	pthread_cond_destroy(&req->cond);
 	if (rc < 0)
 		buf_release(&req->reply);
@@ -430,6 +558,16 @@ out:
 uint32_t conn_next_xid(struct conn *c)
 {
 	return atomic_fetch_add(&c->xid, 1);
+}
+
+uint64_t conn_generation(struct conn *c)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	return gen;
 }
 
 int conn_new(int fd, conn_dial_fn *dial, void *ctx, struct conn **out)
@@ -445,6 +583,13 @@ int conn_new(int fd, conn_dial_fn *dial, void *ctx, struct conn **out)
 	c->chunk = xmalloc(READ_CHUNK);
 	c->dial = dial;
 	c->dial_ctx = ctx;
+	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->wake_fd < 0) {
+		rc = -errno;
+		c->fd = -1;
+		conn_free(c);
+		return rc;
+	}
 	c->fd = fd;
 	c->gen = 1;
 	c->connects = fd >= 0;
@@ -481,6 +626,8 @@ void conn_free(struct conn *c)
 		pthread_join(c->reader, NULL);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
 	rm_reader_release(&c->rm);
 	free(c->chunk);
 	pthread_cond_destroy(&c->work);

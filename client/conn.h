@@ -23,6 +23,20 @@
  * and gen change only with both held (send_lock first), so either lock is
  * enough to read them.  The record reader state belongs to whoever set
  * `reading'.  No lock is held across a round trip.
+ *
+ * Cancelling (bramble_cancel, bramble.h): a caller may have a cancel token
+ * bound to its thread.  conn_call notes it in the request and publishes
+ * (token -> connection, request) under the token's lock while it waits, so
+ * bramble_cancel() can wake exactly that wait: it signals the request's
+ * condition variable under c->lock and, in case that caller is the one
+ * reading (leader), pokes c->wake_fd, which read_some() and send_req()
+ * poll beside the socket.  Lock order: token lock, then c->lock;
+ * conn_call never holds c->lock while taking a token's lock.  A cancelled
+ * call leaves the table at once and returns -EINTR; its reply, should it
+ * come, is dropped like a timed-out one's.
+ *
+ * Deadlines may be CONN_NO_DEADLINE (hard mounts): such a call waits until
+ * its reply arrives, the connection is freed, or it is cancelled.
  */
 #ifndef BR_CONN_H
 #define BR_CONN_H
@@ -42,11 +56,16 @@ typedef int conn_dial_fn(void *ctx, int *fd_out);
 /* One call.  The caller owns it (often on its stack) and fills xid (from
  * conn_next_xid()) and call (the whole record, mark included) before
  * conn_call(); the connection only borrows it until conn_call() returns. */
+#define CONN_NO_DEADLINE INT64_MAX
+
+struct bramble_cancel;
+
 struct conn_req {
 	uint32_t xid;
 	struct buf call;
 	struct buf reply;          /* the reply record, on success */
-	int64_t deadline_ns;       /* CLOCK_MONOTONIC */
+	int64_t deadline_ns;       /* CLOCK_MONOTONIC, or CONN_NO_DEADLINE */
+	struct bramble_cancel *cancel; /* the caller thread's token (set by conn_call) */
 	/* protected by c->lock: */
 	bool done;
 	uint64_t sent_gen;         /* connection generation it went out on */
@@ -69,10 +88,14 @@ int conn_new(int fd, conn_dial_fn *dial, void *ctx, struct conn **out);
 void conn_free(struct conn *c);
 
 uint32_t conn_next_xid(struct conn *c);
+/* The generation of the current socket: it changes on every reconnect
+ * (a request's sent_gen says which one it went out on). */
+uint64_t conn_generation(struct conn *c);
 
 /* Send req and wait for its reply until req->deadline_ns.  Returns 0 with
  * the reply record in req->reply (caller releases it with buf_release),
- * -ETIMEDOUT, or -ESHUTDOWN when the connection is being freed. */
+ * -ETIMEDOUT, -EINTR (the calling thread's cancel token fired, before or
+ * during the wait), or -ESHUTDOWN when the connection is being freed. */
 int conn_call(struct conn *c, struct conn_req *req);
 
 void conn_get_counters(struct conn *c, struct conn_counters *out);

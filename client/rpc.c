@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -67,6 +68,8 @@ static int dial(void *ctx, int *fd_out)
 	bramble_restart_fn *fn = b->restart_fn;
 	void *fn_ctx = b->restart_ctx;
 	pthread_mutex_unlock(&b->hello_lock);
+	if (h.caps & BRAMBLE_CAP_MUNGE)
+		auth_server_wants_munge(&b->auth);
 	if (old != h.instance) {
 		log_info("server %s restarted (%s)", b->addr_str, h.server);
 		if (fn)
@@ -104,16 +107,21 @@ int bramble_new_hello(const struct bramble_opts *o, struct bramble **out,
 	int fd = -1;
 	int rc;
 
-	if (!o->host || !*o->host || o->port < 0 || o->port > 65535)
+	if (!o->host || !*o->host || o->port < 0 || o->port > 65535 ||
+	    o->auth < BRAMBLE_AUTH_AUTO || o->auth > BRAMBLE_AUTH_MUNGE)
 		return -EINVAL;
 	b = xcalloc(1, sizeof(*b));
 	pthread_mutex_init(&b->hello_lock, NULL);
 	b->resvport = o->resvport;
 	b->timeout_ms = o->timeout_ms ? o->timeout_ms : BRAMBLE_DEFAULT_TIMEOUT_MS;
-	b->caps = o->caps;
+	b->hard = o->hard;
+	/* A client that may use MUNGE says so (the server's log shows it). */
+	b->caps = o->caps | (o->auth != BRAMBLE_AUTH_SYS ? BRAMBLE_CAP_MUNGE : 0);
 	b->need = o->need;
 	b->client_name = xstrdup(o->client_name ? o->client_name : "libbramble");
 	make_client_id(b->client_id, sizeof(b->client_id));
+	auth_init(&b->auth, o->auth, o->munge_socket,
+		  strtoull(b->client_id, NULL, 16));
 	rc = netaddr_resolve(o->host, o->port ? o->port : BRAMBLE_DEFAULT_PORT,
 			     &b->addr, &b->addr_len);
 	if (rc < 0)
@@ -125,6 +133,8 @@ int bramble_new_hello(const struct bramble_opts *o, struct bramble **out,
 		*hello_out = b->hello;
 	if (rc < 0)
 		goto fail;
+	if (b->hello.caps & BRAMBLE_CAP_MUNGE)
+		auth_server_wants_munge(&b->auth);
 	rc = conn_new(fd, dial, b, &b->conn);
 	if (rc < 0) {
 		close(fd);
@@ -142,6 +152,7 @@ void bramble_free(struct bramble *b)
 	if (!b)
 		return;
 	conn_free(b->conn);
+	auth_release(&b->auth);
 	pthread_mutex_destroy(&b->hello_lock);
 	free(b->client_name);
 	free(b);
@@ -173,17 +184,94 @@ void bramble_set_reconnect_hook(struct bramble *b, bramble_restart_fn *fn,
 	pthread_mutex_unlock(&b->hello_lock);
 }
 
+int bramble_auth_parse(const char *s, int *out)
+{
+	static const char *const names[] = {
+		[BRAMBLE_AUTH_AUTO] = "auto", [BRAMBLE_AUTH_SYS] = "sys",
+		[BRAMBLE_AUTH_MUNGE] = "munge",
+	};
+
+	for (int i = 0; s && i < (int)ARRAY_SIZE(names); i++) {
+		if (!strcmp(s, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int bramble_auth_open(struct bramble *b, const struct bramble_cred *cr)
+{
+	unsigned char handle[RPC_SHORT_LEN];
+
+	if (!auth_munge_on(&b->auth))
+		return -EOPNOTSUPP;
+	return auth_session(&b->auth, b->conn, cr->uid, cr->gid,
+			    now_ns() + (int64_t)b->timeout_ms * 1000000, handle);
+}
+
 const char *bramble_server_addr(const struct bramble *b)
 {
 	return b->addr_str;
 }
 
+/* How the call goes out: AUTH_NONE (cr NULL), AUTH_SYS, or the AUTH_SHORT
+ * handle of cr's MUNGE session (*short_used then set, handle filled). */
+static int pick_auth(struct bramble *b, const struct br_cred *wire,
+		     int64_t deadline_ns, unsigned char handle[RPC_SHORT_LEN],
+		     bool *short_used, struct rpc_auth *au)
+{
+	int rc;
+
+	memset(au, 0, sizeof(*au));
+	*short_used = false;
+	if (!wire) {
+		au->flavor = RPC_AUTH_NONE;
+		return 0;
+	}
+	if (!auth_munge_on(&b->auth)) {
+		au->flavor = RPC_AUTH_SYS;
+		au->sys = wire;
+		au->machname = b->client_id;
+		return 0;
+	}
+	rc = auth_session(&b->auth, b->conn, wire->uid, wire->gid, deadline_ns,
+			  handle);
+	if (rc < 0)
+		return rc;
+	*short_used = true;
+	au->flavor = RPC_AUTH_SHORT;
+	au->body = handle;
+	au->body_len = RPC_SHORT_LEN;
+	return 0;
+}
+
+/* After an AUTH_ERROR: is the call worth sending again (same XID, so the
+ * duplicate-request cache still knows it)?  A session the server does not
+ * know (restarted, expired, another connection) is re-opened; an AUTH_SYS
+ * call refused as too weak goes again with MUNGE when auto mode allows. */
+static bool auth_retry(struct bramble *b, const struct br_cred *wire,
+		       bool short_used, const unsigned char *handle,
+		       uint32_t auth_st)
+{
+	if (short_used && auth_st == AUTH_REJECTEDCRED) {
+		auth_session_drop(&b->auth, wire->uid, wire->gid, handle);
+		return true;
+	}
+	return !short_used && wire && auth_st == AUTH_TOOWEAK &&
+	       auth_server_wants_munge(&b->auth);
+}
+
+#define RPC_AUTH_TRIES 4
+
 int rpc_run(struct bramble *b, struct rpc_op *op, uint32_t proc,
 	    const struct bramble_cred *cr, xdrproc_t xargs, const void *args)
 {
 	struct br_cred wire, *wp = NULL;
+	unsigned char handle[RPC_SHORT_LEN];
+	struct rpc_auth au;
 	struct rpc_reply rep;
-	bool xid_ok;
+	bool xid_ok, short_used;
 	int rc;
 
 	memset(op, 0, sizeof(*op));
@@ -199,19 +287,28 @@ int rpc_run(struct bramble *b, struct rpc_op *op, uint32_t proc,
 		wp = &wire;
 	}
 	op->req.xid = conn_next_xid(b->conn);
-	op->req.deadline_ns = op->start_ns + (int64_t)b->timeout_ms * 1000000;
-	rc = rpcmsg_encode_call_named(&op->req.call, op->req.xid, BR_PROGRAM,
-				      BR_VERSION, proc, wp, b->client_id,
-				      xargs, args);
-	if (rc < 0)
-		return rc;
-	rc = conn_call(b->conn, &op->req);
-	/* The record is no longer needed: free 1 MiB WRITEs early. */
-	buf_release(&op->req.call);
-	if (rc < 0)
-		return rc;
-	rc = rpcmsg_decode_reply(op->req.reply.data, op->req.reply.len, &rep,
-				 &xid_ok);
+	op->req.deadline_ns = b->hard ? CONN_NO_DEADLINE :
+			      op->start_ns + (int64_t)b->timeout_ms * 1000000;
+	for (int tries = 1; ; tries++) {
+		rc = pick_auth(b, wp, op->req.deadline_ns, handle, &short_used, &au);
+		if (rc < 0)
+			return rc;
+		rc = rpcmsg_encode_call_auth(&op->req.call, op->req.xid, BR_PROGRAM,
+					     BR_VERSION, proc, &au, xargs, args);
+		if (rc < 0)
+			return rc;
+		rc = conn_call(b->conn, &op->req);
+		/* The record is no longer needed: free 1 MiB WRITEs early. */
+		buf_release(&op->req.call);
+		if (rc < 0)
+			return rc;
+		rc = rpcmsg_decode_reply(op->req.reply.data, op->req.reply.len,
+					 &rep, &xid_ok);
+		if (rc != -EACCES || tries == RPC_AUTH_TRIES ||
+		    !auth_retry(b, wp, short_used, handle, rep.auth_stat))
+			break;
+		buf_release(&op->req.reply);
+	}
 	if (rc < 0)
 		return rc;
 	op->body = rep.body;

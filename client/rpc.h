@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "bramble.h"
 #include "conn.h"
 #include "proto.h"
@@ -32,6 +33,7 @@ struct bramble {
 	char addr_str[64];
 	int resvport;
 	unsigned int timeout_ms;
+	bool hard;                 /* no deadlines (bramble_opts.hard) */
 	/* Random, made once per struct bramble: sent as the AUTH_SYS
 	 * machinename so the server's duplicate-request cache knows a call
 	 * re-sent on a new connection (same XID) for what it is. */
@@ -44,6 +46,7 @@ struct bramble {
 	struct bramble_hello hello;
 	bramble_restart_fn *restart_fn;
 	void *restart_ctx;
+	struct auth auth;           /* MUNGE sessions (auth.h) */
 	struct proc_counter stats[BR_NPROCS];
 };
 

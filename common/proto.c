@@ -31,6 +31,7 @@ static const struct {
 	{ BR_ETIMEDOUT, ETIMEDOUT }, { BR_ESTALE, ESTALE },
 	{ BR_EDQUOT, EDQUOT },	     { BR_EINTR, EINTR },
 	{ BR_ENOLCK, ENOLCK },	     { BR_EPROTO, EPROTO },
+	{ BR_EGRACE, BR_ERRNO_GRACE },
 };
 
 br_stat br_stat_from_errno(int err)

@@ -16,6 +16,10 @@
 #define BR_NPROCS (BRPROC_TESTLOCK + 1)
 #define BR_SOFTWARE_VERSION PACKAGE_VERSION
 
+/* BR_EGRACE has no errno: this private value stands for it (lock calls
+ * only; never handed to an application). */
+#define BR_ERRNO_GRACE 10013
+
 /* errno (positive, as in errno) -> wire status.  Unknown values map to
  * BR_EIO. */
 br_stat br_stat_from_errno(int err);

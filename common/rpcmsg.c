@@ -168,6 +168,41 @@ int rpcmsg_encode_call_named(struct buf *out, uint32_t xid, uint32_t prog,
 			     const struct br_cred *cred, const char *machname,
 			     xdrproc_t xargs, const void *args)
 {
+	struct rpc_auth a = {
+		.flavor = cred ? RPC_AUTH_SYS : RPC_AUTH_NONE,
+		.sys = cred, .machname = machname,
+	};
+
+	return rpcmsg_encode_call_auth(out, xid, prog, vers, proc, &a, xargs, args);
+}
+
+static bool_t put_auth_opaque(XDR *x, uint32_t flavor, const void *body,
+			      uint32_t len)
+{
+	char *bp = (char *)body;
+	u_int n = len;
+
+	return len <= RPC_AUTH_BODY_MAX && put_u32(x, flavor) &&
+	       xdr_bytes(x, &bp, &n, RPC_AUTH_BODY_MAX);
+}
+
+static bool_t put_cred(XDR *x, const struct rpc_auth *a)
+{
+	switch (a->flavor) {
+	case RPC_AUTH_NONE:
+		return put_auth_none(x);
+	case RPC_AUTH_SYS:
+		return a->sys && put_auth_sys(x, a->sys, a->machname);
+	default:
+		return put_auth_opaque(x, a->flavor, a->body, a->body_len);
+	}
+}
+
+int rpcmsg_encode_call_auth(struct buf *out, uint32_t xid, uint32_t prog,
+			    uint32_t vers, uint32_t proc,
+			    const struct rpc_auth *auth, xdrproc_t xargs,
+			    const void *args)
+{
 	size_t body = 10 * 4 + RPC_AUTH_BODY_MAX;
 	size_t start;
 	XDR x;
@@ -181,11 +216,42 @@ int rpcmsg_encode_call_named(struct buf *out, uint32_t xid, uint32_t prog,
 	ok = put_u32(&x, xid) && put_u32(&x, CALL) &&
 	     put_u32(&x, RPC_MSG_VERSION) && put_u32(&x, prog) &&
 	     put_u32(&x, vers) && put_u32(&x, proc);
-	ok = ok && (cred ? put_auth_sys(&x, cred, machname) : put_auth_none(&x));
+	ok = ok && put_cred(&x, auth);
 	ok = ok && put_auth_none(&x); /* verifier */
 	if (ok && xargs && args)
 		ok = xargs(&x, (void *)args);
 	return record_end(out, start, &x, ok);
+}
+
+/* ---- the MUNGE payload: "brMG", format 1, client id (XDR) */
+
+#define MUNGE_TAG 0x62724d47u
+#define MUNGE_FORMAT 1u
+
+void rpcmsg_munge_payload(uint64_t client_id,
+			  unsigned char out[RPC_MUNGE_PAYLOAD_LEN])
+{
+	put_be32((char *)out, MUNGE_TAG);
+	put_be32((char *)out + 4, MUNGE_FORMAT);
+	put_be32((char *)out + 8, (uint32_t)(client_id >> 32));
+	put_be32((char *)out + 12, (uint32_t)client_id);
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+int rpcmsg_munge_payload_parse(const void *p, size_t len, uint64_t *client_id)
+{
+	const unsigned char *b = p;
+
+	if (!p || len != RPC_MUNGE_PAYLOAD_LEN || get_be32(b) != MUNGE_TAG ||
+	    get_be32(b + 4) != MUNGE_FORMAT)
+		return -EBADMSG;
+	*client_id = (uint64_t)get_be32(b + 8) << 32 | get_be32(b + 12);
+	return 0;
 }
 
 /* ---- call decoding */
@@ -278,6 +344,10 @@ enum rpcmsg_call_status rpcmsg_decode_call(const void *rec, size_t len,
 		st = RPCMSG_CALL_BADCRED;
 		goto out;
 	}
+	if (call->flavor != RPC_AUTH_SYS) {
+		call->cred_body = body;
+		call->cred_len = body_len;
+	}
 	if (!get_auth(&x, base, len, &vflavor, &body, &body_len)) {
 		st = RPCMSG_CALL_BADVERF;
 		goto out;
@@ -299,18 +369,27 @@ static bool_t put_reply_head(XDR *x, uint32_t xid, uint32_t reply_stat)
 int rpcmsg_reply_success(struct buf *out, uint32_t xid, xdrproc_t xres,
 			 const void *res)
 {
-	size_t body = 6 * 4;
+	return rpcmsg_reply_success_verf(out, xid, RPC_AUTH_NONE, NULL, 0, xres, res);
+}
+
+int rpcmsg_reply_success_verf(struct buf *out, uint32_t xid, uint32_t vflavor,
+			      const void *vbody, uint32_t vlen, xdrproc_t xres,
+			      const void *res)
+{
+	size_t body = 6 * 4 + ((vlen + 3) & ~3u);
 	size_t start;
 	XDR x;
 	bool_t ok;
 
+	if (vlen > RPC_AUTH_BODY_MAX)
+		return -EMSGSIZE;
 	if (xres && res)
 		body += xdr_sizeof(xres, (void *)res);
 	if (body > BR_RECORD_MAX)
 		return -EMSGSIZE;
 	start = record_begin(out, body, &x);
-	ok = put_reply_head(&x, xid, MSG_ACCEPTED) && put_auth_none(&x) &&
-	     put_u32(&x, SUCCESS);
+	ok = put_reply_head(&x, xid, MSG_ACCEPTED) &&
+	     put_auth_opaque(&x, vflavor, vbody, vlen) && put_u32(&x, SUCCESS);
 	if (ok && xres && res)
 		ok = xres(&x, (void *)res);
 	return record_end(out, start, &x, ok);
@@ -366,12 +445,17 @@ int rpcmsg_decode_reply(const void *rec, size_t len, struct rpc_reply *rep,
 
 		if (get_u32(&x, &rs))
 			rc = rs == RPC_MISMATCH ? -EPROTONOSUPPORT : -EACCES;
+		if (rc == -EACCES && !get_u32(&x, &rep->auth_stat))
+			rep->auth_stat = AUTH_FAILED;
 		goto out;
 	}
 	if (rstat != MSG_ACCEPTED ||
 	    !get_auth(&x, base, len, &vflavor, &vbody, &vlen) ||
 	    !get_u32(&x, &astat))
 		goto out;
+	rep->verf_flavor = vflavor;
+	rep->verf_body = vbody;
+	rep->verf_len = vlen;
 	switch (astat) {
 	case SUCCESS:
 		rep->body = base + xdr_getpos(&x);

@@ -24,9 +24,14 @@
 
 #define RPC_AUTH_NONE 0
 #define RPC_AUTH_SYS 1
+#define RPC_AUTH_SHORT 2        /* RFC 5531: the server's shorthand */
 #define RPC_AUTH_BODY_MAX 400   /* RFC 5531: opaque body<400> */
 #define RPC_MACHNAME_MAX 255
 #define RPC_AUTH_SYS_GROUPS 16
+/* MUNGE sessions (server/auth.h): the AUTH_SHORT handle's length, and
+ * the payload bramble seals inside each MUNGE credential. */
+#define RPC_SHORT_LEN 16
+#define RPC_MUNGE_PAYLOAD_LEN 16
 
 /* ---- record marking */
 
@@ -78,6 +83,30 @@ int rpcmsg_encode_call_named(struct buf *out, uint32_t xid, uint32_t prog,
 			     const struct br_cred *cred, const char *machname,
 			     xdrproc_t xargs, const void *args);
 
+/* A credential of any flavor, as a client sends it. */
+struct rpc_auth {
+	uint32_t flavor;           /* RPC_AUTH_NONE, RPC_AUTH_SYS, or opaque */
+	const struct br_cred *sys; /* RPC_AUTH_SYS: who */
+	const char *machname;      /* RPC_AUTH_SYS: as for _named; may be NULL */
+	const void *body;          /* any other flavor: its opaque body ... */
+	uint32_t body_len;         /* ... of at most RPC_AUTH_BODY_MAX bytes */
+};
+
+/* The same with any credential (AUTH_SHORT, BR_AUTH_MUNGE, ...); the
+ * verifier is AUTH_NONE.  -EMSGSIZE also for a body over the RFC's 400. */
+int rpcmsg_encode_call_auth(struct buf *out, uint32_t xid, uint32_t prog,
+			    uint32_t vers, uint32_t proc,
+			    const struct rpc_auth *auth, xdrproc_t xargs,
+			    const void *args);
+
+/* The payload bramble seals into a MUNGE credential: a tag (so that a
+ * credential made for another service is refused) and the client id the
+ * duplicate-request cache keys on (what AUTH_SYS carries as machinename).
+ * _parse: 0, or -EBADMSG when p is not such a payload. */
+void rpcmsg_munge_payload(uint64_t client_id,
+			  unsigned char out[RPC_MUNGE_PAYLOAD_LEN]);
+int rpcmsg_munge_payload_parse(const void *p, size_t len, uint64_t *client_id);
+
 enum rpcmsg_call_status {
 	RPCMSG_CALL_OK,          /* header fine; args at call->args */
 	RPCMSG_CALL_GARBAGE,     /* not even an xid: close the connection */
@@ -93,6 +122,8 @@ struct rpc_call {
 	struct br_cred cred;       /* valid when flavor == RPC_AUTH_SYS */
 	char machname[RPC_MACHNAME_MAX + 1]; /* AUTH_SYS machinename, NUL-
 				    * terminated (cut at a NUL inside); "" if none */
+	const char *cred_body;     /* other flavors: the opaque body, in the */
+	uint32_t cred_len;         /* record (<= RPC_AUTH_BODY_MAX) */
 	const char *args;          /* points into the record */
 	size_t args_len;
 };
@@ -106,6 +137,11 @@ enum rpcmsg_call_status rpcmsg_decode_call(const void *rec, size_t len,
 /* Append a record with an accepted SUCCESS reply and its results. */
 int rpcmsg_reply_success(struct buf *out, uint32_t xid, xdrproc_t xres,
 			 const void *res);
+/* The same with a verifier of flavor vflavor (vlen <= RPC_AUTH_BODY_MAX),
+ * e.g. the AUTH_SHORT handle that answers a MUNGE credential. */
+int rpcmsg_reply_success_verf(struct buf *out, uint32_t xid, uint32_t vflavor,
+			      const void *vbody, uint32_t vlen, xdrproc_t xres,
+			      const void *res);
 /* Append an accepted reply without results: PROG_UNAVAIL, PROC_UNAVAIL,
  * GARBAGE_ARGS, SYSTEM_ERR, or PROG_MISMATCH (with low/high versions). */
 int rpcmsg_reply_accept_err(struct buf *out, uint32_t xid,
@@ -118,6 +154,10 @@ struct rpc_reply {
 	uint32_t xid;
 	const char *body;          /* results, when accepted SUCCESS */
 	size_t body_len;
+	uint32_t verf_flavor;      /* accepted replies: the server's verifier */
+	const char *verf_body;     /* (in the record) */
+	uint32_t verf_len;
+	uint32_t auth_stat;        /* denied AUTH_ERROR: why (AUTH_TOOWEAK, ...) */
 };
 
 /* Parse a reply.  Returns 0 for accepted SUCCESS (results at body),
@@ -125,7 +165,7 @@ struct rpc_reply {
  * read: *xid_ok says), or the error the reply carries: -EPROTONOSUPPORT
  * (program or version unknown), -ENOSYS (procedure unknown: an older
  * server), -EINVAL (garbage args), -EREMOTEIO (server system error),
- * -EACCES (authentication refused). */
+ * -EACCES (authentication refused: rep->auth_stat says how). */
 int rpcmsg_decode_reply(const void *rec, size_t len, struct rpc_reply *rep,
 			bool *xid_ok);
 

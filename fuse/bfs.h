@@ -23,6 +23,7 @@
 
 struct cred_cache;
 struct wb;
+struct bfs_locks;
 
 struct bfs {
 	struct bfs_opts opts;
@@ -30,6 +31,8 @@ struct bfs {
 	struct inode_table *inodes;
 	struct cred_cache *creds;
 	struct wb *wb;             /* write-behind (wb.h) */
+	struct bfs_locks *locks;   /* locks held (ops_lock.c); NULL: -o nolock
+	                            * (or -o bg before the server answered) */
 	struct fuse_session *se;
 	struct bramble_fh root_fh;
 	uint32_t max_data;         /* largest READ/WRITE, from MOUNT */

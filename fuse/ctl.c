@@ -25,6 +25,7 @@ void ctl_render(struct bfs *fs, const char *mountpoint)
 	buf_addf(&fs->ctl, "entry_timeout=%g\n", o->entry_timeout);
 	buf_addf(&fs->ctl, "negative_timeout=%g\n", o->negative_timeout);
 	buf_addf(&fs->ctl, "timeout=%g\n", o->timeout);
+	buf_addf(&fs->ctl, "hard=%d\n", o->hard ? 1 : 0);
 	buf_addf(&fs->ctl, "max_data=%u\n", fs->max_data);
 	buf_addf(&fs->ctl, "read_only=%d\n", fs->read_only);
 	buf_addf(&fs->ctl, "pid=%ld\n", (long)getpid());

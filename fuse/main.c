@@ -5,13 +5,17 @@
  * unmount, 1 when the mount fails, 2 for a usage error. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bfs.h"
+#include "intr.h"
 #include "log.h"
+#include "ops.h"
 #include "wb.h"
 #include "xalloc.h"
 
@@ -34,10 +38,30 @@ static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap
 	buf_release(&b);
 }
 
-static int connect_server(struct bfs *fs)
+/* Errors that may go away by themselves: the server is not up yet, the
+ * network or the name service is not there yet (a node booting). */
+static bool transient(int rc)
+{
+	return rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -EHOSTUNREACH ||
+	       rc == -ENETUNREACH || rc == -EHOSTDOWN || rc == -ENETDOWN ||
+	       rc == -ECONNRESET || rc == -EPIPE || rc == -EAGAIN;
+}
+
+/* The first connect waits up to `timeout' seconds, or for ever with -o
+ * hard (the mount itself is then as patient as its calls). */
+static int64_t connect_deadline(const struct bfs *fs)
+{
+	return fs->opts.hard ? INT64_MAX
+			     : now_ns() + (int64_t)(fs->opts.timeout * 1e9);
+}
+
+/* Connect, trying again (100 ms -> 2 s apart) until deadline_ns, until
+ * the session is told to exit, or until the thread's cancel token fires
+ * (-EINTR). */
+static int connect_server(struct bfs *fs, int64_t deadline_ns)
 {
 	struct bramble_opts bo;
-	int64_t deadline;
+	int64_t deadline = deadline_ns;
 	int64_t backoff = 100;
 	int rc;
 
@@ -46,9 +70,11 @@ static int connect_server(struct bfs *fs)
 	bo.port = (int)fs->opts.port;
 	bo.timeout_ms = (unsigned int)(fs->opts.timeout * 1000);
 	bo.client_name = "bramblefs " PACKAGE_VERSION;
+	bo.auth = fs->opts.auth;
+	bo.munge_socket = fs->opts.munge_socket;
+	bo.hard = fs->opts.hard;
 	if (bo.timeout_ms == 0)
 		bo.timeout_ms = 1;
-	deadline = now_ns() + (int64_t)bo.timeout_ms * 1000000;
 	/* A node booting with the server still down: keep trying for the
 	 * call timeout, as any later call would. */
 	for (;;) {
@@ -56,18 +82,38 @@ static int connect_server(struct bfs *fs)
 		if (rc == 0 || rc == -EINVAL || rc == -EACCES || rc == -EPROTO ||
 		    now_ns() + backoff * 1000000 > deadline)
 			return rc;
+		if (bramble_cancelled() || (fs->se && fuse_session_exited(fs->se)))
+			return -EINTR;
 		usleep((useconds_t)backoff * 1000);
 		backoff = BR_MIN(backoff * 2, 2000);
 	}
 }
 
-/* Connect and MOUNT: root handle, max_data.  Logs the reason on failure. */
-static int mount_export(struct bfs *fs)
+/* What a MOUNT refusal most likely means, for the log. */
+static const char *mount_hint(int rc)
+{
+	if (rc == -EACCES && geteuid() != 0)
+		return " (the server accepts only reserved ports: run as root, "
+		       "or start brambled with --insecure)";
+	if (rc == -EACCES)
+		return " (is this node in the export's allowed networks?)";
+	if (rc == -ENOENT)
+		return " (no such export or directory: `bramble info HOST' "
+		       "lists the exports)";
+	return "";
+}
+
+/* Connect (until deadline_ns) and MOUNT: root handle, max_data.  Logs
+ * the reason on failure; *retry (may be NULL) tells a failure that may
+ * go away (the server is not up yet) from one that will not. */
+static int mount_export(struct bfs *fs, int64_t deadline_ns, bool *retry)
 {
 	struct bramble_mount_res mr;
 	const char *sub = fs->opts.subdir;
-	int rc = connect_server(fs);
+	int rc = fs->cl ? 0 : connect_server(fs, deadline_ns);
 
+	if (retry)
+		*retry = transient(rc);
 	if (rc < 0) {
 		log_err("cannot connect to %s port %u: %s", fs->opts.host,
 			fs->opts.port, strerror(-rc));
@@ -76,12 +122,12 @@ static int mount_export(struct bfs *fs)
 	while (*sub == '/')
 		sub++;
 	rc = bramble_mount(fs->cl, sub, &mr);
+	if (retry)
+		*retry = rc == -ETIMEDOUT;
 	if (rc < 0) {
 		log_err("cannot mount %s: %s%s", fs->opts.source,
 			rc == -ETIMEDOUT ? "server did not answer" : strerror(-rc),
-			rc == -EACCES && geteuid() != 0 ?
-			" (the server accepts only reserved ports: run as root, "
-			"or start brambled with --insecure)" : "");
+			mount_hint(rc));
 		return rc;
 	}
 	if (!S_ISDIR(mr.attr.st_mode)) {
@@ -93,6 +139,49 @@ static int mount_export(struct bfs *fs)
 				   : BRAMBLE_DATA_MAX;
 	fs->read_only = mr.read_only;
 	return 0;
+}
+
+/* -o bg, server down at mount time: this thread connects and MOUNTs
+ * while the session already runs, then opens the gate (intr.h).  A
+ * failure that will not go away (no such export) ends the mount. */
+struct bg_connect {
+	struct bfs *fs;
+	const char *mountpoint;
+	struct bramble_cancel *cancel;  /* fired at shutdown */
+	pthread_t thr;
+};
+
+static void *bg_connect_main(void *arg)
+{
+	struct bg_connect *bg = arg;
+	struct bfs *fs = bg->fs;
+	bool retry = true;
+	int rc = -EAGAIN;
+
+	bramble_cancel_bind(bg->cancel);
+	while (rc < 0 && retry && !bramble_cancelled() &&
+	       !fuse_session_exited(fs->se)) {
+		rc = mount_export(fs, INT64_MAX, &retry);
+		if (rc < 0 && retry)
+			usleep(500 * 1000);
+	}
+	if (rc < 0) {
+		if (!bramble_cancelled() && !fuse_session_exited(fs->se)) {
+			log_err("giving up on %s: unmounting", fs->opts.source);
+			kill(getpid(), SIGTERM);  /* libfuse's handler ends the loop */
+		}
+		return NULL;
+	}
+	inode_table_new(&fs->root_fh, &fs->inodes);
+	if (!fs->opts.nolock && (rc = locks_start(fs)) < 0) {
+		log_err("cannot start the lock thread: %s; unmounting", strerror(-rc));
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
+	ctl_render(fs, bg->mountpoint);
+	log_info("connected to %s: %s ready", fs->opts.host, bg->mountpoint);
+	intr_set_ready();
+	return NULL;
 }
 
 static void add_default_opts(struct fuse_args *args, const struct bfs_opts *o)
@@ -117,6 +206,9 @@ int main(int argc, char **argv)
 	struct fuse_args args;
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *lc = NULL;
+	struct fuse_lowlevel_ops ops;
+	struct bg_connect bg = { .fs = &fs };
+	bool ready, retry = false, bg_started = false;
 	int rc, ret = 1;
 
 	memset(&fs, 0, sizeof(fs));
@@ -151,13 +243,22 @@ int main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 
 	/* Connect before daemonizing, so a wrong host or path is reported
-	 * on the terminal and in the exit status. */
-	if (mount_export(&fs) < 0)
+	 * on the terminal and in the exit status.  With -o bg one attempt:
+	 * if the server is not there yet, mount now and connect later. */
+	ready = mount_export(&fs, fs.opts.bg ? now_ns() : connect_deadline(&fs),
+			     &retry) == 0;
+	if (!ready && !(fs.opts.bg && retry))
 		goto out_cmd;
-	inode_table_new(&fs.root_fh, &fs.inodes);
+	if (ready)
+		inode_table_new(&fs.root_fh, &fs.inodes);
+	else
+		log_info("%s not reachable yet: mounting now and connecting in the "
+			 "background", fs.opts.host);
 	cred_cache_new(&fs.creds);
 
-	fs.se = fuse_session_new(&args, &bfs_ops, sizeof(bfs_ops), &fs);
+	/* Every operation interruptible (and gated until ready). */
+	intr_wrap_ops(&bfs_ops, &ops, ready);
+	fs.se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
 	if (!fs.se)
 		goto out_fs;
 	if (fuse_set_signal_handlers(fs.se) != 0)
@@ -173,7 +274,7 @@ int main(int argc, char **argv)
 	}
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
-	if (!fs.cl && connect_server(&fs) < 0) {
+	if (ready && !fs.cl && connect_server(&fs, connect_deadline(&fs)) < 0) {
 		log_err("cannot reconnect to %s after daemonizing", fs.opts.host);
 		goto out_unmount;
 	}
@@ -183,7 +284,23 @@ int main(int argc, char **argv)
 		log_err("cannot start write-behind threads: %s", strerror(-rc));
 		goto out_unmount;
 	}
-	ctl_render(&fs, cmd.mountpoint);
+	/* (-o bg before the server answered: bg_connect_main starts them.) */
+	if (ready && !fs.opts.nolock && (rc = locks_start(&fs)) < 0) {
+		log_err("cannot start the lock thread: %s", strerror(-rc));
+		goto out_unmount;
+	}
+	if (ready) {
+		ctl_render(&fs, cmd.mountpoint);
+	} else {
+		bg.mountpoint = cmd.mountpoint;
+		bg.cancel = bramble_cancel_new();
+		rc = -pthread_create(&bg.thr, NULL, bg_connect_main, &bg);
+		if (rc < 0) {
+			log_err("cannot start the connecting thread: %s", strerror(-rc));
+			goto out_wb;
+		}
+		bg_started = true;
+	}
 	log_info("mounted %s on %s", fs.opts.source, cmd.mountpoint);
 
 	if (cmd.singlethread) {
@@ -201,6 +318,12 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_destroy(lc);
 	}
 	ret = rc == 0 ? 0 : 1;
+	if (bg_started) {
+		bramble_cancel(bg.cancel);
+		pthread_join(bg.thr, NULL);
+	}
+out_wb:
+	bramble_cancel_free(bg.cancel);
 	wb_free(fs.wb);  /* every acknowledged write reaches the server */
 	fs.wb = NULL;
 out_unmount:
@@ -213,6 +336,7 @@ out_fs:
 	inode_table_free(fs.inodes);
 	cred_cache_free(fs.creds);
 out_cmd:
+	locks_stop(&fs);  /* before the client it calls through */
 	bramble_free(fs.cl);
 	free(cmd.mountpoint);
 out_args:

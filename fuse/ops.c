@@ -105,7 +105,16 @@ static void bfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want |= want & conn->capable;
 	/* Writes must reach the server before write()/close() return. */
 	conn->want &= ~(unsigned int)FUSE_CAP_WRITEBACK_CACHE;
-	conn->max_write = BR_MIN(fs->max_data, (uint32_t)BRAMBLE_DATA_MAX);
+	/* -o nolock: the kernel keeps fcntl and flock locks on this node
+	 * (libfuse asks for both because the ops exist).  Not fs->locks:
+	 * with -o bg it starts later. */
+	if (fs->opts.nolock)
+		conn->want &= ~(unsigned int)(FUSE_CAP_POSIX_LOCKS |
+					      FUSE_CAP_FLOCK_LOCKS);
+	/* max_data is 0 while a -o bg mount has not reached its server:
+	 * writes are split to the server's size later anyway. */
+	conn->max_write = fs->max_data ? BR_MIN(fs->max_data, (uint32_t)BRAMBLE_DATA_MAX)
+				       : (uint32_t)BRAMBLE_DATA_MAX;
 	if (conn->max_readahead < BRAMBLE_DATA_MAX)
 		conn->max_readahead = BRAMBLE_DATA_MAX;  /* kernel clamps */
 	/* The kernel's default of 12 background requests (readahead, async

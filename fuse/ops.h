@@ -91,11 +91,23 @@ void bfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 struct fuse_file_info *fi_in, fuse_ino_t ino_out,
 			 off_t off_out, struct fuse_file_info *fi_out,
 			 size_t len, int flags);
+
+/* ops_lock.c: cluster-wide locks */
 void bfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       struct flock *lock);
 void bfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       struct flock *lock, int sleep);
 void bfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       int op);
+/* Start/stop the lock copy and its renew thread (after fs->cl exists;
+ * sets libbramble's reconnect hook).  Without them (-o nolock) the
+ * kernel keeps locks node-local and these ops are never called. */
+int locks_start(struct bfs *fs);
+void locks_stop(struct bfs *fs);
+/* flush: drop owner's fcntl locks on f's file; release: drop the OFD and
+ * flock locks taken through f.  No round trip when nothing is held. */
+void locks_flush(struct bfs *fs, const struct bfs_file *f, uint64_t owner);
+void locks_release(struct bfs *fs, const struct bfs_file *f,
+		   const struct fuse_file_info *fi);
 
 #endif

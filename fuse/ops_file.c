@@ -1,5 +1,5 @@
 /* ops_file.c - FUSE handlers for open files: open/create, read/write,
- * flush/release/fsync, copy_file_range, and the lock calls (refused).
+ * flush/release/fsync, copy_file_range (locks: ops_lock.c).
  *
  * Each open file carries its opener's credentials (struct bfs_file in
  * fi->fh): the kernel sends writeback, readahead and release with
@@ -106,8 +106,9 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	inode_open(fs->inodes, ino);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = keep;
-	/* close() must wait for write-behind: only writers need FLUSH. */
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	/* close() must wait for write-behind: only writers need FLUSH --
+	 * and, with cluster-wide locks, every close (it drops fcntl locks). */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && fs->opts.nolock;
 	bfs_trace(fs, "open", ino, 0, t0);
 	if (fuse_reply_open(req, fi) != 0) {
 		char *silly = NULL;
@@ -156,7 +157,7 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_cto_note(fs->inodes, e.ino, &st);
 	inode_open(fs->inodes, e.ino);
 	fi->fh = (uintptr_t)f;
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && fs->opts.nolock;
 	bfs_trace(fs, "create", parent, 0, t0);
 	inode_kattr_note(fs->inodes, e.ino, &st);  /* before the kernel acts */
 	if (fuse_reply_create(req, &e, fi) != 0) {
@@ -271,8 +272,12 @@ void bfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = 0;
 
 	if (f) {
-		wb_wait_file(fs->wb, f);
-		rc = wb_take_err(fs->wb, f);
+		/* Interruptible: a hard mount's close() must die on SIGKILL;
+		 * release still waits for the writes. */
+		rc = wb_wait_file_intr(fs->wb, f);
+		if (rc == 0)
+			rc = wb_take_err(fs->wb, f);
+		locks_flush(fs, f, fi->lock_owner);
 	}
 	reply_err(req, "flush", ino, rc, t0);
 }
@@ -294,6 +299,7 @@ void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			log_warn_rl("write to ino %llu failed after its last close: %s",
 				    (unsigned long long)f->ino,
 				    strerror(bfs_errno(rc)));
+		locks_release(fs, f, fi);
 	}
 	if (f && inode_close(fs->inodes, f->ino, &dir, &silly)) {
 		/* Last close of a file unlinked while open here. */
@@ -317,10 +323,11 @@ void bfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	if (f) {
 		/* Every write of the file, from any open of it, then COMMIT. */
-		wb_wait_ino(fs->wb, ino);
-		wrc = wb_take_err(fs->wb, f);
-		rc = bramble_commit(fs->cl, &f->cred, &f->fh,
-				    datasync ? BRAMBLE_COMMIT_DATASYNC : 0);
+		rc = wb_wait_ino(fs->wb, ino);  /* -EINTR: interrupted */
+		wrc = rc < 0 ? 0 : wb_take_err(fs->wb, f);
+		if (rc == 0)
+			rc = bramble_commit(fs->cl, &f->cred, &f->fh,
+					    datasync ? BRAMBLE_COMMIT_DATASYNC : 0);
 		if (wrc < 0)
 			rc = wrc;
 	}
@@ -359,31 +366,4 @@ void bfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	inode_cto_note(fs->inodes, out->ino, &st);
 	bfs_trace(fs, "copy_file_range", ino_out, 0, t0);
 	fuse_reply_write(req, (size_t)n);
-}
-
-/* Locks are never silently node-local (DESIGN.md): until the server
- * grows lock calls, the mount says plainly that it has none. */
-void bfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-	       struct flock *lock)
-{
-	(void)fi;
-	(void)lock;
-	reply_err(req, "getlk", ino, -ENOLCK, now_ns());
-}
-
-void bfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-	       struct flock *lock, int sleep)
-{
-	(void)fi;
-	(void)lock;
-	(void)sleep;
-	reply_err(req, "setlk", ino, -ENOLCK, now_ns());
-}
-
-void bfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-	       int op)
-{
-	(void)fi;
-	(void)op;
-	reply_err(req, "flock", ino, -ENOLCK, now_ns());
 }

@@ -16,11 +16,19 @@ enum { KEY_HELP, KEY_VERSION };
 /* bramble's own options: the one table. */
 static const struct fuse_opt bfs_opt_table[] = {
 	OPT("port=%u", port, 0),
+	OPT("auth=%s", auth_name, 0),
+	OPT("munge_socket=%s", munge_socket, 0),
+	OPT("export=%s", export_name, 0),
 	OPT("attr_timeout=%lf", attr_timeout, 0),
 	OPT("entry_timeout=%lf", entry_timeout, 0),
 	OPT("negative_timeout=%lf", negative_timeout, 0),
 	OPT("timeout=%lf", timeout, 0),
+	OPT("hard", hard, 1),
+	OPT("soft", hard, 0),
+	OPT("bg", bg, 1),
+	OPT("fg", bg, 0),
 	OPT("trace", trace, 1),
+	OPT("nolock", nolock, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -155,6 +163,35 @@ int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
 			 "'%s' is not HOST:/[SUBDIR]", o->source);
 		goto fail;
 	}
+	if (o->export_name) {
+		/* The MOUNT path says which export (exports.h on the server):
+		 * "HOST:/NAME/sub" and "HOST:/ -o export=NAME/sub" are one. */
+		const char *e = o->export_name;
+		size_t n;
+
+		while (*e == '/')
+			e++;
+		if (strcmp(o->subdir, "/") || !*e) {
+			snprintf(o->err, sizeof(o->err), "export=%s: %s", o->export_name,
+				 *e ? "give the export in HOST:/NAME or in -o export=, not both"
+				    : "empty export name");
+			goto fail;
+		}
+		free(o->subdir);
+		o->subdir = xmalloc(strlen(e) + 2);
+		sprintf(o->subdir, "/%s", e);
+		/* Logs and `mount' show "HOST:/NAME/sub", the same either way. */
+		n = strlen(o->source);
+		if (o->source[n - 1] == '/')
+			o->source[--n] = '\0';
+		o->source = xrealloc(o->source, n + strlen(o->subdir) + 1);
+		strcpy(o->source + n, o->subdir);
+	}
+	if (o->auth_name && bramble_auth_parse(o->auth_name, &o->auth) < 0) {
+		snprintf(o->err, sizeof(o->err), "auth=%s: not sys, munge or auto",
+			 o->auth_name);
+		goto fail;
+	}
 	if (o->port == 0 || o->port > 65535) {
 		snprintf(o->err, sizeof(o->err), "port=%u: out of range", o->port);
 		goto fail;
@@ -177,21 +214,38 @@ void bfs_opts_release(struct bfs_opts *o)
 	free(o->source);
 	free(o->host);
 	free(o->subdir);
-	o->source = o->host = o->subdir = NULL;
+	free(o->export_name);
+	free(o->auth_name);
+	free(o->munge_socket);
+	o->auth_name = o->munge_socket = NULL;
+	o->source = o->host = o->subdir = o->export_name = NULL;
 }
 
 void bfs_usage(const char *prog)
 {
-	printf("usage: %s HOST:/[SUBDIR] MOUNTPOINT [-f] [-d] [-o opt,...]\n"
+	printf("usage: %s HOST:/[EXPORT/][SUBDIR] MOUNTPOINT [-f] [-d] [-o opt,...]\n"
 	       "\n"
 	       "bramble options:\n"
 	       "    -o port=N              server port (default %d)\n"
+	       "    -o export=NAME[/SUB]   the server's export NAME (same as HOST:/NAME/SUB)\n"
+	       "    -o auth=MODE           sys, munge, or auto: AUTH_SYS until the server\n"
+	       "                           requires MUNGE (default auto)\n"
+	       "    -o munge_socket=PATH   munged's socket (default libmunge's)\n"
 	       "    -o attr_timeout=S      attribute cache timeout (default 1.0)\n"
 	       "    -o entry_timeout=S     name cache timeout (default 1.0)\n"
 	       "    -o negative_timeout=S  cache of missing names (default 0)\n"
 	       "    -o timeout=S           wait for an unreachable server, then EIO\n"
 	       "                           (default 60)\n"
+	       "    -o hard                calls (and the mount itself) wait for the server\n"
+	       "                           for ever, interruptibly (EINTR); -o soft: the\n"
+	       "                           default, EIO after timeout\n"
+	       "    -o bg                  server unreachable at mount time: mount at once\n"
+	       "                           and connect in the background; calls wait as any\n"
+	       "                           call would (-o fg, the default: the mount fails\n"
+	       "                           after timeout, or waits for ever with hard)\n"
 	       "    -o trace               log one line per operation\n"
+	       "    -o nolock              fcntl/flock locks are local to this node\n"
+	       "                           (default: cluster-wide, held by the server)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d, -o debug           libfuse debug output (implies -f)\n"
 	       "    -h, --help             this help\n"

@@ -18,10 +18,17 @@ struct bfs_opts {
 	char *source;              /* "HOST:/SUBDIR" as given */
 	char *host;                /* HOST */
 	char *subdir;              /* "/SUBDIR", "/" for the root */
+	char *export_name;         /* -o export=NAME[/SUB]: becomes subdir */
 	unsigned int port;
+	char *auth_name;           /* auth=sys|munge|auto, as given */
+	int auth;                  /* ... parsed: BRAMBLE_AUTH_* */
+	char *munge_socket;        /* munge_socket=PATH; NULL: libmunge's */
 	double attr_timeout, entry_timeout, negative_timeout;
 	double timeout;            /* seconds a call waits for the server */
+	int hard;                  /* calls never time out (interruptible) */
+	int bg;                    /* server down at mount time: mount anyway */
 	int trace;
+	int nolock;                /* -o nolock: node-local locks (the kernel's) */
 	int show_help, show_version;
 	int nsource;               /* non-options seen */
 	char *mountpoint;          /* borrowed from argv (also in out_args) */

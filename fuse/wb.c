@@ -229,6 +229,10 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 		rc = f->wb_err;
 		if (rc < 0)
 			break;
+		if (bramble_cancelled()) {
+			rc = -EINTR;
+			break;
+		}
 		wi = find_inode(wb, f->ino);
 		if (!overlaps(wi, off, len) &&
 		    (wb->bytes == 0 || wb->bytes + len <= wb->max_bytes) &&
@@ -237,7 +241,8 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 		pthread_cond_wait(&wb->done, &wb->lock);
 	}
 	if (rc < 0) {
-		f->wb_err = 0;  /* reported now */
+		if (rc != -EINTR)
+			f->wb_err = 0;  /* reported now */
 		pthread_mutex_unlock(&wb->lock);
 		free(r->data);
 		free(r);
@@ -269,18 +274,25 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	return 0;
 }
 
-void wb_wait_ino(struct wb *wb, uint64_t ino)
+int wb_wait_ino(struct wb *wb, uint64_t ino)
 {
 	struct wb_inode *wi;
 	uint64_t target;
+	int rc = 0;
 
 	pthread_mutex_lock(&wb->lock);
 	target = wb->seq;
 	/* The list is in seq order: its head is the oldest still going.
 	 * Later writes do not hold us up (no starvation by a busy writer). */
-	while ((wi = find_inode(wb, ino)) && wi->head->seq <= target)
+	while ((wi = find_inode(wb, ino)) && wi->head->seq <= target) {
+		if (bramble_cancelled()) {
+			rc = -EINTR;
+			break;
+		}
 		pthread_cond_wait(&wb->done, &wb->lock);
+	}
 	pthread_mutex_unlock(&wb->lock);
+	return rc;
 }
 
 static bool any_older(struct wb *wb, uint64_t target)
@@ -292,16 +304,24 @@ static bool any_older(struct wb *wb, uint64_t target)
 	return false;
 }
 
-void wb_wait_all(struct wb *wb)
+int wb_wait_all(struct wb *wb)
 {
 	uint64_t target;
+	int rc = 0;
 
 	pthread_mutex_lock(&wb->lock);
 	target = wb->seq;
-	if (wb->bytes > 0 || wb->q_head)
-		while (any_older(wb, target))
+	if (wb->bytes > 0 || wb->q_head) {
+		while (any_older(wb, target)) {
+			if (bramble_cancelled()) {
+				rc = -EINTR;
+				break;
+			}
 			pthread_cond_wait(&wb->done, &wb->lock);
+		}
+	}
 	pthread_mutex_unlock(&wb->lock);
+	return rc;
 }
 
 void wb_wait_file(struct wb *wb, struct bfs_file *f)
@@ -309,6 +329,29 @@ void wb_wait_file(struct wb *wb, struct bfs_file *f)
 	pthread_mutex_lock(&wb->lock);
 	while (f->wb_pending > 0)
 		pthread_cond_wait(&wb->done, &wb->lock);
+	pthread_mutex_unlock(&wb->lock);
+}
+
+int wb_wait_file_intr(struct wb *wb, struct bfs_file *f)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&wb->lock);
+	while (f->wb_pending > 0) {
+		if (bramble_cancelled()) {
+			rc = -EINTR;
+			break;
+		}
+		pthread_cond_wait(&wb->done, &wb->lock);
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return rc;
+}
+
+void wb_interrupt(struct wb *wb)
+{
+	pthread_mutex_lock(&wb->lock);
+	pthread_cond_broadcast(&wb->done);
 	pthread_mutex_unlock(&wb->lock);
 }
 

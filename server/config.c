@@ -32,7 +32,9 @@ struct opt {
 
 static const struct opt opts[] = {
 	{ "export", OPT_PATH, F(export_dir), NULL, 0, 0, "DIR",
-	  "directory to export (required)" },
+	  "directory to export (this or --exports)" },
+	{ "exports", OPT_PATH, F(exports_file), NULL, 0, 0, "FILE",
+	  "serve the exports listed in FILE, re-read on SIGHUP (see brambled(8))" },
 	{ "listen", OPT_STR, F(listen), "0.0.0.0:7049", 0, 0, "ADDR[:PORT]",
 	  "address to listen on; port 0 picks a free port" },
 	{ "allow", OPT_STR, F(allow), "127.0.0.0/8", 0, 0, "CIDR[,CIDR...]",
@@ -43,12 +45,31 @@ static const struct opt opts[] = {
 	  "let client root act as root (default: squash to 65534)" },
 	{ "insecure", OPT_BOOL, F(insecure), NULL, 0, 0, NULL,
 	  "accept calls from source ports >= 1024" },
+	{ "auth", OPT_STR, F(auth), "sys", 0, 0, "MODE",
+	  "sys: AUTH_SYS from reserved ports (or MUNGE); munge: MUNGE only" },
+	{ "munge-socket", OPT_PATH, F(munge_socket), NULL, 0, 0, "PATH",
+	  "munged's socket (default: libmunge's, /run/munge/munge.socket.2)" },
 	{ "state", OPT_PATH, F(state_dir), "/var/lib/bramble", 0, 0, "DIR",
 	  "handle key and database" },
+	{ "handles", OPT_STR, F(handles), "auto", 0, 0, "MODE",
+	  "file handles: kernel, table (persistent table in the database), "
+	  "auto (kernel where the filesystem can)" },
 	{ "threads", OPT_UINT, F(threads), "4", 1, 256, "N",
 	  "disk worker threads" },
+	{ "max-conns", OPT_UINT, F(max_conns), "4096", 1, 1000000, "N",
+	  "client connections at most; more are accepted and closed at once" },
+	{ "idle-timeout", OPT_UINT, F(idle_timeout), "600", 0, 86400 * 7, "SEC",
+	  "close a connection idle (nothing in flight, no traffic) this long; 0: never" },
+	{ "request-timeout", OPT_UINT, F(request_timeout), "30", 0, 86400, "SEC",
+	  "close a connection that begins a request and does not finish it in SEC; 0: never" },
 	{ "no-inline", OPT_BOOL, F(no_inline), NULL, 0, 0, NULL,
 	  "send every call to the workers (default: answer cheap ones from caches in the event loop)" },
+	{ "drc", OPT_STR, F(drc), "disk", 0, 0, "MODE",
+	  "duplicate-request cache: disk (kept in bramble.db across restarts), memory, or off" },
+	{ "lock-lease", OPT_UINT, F(lock_lease), "30", 1, 3600, "SEC",
+	  "a client's locks are released after SEC without a connection" },
+	{ "lock-grace", OPT_UINT, F(lock_grace), NULL, 0, 3600, "SEC",
+	  "after a restart, at most SEC for clients to reclaim their locks [lease]" },
 	{ "foreground", OPT_BOOL, F(foreground), NULL, 0, 0, NULL,
 	  "do not daemonize; log to stderr" },
 	{ "log-level", OPT_STR, F(log_level_name), "info", 0, 0, "LEVEL",
@@ -67,8 +88,9 @@ static const struct opt opts[] = {
 
 void config_usage(FILE *f)
 {
-	fprintf(f, "usage: brambled --export DIR [options]\n\n"
-		   "Serve DIR to bramblefs clients over ONC RPC (program %u, version %u).\n\n",
+	fprintf(f, "usage: brambled --export DIR | --exports FILE [options]\n\n"
+		   "Serve DIR, or the exports listed in FILE, to bramblefs clients\n"
+		   "over ONC RPC (program %u, version %u).\n\n",
 		BR_PROGRAM, BR_VERSION);
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		char left[64];
@@ -165,6 +187,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 			return -EINVAL;
 		}
 		rc = set_value(cfg, &opts[c - 0x100], optarg, err, errlen);
+		if (!strcmp(opts[c - 0x100].name, "lock-grace"))
+			cfg->lock_grace_set = true;     /* else: the lease */
 		if (rc < 0)
 			return rc;
 	}
@@ -172,8 +196,26 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (!cfg->export_dir) {
-		snprintf(err, errlen, "--export DIR is required");
+	if (!cfg->export_dir == !cfg->exports_file) {
+		snprintf(err, errlen, cfg->export_dir ?
+			 "--export DIR and --exports FILE exclude each other" :
+			 "--export DIR or --exports FILE is required");
+		return -EINVAL;
+	}
+	if (strcmp(cfg->drc, "disk") && strcmp(cfg->drc, "memory") &&
+	    strcmp(cfg->drc, "off")) {
+		snprintf(err, errlen, "--drc: '%s' is not one of disk, memory, off",
+			 cfg->drc);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->handles, "auto") && strcmp(cfg->handles, "kernel") &&
+	    strcmp(cfg->handles, "table")) {
+		snprintf(err, errlen, "--handles: '%s' is not one of auto, kernel, table",
+			 cfg->handles);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->auth, "sys") && strcmp(cfg->auth, "munge")) {
+		snprintf(err, errlen, "--auth: '%s' is not sys or munge", cfg->auth);
 		return -EINVAL;
 	}
 	if (log_parse_level(cfg->log_level_name, &cfg->log_level) < 0) {

@@ -15,6 +15,7 @@
 
 struct config {
 	char *export_dir;
+	char *exports_file;             /* --exports FILE (excludes --export) */
 	char *listen;
 	char *allow;
 	char *state_dir;
@@ -26,10 +27,21 @@ struct config {
 	bool read_only;
 	bool no_root_squash;
 	bool insecure;
+	char *auth;                     /* --auth: "sys" or "munge" */
+	char *handles;                  /* --handles: "auto", "kernel", "table" */
+	char *munge_socket;             /* NULL: libmunge's default */
 	bool foreground;
 	bool trace;
 	bool no_inline;
+	char *drc;                      /* "disk", "memory" or "off" */
 	unsigned int threads;
+	unsigned int max_conns;
+	unsigned int idle_timeout;
+	unsigned int request_timeout;
+	unsigned int lock_lease;        /* seconds without a connection before a
+					 * client's locks go */
+	unsigned int lock_grace;        /* seconds of reclaim after a restart */
+	bool lock_grace_set;            /* --lock-grace given (else = lease) */
 };
 
 int config_parse(struct config *cfg, int argc, char **argv, char *err,

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "drc.h"
+#include "lock.h"
 #include "log.h"
 #include "netaddr.h"
 #include "proto.h"
@@ -32,9 +33,12 @@ struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 	c->fd = fd;
 	c->in = xmalloc(CONN_INBUF);
 	rm_reader_init(&c->rd, BR_RECORD_MAX);
+	auth_sessions_init(&c->auth);
 	netaddr_format(peer, c->peer, sizeof(c->peer));
-	drc_addr(peer, c->peer_addr);
+	memcpy(&c->peer_sa, peer, peer->sa_family == AF_INET6 ?
+	       sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	c->privileged = port >= 0 && port < 1024;
+	c->last_active = ev_now(set->loop);
 	/* Replies are whole records written at once: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_io_init(&c->rw, read_cb, fd, EV_READ);
@@ -61,8 +65,16 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	set->count--;
 	rm_reader_release(&c->rd);
+	auth_sessions_release(&c->auth);
 	free(c->in);
 	free(c);
+}
+
+/* c's unfinished record now holds n bytes: keep the set's sum. */
+static void account_partial(struct conn *c, size_t n)
+{
+	c->set->partial_bytes = c->set->partial_bytes - c->partial + n;
+	c->partial = n;
 }
 
 static void conn_close(struct conn *c)
@@ -72,6 +84,7 @@ static void conn_close(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	account_partial(c, 0);
 	ev_io_stop(loop, &c->rw);
 	ev_io_stop(loop, &c->ww);
 	close(c->fd);
@@ -85,6 +98,12 @@ static void conn_close(struct conn *c)
 		c->inflight--;
 	}
 	c->out_tail = NULL;
+	/* Lock waits of this connection end; its client's lease starts. */
+	if (c->set->svc && c->set->svc->locks) {
+		lockmgr_conn_closed(c->set->svc->locks, c);
+		if (c->has_client)
+			lockmgr_client_detach(c->set->svc->locks, c->client_id);
+	}
 	log_debug("connection from %s closed", c->peer);
 }
 
@@ -141,6 +160,7 @@ static void flush(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		c->last_active = ev_now(c->set->loop);
 		while (w > 0) {
 			struct job *j = c->out_head;
 			size_t left = j->reply.len - j->sent;
@@ -198,10 +218,63 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	}
 }
 
+/* Close c if it broke a timeout (conn.h).  True if it did. */
+static bool expired(struct conn *c, ev_tstamp now)
+{
+	struct conn_set *set = c->set;
+
+	if (c->dead)
+		return false;
+	if (set->request_timeout > 0 && c->rec_start > 0 &&
+	    now - c->rec_start >= set->request_timeout) {
+		log_warn_rl("%s sent part of a request and not the rest in %g s: "
+			    "closing the connection", c->peer, set->request_timeout);
+		return true;
+	}
+	if (set->idle_timeout > 0 && c->inflight == 0 && !c->out_head &&
+	    c->rec_start == 0 && c->in_off == c->in_len &&
+	    now - c->last_active >= set->idle_timeout) {
+		log_debug("connection from %s idle for %g s: closing it", c->peer,
+			  set->idle_timeout);
+		return true;
+	}
+	return false;
+}
+
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn_set *set = container_of(w, struct conn_set, sweep_w);
+	ev_tstamp now = ev_now(loop);
+	struct conn *c, *next;
+
+	(void)revents;
+	for (c = set->head; c; c = next) {
+		next = c->next;
+		if (expired(c, now)) {
+			conn_close(c);
+			conn_reap(c);  /* freed now unless jobs are still out */
+		}
+	}
+}
+
 void conn_set_start(struct conn_set *set)
 {
+	double t = 0;
+
 	ev_prepare_init(&set->flush_w, flush_cb);
 	ev_prepare_start(set->loop, &set->flush_w);
+	/* A few visits per timeout: a connection is closed at most a
+	 * quarter late. */
+	if (set->idle_timeout > 0)
+		t = set->idle_timeout;
+	if (set->request_timeout > 0 && (t == 0 || set->request_timeout < t))
+		t = set->request_timeout;
+	ev_timer_init(&set->sweep_w, sweep_cb, 0., 0.);
+	if (t > 0) {
+		t = BR_MAX(0.05, BR_MIN(t / 4, 5.0));
+		ev_timer_set(&set->sweep_w, t, t);
+		ev_timer_start(set->loop, &set->sweep_w);
+	}
 }
 
 /* Answer a call without the pool: NULL and protocol errors.  Counted in
@@ -219,6 +292,9 @@ static struct job *inline_job(struct conn *c)
 static void handle_record(struct conn *c)
 {
 	struct rpc_call call;
+	struct auth_who who;
+	enum auth_stat ast;
+	bool verify;
 	struct job *j;
 	size_t len;
 	char *rec;
@@ -258,16 +334,18 @@ static void handle_record(struct conn *c)
 					BR_VERSION, BR_VERSION);
 	} else if (!dispatch_known(call.proc)) {
 		rpcmsg_reply_accept_err(&j->reply, call.xid, PROC_UNAVAIL, 0, 0);
-	} else if (!c->privileged && !c->set->insecure &&
-		   !dispatch_any_port(call.proc)) {
-		/* Anyone can bind a port >= 1024 and claim any uid. */
-		log_warn_rl("%s from unprivileged port %s refused (see --insecure)",
-			    br_proc_name(call.proc), c->peer);
-		rpcmsg_reply_denied(&j->reply, call.xid, AUTH_ERROR, AUTH_TOOWEAK);
-	} else if (call.flavor != RPC_AUTH_SYS && !dispatch_auth_none_ok(call.proc)) {
-		rpcmsg_reply_denied(&j->reply, call.xid, AUTH_ERROR,
-				    call.flavor == RPC_AUTH_NONE ? AUTH_TOOWEAK
-								 : AUTH_BADCRED);
+	} else if ((ast = auth_admit(&c->auth, &call, c->set->svc->auth_mode,
+				     c->privileged || c->set->insecure, c->peer,
+				     now_ns(), &who, &verify)) != AUTH_OK) {
+		rpcmsg_reply_denied(&j->reply, call.xid, AUTH_ERROR, ast);
+	} else if (verify) {
+		/* munge_decode() waits on munged: a worker's job (auth.h). */
+		j->xid = call.xid;
+		j->proc = call.proc;
+		j->grant = auth_grant_new(&call);
+		j->t0_ns = now_ns();
+		pool_submit(c->set->pool, j);
+		return;
 	} else if (call.proc == BRPROC_NULL) {
 		if (call.args_len != 0)
 			rpcmsg_reply_accept_err(&j->reply, call.xid, GARBAGE_ARGS, 0, 0);
@@ -280,11 +358,18 @@ static void handle_record(struct conn *c)
 		rec = buf_detach(&c->rd.rec, &len);
 		j->xid = call.xid;
 		j->proc = call.proc;
-		j->flavor = call.flavor == RPC_AUTH_SYS ? RPC_AUTH_SYS : RPC_AUTH_NONE;
-		j->cred = call.cred;
-		j->has_client_id = call.flavor == RPC_AUTH_SYS &&
-				   drc_client_id(call.machname, &j->client_id);
-		memcpy(j->peer_addr, c->peer_addr, sizeof(j->peer_addr));
+		j->flavor = who.flavor;
+		j->cred = who.cred;
+		j->has_client_id = who.has_client_id;
+		j->client_id = who.client_id;
+		if (who.has_client_id && !c->has_client && c->set->svc->locks) {
+			/* Its locks live while it has a connection (lock.h). */
+			c->has_client = true;
+			c->client_id = who.client_id;
+			lockmgr_client_attach(c->set->svc->locks, c->client_id);
+			lockmgr_conn_keepalive(c->set->svc->locks, c->fd);
+		}
+		j->peer_sa = c->peer_sa;
 		j->rec = rec;
 		j->args = rec + args_off;
 		j->args_len = call.args_len;
@@ -308,6 +393,19 @@ static void process_input(struct conn *c)
 					c->in_len - c->in_off, &used);
 
 		c->in_off += used;
+		/* The clock of the request timeout starts at a record's
+		 * first byte and stops when it is complete. */
+		if (rc == 0 && used > 0 && c->rec_start == 0)
+			c->rec_start = ev_now(c->set->loop);
+		account_partial(c, rc == 0 ? c->rd.rec.len : 0);
+		if (rc == 0 && c->set->partial_bytes > CONN_PARTIAL_MAX &&
+		    c->partial >= CONN_PARTIAL_BIG) {
+			log_warn_rl("unfinished requests hold over %u MiB: closing "
+				    "%s, which holds %zu KiB of one",
+				    CONN_PARTIAL_MAX >> 20, c->peer, c->partial >> 10);
+			conn_close(c);
+			return;
+		}
 		if (rc < 0) {
 			log_warn_rl("record from %s exceeds %d bytes: closing the connection",
 				    c->peer, BR_RECORD_MAX);
@@ -315,6 +413,7 @@ static void process_input(struct conn *c)
 			return;
 		}
 		if (rc == 1) {
+			c->rec_start = 0;
 			handle_record(c);
 			rm_reader_next(&c->rd);
 		}
@@ -338,6 +437,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	} else {
 		c->in_off = 0;
 		c->in_len = (size_t)n;
+		c->last_active = ev_now(loop);
 		process_input(c);
 	}
 	update_io(c);
@@ -368,6 +468,8 @@ void conn_job_done(void *ctx, struct job *j)
 		conn_reap(c);
 		return;
 	}
+	if (j->grant)
+		auth_grant_done(&c->auth, j, c->peer, now_ns());
 	send_job(c, j);
 	process_input(c);
 	update_io(c);
@@ -378,6 +480,8 @@ void conn_set_release(struct conn_set *set)
 {
 	if (ev_is_active(&set->flush_w))
 		ev_prepare_stop(set->loop, &set->flush_w);
+	if (ev_is_active(&set->sweep_w))
+		ev_timer_stop(set->loop, &set->sweep_w);
 	set->dirty = NULL;
 	while (set->head) {
 		struct conn *c = set->head;

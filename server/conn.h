@@ -15,6 +15,22 @@
  * bounds the memory one client can pin: at most CONN_INFLIGHT_MAX records
  * plus replies.
  *
+ * Timeouts (one ev_timer, conn_set's sweep_w, visits every connection a
+ * few times per timeout; a pass over even max_conns connections costs
+ * tens of microseconds, far less than keeping the per-connection timers
+ * ordered on every read):
+ *  - idle: nothing in flight, nothing unwritten, no partial record, and
+ *    no byte read or written for idle_timeout seconds: closed quietly (a
+ *    client reconnects when it needs the server again);
+ *  - request (slowloris): a record begun but not complete request_timeout
+ *    seconds after its first byte: closed, with a rate-limited warning.
+ *    A record is at most BR_RECORD_MAX (about 1 MiB), so the default of
+ *    30 s asks a client for about 35 KB/s while it sends one.
+ * A value of 0 turns either off.
+ *
+ * Memory: besides the per-connection bounds above, all connections
+ * together hold at most about CONN_PARTIAL_MAX of unfinished records.
+ *
  * Lifetime: conn_close() closes the socket at once and marks the
  * connection dead; the struct lives on until its last job has come back
  * from the pool (whose reply is then dropped), so a worker's job never
@@ -26,6 +42,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "pool.h"
 #include "rpcmsg.h"
 
@@ -33,6 +50,14 @@ struct service;
 
 #define CONN_INFLIGHT_MAX 64
 #define CONN_INBUF (64 * 1024)
+/* Bytes of unfinished records all connections may hold together.  Each
+ * connection holds at most one (up to BR_RECORD_MAX, about 1 MiB), so
+ * without this bound max_conns slow senders could pin gigabytes until
+ * the request timeout.  Past it, a connection adding to a partial record
+ * of CONN_PARTIAL_BIG or more is closed (small calls never are; a real
+ * client re-sends after reconnecting). */
+#define CONN_PARTIAL_MAX (64u << 20)
+#define CONN_PARTIAL_BIG (64u << 10)
 
 /* What every connection shares: the loop, the pool, the policy. */
 struct conn_set {
@@ -48,6 +73,10 @@ struct conn_set {
 	 * of calls answered inline). */
 	ev_prepare flush_w;
 	struct conn *dirty;            /* connections with unwritten replies */
+	double idle_timeout;           /* seconds; 0: never (set before start) */
+	double request_timeout;        /* seconds; 0: never (set before start) */
+	size_t partial_bytes;          /* bytes of unfinished records, all conns */
+	ev_timer sweep_w;              /* enforces both */
 };
 
 struct conn {
@@ -60,15 +89,22 @@ struct conn {
 	size_t in_off, in_len;         /* unconsumed input: in[in_off..in_len) */
 	struct job *out_head, *out_tail; /* replies to write, in order */
 	unsigned int inflight;
+	ev_tstamp last_active;         /* last byte read or written */
+	ev_tstamp rec_start;           /* first byte of the partial record; 0: none */
+	size_t partial;                /* its bytes, counted in set->partial_bytes */
 	struct conn *dirty_next;       /* in set->dirty while dirty */
 	bool dirty;
 	bool dead;
+	bool has_client;               /* client_id known (lock.h leases) */
+	uint64_t client_id;
 	bool privileged;               /* source port < 1024 */
 	char peer[64];                 /* "1.2.3.4:567" for logs */
-	unsigned char peer_addr[16];   /* its IP, for the duplicate-request cache */
+	struct auth_sessions auth;     /* its MUNGE sessions (auth.h) */
+	struct sockaddr_storage peer_sa; /* its address: exports' allow lists */
 };
 
-/* Start the set's flush watcher (set->loop must be set). */
+/* Start the set's flush watcher and timeout sweep (set->loop and the
+ * timeouts must be set). */
 void conn_set_start(struct conn_set *set);
 /* Take over an accepted, non-blocking socket and start reading. */
 struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer);

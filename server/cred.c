@@ -8,6 +8,14 @@
 #include "cred.h"
 #include "log.h"
 
+/* 32-bit ARM (and i386) keep the 16-bit-gid setgroups under the old
+ * number; the 32-bit one is setgroups32, which glibc itself uses there. */
+#ifdef SYS_setgroups32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETGROUPS SYS_setgroups
+#endif
+
 /* What this thread currently runs as.  Threads start as the process: root,
  * with whatever groups the process has, which we do not know (have_groups). */
 static __thread struct {
@@ -62,7 +70,7 @@ static int set_groups(const struct br_cred *c)
 	for (uint32_t i = 0; i < c->ngroups; i++)
 		list[i] = (gid_t)c->groups[i];
 	/* Not setgroups(): glibc applies that to every thread. */
-	if (syscall(SYS_setgroups, (size_t)c->ngroups, list) < 0) {
+	if (syscall(SYS_SETGROUPS, (size_t)c->ngroups, list) < 0) {
 		cur.have_groups = false;
 		return -errno;
 	}
@@ -90,6 +98,24 @@ int cred_as(const struct br_cred *c)
 		return -EPERM;
 	}
 	return 0;
+}
+
+bool cred_push_root(struct br_cred *saved)
+{
+	if (cur.fsuid == 0 && cur.fsgid == 0)
+		return false;
+	saved->uid = cur.fsuid;
+	saved->gid = cur.fsgid;
+	saved->ngroups = cur.have_groups ? cur.ngroups : 0;
+	memcpy(saved->groups, cur.groups, saved->ngroups * sizeof(saved->groups[0]));
+	cred_root();
+	return true;
+}
+
+void cred_pop(const struct br_cred *saved, bool pushed)
+{
+	if (pushed)
+		cred_as(saved);
 }
 
 int cred_root(void)

@@ -31,5 +31,11 @@ void cred_squash(struct br_cred *c);
 int cred_as(const struct br_cred *c);
 /* Switch this thread back to fsuid/fsgid 0 (groups are left: root needs none). */
 int cred_root(void);
+/* Be root for a moment in the middle of a call, for work the server does
+ * on its own behalf (the handle table's database and path walks), then
+ * come back: cred_pop(&saved, cred_push_root(&saved)) pairs.  Returns
+ * whether there was anything to come back to. */
+bool cred_push_root(struct br_cred *saved);
+void cred_pop(const struct br_cred *saved, bool pushed);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "cred.h"
 #include "drc.h"
+#include "exports.h"
 #include "fdcache.h"
 #include "log.h"
 #include "proc.h"
@@ -86,6 +87,9 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	P(BRPROC_COPY_RANGE, br_copy_args, br_copy_res, proc_copy_range,
 	  P_FH | P_MODIFIES),
 	P(BRPROC_HELLO, br_hello_args, br_hello_res, proc_hello, 0),
+	/* A LOCK that must wait is kept by the lock manager (lock.h). */
+	P(BRPROC_LOCK, br_lock_args, br_lock_res, proc_lock, P_FH),
+	P(BRPROC_TESTLOCK, br_lock_args, br_lock_res, proc_testlock, P_FH),
 };
 
 bool dispatch_known(uint32_t proc)
@@ -125,9 +129,11 @@ int call_fh(struct call *c, const br_fh *fh, int *fd, struct stat *st)
 {
 	int rc;
 
+	/* route() made sure every handle of the call claims c->exp; the
+	 * MAC check in export.c proves it. */
 	if (!c->nowait)
-		return export_fh_open(c->svc->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
-	rc = export_fh_open_cached(c->svc->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
+		return export_fh_open(c->exp->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
+	rc = export_fh_open_cached(c->exp->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
 	return rc == -EAGAIN ? call_would_block(c) : rc;
 }
 
@@ -216,12 +222,68 @@ int call_entry(struct call *c, int dirfd, const char *name, br_entry *out)
 		close(fd);
 		return rc;
 	}
-	rc = export_fh_from_fd(c->svc->ex, fd, &fh);
+	rc = export_fh_from_fd(c->exp->ex, fd, &fh);
 	close(fd);
 	if (rc < 0)
 		return rc;
 	fh_set(&out->fh, &fh);
 	br_attr_from_stat(&out->attr, &st);
+	return 0;
+}
+
+/* ---- routing a call to its export */
+
+/* The second handle of the calls that have one. */
+static const br_fh *second_fh(uint32_t proc, const void *args)
+{
+	switch (proc) {
+	case BRPROC_RENAME:
+		return &((const br_rename_args *)args)->to_dir;
+	case BRPROC_LINK:
+		return &((const br_link_args *)args)->dir;
+	case BRPROC_COPY_RANGE:
+		return &((const br_copy_args *)args)->dst;
+	}
+	return NULL;
+}
+
+/* Find the export a call's handle names (c->exp, with a reference) and
+ * apply its rules before the handler runs, fd cache hits included: an
+ * unknown or removed export's handle is stale; a client outside the
+ * export's networks gets EACCES (its connection may have been accepted
+ * for another export); changes to a read-only export get EROFS.  Both
+ * handles of a RENAME, LINK or COPY_RANGE must name the same export
+ * (EXDEV, as across mounts).  0 or -errno.  MOUNT finds its export
+ * itself; INFO (and HELLO) have none. */
+static int route(struct service *svc, const struct job *j, unsigned int flags,
+		 const void *args, struct call *c)
+{
+	const br_fh *fh = args, *fh2 = second_fh(j->proc, args);
+	uint16_t id, id2;
+
+	if (!(flags & P_FH))
+		return 0;
+	if (export_fh_id(fh->br_fh_val, fh->br_fh_len, &id) < 0)
+		return -ESTALE;
+	if (fh2 && export_fh_id(fh2->br_fh_val, fh2->br_fh_len, &id2) < 0)
+		return -ESTALE;
+	if (fh2 && id2 != id)
+		return -EXDEV;
+	c->exp = exports_get_id(svc->exports, id);
+	if (!c->exp)
+		return -ESTALE;
+	if (!exports_entry_allows(c->exp, c->peer)) {
+		log_warn_rl("%s on export '%s' refused: the client is not in its "
+			    "allow list", br_proc_name(j->proc), c->exp->name);
+		return -EACCES;
+	}
+	/* Fail closed until the call carries what the export demands: an
+	 * RPC-level AUTH_TOOWEAK (execute()), on which a client in auto mode
+	 * opens a MUNGE session and tries again. */
+	if (c->exp->auth == EXPORT_AUTH_MUNGE && j->flavor != BR_AUTH_MUNGE)
+		return -EKEYREJECTED;
+	if ((flags & P_MODIFIES) && c->exp->read_only)
+		return -EROFS;
 	return 0;
 }
 
@@ -254,7 +316,7 @@ static void trace(const struct job *j, const void *args, unsigned int flags,
 static bool execute(struct service *svc, struct job *j, bool nowait)
 {
 	const struct proc_desc *d = &procs[j->proc];
-	struct call c = { .svc = svc, .nowait = nowait };
+	struct call c = { .svc = svc, .nowait = nowait, .job = j };
 	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
 	void *res = xcalloc(1, d->res_size);
 	int rc, status = 0;
@@ -279,23 +341,50 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 		return true;
 	}
 
-	if (j->flavor == RPC_AUTH_SYS) {
+	c.peer = (const struct sockaddr *)&j->peer_sa;
+	rc = route(svc, j, d->flags, args, &c);
+	if (rc == -EKEYREJECTED) {
+		exports_unref(c.exp);
+		free(j->rec);
+		j->rec = NULL;
+		j->args = NULL;
+		rpcmsg_reply_denied(&j->reply, j->xid, AUTH_ERROR, AUTH_TOOWEAK);
+		xdr_free(d->xargs, args);
+		free(args);
+		free(res);
+		return true;
+	}
+	if (rc == 0 && nowait && c.exp && !c.exp->local)
+		c.blocked = true;       /* fstat may wait on its filesystem */
+
+	/* A MUNGE session's uid/gid are vouched for, but root squash
+	 * applies to them all the same. */
+	if (j->flavor == RPC_AUTH_SYS || j->flavor == BR_AUTH_MUNGE) {
 		c.cred = j->cred;
-		if (svc->root_squash)
+		/* The export's choice; MOUNT (no export yet) resolves as the
+		 * server whatever the caller is. */
+		if (!c.exp || c.exp->root_squash)
 			cred_squash(&c.cred);
 		c.root = c.cred.uid == 0;
 	} else {
 		c.cred.uid = c.cred.gid = CRED_NOBODY;
 	}
 
-	if ((d->flags & P_MODIFIES) && svc->read_only)
-		rc = -EROFS;
-	else if (cred_root() < 0)
-		rc = -EPERM;
-	else
-		rc = d->fn(&c, args, res);
+	if (rc == 0 && !c.blocked)
+		rc = cred_root() < 0 ? -EPERM : d->fn(&c, args, res);
 	cred_root();
+	/* A removed export is freed here when this call was its last user. */
+	exports_unref(c.exp);
 
+	if (c.parked) {
+		/* A lock wait kept the job (lock.h): it is not ours any more. */
+		assert(!nowait);
+		xdr_free(d->xargs, args);
+		xdr_free(d->xres, res);
+		free(args);
+		free(res);
+		return false;
+	}
 	if (c.blocked) {
 		assert(nowait);
 		xdr_free(d->xargs, args);
@@ -327,19 +416,20 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 	return true;
 }
 
-void dispatch_run(void *ctx, struct job *j)
+bool dispatch_run(void *ctx, struct job *j)
 {
 	struct service *svc = ctx;
 	struct drc_entry *e = NULL;
 	struct drc_key k;
 
-	if (!svc->drc || !j->has_client_id || !(procs[j->proc].flags & P_ONCE)) {
-		execute(svc, j, false);
-		return;
+	if (j->grant) {                 /* a MUNGE credential to check (auth.h) */
+		auth_grant_run(svc->munge_socket, j);
+		return true;
 	}
+	if (!svc->drc || !j->has_client_id || !(procs[j->proc].flags & P_ONCE))
+		return execute(svc, j, false);  /* false: kept by a lock wait */
 	memset(&k, 0, sizeof(k));
 	k.client = j->client_id;
-	memcpy(k.addr, j->peer_addr, sizeof(k.addr));
 	k.xid = j->xid;
 	k.proc = j->proc;
 	k.sum = drc_sum(j->args, j->args_len);
@@ -349,10 +439,11 @@ void dispatch_run(void *ctx, struct job *j)
 		if (svc->trace)
 			log_info("trace %s replayed (xid %08x)",
 				 br_proc_name(j->proc), j->xid);
-		return;
+		return true;
 	}
-	execute(svc, j, false);
+	execute(svc, j, false);         /* P_ONCE calls never wait */
 	drc_done(svc->drc, e, j->reply.data, j->reply.len);
+	return true;
 }
 
 bool dispatch_inline(struct service *svc, struct job *j)

@@ -12,26 +12,32 @@
 #include <stdint.h>
 #include <rpc/rpc.h>
 
+#include "auth.h"
 #include "pool.h"
 
 struct drc;
-struct export;
+struct lockmgr;
+struct exports;
 struct fdcache;
 
 /* What the procedures need.  Set up before the pool starts, read only
- * afterwards (the export and the fd cache lock themselves). */
+ * afterwards (the exports, the fd cache and the DRC lock themselves).
+ * Every per-export decision (read-only, root squash, allowed networks,
+ * auth) is made from the export of the call's handle (struct call's exp,
+ * exports.h), never globally. */
 struct service {
-	struct export *ex;
+	struct exports *exports;        /* reloaded on SIGHUP (exports.h) */
 	struct fdcache *fc;
 	struct drc *drc;                /* NULL: no duplicate-request cache */
-	const char *export_dir;         /* as given, made absolute */
-	bool read_only;
-	bool root_squash;
+	struct lockmgr *locks;          /* cluster-wide locks (lock.h) */
 	bool trace;
-	bool inline_ok;                 /* try cheap calls in the loop (a local fs) */
+	bool inline_ok;                 /* try cheap calls in the loop (not --no-inline;
+					 * each export also needs a local fs) */
 	int64_t start_time;             /* Unix seconds */
 	int64_t start_ns;               /* CLOCK_MONOTONIC */
 	uint64_t caps;                  /* BR_CAP_* announced by HELLO */
+	enum auth_mode auth_mode;       /* --auth: every call (the loop checks) */
+	const char *munge_socket;       /* --munge-socket; NULL: libmunge's */
 	uint64_t instance;              /* random per start, announced by HELLO */
 };
 
@@ -47,10 +53,11 @@ bool dispatch_any_port(uint32_t proc);
  * (no arguments) and unknown numbers; size may be 0 (INFO). */
 bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size);
 
-/* pool_run_fn: ctx is the struct service.  A non-idempotent call that
+/* pool_run_fn: ctx is the struct service.  false: a LOCK that waits was
+ * kept by the lock manager (lock.h), which completes it later.  A non-idempotent call that
  * names its client goes through svc->drc: a duplicate gets the first
  * execution's reply instead of running again. */
-void dispatch_run(void *ctx, struct job *j);
+bool dispatch_run(void *ctx, struct job *j);
 /* Loop thread: answer j at once if its procedure can be done without
  * waiting for the disk (a cached handle, a cached dentry, a cached open
  * file, data in the page cache), filling j->reply; true if answered.

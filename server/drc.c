@@ -1,11 +1,15 @@
-/* drc.c - the duplicate-request cache: hash table plus an age list. */
+/* drc.c - the duplicate-request cache: hash table plus an age list,
+ * written through to bramble.db (drcstore.c). */
 #include <assert.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "drc.h"
+#include "drcstore.h"
+#include "log.h"
 #include "xalloc.h"
 
 struct drc_entry {
@@ -28,6 +32,8 @@ struct drc {
 	struct drc_entry **buckets;    /* protected by lock */
 	struct drc_entry *oldest, *newest; /* protected by lock */
 	unsigned int count;            /* protected by lock */
+	struct drcstore *store;        /* NULL: memory only; set before use */
+	unsigned int stores;           /* protected by lock: since the last prune */
 };
 
 struct drc *drc_new(unsigned int max, int64_t ttl_ns)
@@ -57,6 +63,7 @@ void drc_free(struct drc *d)
 		free(e);
 	}
 	free(d->buckets);
+	drcstore_close(d->store);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -87,21 +94,6 @@ bool drc_client_id(const char *machname, uint64_t *id)
 	return true;
 }
 
-void drc_addr(const struct sockaddr *sa, unsigned char addr[16])
-{
-	memset(addr, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &in->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		memcpy(addr, &in6->sin6_addr, 16);
-	}
-}
-
 /* FNV-1a, 64 bits: the arguments of the cached calls are a few hundred
  * bytes at most, and this only tells a retransmission from a reused XID. */
 static uint64_t fnv(uint64_t h, const void *p, size_t len)
@@ -123,15 +115,13 @@ uint64_t drc_sum(const void *p, size_t len)
 static bool key_eq(const struct drc_key *a, const struct drc_key *b)
 {
 	return a->client == b->client && a->xid == b->xid &&
-	       a->proc == b->proc && a->sum == b->sum &&
-	       !memcmp(a->addr, b->addr, sizeof(a->addr));
+	       a->proc == b->proc && a->sum == b->sum;
 }
 
 static struct drc_entry **bucket(struct drc *d, const struct drc_key *k)
 {
 	uint64_t h = drc_sum(&k->client, sizeof(k->client));
 
-	h = fnv(h, k->addr, sizeof(k->addr));
 	h = fnv(h, &k->xid, sizeof(k->xid));
 	h = fnv(h, &k->proc, sizeof(k->proc));
 	h = fnv(h, &k->sum, sizeof(k->sum));
@@ -194,12 +184,32 @@ static bool make_room(struct drc *d, int64_t now_ns)
 	return d->count < d->max;
 }
 
+/* A new entry for k, newest in the age list.  Lock held; room made. */
+static struct drc_entry *insert(struct drc *d, const struct drc_key *k,
+				int64_t now_ns)
+{
+	struct drc_entry *e = xcalloc(1, sizeof(*e));
+	struct drc_entry **pp = bucket(d, k);
+
+	e->key = *k;
+	e->t_ns = now_ns;
+	e->hnext = *pp;
+	*pp = e;
+	e->older = d->newest;
+	if (d->newest)
+		d->newest->newer = e;
+	else
+		d->oldest = e;
+	d->newest = e;
+	d->count++;
+	return e;
+}
+
 enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
 			  int64_t now_ns, struct buf *reply,
 			  struct drc_entry **out)
 {
 	struct drc_entry *e;
-	struct drc_entry **pp;
 
 	*out = NULL;
 	pthread_mutex_lock(&d->lock);
@@ -219,24 +229,41 @@ enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
 		pthread_mutex_unlock(&d->lock);
 		return DRC_HIT;
 	}
-	if (make_room(d, now_ns)) {
-		e = xcalloc(1, sizeof(*e));
-		e->key = *k;
-		e->t_ns = now_ns;
-		pp = bucket(d, k);
-		e->hnext = *pp;
-		*pp = e;
-		e->older = d->newest;
-		if (d->newest)
-			d->newest->newer = e;
-		else
-			d->oldest = e;
-		d->newest = e;
-		d->count++;
-		*out = e;
-	}
+	if (make_room(d, now_ns))
+		*out = insert(d, k, now_ns);
 	pthread_mutex_unlock(&d->lock);
 	return DRC_NEW;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Write e's reply through to the database (no cache lock held: the
+ * entry is ours until done is set), and every DRC_PRUNE_EVERY stores
+ * drop what has aged out or fell off the bound. */
+static void store(struct drc *d, struct drc_entry *e, const void *reply,
+		  size_t len)
+{
+	int64_t t = real_ns();
+	bool prune;
+	int rc = drcstore_put(d->store, &e->key, t, reply, len);
+
+	if (rc < 0)
+		log_warn_rl("duplicate-request cache: cannot store a reply in "
+			    "bramble.db: %s (kept in memory only)", strerror(-rc));
+	pthread_mutex_lock(&d->lock);
+	prune = ++d->stores >= DRC_PRUNE_EVERY;
+	if (prune)
+		d->stores = 0;
+	pthread_mutex_unlock(&d->lock);
+	if (prune && (rc = drcstore_prune(d->store, t - d->ttl_ns, d->max)) < 0)
+		log_warn_rl("duplicate-request cache: cannot prune bramble.db: %s",
+			    strerror(-rc));
 }
 
 void drc_done(struct drc *d, struct drc_entry *e, const void *reply,
@@ -245,12 +272,61 @@ void drc_done(struct drc *d, struct drc_entry *e, const void *reply,
 	if (!e)
 		return;
 	assert(len <= DRC_REPLY_MAX);
+	if (d->store)
+		store(d, e, reply, len);
 	pthread_mutex_lock(&d->lock);
 	e->reply = xmemdup(reply, len);
 	e->reply_len = len;
 	e->done = true;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+struct load_ctx {
+	struct drc *d;
+	int64_t now_ns;
+};
+
+/* One stored reply: a finished entry (a later row of the same key wins). */
+static void load_row(void *ctx, const struct drc_key *k, const void *reply,
+		     size_t len)
+{
+	struct load_ctx *lc = ctx;
+	struct drc *d = lc->d;
+	struct drc_entry *e = find(d, k);
+
+	if (e) {
+		free(e->reply);
+	} else {
+		if (!make_room(d, lc->now_ns))
+			return;
+		e = insert(d, k, lc->now_ns);
+	}
+	e->reply = xmemdup(reply, len);
+	e->reply_len = len;
+	e->done = true;
+}
+
+int drc_persist(struct drc *d, const char *db_path, int64_t now_ns,
+		char *err, size_t errlen)
+{
+	struct load_ctx lc = { d, now_ns };
+	int rc;
+
+	assert(!d->store);
+	rc = drcstore_open(db_path, &d->store, err, errlen);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&d->lock);
+	rc = drcstore_load(d->store, d->max, real_ns(), load_row, &lc);
+	pthread_mutex_unlock(&d->lock);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read the duplicate-request table of "
+			 "'%s': %s", db_path, strerror(-rc));
+		drcstore_close(d->store);
+		d->store = NULL;
+	}
+	return rc;
 }
 
 unsigned int drc_count(struct drc *d)

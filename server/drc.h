@@ -1,5 +1,6 @@
 /* drc.h - the duplicate-request cache: a non-idempotent call sent again
- * (same client, same XID) gets the reply of its first execution.
+ * (same client, same XID) gets the reply of its first execution, even
+ * from a server restarted in between (kill -9 included).
  *
  * libbramble re-sends the calls in flight after a reconnect, with the
  * same XID.  A MKDIR whose reply was lost with the old connection would
@@ -9,37 +10,49 @@
  *
  * Key: the client id libbramble puts in the AUTH_SYS machinename (the TCP
  * source port changes with each connection, so the id must travel in the
- * call), the peer's IP address, the XID, the procedure and a checksum of
- * the arguments (a reused XID with other arguments is another call).
- * Calls without a client id are never cached.
+ * call), the XID, the procedure and a checksum of the arguments (a reused
+ * XID with other arguments is another call).  Calls without a client id
+ * are never cached.  The peer's IP address is deliberately NOT part of
+ * the key: a node that reconnects from another address (a second NIC, a
+ * bond failing over, a renewed DHCP lease, a NAT that rebinds) must still
+ * find its reply, and several nodes behind one NAT share an address
+ * anyway; the random 64-bit id is what tells clients apart.  (Claiming
+ * another client's id gains nothing AUTH_SYS does not already give.)
  *
  * Bounds: at most `max' entries; an entry older than `ttl' is dropped,
- * and when the cache is full the oldest finished entry makes room.
+ * and when the cache is full the oldest finished entry makes room.  Only
+ * calls in flight at a disconnect are ever re-sent, and they are the
+ * newest, so the bound needs to cover those, not a long history.
  * Replies of the cached procedures are small (a status, a handle, an
  * attr): at most DRC_REPLY_MAX bytes each.
  *
- * The cache lives in memory only: a restarted server has forgotten it
- * (persisting it across a restart is a later step).
+ * Persistence (drc_persist): each reply is also appended to the `drc'
+ * table of bramble.db (drcstore.h) before drc_done returns, hence before
+ * the reply can be sent; a restarted server loads the newest `max' rows.
+ * Their age counts from the restart: a client can re-send only to a
+ * running server, however long it was down.  The table is pruned every
+ * DRC_PRUNE_EVERY stores, in one statement.
  *
- * Thread-safe: one mutex guards the whole cache. */
+ * Thread-safe: one mutex guards the whole cache; the store has its own,
+ * and no store call is made with the cache's mutex held (except the load
+ * in drc_persist, before any worker runs). */
 #ifndef BR_DRC_H
 #define BR_DRC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "buf.h"
 
-#define DRC_MAX 4096
+#define DRC_MAX 16384                  /* about 5 MiB at most */
 #define DRC_TTL_NS (120 * INT64_C(1000000000))
 #define DRC_REPLY_MAX 4096
 #define DRC_CLIENT_ID_LEN 16           /* hex digits in the machinename */
+#define DRC_PRUNE_EVERY 1024           /* stores between two prunes */
 
 struct drc_key {
 	uint64_t client;               /* from the machinename */
-	unsigned char addr[16];        /* peer IP; IPv4 as ::ffff:a.b.c.d */
 	uint32_t xid, proc;
 	uint64_t sum;                  /* checksum of the arguments */
 };
@@ -51,12 +64,17 @@ struct drc_entry;
 struct drc *drc_new(unsigned int max, int64_t ttl_ns);
 void drc_free(struct drc *d);
 
+/* Make d persistent through the database at db_path (bramble.db), and
+ * load what a previous run stored there as finished entries stamped
+ * now_ns.  Call once, before the workers start.  Returns the number of
+ * entries loaded, or -errno with a message in err (>= 256 bytes). */
+int drc_persist(struct drc *d, const char *db_path, int64_t now_ns,
+		char *err, size_t errlen);
+
 /* The client id in an AUTH_SYS machinename: exactly DRC_CLIENT_ID_LEN
  * hex digits (what libbramble sends).  Anything else (a host name, "")
  * is no id: false. */
 bool drc_client_id(const char *machname, uint64_t *id);
-/* The IP address of an AF_INET/AF_INET6 peer (zeros otherwise). */
-void drc_addr(const struct sockaddr *sa, unsigned char addr[16]);
 /* A checksum of a call's argument bytes. */
 uint64_t drc_sum(const void *p, size_t len);
 
@@ -74,8 +92,10 @@ enum drc_result {
 enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
 			  int64_t now_ns, struct buf *reply,
 			  struct drc_entry **e);
-/* Store the reply record of e's call (copied; len <= DRC_REPLY_MAX) and
- * wake its duplicates.  e NULL does nothing. */
+/* Store the reply record of e's call (copied; len <= DRC_REPLY_MAX) --
+ * in the database too when persistent, before returning -- and wake its
+ * duplicates.  e NULL does nothing.  A failed database write is logged
+ * (rate-limited) and the entry stays in memory only. */
 void drc_done(struct drc *d, struct drc_entry *e, const void *reply,
 	      size_t len);
 

@@ -10,7 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cred.h"
 #include "export.h"
+#include "handletab.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -30,11 +32,15 @@ struct export {
 	dev_t dev;
 	ino_t ino;
 	int mnt_id;                    /* mount of the root: handles never cross it */
+	uint16_t id;                   /* written into every handle */
 	char *path;
 	unsigned char key[EXPORT_KEY_LEN];
-	/* the root's own kernel handle: bound into every MAC */
+	/* the root's own kernel handle (or, with a handle table, the
+	 * table's uuid): bound into every MAC */
 	unsigned char root_kh[EXPORT_KH_MAX + 8];
 	size_t root_kh_len;
+	bool kernel;                   /* the filesystem makes kernel handles */
+	struct handletab *ht;          /* owned; set: every handle is a table id */
 
 	pthread_mutex_t lock;
 	struct centry **table;         /* protected by lock */
@@ -75,6 +81,9 @@ static void mac(const struct export *ex, const unsigned char *data, size_t len,
 	crypto_generichash_final(&s, out, EXPORT_MAC_LEN);
 }
 
+static int seal(const struct export *ex, unsigned char type, const void *body,
+		size_t len, struct export_fh *out);
+
 static int wrap(const struct export *ex, const struct khandle *kh, int mnt_id,
 		struct export_fh *out)
 {
@@ -82,16 +91,35 @@ static int wrap(const struct export *ex, const struct khandle *kh, int mnt_id,
 	 * outside it): its objects must not get handles of ours. */
 	if (mnt_id != ex->mnt_id)
 		return -EOPNOTSUPP;
-	if (kh->h.handle_type < 0 || kh->h.handle_type > 255 ||
+	if (kh->h.handle_type < 0 || kh->h.handle_type >= EXPORT_FH_TABLE ||
 	    kh->h.handle_bytes > EXPORT_KH_MAX)
 		return -EOPNOTSUPP;
+	return seal(ex, (unsigned char)kh->h.handle_type, kh->h.f_handle,
+		    kh->h.handle_bytes, out);
+}
+
+/* Header, body and MAC of a handle. */
+static int seal(const struct export *ex, unsigned char type, const void *body,
+		size_t len, struct export_fh *out)
+{
 	out->data[0] = EXPORT_FH_VERSION;
-	out->data[1] = (unsigned char)kh->h.handle_type;
-	memcpy(out->data + 2, kh->h.f_handle, kh->h.handle_bytes);
-	mac(ex, out->data, 2 + kh->h.handle_bytes,
-	    out->data + 2 + kh->h.handle_bytes);
-	out->len = 2 + kh->h.handle_bytes + EXPORT_MAC_LEN;
+	out->data[1] = (unsigned char)(ex->id >> 8);
+	out->data[2] = (unsigned char)ex->id;
+	out->data[3] = type;
+	memcpy(out->data + EXPORT_FH_HDR, body, len);
+	mac(ex, out->data, EXPORT_FH_HDR + len, out->data + EXPORT_FH_HDR + len);
+	out->len = (uint32_t)(EXPORT_FH_HDR + len + EXPORT_MAC_LEN);
 	return 0;
+}
+
+/* A table handle: the row id, big-endian. */
+static int wrap_table(const struct export *ex, uint64_t id, struct export_fh *out)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(id >> (56 - 8 * i));
+	return seal(ex, EXPORT_FH_TABLE, b, sizeof(b), out);
 }
 
 /* ---- the cache */
@@ -162,7 +190,7 @@ void export_forget(struct export *ex, const void *fh, size_t len)
 {
 	struct centry **pp, *e = NULL;
 
-	if (len < 2 + EXPORT_MAC_LEN || len > BR_FH_MAX)
+	if (len < EXPORT_FH_HDR + EXPORT_MAC_LEN || len > BR_FH_MAX)
 		return;                 /* no such entry: bucket() needs a MAC */
 	pthread_mutex_lock(&ex->lock);
 	pp = chain_find(ex, fh, len);
@@ -220,12 +248,20 @@ static void cache_put(struct export *ex, const struct export_fh *fh, int fd)
 int export_open(const char *dir, const unsigned char key[EXPORT_KEY_LEN],
 		unsigned int cache_max, struct export **out)
 {
+	return export_open_id(dir, 0, key, cache_max, out);
+}
+
+int export_open_id(const char *dir, uint16_t id,
+		   const unsigned char key[EXPORT_KEY_LEN], unsigned int cache_max,
+		   struct export **out)
+{
 	struct export *ex = xcalloc(1, sizeof(*ex));
 	struct khandle kh;
 	struct stat st;
 	int rc = 0;
 
 	ex->root_fd = -1;
+	ex->id = id;
 	pthread_mutex_init(&ex->lock, NULL);
 	ex->lru.next = ex->lru.prev = &ex->lru;
 	ex->max = cache_max ? cache_max : EXPORT_CACHE_DEFAULT;
@@ -245,8 +281,14 @@ int export_open(const char *dir, const unsigned char key[EXPORT_KEY_LEN],
 	rc = get_khandle(ex->root_fd, "", AT_EMPTY_PATH, &kh, &ex->mnt_id);
 	if (rc == 0 && kh.h.handle_bytes > EXPORT_KH_MAX)
 		rc = -EOPNOTSUPP;
+	if (rc == -EOPNOTSUPP) {
+		/* Usable only with a handle table (export_use_table). */
+		rc = 0;
+		goto out;
+	}
 	if (rc < 0)
 		goto out;
+	ex->kernel = true;
 	ex->root_kh[0] = (unsigned char)kh.h.handle_type;
 	memcpy(ex->root_kh + 1, kh.h.f_handle, kh.h.handle_bytes);
 	ex->root_kh_len = 1 + kh.h.handle_bytes;
@@ -265,6 +307,7 @@ void export_close(struct export *ex)
 	while (ex->lru.next != &ex->lru)
 		cache_remove_locked(ex, chain_find(ex, ex->lru.next->fh.data,
 						   ex->lru.next->fh.len));
+	handletab_close(ex->ht);
 	if (ex->root_fd >= 0)
 		close(ex->root_fd);
 	sodium_memzero(ex->key, sizeof(ex->key));
@@ -272,6 +315,22 @@ void export_close(struct export *ex)
 	free(ex->table);
 	free(ex->path);
 	free(ex);
+}
+
+uint16_t export_id(const struct export *ex)
+{
+	return ex->id;
+}
+
+int export_fh_id(const void *fhv, size_t len, uint16_t *id)
+{
+	const unsigned char *fh = fhv;
+
+	if (len < EXPORT_FH_HDR + EXPORT_MAC_LEN || len > BR_FH_MAX ||
+	    fh[0] != EXPORT_FH_VERSION)
+		return -ESTALE;
+	*id = (uint16_t)(fh[1] << 8 | fh[2]);
+	return 0;
 }
 
 int export_root_fd(const struct export *ex)
@@ -286,6 +345,10 @@ const char *export_path(const struct export *ex)
 
 bool export_is_local(const struct export *ex)
 {
+	/* The handle table may read its database on any handle: never in
+	 * the loop thread. */
+	if (ex->ht)
+		return false;
 	static const unsigned long local[] = {
 		0xEF53,         /* ext2/3/4 */
 		0x58465342,     /* XFS */
@@ -305,11 +368,103 @@ bool export_is_local(const struct export *ex)
 
 /* ---- making handles */
 
+/* ---- the handle table (handletab.h) */
+
+int export_use_table(struct export *ex, const char *db_path, const char *name,
+		     char *err, size_t errlen)
+{
+	int rc = handletab_open(db_path, name, ex->root_fd, &ex->ht, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	/* Table handles are bound to the table, not to a kernel handle the
+	 * filesystem may not have: a new table never verifies old handles. */
+	ex->root_kh[0] = EXPORT_FH_TABLE;
+	memcpy(ex->root_kh + 1, handletab_uuid(ex->ht), HANDLETAB_UUID_LEN);
+	ex->root_kh_len = 1 + HANDLETAB_UUID_LEN;
+	return 0;
+}
+
+bool export_kernel_handles(const struct export *ex)
+{
+	return ex->kernel;
+}
+
+bool export_has_table(const struct export *ex)
+{
+	return ex->ht != NULL;
+}
+
+/* The table's work is the server's own (its database, walks from the
+ * root): done as fs root whoever the call is for. */
+static int table_fh_of_fd(struct export *ex, int fd, struct export_fh *out)
+{
+	struct br_cred saved;
+	bool pushed = cred_push_root(&saved);
+	uint64_t id;
+	int rc = handletab_id_of_fd(ex->ht, fd, &id);
+
+	cred_pop(&saved, pushed);
+	return rc < 0 ? rc : wrap_table(ex, id, out);
+}
+
+static int table_open(struct export *ex, const unsigned char *fh, size_t len,
+		      int *fd_out, struct stat *st)
+{
+	struct br_cred saved;
+	bool pushed;
+	uint64_t id = 0;
+	int rc;
+
+	if (!ex->ht || len != EXPORT_FH_HDR + 8 + EXPORT_MAC_LEN)
+		return -ESTALE;
+	for (int i = 0; i < 8; i++)
+		id = id << 8 | fh[EXPORT_FH_HDR + i];
+	pushed = cred_push_root(&saved);
+	rc = handletab_open_id(ex->ht, id, fd_out, st);
+	cred_pop(&saved, pushed);
+	return rc;
+}
+
+void export_renamed(struct export *ex, int olddirfd, const char *oldname,
+		    int newdirfd, const char *newname)
+{
+	struct br_cred saved;
+	bool pushed;
+
+	if (!ex->ht)
+		return;
+	pushed = cred_push_root(&saved);
+	handletab_renamed(ex->ht, olddirfd, oldname, newdirfd, newname);
+	cred_pop(&saved, pushed);
+}
+
+void export_removed(struct export *ex, int dirfd, const char *name,
+		    bool last_link)
+{
+	struct br_cred saved;
+	bool pushed;
+
+	if (!ex->ht)
+		return;
+	pushed = cred_push_root(&saved);
+	handletab_removed(ex->ht, dirfd, name, last_link);
+	cred_pop(&saved, pushed);
+}
+
 int export_fh_from_fd(struct export *ex, int fd, struct export_fh *out)
 {
 	struct khandle kh;
 	int mnt_id, rc;
 
+	if (ex->ht) {
+		rc = table_fh_of_fd(ex, fd, out);
+		if (rc == 0)
+			cache_put(ex, out, fd);
+		return rc;
+	}
+	if (!ex->kernel)
+		return -EOPNOTSUPP;
 	rc = get_khandle(fd, "", AT_EMPTY_PATH, &kh, &mnt_id);
 	if (rc == 0)
 		rc = wrap(ex, &kh, mnt_id, out);
@@ -324,6 +479,17 @@ int export_fh_at(struct export *ex, int dirfd, const char *name,
 	struct khandle kh;
 	int mnt_id, rc;
 
+	if (ex->ht) {
+		int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0)
+			return -errno;
+		rc = table_fh_of_fd(ex, fd, out);
+		close(fd);
+		return rc;
+	}
+	if (!ex->kernel)
+		return -EOPNOTSUPP;
 	rc = get_khandle(dirfd, name, 0, &kh, &mnt_id);
 	if (rc == 0)
 		rc = wrap(ex, &kh, mnt_id, out);
@@ -378,8 +544,12 @@ static int verify(const struct export *ex, const unsigned char *fh, size_t len)
 {
 	unsigned char m[EXPORT_MAC_LEN];
 
-	if (len < 2 + EXPORT_MAC_LEN || len > BR_FH_MAX ||
+	if (len < EXPORT_FH_HDR + EXPORT_MAC_LEN || len > BR_FH_MAX ||
 	    fh[0] != EXPORT_FH_VERSION)
+		return -ESTALE;
+	/* The id is under the MAC too: this is enough to refuse a handle of
+	 * another export, but a different id is refused before any hashing. */
+	if (fh[1] != (unsigned char)(ex->id >> 8) || fh[2] != (unsigned char)ex->id)
 		return -ESTALE;
 	mac(ex, fh, len - EXPORT_MAC_LEN, m);
 	if (sodium_memcmp(m, fh + len - EXPORT_MAC_LEN, EXPORT_MAC_LEN) != 0)
@@ -461,9 +631,17 @@ int export_fh_open(struct export *ex, const void *fhv, size_t len, int *fd_out,
 	rc = open_cached(ex, fh, len, fd_out, st, true);
 	if (rc != -EAGAIN)
 		return rc;
-	kh.h.handle_type = fh[1];
-	kh.h.handle_bytes = (unsigned int)(len - 2 - EXPORT_MAC_LEN);
-	memcpy(kh.h.f_handle, fh + 2, kh.h.handle_bytes);
+	if (fh[3] == EXPORT_FH_TABLE) {
+		rc = table_open(ex, fh, len, &fd, st);
+		if (rc < 0)
+			return rc;
+		goto cache;
+	}
+	if (!ex->kernel)
+		return -ESTALE;
+	kh.h.handle_type = fh[3];
+	kh.h.handle_bytes = (unsigned int)(len - EXPORT_FH_HDR - EXPORT_MAC_LEN);
+	memcpy(kh.h.f_handle, fh + EXPORT_FH_HDR, kh.h.handle_bytes);
 	fd = open_by_handle_at(ex->root_fd, &kh.h, O_PATH | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
@@ -485,6 +663,7 @@ int export_fh_open(struct export *ex, const void *fhv, size_t len, int *fd_out,
 		if (rc < 0)
 			goto fail;
 	}
+cache:
 	efh.len = (uint32_t)len;
 	memcpy(efh.data, fh, len);
 	cache_put(ex, &efh, fd);
@@ -604,6 +783,6 @@ void export_fh_short(const void *fhv, size_t len, char *buf, size_t buflen)
 		return;
 	}
 	/* The MAC's first bytes identify the handle, like a short git id. */
-	fh += len >= 2 + EXPORT_MAC_LEN ? len - EXPORT_MAC_LEN : 0;
+	fh += len >= EXPORT_FH_HDR + EXPORT_MAC_LEN ? len - EXPORT_MAC_LEN : 0;
 	snprintf(buf, buflen, "%02x%02x%02x%02x", fh[0], fh[1], fh[2], fh[3]);
 }

@@ -2,17 +2,25 @@
  *
  * Wire handle layout (at most BR_FH_MAX = 64 bytes):
  *
- *   [0]      EXPORT_FH_VERSION
- *   [1]      kernel handle_type (0..255; larger types are refused)
- *   [2..n)   the kernel's file_handle bytes (name_to_handle_at)
+ *   [0]      EXPORT_FH_VERSION (2)
+ *   [1..3)   the export's id, big-endian (exports.h: derived from the
+ *            export's name, so it survives restarts and reloads); it says
+ *            which export decodes the handle
+ *   [3]      kernel handle_type (0..254; larger types are refused), or
+ *            EXPORT_FH_TABLE (255, the kernel's FILEID_INVALID) for a
+ *            handle of the persistent handle table (handletab.h)
+ *   [4..n)   the kernel's file_handle bytes (name_to_handle_at), or the
+ *            table row's 64-bit id, big-endian
  *   [n..+16) MAC: BLAKE2b (libsodium crypto_generichash) keyed with the
  *            state's handle.key, over the export root's own kernel handle
- *            followed by bytes [0..n)
+ *            (with a table: 255 and the table's uuid) followed by bytes
+ *            [0..n)
  *
  * so the same object always yields the same bytes, handles survive a
- * restart (same key, same filesystem), a handle cannot be forged or
- * altered, and one made for another export (even with the same key) does
- * not verify.  Decoding checks the MAC first (-ESTALE), then opens the
+ * restart (same key, same filesystem, same export name), a handle cannot
+ * be forged or altered, and one made for another export (even with the
+ * same key, even over the same directory, even with its id bytes changed)
+ * does not verify.  Version 1 handles (no id) are no longer accepted.  Decoding checks the MAC first (-ESTALE), then opens the
  * object with open_by_handle_at (which needs CAP_DAC_READ_SEARCH: call as
  * fsuid 0), checks it lives on the export's filesystem and, for a
  * directory, that the export root is one of its ancestors.  Non-directories
@@ -36,11 +44,13 @@
 
 #include "proto.h"
 
-#define EXPORT_FH_VERSION 1
+#define EXPORT_FH_VERSION 2
+#define EXPORT_FH_HDR 4          /* version, id (2), handle type */
+#define EXPORT_FH_TABLE 255      /* handle type of a table handle */
 #define EXPORT_MAC_LEN 16
 #define EXPORT_KEY_LEN 32
 /* Kernel handle bytes that fit beside the header and MAC. */
-#define EXPORT_KH_MAX (BR_FH_MAX - 2 - EXPORT_MAC_LEN)
+#define EXPORT_KH_MAX (BR_FH_MAX - EXPORT_FH_HDR - EXPORT_MAC_LEN)
 
 struct export_fh {
 	uint32_t len;
@@ -49,12 +59,37 @@ struct export_fh {
 
 struct export;
 
-/* Open dir (which must be a directory) as the export.  The key is copied.
- * cache_max bounds the decoded-handle cache (0: a default).
- * On success *out owns the export (free: export_close()). */
+/* Open dir (which must be a directory) as the export whose handles carry
+ * id.  The key is copied.  cache_max bounds the decoded-handle cache (0: a
+ * default).  On success *out owns the export (free: export_close()). */
+int export_open_id(const char *dir, uint16_t id,
+		   const unsigned char key[EXPORT_KEY_LEN], unsigned int cache_max,
+		   struct export **out);
+/* The same with id 0 (a lone export, as in the unit tests). */
 int export_open(const char *dir, const unsigned char key[EXPORT_KEY_LEN],
 		unsigned int cache_max, struct export **out);
 void export_close(struct export *ex);
+
+/* Make this export's handles from the persistent handle table in the
+ * database at db_path, under the export's name (handletab.h), instead of
+ * kernel handles: for filesystems that cannot make them
+ * (export_kernel_handles() false after opening) or when asked to
+ * (--handles=table).  Call once, before any handle is made.  On failure
+ * err says why. */
+int export_use_table(struct export *ex, const char *db_path, const char *name,
+		     char *err, size_t errlen);
+bool export_kernel_handles(const struct export *ex);
+bool export_has_table(const struct export *ex);
+/* The server renamed or removed an entry (already done): keep the table's
+ * rows right.  Nothing to do with kernel handles. */
+void export_renamed(struct export *ex, int olddirfd, const char *oldname,
+		    int newdirfd, const char *newname);
+void export_removed(struct export *ex, int dirfd, const char *name,
+		    bool last_link);
+uint16_t export_id(const struct export *ex);
+/* The export id a wire handle claims (not verified: only its owner's MAC
+ * check can tell).  0, or -ESTALE when it is no handle of this version. */
+int export_fh_id(const void *fh, size_t len, uint16_t *id);
 
 /* The export root: an O_RDONLY directory fd (open_by_handle_at refuses an
  * O_PATH mount fd), owned by the export. */

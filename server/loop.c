@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "exports.h"
 #include "fdcache.h"
+#include "lock.h"
 #include "log.h"
 #include "loop.h"
 #include "netaddr.h"
@@ -111,9 +113,22 @@ static void accept_cb(struct ev_loop *ev, ev_io *w, int revents)
 			}
 			return;
 		}
-		if (!allow_match(lp->o.allow, (struct sockaddr *)&ss)) {
+		/* Any export's networks: each call is checked against its own
+		 * export's (dispatch.c, route()). */
+		if (!exports_accepts(lp->o.svc->exports, (struct sockaddr *)&ss)) {
 			netaddr_format((struct sockaddr *)&ss, peer, sizeof(peer));
-			log_warn_rl("refused connection from %s: not in --allow", peer);
+			log_warn_rl("refused connection from %s: not in any "
+				    "export's networks (--allow, allow=)", peer);
+			close(fd);
+			continue;
+		}
+		if (lp->o.max_conns && lp->conns.count >= lp->o.max_conns) {
+			/* Accept and close rather than leave it in the backlog:
+			 * the client learns at once, and the listener does
+			 * not stay ready for nothing. */
+			netaddr_format((struct sockaddr *)&ss, peer, sizeof(peer));
+			log_warn_rl("refused connection from %s: %u connections "
+				    "already (--max-conns)", peer, lp->conns.count);
 			close(fd);
 			continue;
 		}
@@ -145,6 +160,28 @@ static void stop_cb(struct ev_loop *ev, ev_signal *w, int revents)
 	ev_break(ev, EVBREAK_ALL);
 }
 
+/* SIGHUP: re-read the exports file.  Parsing and opening the new exports
+ * happen here, on the loop thread: a short, rare pause, and the one
+ * thread that ever swaps the table (exports.h). */
+static void reload_exports(struct loop *lp)
+{
+	struct exports *xs = lp->o.svc->exports;
+	struct buf summary = BUF_INIT, err = BUF_INIT;
+
+	if (!xs->file)
+		return;
+	if (exports_reload(xs, &summary, &err) < 0) {
+		if (err.len && err.data[err.len - 1] == '\n')
+			buf_setlen(&err, err.len - 1);
+		log_err("exports file '%s' not reloaded, the old exports stay:\n%s",
+			xs->file, err.data);
+	} else {
+		log_info("exports reloaded from '%s': %s", xs->file, summary.data);
+	}
+	buf_release(&summary);
+	buf_release(&err);
+}
+
 static void hup_cb(struct ev_loop *ev, ev_signal *w, int revents)
 {
 	struct loop *lp = container_of(w, struct loop, hup_w);
@@ -152,13 +189,15 @@ static void hup_cb(struct ev_loop *ev, ev_signal *w, int revents)
 
 	(void)ev;
 	(void)revents;
-	if (!lp->o.log_file)
-		return;
-	rc = log_open_file(lp->o.log_file);
-	if (rc < 0)
-		log_err("cannot reopen log file '%s': %s", lp->o.log_file, strerror(-rc));
-	else
-		log_info("log file reopened");
+	if (lp->o.log_file) {
+		rc = log_open_file(lp->o.log_file);
+		if (rc < 0)
+			log_err("cannot reopen log file '%s': %s", lp->o.log_file,
+				strerror(-rc));
+		else
+			log_info("log file reopened");
+	}
+	reload_exports(lp);
 }
 
 /* tmp + rename: a reader never sees a half-written port. */
@@ -194,6 +233,8 @@ int loop_run(struct loop *lp)
 	lp->conns.loop = lp->ev;
 	lp->conns.insecure = lp->o.insecure;
 	lp->conns.svc = lp->o.svc;
+	lp->conns.idle_timeout = lp->o.idle_timeout;
+	lp->conns.request_timeout = lp->o.request_timeout;
 	conn_set_start(&lp->conns);
 	rc = pool_new(lp->ev, lp->o.threads, dispatch_run, conn_job_done,
 		      lp->o.svc, &lp->conns.pool);
@@ -202,6 +243,8 @@ int loop_run(struct loop *lp)
 		return rc;
 	}
 	/* The pool passes its ctx to both callbacks; conn_job_done ignores it. */
+	if (lp->o.svc->locks)
+		lockmgr_start(lp->o.svc->locks, lp->ev, lp->conns.pool);
 
 	ev_io_init(&lp->accept_w, accept_cb, lp->lfd, EV_READ);
 	ev_timer_init(&lp->accept_pause_w, accept_pause_cb, LOOP_ACCEPT_PAUSE, 0.);
@@ -233,6 +276,7 @@ out:
 	lp->lfd = -1;
 	pool_free(lp->conns.pool);
 	lp->conns.pool = NULL;
+	lockmgr_stop(lp->o.svc->locks);  /* frees the waits it kept */
 	conn_set_release(&lp->conns);
 	ev_timer_stop(lp->ev, &lp->accept_pause_w);
 	ev_timer_stop(lp->ev, &lp->expire_w);

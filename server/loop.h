@@ -4,7 +4,9 @@
  * daemonizing); loop_run() starts the worker pool and runs the libev loop
  * until SIGTERM or SIGINT, then stops accepting, lets the workers finish
  * the call in hand, drops the rest, closes every connection and returns.
- * SIGHUP reopens the log file.  Loop thread only. */
+ * SIGHUP reopens the log file and reloads the exports file (exports.h);
+ * a connection is accepted from any export's networks.  Loop thread
+ * only. */
 #ifndef BR_LOOP_H
 #define BR_LOOP_H
 
@@ -15,9 +17,11 @@
 
 struct loop_opts {
 	const char *listen;             /* "ADDR[:PORT]" */
-	const struct allow *allow;
 	bool insecure;
 	unsigned int threads;
+	unsigned int max_conns;         /* more are accepted and closed at once */
+	unsigned int idle_timeout;      /* seconds; 0: never (conn.h) */
+	unsigned int request_timeout;   /* seconds; 0: never (conn.h) */
 	const char *port_file;          /* NULL: none */
 	const char *log_file;           /* reopened on SIGHUP; NULL: none */
 	struct service *svc;

@@ -1,9 +1,11 @@
 /* main.c - brambled: options, startup, daemonizing, shutdown.
  *
- * Order matters: everything that can fail for a reason the administrator
- * should see (options, state directory, export, listening socket) happens
- * before daemonizing, while stderr is still the terminal; threads and the
- * event loop start only after the fork. */
+ * Order matters: brambled forks into the background first, before any
+ * database connection or thread exists (neither survives a fork intact),
+ * but the starting process waits until the daemon is ready and exits with
+ * its verdict; until then the daemon's stderr is still the terminal, so
+ * everything that can fail for a reason the administrator should see
+ * (state directory, exports, listening socket) is shown there. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,22 +19,37 @@
 #include <unistd.h>
 
 #include "allow.h"
+#include "auth.h"
 #include "config.h"
 #include "dispatch.h"
 #include "drc.h"
 #include "export.h"
+#include "exports.h"
 #include "fdcache.h"
+#include "lock.h"
 #include "log.h"
 #include "loop.h"
+#include "proc.h"
 #include "state.h"
 
 #define FHCACHE_MAX 8192        /* decoded handles kept open (O_PATH) */
 #define FDCACHE_MAX 256
 #define FDCACHE_IDLE_SEC 5
 
+/* In the daemon until it is ready: where to send the starting process
+ * the status it should exit with (one digit). */
+static int starter_fd = -1;
+
+static void tell_starter(char status)
+{
+	if (starter_fd >= 0 && write(starter_fd, &status, 1) != 1)
+		log_warn("cannot tell the starting process: %s", strerror(errno));
+}
+
 static void die_usage(const char *msg)
 {
 	fprintf(stderr, "brambled: %s\nTry 'brambled --help'.\n", msg);
+	tell_starter('2');
 	exit(2);
 }
 
@@ -52,15 +69,48 @@ static unsigned int raise_nofile(void)
 	return rl.rlim_cur > 1u << 20 ? 1u << 20 : (unsigned int)rl.rlim_cur;
 }
 
-static int daemonize(void)
+/* Point the standard fds at /dev/null: all of them, or stdin only. */
+static int to_devnull(bool all)
 {
-	pid_t pid = fork();
-	int fd;
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	if (fd < 0)
+		return -errno;
+	dup2(fd, STDIN_FILENO);
+	if (all) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+/* Go to the background now; the starting process stays until
+ * daemon_ready() and exits 0 (2 after a usage error), or exits 1 when the
+ * daemon dies first.  Returns (in the daemon) the fd tell_starter()
+ * writes to. */
+static int daemon_start(void)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		ssize_t n;
+
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 && c >= '0' && c <= '9' ? c - '0' : 1);
+	}
+	close(p[0]);
 	if (setsid() < 0)
 		return -errno;
 	/* Second fork: the daemon is not a session leader, so it can never
@@ -72,15 +122,18 @@ static int daemonize(void)
 		_exit(0);
 	if (chdir("/") < 0)
 		return -errno;
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-	return 0;
+	int rc = to_devnull(false);
+
+	return rc < 0 ? rc : p[1];
+}
+
+/* Started: stop writing to the terminal and let the starter exit 0. */
+static void daemon_ready(void)
+{
+	to_devnull(true);
+	tell_starter('0');
+	close(starter_fd);
+	starter_fd = -1;
 }
 
 static int write_pid_file(const char *path)
@@ -100,12 +153,88 @@ static int write_pid_file(const char *path)
 	return rc;
 }
 
+/* The exports of --export DIR or --exports FILE; the other options are
+ * the defaults of every export (exports.h).  Logs why it failed. */
+static int open_exports(const struct config *cfg, const unsigned char *key,
+			unsigned int cache_max, struct exports **out)
+{
+	struct exports_defaults d = {
+		.allow = cfg->allow,
+		.read_only = cfg->read_only,
+		.root_squash = !cfg->no_root_squash,
+		.auth = !strcmp(cfg->auth, "munge") ? EXPORT_AUTH_MUNGE
+						     : EXPORT_AUTH_SYS,
+		.handles = !strcmp(cfg->handles, "table") ? EXPORT_HANDLES_TABLE :
+			   !strcmp(cfg->handles, "kernel") ? EXPORT_HANDLES_KERNEL
+							   : EXPORT_HANDLES_AUTO,
+	};
+	struct buf err = BUF_INIT;
+	char db[4200];
+	int rc;
+
+	snprintf(db, sizeof(db), "%s/bramble.db", cfg->state_dir);
+	d.db_path = db;
+
+	if (cfg->exports_file)
+		rc = exports_new_file(cfg->exports_file, &d, key, cache_max, out, &err);
+	else
+		rc = exports_new_dir(cfg->export_dir, &d, key, cache_max, out, &err);
+	if (rc < 0) {
+		if (err.len && err.data[err.len - 1] == '\n')
+			buf_setlen(&err, err.len - 1);
+		log_err("%s", err.data);
+	}
+	buf_release(&err);
+	return rc;
+}
+
+/* The lock manager, with its list of clients in bramble.db: a restart
+ * after clients held locks starts in grace (lock.h). */
+static int start_locks(const struct config *cfg, struct service *svc,
+		       char *err, size_t errlen)
+{
+	struct lock_opts o = {
+		.lease_sec = cfg->lock_lease,
+		.grace_sec = cfg->lock_grace_set ? cfg->lock_grace : cfg->lock_lease,
+	};
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/bramble.db", cfg->state_dir);
+	o.db_path = path;
+	rc = lockmgr_new(&o, proc_lock_reply, &svc->locks, err, errlen);
+	if (rc == 0)
+		svc->caps |= BR_CAP_LOCKS;
+	return rc;
+}
+
+/* The duplicate-request cache as --drc says; with "disk" it is kept in
+ * bramble.db and what the previous run stored is loaded (drc.h). */
+static int start_drc(const struct config *cfg, struct service *svc,
+		     char *err, size_t errlen)
+{
+	char path[4096];
+	int rc;
+
+	if (!strcmp(cfg->drc, "off"))
+		return 0;
+	svc->drc = drc_new(DRC_MAX, DRC_TTL_NS);
+	if (strcmp(cfg->drc, "disk"))
+		return 0;
+	snprintf(path, sizeof(path), "%s/bramble.db", cfg->state_dir);
+	rc = drc_persist(svc->drc, path, now_ns(), err, errlen);
+	if (rc > 0)
+		log_info("duplicate-request cache: %d replies kept from the "
+			 "previous run", rc);
+	return rc < 0 ? rc : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct allow allow;
 	struct state *st = NULL;
-	struct export *ex = NULL;
+	struct exports *exports = NULL;
 	struct loop *lp = NULL;
 	struct service svc;
 	struct loop_opts lo;
@@ -141,6 +270,13 @@ int main(int argc, char **argv)
 		log_err("cannot initialise libsodium");
 		return 1;
 	}
+	if (!cfg.foreground) {
+		starter_fd = daemon_start();
+		if (starter_fd < 0) {
+			log_err("cannot daemonize: %s", strerror(-starter_fd));
+			return 1;
+		}
+	}
 	/* The client applies the caller's umask; modes arrive final. */
 	umask(0);
 	signal(SIGPIPE, SIG_IGN);
@@ -151,39 +287,55 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	rc = export_open(cfg.export_dir, st->key, BR_MIN(FHCACHE_MAX, nofile / 4), &ex);
-	if (rc < 0) {
-		log_err("cannot export '%s': %s", cfg.export_dir,
-			rc == -EOPNOTSUPP ? "its filesystem does not support file handles"
-					  : strerror(-rc));
+	rc = open_exports(&cfg, st->key, BR_MIN(FHCACHE_MAX, nofile / 4), &exports);
+	if (rc < 0)
 		goto out;
-	}
 
 	memset(&svc, 0, sizeof(svc));
-	svc.ex = ex;
+	svc.exports = exports;
 	svc.fc = fdcache_new(BR_MIN((unsigned int)FDCACHE_MAX, nofile / 4),
 			     FDCACHE_IDLE_SEC);
-	/* In memory only: a restart forgets it (see drc.h). */
-	svc.drc = drc_new(DRC_MAX, DRC_TTL_NS);
-	svc.export_dir = cfg.export_dir;
-	svc.read_only = cfg.read_only;
-	svc.root_squash = !cfg.no_root_squash;
+	if ((rc = start_drc(&cfg, &svc, err, sizeof(err))) < 0) {
+		log_err("%s", err);
+		goto out_fc;
+	}
 	svc.trace = cfg.trace;
-	svc.inline_ok = !cfg.no_inline && export_is_local(ex);
-	if (!cfg.no_inline && !svc.inline_ok)
-		log_info("'%s' is not on a known local filesystem: every call "
-			 "goes to the workers", cfg.export_dir);
+	svc.inline_ok = !cfg.no_inline;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	svc.start_time = ts.tv_sec;
 	svc.start_ns = now_ns();
 	randombytes_buf(&svc.instance, sizeof(svc.instance));
 	svc.caps |= BR_CAP_DRC;
+	svc.caps |= BR_CAP_EXPORTS;
+	auth_mode_parse(cfg.auth, &svc.auth_mode);      /* checked by config */
+	svc.munge_socket = cfg.munge_socket;
+	if (svc.auth_mode == AUTH_MODE_MUNGE) {
+		/* Tells auto-mode clients to use MUNGE from the start. */
+		svc.caps |= BR_CAP_MUNGE;
+		/* Not fatal: munged may come up later (boot order). */
+		if (auth_munge_selftest(cfg.munge_socket, err, sizeof(err)) < 0)
+			log_warn("--auth=munge, but %s: every call will be refused "
+				 "until it works", err);
+	}
+	rc = start_locks(&cfg, &svc, err, sizeof(err));
+	if (rc < 0) {
+		log_err("%s", err);
+		goto out_fc;
+	}
 
 	memset(&lo, 0, sizeof(lo));
 	lo.listen = cfg.listen;
-	lo.allow = &allow;
 	lo.insecure = cfg.insecure;
 	lo.threads = cfg.threads;
+	lo.max_conns = cfg.max_conns;
+	lo.idle_timeout = cfg.idle_timeout;
+	lo.request_timeout = cfg.request_timeout;
+	/* Each connection holds an fd; so do cached handles and open files
+	 * (a quarter of the limit each, above). */
+	if (cfg.max_conns > nofile / 2)
+		log_warn("--max-conns %u: only %u file descriptors (RLIMIT_NOFILE); "
+			 "past about %u connections accept() will fail", cfg.max_conns,
+			 nofile, nofile / 2);
 	lo.port_file = cfg.port_file;
 	lo.log_file = cfg.log_file;
 	lo.svc = &svc;
@@ -198,12 +350,9 @@ int main(int argc, char **argv)
 		goto out_fc;
 	}
 
-	if (!cfg.foreground) {
-		rc = daemonize();
-		if (rc < 0) {
-			log_err("cannot daemonize: %s", strerror(-rc));
-			goto out_fc;
-		}
+	if (starter_fd >= 0) {
+		daemon_ready();
+		/* stderr is /dev/null now: the log file again, or syslog. */
 		if (cfg.log_file)
 			log_open_file(cfg.log_file);
 		else
@@ -213,9 +362,9 @@ int main(int argc, char **argv)
 		log_err("cannot write pid file '%s': %s", cfg.pid_file, strerror(-rc));
 		goto out_fc;
 	}
-	log_info("brambled %s exporting %s%s%s", BR_SOFTWARE_VERSION, cfg.export_dir,
-		 cfg.read_only ? " read-only" : "",
-		 cfg.no_root_squash ? ", root not squashed" : "");
+	log_info("brambled %s serving %zu export%s", BR_SOFTWARE_VERSION,
+		 exports_count(exports), exports_count(exports) == 1 ? "" : "s");
+	exports_log(exports);
 	rc = loop_run(lp);
 	if (rc == 0) {
 		log_info("stopped");
@@ -226,9 +375,10 @@ int main(int argc, char **argv)
 out_fc:
 	fdcache_free(svc.fc);
 	drc_free(svc.drc);
+	lockmgr_free(svc.locks);
 out:
 	loop_free(lp);
-	export_close(ex);
+	exports_free(exports);
 	state_close(st);
 	allow_release(&allow);
 	config_release(&cfg);

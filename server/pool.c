@@ -74,6 +74,7 @@ void job_free(struct job *j)
 	if (!j)
 		return;
 	free(j->rec);
+	free(j->grant);
 	buf_release(&j->reply);
 	free(j);
 }
@@ -98,17 +99,21 @@ static void *worker_main(void *arg)
 			p->todo.tail = NULL;
 		pthread_mutex_unlock(&p->lock);
 
-		p->run(p->ctx, j);
-
-		pthread_mutex_lock(&p->done_lock);
-		q_push(&p->done_q, j);
-		pthread_mutex_unlock(&p->done_lock);
-		ev_async_send(p->loop, &p->done_w);
+		if (p->run(p->ctx, j))
+			pool_complete(p, j);
 
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
+}
+
+void pool_complete(struct pool *p, struct job *j)
+{
+	pthread_mutex_lock(&p->done_lock);
+	q_push(&p->done_q, j);
+	pthread_mutex_unlock(&p->done_lock);
+	ev_async_send(p->loop, &p->done_w);
 }
 
 static void done_cb(struct ev_loop *loop, ev_async *w, int revents)

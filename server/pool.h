@@ -18,21 +18,26 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "rpcmsg.h"
 
+struct auth_grant;
 struct conn;
 
 struct job {
 	struct job *next;           /* queue link: owned by whoever holds the job */
 	struct conn *conn;          /* loop thread only: never dereferenced by workers */
 	uint32_t xid, proc;
-	uint32_t flavor;            /* RPC_AUTH_NONE or RPC_AUTH_SYS */
+	uint32_t flavor;            /* RPC_AUTH_NONE, RPC_AUTH_SYS, or
+				     * BR_AUTH_MUNGE: a MUNGE session (auth.h) */
+	struct auth_grant *grant;   /* a MUNGE credential to verify (auth.h):
+				     * owned, flat (job_free frees it) */
 	struct br_cred cred;        /* as sent (squashing happens in dispatch) */
 	bool has_client_id;         /* the call named its client (drc.h) */
 	uint64_t client_id;         /* ... this one */
-	unsigned char peer_addr[16]; /* the connection's peer IP (drc_addr) */
+	struct sockaddr_storage peer_sa; /* the connection's peer (exports' allow lists) */
 	char *rec;                  /* the whole record (owned; freed once decoded) */
 	const char *args;           /* into rec */
 	size_t args_len;
@@ -41,7 +46,9 @@ struct job {
 	int64_t t0_ns;              /* when the loop queued it */
 };
 
-typedef void pool_run_fn(void *ctx, struct job *j);
+/* Returns false when run kept the job (a lock wait: lock.h); whoever
+ * holds it then finishes it later with pool_complete(). */
+typedef bool pool_run_fn(void *ctx, struct job *j);
 typedef void pool_done_fn(void *ctx, struct job *j);
 
 struct pool;
@@ -52,6 +59,9 @@ int pool_new(struct ev_loop *loop, unsigned int n, pool_run_fn *run,
 	     pool_done_fn *done, void *ctx, struct pool **out);
 /* Queue a job (loop thread).  The pool owns it until `done'. */
 void pool_submit(struct pool *p, struct job *j);
+/* Any thread: hand a finished job kept by `run' to the loop, exactly as
+ * a worker does with the jobs it ran. */
+void pool_complete(struct pool *p, struct job *j);
 /* Stop: workers finish the job in hand and exit; jobs still queued or done
  * are freed without being run or delivered.  Then free the pool. */
 void pool_free(struct pool *p);

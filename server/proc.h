@@ -13,11 +13,17 @@
 
 #include "dispatch.h"
 #include "export.h"
+#include "exports.h"
 #include "proto.h"
 #include "rpcmsg.h"
 
 struct call {
 	struct service *svc;
+	/* The export of the call's handle (for MOUNT: of its path), with a
+	 * reference dispatch drops after the call; its options decide
+	 * read-only, root squash and access.  NULL for INFO (and HELLO). */
+	struct exports_entry *exp;
+	const struct sockaddr *peer;    /* the client's address */
 	struct br_cred cred;            /* effective: squashed, or nobody for AUTH_NONE */
 	bool root;                      /* caller acts as (unsquashed) root */
 	/* Run by the loop thread (dispatch_inline): the handler must not wait
@@ -25,6 +31,10 @@ struct call {
 	 * any side effect, and the call goes to the pool instead. */
 	bool nowait;
 	bool blocked;                   /* set by call_would_block() */
+	/* The job being run.  A LOCK that must wait hands it to the lock
+	 * manager and sets parked: dispatch then never touches it again. */
+	struct job *job;
+	bool parked;
 };
 
 typedef int proc_fn(struct call *c, void *args, void *res);
@@ -61,5 +71,11 @@ proc_fn proc_info, proc_mount, proc_getattr, proc_setattr, proc_lookup,
 	proc_listxattr, proc_removexattr;
 proc_fn proc_read, proc_write, proc_commit, proc_open, proc_copy_range;
 proc_fn proc_hello;
+proc_fn proc_lock, proc_testlock;
+struct lkr;
+/* lock_reply_fn (lock.h): encode the reply of a LOCK the lock manager
+ * kept while it waited. */
+void proc_lock_reply(struct job *j, int rc, const struct lkr *holder,
+		     bool same_client);
 
 #endif

@@ -268,7 +268,7 @@ int proc_open(struct call *c, void *args, void *res)
 		return -EINVAL;
 	if ((f & BR_OPEN_TRUNC) && !(f & BR_OPEN_WRITE))
 		return -EINVAL;
-	if ((f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)) && c->svc->read_only)
+	if ((f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)) && c->exp->read_only)
 		return -EROFS;
 	accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
 	/* A truncating open always opens anew (O_TRUNC must happen). */

@@ -174,7 +174,7 @@ int proc_mknod(struct call *c, void *args, void *res)
 static bool victim_fh(struct call *c, int dirfd, const char *name,
 		      struct export_fh *fh)
 {
-	return export_fh_at(c->svc->ex, dirfd, name, fh) == 0;
+	return export_fh_at(c->exp->ex, dirfd, name, fh) == 0;
 }
 
 /* After a removal: close what the fd cache and the handle cache hold of
@@ -186,22 +186,29 @@ static bool victim_fh(struct call *c, int dirfd, const char *name,
 static void drop_cached(struct call *c, const struct export_fh *fh)
 {
 	fdcache_forget(c->svc->fc, fh->data, fh->len);
-	export_forget(c->svc->ex, fh->data, fh->len);
+	export_forget(c->exp->ex, fh->data, fh->len);
 }
 
 static int unlink_common(struct call *c, br_dirop_args *a, int flags)
 {
 	struct export_fh fh;
-	bool have_fh;
+	struct stat st;
+	bool have_fh, last;
 	int dfd, rc;
 
 	rc = dir_and_name(c, &a->dir, a->name, &dfd);
 	if (rc < 0)
 		return rc;
 	have_fh = victim_fh(c, dfd, a->name, &fh);
+	/* Another link left: the handle table keeps the object's row. */
+	last = !export_has_table(c->exp->ex) ||
+	       !(fstatat(dfd, a->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		 !S_ISDIR(st.st_mode) && st.st_nlink > 1);
 	rc = call_as_user(c);
 	if (rc == 0 && unlinkat(dfd, a->name, flags) < 0)
 		rc = -errno;
+	if (rc == 0)
+		export_removed(c->exp->ex, dfd, a->name, last);
 	if (rc == 0 && have_fh)
 		drop_cached(c, &fh);
 	close(dfd);
@@ -246,6 +253,14 @@ int proc_rename(struct call *c, void *args, void *res)
 	/* The .x's flags are renameat2's own values. */
 	if (rc == 0 && renameat2(fdfd, a->from_name, tdfd, a->to_name, a->flags) < 0)
 		rc = -errno;
+	if (rc == 0 && (a->flags & BR_RENAME_EXCHANGE)) {
+		/* Swapped: move each row through a name no entry can have. */
+		export_renamed(c->exp->ex, tdfd, a->to_name, fdfd, "/swap");
+		export_renamed(c->exp->ex, fdfd, a->from_name, tdfd, a->to_name);
+		export_renamed(c->exp->ex, fdfd, "/swap", fdfd, a->from_name);
+	} else if (rc == 0) {
+		export_renamed(c->exp->ex, fdfd, a->from_name, tdfd, a->to_name);
+	}
 	if (rc == 0 && have_fh)
 		drop_cached(c, &fh);
 	close_quiet(fdfd);
@@ -383,7 +398,7 @@ int proc_readdirplus(struct call *c, void *args, void *res)
 			}
 			/* Another filesystem mounted here: empty fh, as the
 			 * .x says; the client looks it up by name. */
-			if (export_fh_at(c->svc->ex, dfd, d->d_name, &fh) < 0)
+			if (export_fh_at(c->exp->ex, dfd, d->d_name, &fh) < 0)
 				fh.len = 0;
 			need = entry_bytes(strlen(d->d_name), fh.len);
 			if (n > 0 && bytes + need > max_bytes) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "lock.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -28,7 +29,7 @@ int proc_hello(struct call *c, void *args, void *res)
 	r->max_revision = BR_REVISION;
 	r->caps = svc->caps;
 	r->instance = svc->instance;
-	r->grace_left = 0;
+	r->grace_left = svc->locks ? lockmgr_grace_left(svc->locks) : 0;
 	r->server = xstrdup("brambled " BR_SOFTWARE_VERSION);
 	if (lo > hi)
 		snprintf(why, sizeof(why),

@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "proc.h"
 #include "xalloc.h"
 
@@ -15,41 +16,58 @@ int proc_info(struct call *c, void *args, void *res)
 {
 	br_info *r = res;
 	struct service *svc = c->svc;
+	struct buf exports = BUF_INIT;
+	bool ro;
 
 	(void)args;
 	r->server_version = xstrdup("brambled " BR_SOFTWARE_VERSION);
-	r->export_path = xstrdup(svc->export_dir);
+	/* Several exports: "NAME=PATH; ..." (those this client may use). */
+	exports_describe(svc->exports, c->peer, &exports, &ro);
+	r->export_path = xstrdup(exports.data);
+	buf_release(&exports);
 	r->proto_vers = BR_PROG_VERS;
 	r->start_time = svc->start_time;
 	r->uptime = (now_ns() - svc->start_ns) / 1000000000;
 	r->max_data = BR_DATA_MAX;
-	r->read_only = svc->read_only;
+	r->read_only = ro;
 	return 0;
 }
 
 /* MOUNT resolves as the server (like a mountd): a handle grants nothing by
- * itself, every later call is checked as its caller. */
+ * itself, every later call is checked as its caller.  The path names the
+ * export (exports_find_mount()); dispatch drops c->exp's reference. */
 int proc_mount(struct call *c, void *args, void *res)
 {
 	br_mount_args *a = args;
 	br_mount_res *r = res;
+	const char *path = a->path ? a->path : "", *sub;
 	struct export_fh fh;
 	struct stat st;
 	int fd, rc;
 
-	rc = export_resolve(c->svc->ex, a->path ? a->path : "", &fd);
+	rc = exports_find_mount(c->svc->exports, path, &c->exp, &sub);
+	if (rc < 0) {
+		log_warn_rl("MOUNT '%s': no such export", path);
+		return rc;
+	}
+	if (!exports_entry_allows(c->exp, c->peer)) {
+		log_warn_rl("MOUNT '%s' refused: the client is not in export '%s''s "
+			    "allow list", path, c->exp->name);
+		return -EACCES;
+	}
+	rc = export_resolve(c->exp->ex, sub, &fd);
 	if (rc < 0)
 		return rc;
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (rc == 0)
-		rc = export_fh_from_fd(c->svc->ex, fd, &fh);
+		rc = export_fh_from_fd(c->exp->ex, fd, &fh);
 	close(fd);
 	if (rc < 0)
 		return rc;
 	fh_set(&r->br_mount_res_u.ok.fh, &fh);
 	br_attr_from_stat(&r->br_mount_res_u.ok.attr, &st);
 	r->br_mount_res_u.ok.max_data = BR_DATA_MAX;
-	r->br_mount_res_u.ok.read_only = c->svc->read_only;
+	r->br_mount_res_u.ok.read_only = c->exp->read_only;
 	return 0;
 }
 
@@ -61,7 +79,7 @@ int proc_getattr(struct call *c, void *args, void *res)
 	int fd, rc;
 
 	/* A hot handle: no fd to duplicate and close. */
-	rc = export_fh_stat_cached(c->svc->ex, a->fh.br_fh_val, a->fh.br_fh_len, &st);
+	rc = export_fh_stat_cached(c->exp->ex, a->fh.br_fh_val, a->fh.br_fh_len, &st);
 	if (rc == -EAGAIN) {
 		rc = call_fh(c, &a->fh, &fd, &st);
 		if (rc == 0)

@@ -36,5 +36,16 @@ void state_close(struct state *st);
 /* meta table access (main thread only).  value_out is malloc'd. */
 int state_meta_get(struct state *st, const char *key, char **value_out);
 int state_meta_set(struct state *st, const char *key, const char *value);
+/* An SQLite result code as 0 or -errno (-ENOSPC, -EBUSY, -EIO, ...):
+ * the one map, for the other users of bramble.db (drcstore.c, lockdb.c). */
+int state_sqlite_errno(int rc);
+/* Another connection to bramble.db at path, for one module's own tables
+ * (the duplicate-request cache, the lock clients, the handle table): WAL,
+ * synchronous=NORMAL (durable against a crash of the process, which is
+ * what a restart after kill -9 needs), a 5 s busy timeout, then schema
+ * (CREATE ... IF NOT EXISTS).  No mutex inside: the module serialises its
+ * use.  0, or -errno with err saying "cannot open the WHAT in 'PATH': ...". */
+int state_db_open(const char *path, const char *what, const char *schema,
+		  sqlite3 **out, char *err, size_t errlen);
 
 #endif

@@ -1,4 +1,5 @@
 /* cmd_ping.c - `bramble ping`: NULL round trips, one at a time. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,26 @@ static int cmp_i64(const void *a, const void *b)
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* With MUNGE in use (BRAMBLE_AUTH, or the server asks for it), open this
+ * user's session first and say what it cost: proof that munged on both
+ * sides agree.  0, or -errno (printed). */
+static int ping_munge(struct bramble *b)
+{
+	struct bramble_cred me = { .uid = geteuid(), .gid = getegid() };
+	int64_t t0 = now_ns();
+	int rc = bramble_auth_open(b, &me);
+
+	if (rc == -EOPNOTSUPP)
+		return 0;
+	if (rc < 0)
+		printf("MUNGE session as uid %u gid %u: %s\n", me.uid, me.gid,
+		       strerror(-rc));
+	else
+		printf("MUNGE session as uid %u gid %u: %.1f us\n", me.uid, me.gid,
+		       (now_ns() - t0) / 1e3);
+	return rc;
 }
 
 int cmd_ping(int argc, char **argv)
@@ -68,6 +89,12 @@ int cmd_ping(int argc, char **argv)
 		return 1;
 	rtt = xcalloc(count, sizeof(*rtt));
 	printf("PING %s (%s)\n", argv[optind], bramble_server_addr(b));
+	if (ping_munge(b) < 0) {
+		free(rtt);
+		bramble_free(b);
+		target_release(&t);
+		return 1;
+	}
 	for (unsigned long long i = 0; i < count; i++) {
 		int64_t t0 = now_ns();
 

@@ -142,6 +142,7 @@ int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
 		struct bramble **b)
 {
 	struct bramble_opts o;
+	const char *auth;
 	int rc = target_parse(spec, t);
 
 	if (rc < 0)
@@ -150,6 +151,14 @@ int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
 	o.host = t->host;
 	o.port = t->port;
 	o.timeout_ms = timeout_ms;
+	/* As bramblefs's -o auth= and munge_socket=. */
+	auth = getenv("BRAMBLE_AUTH");
+	if (auth && *auth && bramble_auth_parse(auth, &o.auth) < 0) {
+		fprintf(stderr, "bramble: BRAMBLE_AUTH=%s: not sys, munge or auto\n", auth);
+		target_release(t);
+		return -EINVAL;
+	}
+	o.munge_socket = getenv("BRAMBLE_MUNGE_SOCKET");
 	o.client_name = "bramble " PACKAGE_VERSION;
 	rc = bramble_new(&o, b);
 	if (rc < 0) {

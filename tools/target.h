@@ -26,7 +26,8 @@ void target_release(struct target *t);
 char *target_ctl_get(const struct target *t, const char *key);
 
 /* target_parse(spec) and connect to its server with timeout_ms per call,
- * saying why on stderr when either fails.  On success the caller releases
+ * saying why on stderr when either fails.  BRAMBLE_AUTH (sys, munge,
+ * auto) and BRAMBLE_MUNGE_SOCKET choose the authentication (bramble.h).  On success the caller releases
  * *b (bramble_free) and *t; on failure both are left needing nothing. */
 int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
 		struct bramble **b);

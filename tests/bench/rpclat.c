@@ -109,6 +109,8 @@ static void read_all(void *p, size_t n)
 	}
 }
 
+static char client_id_[17];             /* 16 hex digits */
+
 static void send_call(uint32_t proc, const struct xb *args)
 {
 	struct xb b = { 0 };
@@ -121,10 +123,17 @@ static void send_call(uint32_t proc, const struct xb *args)
 	u32(&b, PROG);
 	u32(&b, 1);
 	u32(&b, proc);
+	/* As libbramble does: a random client id as the machine name, so
+	 * CREATE, REMOVE... go through the duplicate-request cache as they
+	 * do from a mount. */
+	if (!client_id_[0])
+		snprintf(client_id_, sizeof(client_id_), "%08lx%08lx",
+			 (unsigned long)getpid() & 0xffffffffUL,
+			 (unsigned long)time(NULL) & 0xffffffffUL);
 	u32(&b, 1);                     /* AUTH_SYS */
-	u32(&b, 4 + 12 + 4 + 4 + 4); /* stamp, name, uid, gid, ngroups */
+	u32(&b, 4 + 20 + 4 + 4 + 4); /* stamp, name, uid, gid, ngroups */
 	u32(&b, 0);                     /* stamp */
-	opaque(&b, "rpclat", 6);        /* 4 + 8 bytes */
+	opaque(&b, client_id_, 16);     /* 4 + 16 bytes */
 	u32(&b, uid_);
 	u32(&b, gid_);
 	u32(&b, 0);                     /* no groups */

@@ -39,6 +39,13 @@ _br_pids="$_br_pids $pid"
 grep -qx '[0-9]*' "$T/port" || fail "port file: $(cat "$T/port")"
 [ "$(ps -o sid= -p "$pid" | tr -d ' ')" != "$pid" ] || fail "daemon is a session leader"
 wait_for 5 grep -q "listening on 127.0.0.1:$(cat "$T/port")" "$T/daemon.log" || fail "no listening line"
+# A second daemon that cannot start (its port is taken) says why on the
+# terminal and exits 1, although it had already gone to the background.
+if "$BRAMBLED" --export "$EXPORT" --state "$T/state2" --listen "127.0.0.1:$(cat "$T/port")" \
+	2>"$T/err2.txt"; then
+	fail "a daemon on a taken port reported success"
+fi
+grep -q "cannot listen" "$T/err2.txt" || fail "late start-up error not shown: $(cat "$T/err2.txt")"
 mv "$T/daemon.log" "$T/daemon.log.1"
 kill -HUP "$pid"
 wait_for 5 grep -q "log file reopened" "$T/daemon.log" || fail "SIGHUP did not reopen the log"

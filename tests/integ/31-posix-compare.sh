@@ -7,13 +7,7 @@
 
 br_start_server --no-root-squash
 br_mount "$T/mnt" -o allow_other
-mkdir "$T/local" "$T/mnt/cmp"
-python3 "$top_srcdir/tests/integ/posixcmp.py" "$T/local" >"$T/local.out" 2>&1 ||
-	fail "posixcmp failed on the local dir: $(tail -5 "$T/local.out")"
-python3 "$top_srcdir/tests/integ/posixcmp.py" "$T/mnt/cmp" >"$T/mount.out" 2>&1 ||
-	fail "posixcmp failed on the mount: $(tail -5 "$T/mount.out")"
-diff -u "$T/local.out" "$T/mount.out" >"$T/diff.log" ||
-	fail "the mount differs from a local directory: $(cat "$T/diff.log")"
+br_posix_compare "$T/local" "$T/mnt/cmp"
 # And the export holds exactly what the mount showed: same names, types,
 # modes, sizes, owners, link targets and contents.
 tree() { (cd "$1" && find . -printf '%P %y %m %s %U %l\n' | sort); }

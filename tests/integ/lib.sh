@@ -10,6 +10,8 @@
 #   br_mount_nowait MNT [ARGS]           start bramblefs, do not wait for it
 #   br_mounted MNT                       MNT is in /proc/mounts
 #   br_free_port                         print a free port on 127.0.0.1
+#   br_posix_compare LOCAL MNTDIR        same POSIX transcript (posixcmp.py)
+#                                        in a local dir and on a mount
 #   br_umount MNT                        unmount and wait for the daemon
 #   skip MSG / fail MSG                  exit 77 / exit 1 with a message
 #   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
@@ -52,7 +54,9 @@ br_cleanup() {
 	local rc=$?
 	set +e
 	for m in $_br_mounts; do
-		mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
+		# /proc/mounts, not mountpoint(1): a stat of a mount whose
+		# server is stopped would wait (for ever with -o hard).
+		br_mounted "$m" && fusermount3 -u -z "$m" 2>/dev/null
 	done
 	for p in $_br_pids; do kill -TERM "$p" 2>/dev/null; done
 	for p in $_br_pids; do
@@ -165,6 +169,19 @@ br_mount_nowait() {
 # operations may block while its server is away).
 br_mounted() {
 	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts
+}
+
+# br_posix_compare LOCAL MNTDIR: run posixcmp.py's sequence of POSIX
+# operations in a new local directory and in a new directory on a mount
+# (made here); the two transcripts must be identical.
+br_posix_compare() {
+	mkdir "$1" "$2" || fail "cannot make $1 and $2"
+	python3 "$top_srcdir/tests/integ/posixcmp.py" "$1" >"$T/local.out" 2>&1 ||
+		fail "posixcmp failed on the local dir: $(tail -5 "$T/local.out")"
+	python3 "$top_srcdir/tests/integ/posixcmp.py" "$2" >"$T/mount.out" 2>&1 ||
+		fail "posixcmp failed on the mount: $(tail -5 "$T/mount.out")"
+	diff -u "$T/local.out" "$T/mount.out" >"$T/diff.log" ||
+		fail "the mount differs from a local directory: $(cat "$T/diff.log")"
 }
 
 # br_free_port: a TCP port on 127.0.0.1 that was free a moment ago.

@@ -25,10 +25,11 @@ PROG, VERS = 0x2062726D, 1
  STATFS, COMMIT, OPEN, GETXATTR, SETXATTR, LISTXATTR, REMOVEXATTR,
  COPY_RANGE, HELLO, LOCK, TESTLOCK) = range(30)
 BR_DATA_MAX = 1048576
-AUTH_NONE, AUTH_SYS = 0, 1
+AUTH_NONE, AUTH_SYS, AUTH_SHORT = 0, 1, 2
+BR_AUTH_MUNGE = 390400
 # accept_stat / auth_stat values
 SUCCESS, PROG_UNAVAIL, PROG_MISMATCH, PROC_UNAVAIL, GARBAGE_ARGS = range(5)
-AUTH_BADCRED, AUTH_TOOWEAK = 1, 5
+AUTH_BADCRED, AUTH_REJECTEDCRED, AUTH_TOOWEAK = 1, 2, 5
 
 FAILS = []
 
@@ -125,8 +126,8 @@ class Reply:
             else:
                 self.low, self.high = u.u32(), u.u32()
             return
-        u.u32()
-        u.opaque()   # verifier
+        self.verf_flavor = u.u32()
+        self.verf = u.opaque()
         self.accept_stat = u.u32()
         if self.accept_stat == PROG_MISMATCH:
             self.low, self.high = u.u32(), u.u32()
@@ -143,8 +144,11 @@ class Closed(Exception):
 
 class Client:
     def __init__(self, port, reserved=True, uid=0, gid=0, groups=(),
-                 auth=AUTH_SYS, host="127.0.0.1", machname="rawrpc"):
+                 auth=AUTH_SYS, host="127.0.0.1", machname="rawrpc",
+                 src="127.0.0.1"):
         self.uid, self.gid, self.groups, self.auth = uid, gid, list(groups), auth
+        # the opaque body of any other flavor (AUTH_SHORT, BR_AUTH_MUNGE)
+        self.cred_body = b""
         # 16 hex digits make it a client id the server's duplicate-request
         # cache keys on (as libbramble sends); "rawrpc" is no id
         self.machname = machname
@@ -156,7 +160,7 @@ class Client:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                s.bind(("127.0.0.1", p))
+                s.bind((src, p))
                 s.connect((host, port))
                 self.s = s
                 break
@@ -178,7 +182,8 @@ class Client:
             for g in self.groups:
                 body.u32(g)
             return P().u32(AUTH_SYS).opaque(body.bytes()).bytes()
-        return P().u32(auth).opaque(b"").bytes()
+        body = self.cred_body if auth == self.auth else b""
+        return P().u32(auth).opaque(body).bytes()
 
     def header(self, proc, prog=PROG, vers=VERS, rpcvers=2, auth=None, xid=None):
         """xid: send this one again (a retransmission) instead of the next."""
@@ -390,13 +395,20 @@ def kernel_handle(path):
     return fh.handle_type, bytes(fh.f_handle[:fh.handle_bytes])
 
 
-def forge(state_dir, export_dir, target):
+def export_id(name):
+    """The handle id of an export named name (server/exports.c)."""
+    return hashlib.blake2b(name.encode(), digest_size=16).digest()[:2]
+
+
+def forge(state_dir, export_dir, target, name=None):
     """A wire handle for target with a valid MAC, as brambled makes them:
-    version 1, type, kernel bytes, BLAKE2b-16 keyed over root kh + those."""
+    version 2, the export's id (from its name; --export DIR: the dir's
+    basename), type, kernel bytes, BLAKE2b-16 keyed over root kh + those."""
     key = open(os.path.join(state_dir, "handle.key"), "rb").read()
     rtype, rbytes = kernel_handle(export_dir)
     ttype, tbytes = kernel_handle(target)
-    body = bytes([1, ttype]) + tbytes
+    xid = export_id(name or os.path.basename(export_dir.rstrip("/")))
+    body = bytes([2]) + xid + bytes([ttype]) + tbytes
     mac = hashlib.blake2b(bytes([rtype]) + rbytes + body, digest_size=16,
                           key=key).digest()
     return body + mac

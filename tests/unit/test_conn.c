@@ -1,7 +1,7 @@
 /* test_conn.c - client/conn.c without a network: socketpair() ends play
  * the server, which answers out of order, drops connections and stays
- * silent, to check XID matching, re-sending after a reconnect and
- * deadlines. */
+ * silent, to check XID matching, re-sending after a reconnect,
+ * deadlines, and cancelling endless (hard) waits. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bramble.h"
 #include "conn.h"
 #include "proto.h"
 #include "rpcmsg.h"
@@ -126,7 +127,8 @@ static void fake_init(struct fake *f, int nconn, int batch)
 struct caller {
 	struct conn *c;
 	u_int arg;
-	int64_t timeout_ms;
+	int64_t timeout_ms;        /* < 0: no deadline */
+	struct bramble_cancel *tok; /* bound while calling (may be NULL) */
 	int rc;
 	u_int result;
 	pthread_t thr;
@@ -142,11 +144,14 @@ static void *caller_main(void *arg)
 	memset(&req, 0, sizeof(req));
 	buf_init(&req.call, 0);
 	req.xid = conn_next_xid(k->c);
-	req.deadline_ns = now_ns() + k->timeout_ms * 1000000;
+	req.deadline_ns = k->timeout_ms < 0 ? CONN_NO_DEADLINE :
+			  now_ns() + k->timeout_ms * 1000000;
+	bramble_cancel_bind(k->tok);
 	ck_assert_int_eq(rpcmsg_encode_call(&req.call, req.xid, BR_PROGRAM,
 					    BR_VERSION, 1, NULL,
 					    (xdrproc_t)xdr_u_int, &k->arg), 0);
 	k->rc = conn_call(k->c, &req);
+	bramble_cancel_bind(NULL);
 	buf_release(&req.call);
 	if (k->rc == 0) {
 		ck_assert_int_eq(rpcmsg_decode_reply(req.reply.data, req.reply.len,
@@ -166,6 +171,7 @@ static void run_callers(struct conn *c, struct caller *k, int n, int64_t to_ms)
 		k[i].c = c;
 		k[i].arg = (u_int)i;
 		k[i].timeout_ms = to_ms;
+		k[i].tok = NULL;
 		pthread_create(&k[i].thr, NULL, caller_main, &k[i]);
 	}
 	for (int i = 0; i < n; i++)
@@ -236,6 +242,52 @@ START_TEST(test_deadline)
 }
 END_TEST
 
+/* Two calls without a deadline on a server that never answers (and then
+ * is gone for good): one reads for itself (poll + wake_fd), the other
+ * sleeps on its condition variable.  Cancelling their tokens ends both
+ * with -EINTR; a token cancelled beforehand stops a call at once. */
+START_TEST(test_cancel_hard)
+{
+	struct fake f;
+	struct conn *c;
+	struct caller k[2];
+
+	fake_init(&f, 1, 2);
+	f.silent = true;
+	ck_assert_int_eq(conn_new(f.client_fds[0], fake_dial, &f, &c), 0);
+	pthread_create(&f.thr, NULL, fake_main, &f);
+	for (int i = 0; i < 2; i++) {
+		k[i].c = c;
+		k[i].arg = (u_int)i;
+		k[i].timeout_ms = -1;
+		k[i].tok = bramble_cancel_new();
+		pthread_create(&k[i].thr, NULL, caller_main, &k[i]);
+	}
+	usleep(1500 * 1000);               /* past the fake's hang-up too */
+	ck_assert_int_eq(pthread_tryjoin_np(k[0].thr, NULL), EBUSY);
+	for (int i = 0; i < 2; i++)
+		bramble_cancel(k[i].tok);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(k[i].thr, NULL);
+		ck_assert_int_eq(k[i].rc, -EINTR);
+	}
+
+	/* Cancelled before the call: no wait at all.  Reset: calls again. */
+	k[0].timeout_ms = 200;
+	pthread_create(&k[0].thr, NULL, caller_main, &k[0]);
+	pthread_join(k[0].thr, NULL);
+	ck_assert_int_eq(k[0].rc, -EINTR);
+	bramble_cancel_reset(k[0].tok);
+	pthread_create(&k[0].thr, NULL, caller_main, &k[0]);
+	pthread_join(k[0].thr, NULL);
+	ck_assert_int_eq(k[0].rc, -ETIMEDOUT);
+	pthread_join(f.thr, NULL);
+	conn_free(c);
+	for (int i = 0; i < 2; i++)
+		bramble_cancel_free(k[i].tok);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
 	Suite *s = suite_create("conn");
@@ -245,6 +297,7 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, test_out_of_order_replies);
 	tcase_add_test(tc, test_resend_after_reconnect);
 	tcase_add_test(tc, test_deadline);
+	tcase_add_test(tc, test_cancel_hard);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -87,14 +87,15 @@ START_TEST(test_switch_is_per_thread)
 	ck_assert_uint_eq(st.st_uid, 0);
 
 	/* a user without the group cannot write into a 0770 group dir;
-	 * with it as a supplementary group it can */
+	 * with it as a supplementary group it can.  The gid is above 65535:
+	 * 32-bit ARM has a 16-bit setgroups too, which would cut it short. */
 	snprintf(path, sizeof(path), "%s/grp", dir);
 	ck_assert_int_eq(mkdir(path, 0770), 0);
-	ck_assert_int_eq(chown(path, 0, 777), 0);
+	ck_assert_int_eq(chown(path, 0, 70777), 0);
 	ck_assert_int_eq(chmod(path, 0770), 0);     /* whatever the umask */
 	struct probe no = { "grp/no", { .uid = 1000, .gid = 1000 }, -1 };
 	struct probe yes = { "grp/yes", { .uid = 1000, .gid = 1000, .ngroups = 1,
-					  .groups = { 777 } }, -1 };
+					  .groups = { 70777 } }, -1 };
 
 	pthread_create(&t, NULL, create_as, &no);
 	pthread_join(t, NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bramble.h"
 #include "opts.h"
 
 static int parse(struct bfs_opts *o, struct fuse_args *fa, ...)
@@ -70,6 +71,84 @@ START_TEST(test_bramble_options)
 	ck_assert(!has_arg(&fa, "port="));
 	ck_assert(!has_arg(&fa, "trace"));
 	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+}
+END_TEST
+
+/* -o export=NAME[/SUB] is the same as HOST:/NAME/SUB (server exports). */
+/* hard/soft and bg/fg: flags, the later one wins (fstab lines get both
+ * a default and an override). */
+START_TEST(test_hard_bg)
+{
+	struct bfs_opts o;
+	struct fuse_args fa;
+
+	ck_assert_int_eq(parse(&o, &fa, "s:/", "/m", NULL), 0);
+	ck_assert_int_eq(o.hard, 0);
+	ck_assert_int_eq(o.bg, 0);
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "s:/", "/m", "-o", "hard,bg,timeout=5", NULL), 0);
+	ck_assert_int_eq(o.hard, 1);
+	ck_assert_int_eq(o.bg, 1);
+	ck_assert(o.timeout == 5.0);
+	ck_assert(!has_arg(&fa, "-ohard") && !has_arg(&fa, "hard"));
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "s:/", "/m", "-o", "hard,bg", "-o", "soft,fg", NULL), 0);
+	ck_assert_int_eq(o.hard, 0);
+	ck_assert_int_eq(o.bg, 0);
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+}
+END_TEST
+
+START_TEST(test_export_option)
+{
+	struct bfs_opts o;
+	struct fuse_args fa;
+
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "export=data/sub", NULL), 0);
+	ck_assert_str_eq(o.subdir, "/data/sub");
+	ck_assert_str_eq(o.source, "h:/data/sub");
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:", "/mnt", "-o", "export=/data", NULL), 0);
+	ck_assert_str_eq(o.subdir, "/data");
+	ck_assert_str_eq(o.source, "h:/data");
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:/x", "/mnt", "-o", "export=data", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(o.err, "not both"));
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "export=/", NULL), -EINVAL);
+	bfs_opts_release(&o);
+}
+END_TEST
+
+START_TEST(test_auth_option)
+{
+	struct bfs_opts o;
+	struct fuse_args fa;
+
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", NULL), 0);
+	ck_assert_int_eq(o.auth, BRAMBLE_AUTH_AUTO);
+	ck_assert_ptr_null(o.munge_socket);
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o",
+			       "auth=munge,munge_socket=/run/m.sock", NULL), 0);
+	ck_assert_int_eq(o.auth, BRAMBLE_AUTH_MUNGE);
+	ck_assert_str_eq(o.munge_socket, "/run/m.sock");
+	ck_assert(!has_arg(&fa, "munge"));  /* consumed, not passed to libfuse */
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "auth=sys", NULL), 0);
+	ck_assert_int_eq(o.auth, BRAMBLE_AUTH_SYS);
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "auth=krb5", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(o.err, "auth=krb5"));
 	bfs_opts_release(&o);
 }
 END_TEST
@@ -165,6 +244,9 @@ static Suite *opts_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_bramble_options);
 	tcase_add_test(tc, test_fstab_options);
+	tcase_add_test(tc, test_export_option);
+	tcase_add_test(tc, test_auth_option);
+	tcase_add_test(tc, test_hard_bg);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_help_version);
 	tcase_add_test(tc, test_source);

@@ -1,0 +1,296 @@
+/* intr.c - interruptible requests and the first-connect gate (intr.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "intr.h"
+#include "log.h"
+#include "ops.h"
+#include "wb.h"
+#include "xalloc.h"
+
+/* A handler thread's token: the libbramble token bound to the thread,
+ * and which request the thread is serving now (an interrupt for an
+ * earlier one, delivered late by libfuse, must not cancel this one).
+ *
+ * Tokens are never freed, only recycled: libfuse may still be running
+ * on_interrupt() with a token (for a request that has just been answered)
+ * when the thread that owned it exits.  A recycled token serves another
+ * request, which on_interrupt() tells apart; there are never more tokens
+ * than handler threads at once (at most 64 plus a few). */
+struct tok {
+	struct bramble_cancel *cancel;
+	pthread_mutex_t lock;
+	fuse_req_t req;                /* protected by lock; NULL between requests */
+	struct bfs *fs;                /* protected by lock */
+	struct tok *next_free;         /* protected by pool_lock, while free */
+};
+
+static struct fuse_lowlevel_ops orig;  /* the unwrapped ops, set once */
+static pthread_key_t tok_key;
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tok *pool;               /* protected by pool_lock */
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond;       /* CLOCK_MONOTONIC; broadcast on open/interrupt */
+static atomic_bool gate_open = true;
+
+/* Thread exit: the token goes back to the pool (see struct tok). */
+static void tok_release(void *p)
+{
+	struct tok *t = p;
+
+	bramble_cancel_bind(NULL);
+	pthread_mutex_lock(&pool_lock);
+	t->next_free = pool;
+	pool = t;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static struct tok *tok_get(void)
+{
+	struct tok *t;
+
+	pthread_mutex_lock(&pool_lock);
+	t = pool;
+	if (t)
+		pool = t->next_free;
+	pthread_mutex_unlock(&pool_lock);
+	if (!t) {
+		t = xcalloc(1, sizeof(*t));
+		t->cancel = bramble_cancel_new();
+		pthread_mutex_init(&t->lock, NULL);
+	}
+	pthread_setspecific(tok_key, t);
+	bramble_cancel_bind(t->cancel);
+	return t;
+}
+
+static void tok_key_init(void)
+{
+	pthread_condattr_t a;
+
+	if (pthread_key_create(&tok_key, tok_release) != 0)
+		abort();
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&gate_cond, &a);
+	pthread_condattr_destroy(&a);
+}
+
+/* Wake every wait a cancelled handler may be in outside libbramble.  The
+ * waiters check bramble_cancelled() under these locks, so taking them
+ * here means no wake-up is lost. */
+static void wake_waiters(struct bfs *fs)
+{
+	pthread_mutex_lock(&gate_lock);
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	if (fs->wb)
+		wb_interrupt(fs->wb);
+}
+
+/* libfuse's interrupt callback: runs on the thread that read the
+ * FUSE_INTERRUPT, or at once in fuse_req_interrupt_func() when the
+ * interrupt came first. */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct tok *t = data;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->req == req) {
+		bramble_cancel(t->cancel);
+		wake_waiters(t->fs);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static struct tok *scope_begin(fuse_req_t req)
+{
+	struct tok *t = pthread_getspecific(tok_key);
+
+	if (!t)
+		t = tok_get();
+	pthread_mutex_lock(&t->lock);
+	t->req = req;
+	t->fs = fuse_req_userdata(req);
+	pthread_mutex_unlock(&t->lock);
+	bramble_cancel_reset(t->cancel);
+	fuse_req_interrupt_func(req, on_interrupt, t);
+	return t;
+}
+
+static void scope_end(struct tok *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->req = NULL;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Before the mount has its root (-o bg): wait for intr_set_ready(), up to
+ * `timeout' (or for ever when hard), interruptibly.  0 or -errno. */
+static int gate_pass(struct bfs *fs)
+{
+	int64_t deadline;
+	int rc = 0;
+
+	if (atomic_load(&gate_open))
+		return 0;
+	deadline = fs->opts.hard ? INT64_MAX
+				 : now_ns() + (int64_t)(fs->opts.timeout * 1e9);
+	pthread_mutex_lock(&gate_lock);
+	while (!atomic_load(&gate_open)) {
+		struct timespec ts;
+		int64_t until = BR_MIN(deadline, now_ns() + 60 * INT64_C(1000000000));
+
+		if (bramble_cancelled()) {
+			rc = -EINTR;
+			break;
+		}
+		if (now_ns() >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		ts.tv_sec = until / 1000000000;
+		ts.tv_nsec = until % 1000000000;
+		pthread_cond_timedwait(&gate_cond, &gate_lock, &ts);
+	}
+	pthread_mutex_unlock(&gate_lock);
+	return rc;
+}
+
+/* The request never reached its handler: answer it here. */
+static void gate_refuse(fuse_req_t req, int rc)
+{
+	if (rc == -ETIMEDOUT)
+		log_warn_rl("server not reached yet: EIO");
+	fuse_reply_err(req, bfs_errno(rc));
+}
+
+void intr_set_ready(void)
+{
+	pthread_once(&tok_once, tok_key_init);
+	pthread_mutex_lock(&gate_lock);
+	atomic_store(&gate_open, true);
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* w_OP: bind the token, pass the gate, run the real handler. */
+#define WRAP(op, params, args)                                          \
+	static void w_##op params                                       \
+	{                                                               \
+		struct tok *t = scope_begin(req);                       \
+		int rc = gate_pass(fuse_req_userdata(req));             \
+                                                                        \
+		if (rc < 0)                                             \
+			gate_refuse(req, rc);                           \
+		else                                                    \
+			orig.op args;                                   \
+		scope_end(t);                                           \
+	}
+
+typedef struct fuse_file_info ffi;
+
+WRAP(lookup, (fuse_req_t req, fuse_ino_t p, const char *n), (req, p, n))
+WRAP(getattr, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+WRAP(setattr, (fuse_req_t req, fuse_ino_t i, struct stat *a, int s, ffi *fi),
+     (req, i, a, s, fi))
+WRAP(readlink, (fuse_req_t req, fuse_ino_t i), (req, i))
+WRAP(mknod, (fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d),
+     (req, p, n, m, d))
+WRAP(mkdir, (fuse_req_t req, fuse_ino_t p, const char *n, mode_t m), (req, p, n, m))
+WRAP(unlink, (fuse_req_t req, fuse_ino_t p, const char *n), (req, p, n))
+WRAP(rmdir, (fuse_req_t req, fuse_ino_t p, const char *n), (req, p, n))
+WRAP(symlink, (fuse_req_t req, const char *l, fuse_ino_t p, const char *n),
+     (req, l, p, n))
+WRAP(rename, (fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np,
+	      const char *nn, unsigned int f), (req, p, n, np, nn, f))
+WRAP(link, (fuse_req_t req, fuse_ino_t i, fuse_ino_t np, const char *nn),
+     (req, i, np, nn))
+WRAP(open, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+WRAP(read, (fuse_req_t req, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+     (req, i, s, o, fi))
+WRAP(write, (fuse_req_t req, fuse_ino_t i, const char *b, size_t s, off_t o,
+	     ffi *fi), (req, i, b, s, o, fi))
+WRAP(flush, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+WRAP(release, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+WRAP(fsync, (fuse_req_t req, fuse_ino_t i, int d, ffi *fi), (req, i, d, fi))
+WRAP(opendir, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+WRAP(readdir, (fuse_req_t req, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+     (req, i, s, o, fi))
+WRAP(readdirplus, (fuse_req_t req, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+     (req, i, s, o, fi))
+WRAP(releasedir, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+WRAP(fsyncdir, (fuse_req_t req, fuse_ino_t i, int d, ffi *fi), (req, i, d, fi))
+WRAP(statfs, (fuse_req_t req, fuse_ino_t i), (req, i))
+WRAP(setxattr, (fuse_req_t req, fuse_ino_t i, const char *n, const char *v,
+		size_t s, int f), (req, i, n, v, s, f))
+WRAP(getxattr, (fuse_req_t req, fuse_ino_t i, const char *n, size_t s),
+     (req, i, n, s))
+WRAP(listxattr, (fuse_req_t req, fuse_ino_t i, size_t s), (req, i, s))
+WRAP(removexattr, (fuse_req_t req, fuse_ino_t i, const char *n), (req, i, n))
+WRAP(access, (fuse_req_t req, fuse_ino_t i, int m), (req, i, m))
+WRAP(create, (fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, ffi *fi),
+     (req, p, n, m, fi))
+WRAP(getlk, (fuse_req_t req, fuse_ino_t i, ffi *fi, struct flock *l),
+     (req, i, fi, l))
+WRAP(setlk, (fuse_req_t req, fuse_ino_t i, ffi *fi, struct flock *l, int s),
+     (req, i, fi, l, s))
+WRAP(flock, (fuse_req_t req, fuse_ino_t i, ffi *fi, int op), (req, i, fi, op))
+WRAP(fallocate, (fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l, ffi *fi),
+     (req, i, m, o, l, fi))
+WRAP(copy_file_range, (fuse_req_t req, fuse_ino_t ii, off_t oi, ffi *fii,
+		       fuse_ino_t io, off_t oo, ffi *fio, size_t l, int f),
+     (req, ii, oi, fii, io, oo, fio, l, f))
+WRAP(lseek, (fuse_req_t req, fuse_ino_t i, off_t o, int w, ffi *fi),
+     (req, i, o, w, fi))
+
+#define SET(op) (out->op = ops->op ? w_##op : NULL)
+
+void intr_wrap_ops(const struct fuse_lowlevel_ops *ops,
+		   struct fuse_lowlevel_ops *out, bool ready)
+{
+	pthread_once(&tok_once, tok_key_init);
+	orig = *ops;
+	*out = *ops;    /* init, destroy, forget*: no reply to wait for */
+	atomic_store(&gate_open, ready);
+	SET(lookup);
+	SET(getattr);
+	SET(setattr);
+	SET(readlink);
+	SET(mknod);
+	SET(mkdir);
+	SET(unlink);
+	SET(rmdir);
+	SET(symlink);
+	SET(rename);
+	SET(link);
+	SET(open);
+	SET(read);
+	SET(write);
+	SET(flush);
+	SET(release);
+	SET(fsync);
+	SET(opendir);
+	SET(readdir);
+	SET(readdirplus);
+	SET(releasedir);
+	SET(fsyncdir);
+	SET(statfs);
+	SET(setxattr);
+	SET(getxattr);
+	SET(listxattr);
+	SET(removexattr);
+	SET(access);
+	SET(create);
+	SET(getlk);
+	SET(setlk);
+	SET(flock);
+	SET(fallocate);
+	SET(copy_file_range);
+	SET(lseek);
+}
