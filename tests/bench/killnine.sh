@@ -79,3 +79,7 @@ print("ESTALE seen: %d" % errors.get("ESTALE", 0))
 print("other errors seen: %s" % (", ".join("%s %d" % kv for kv in sorted(errors.items()) if kv[0] != "ESTALE") or "none"))
 print("hung processes: %s" % hung)
 PY
+if [ -s "$T/workers.err" ]; then
+	echo "errors the workload saw:"
+	sed 's/^/  /' "$T/workers.err"
+fi
