@@ -65,7 +65,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 30          /* procedures 0..29 of version 1 */
+#define BRAMBLE_NPROCS 33          /* procedures 0..32 of version 1 */
 
 struct bramble;
 
@@ -109,6 +109,8 @@ int bramble_auth_parse(const char *s, int *out);
 #define BRAMBLE_CAP_MUNGE 2        /* MUNGE authentication */
 #define BRAMBLE_CAP_DRC 4          /* duplicate request cache */
 #define BRAMBLE_CAP_EXPORTS 8      /* MOUNT by export name */
+#define BRAMBLE_CAP_CHUNKS 16      /* chunk index: CHUNKMAP, READ_CHUNK */
+#define BRAMBLE_CAP_STATS 32       /* STATS: the server's counters */
 
 /* What the server said in HELLO on the current connection. */
 struct bramble_hello {
@@ -255,6 +257,30 @@ int bramble_null(struct bramble *b);
  * the server refused (logged), -ETIMEDOUT. */
 int bramble_auth_open(struct bramble *b, const struct bramble_cred *cr);
 int bramble_info(struct bramble *b, struct bramble_info *out);
+
+/* STATS: the server's counters since it started (server/stats.h).  One
+ * entry per procedure the server knows; latencies in microseconds from
+ * the request read to the reply queued (percentiles within 25 %). */
+#define BRAMBLE_STATS_PROCS_MAX 64
+struct bramble_server_proc_stats {
+	char name[33];             /* "GETATTR" */
+	uint64_t calls, errors;    /* errors: status other than OK */
+	uint64_t bytes_in, bytes_out; /* whole RPC records */
+	uint64_t p50_us, p90_us, p99_us, max_us, sum_us;
+};
+struct bramble_server_stats {
+	int64_t start_time;        /* Unix seconds */
+	uint64_t uptime_ms;
+	size_t nprocs;
+	struct bramble_server_proc_stats procs[BRAMBLE_STATS_PROCS_MAX];
+	uint64_t conns_current, conns_total, conns_refused;
+	uint64_t disk_read_bytes, disk_write_bytes;
+	uint64_t disk_read_ns, disk_write_ns;
+};
+/* Any user's credentials will do (AUTH_SYS; the counters name no file).
+ * -ENOSYS from a server older than revision 3. */
+int bramble_server_stats(struct bramble *b, const struct bramble_cred *cr,
+			 struct bramble_server_stats *out);
 /* path: relative to the export root, "" or "/" for the root itself. */
 int bramble_mount(struct bramble *b, const char *path,
 		  struct bramble_mount_res *out);
@@ -354,6 +380,40 @@ ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
 			   const struct bramble_fh *src, uint64_t src_off,
 			   const struct bramble_fh *dst, uint64_t dst_off,
 			   uint64_t count, struct stat *dst_st);
+
+/* ---- chunks (CHUNKMAP / READ_CHUNK; the server announces
+ * BRAMBLE_CAP_CHUNKS).  The server cuts a file into chunk_size pieces,
+ * each named by the XXH3-128 hash of its bytes (16 bytes, canonical
+ * big-endian form), and versions the list: a change of the file on the
+ * server, through bramble or not, gives a new version and new hashes. */
+#define BRAMBLE_CHUNK_HASH_LEN 16
+#define BRAMBLE_CHUNKS_MAX 4096    /* hashes in one CHUNKMAP */
+struct bramble_chunkmap {
+	uint64_t version;          /* of the file's contents, per file */
+	uint64_t size;             /* the file's size when hashed */
+	uint32_t chunk_size;
+	uint32_t first;            /* hashes[0] is chunk first */
+	uint32_t count;            /* hashes filled */
+	bool eof;                  /* hashes[count - 1] is the last chunk */
+};
+/* Hashes of chunks first .. first+max (max <= BRAMBLE_CHUNKS_MAX; 0: that
+ * many) into hashes (room for max, or BRAMBLE_CHUNKS_MAX when 0).  The
+ * server hashes the file on first demand: this may take a while for a
+ * large file.  0 or -errno. */
+int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
+		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+		     struct bramble_chunkmap *out);
+/* Chunk idx of the file into buf (size >= the map's chunk_size), but only
+ * when its bytes hash to hash: the server checks, and so does this
+ * function before returning (never wrong bytes: -EIO when they do not
+ * match, whatever the server said).  Returns the chunk's length, -ESTALE
+ * when the file changed since the map of `version' (fetch it again),
+ * -EINVAL for a chunk beyond the end of that version, or -errno. */
+ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *fh, uint32_t idx,
+			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			   uint64_t version, void *buf, size_t size);
 
 /* ---- locks (LOCK / TESTLOCK; the server announces BRAMBLE_CAP_LOCKS)
  *

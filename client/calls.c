@@ -6,6 +6,7 @@
  * types.  XDR types never escape this file. */
 #include <errno.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "rpc.h"
 
@@ -152,6 +153,56 @@ int bramble_info(struct bramble *b, struct bramble_info *out)
 		out->max_data = r.max_data;
 		out->read_only = r.read_only;
 		xdr_free((xdrproc_t)xdr_br_info, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+static void proc_stats_out(struct bramble_server_proc_stats *o,
+			   const br_proc_stats *w)
+{
+	copy_str(o->name, sizeof(o->name), w->name);
+	o->calls = w->calls;
+	o->errors = w->errors;
+	o->bytes_in = w->bytes_in;
+	o->bytes_out = w->bytes_out;
+	o->p50_us = w->lat_p50_us;
+	o->p90_us = w->lat_p90_us;
+	o->p99_us = w->lat_p99_us;
+	o->max_us = w->lat_max_us;
+	o->sum_us = w->lat_sum_us;
+}
+
+static void server_stats_out(struct bramble_server_stats *out, const br_stats_ok *s)
+{
+	memset(out, 0, sizeof(*out));
+	out->start_time = s->start_time;
+	out->uptime_ms = s->uptime_ms;
+	out->nprocs = BR_MIN(s->procs.procs_len, (u_int)BRAMBLE_STATS_PROCS_MAX);
+	for (size_t i = 0; i < out->nprocs; i++)
+		proc_stats_out(&out->procs[i], &s->procs.procs_val[i]);
+	out->conns_current = s->conns_current;
+	out->conns_total = s->conns_total;
+	out->conns_refused = s->conns_refused;
+	out->disk_read_bytes = s->disk_read_bytes;
+	out->disk_write_bytes = s->disk_write_bytes;
+	out->disk_read_ns = s->disk_read_ns;
+	out->disk_write_ns = s->disk_write_ns;
+}
+
+int bramble_server_stats(struct bramble *b, const struct bramble_cred *cr,
+			 struct bramble_server_stats *out)
+{
+	struct rpc_op op;
+	br_stats_args a = { .flags = 0 };
+	br_stats_res r;
+	int rc = rpc_run_decode(b, &op, BRPROC_STATS, cr, (xdrproc_t)xdr_br_stats_args,
+				&a, (xdrproc_t)xdr_br_stats_res, &r, sizeof(r));
+
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0)
+			server_stats_out(out, &r.br_stats_res_u.ok);
+		xdr_free((xdrproc_t)xdr_br_stats_res, (char *)&r);
 	}
 	return rpc_end(b, &op, rc);
 }
@@ -691,4 +742,90 @@ int bramble_removexattr(struct bramble *b, const struct bramble_cred *cr,
 	fh_arg(&a.fh, fh);
 	return stat_call(b, BRPROC_REMOVEXATTR, cr,
 			 (xdrproc_t)xdr_br_removexattr_args, &a);
+}
+
+/* ---- chunks */
+
+int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
+		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+		     struct bramble_chunkmap *out)
+{
+	struct rpc_op op;
+	br_chunkmap_args a = { .first = first,
+			       .max = max ? max : BR_CHUNKS_MAX };
+	br_chunkmap_res r;
+	int rc;
+
+	if (a.max > BR_CHUNKS_MAX)
+		return -EINVAL;
+	fh_arg(&a.fh, fh);
+	rc = rpc_run_decode(b, &op, BRPROC_CHUNKMAP, cr,
+			    (xdrproc_t)xdr_br_chunkmap_args, &a,
+			    (xdrproc_t)xdr_br_chunkmap_res, &r, sizeof(r));
+	if (rc == 0) {
+		const br_chunkmap_ok *ok = &r.br_chunkmap_res_u.ok;
+
+		rc = br_stat_to_errno(r.status);
+		/* A reply that does not answer the question is not used. */
+		if (rc == 0 && (ok->first != first || ok->hashes.hashes_len > a.max ||
+				ok->chunk_size == 0 ||
+				(ok->chunk_size & (ok->chunk_size - 1))))
+			rc = -EBADMSG;
+		if (rc == 0) {
+			out->version = ok->file_version;
+			out->size = ok->size;
+			out->chunk_size = ok->chunk_size;
+			out->first = ok->first;
+			out->count = ok->hashes.hashes_len;
+			out->eof = ok->eof;
+			if (out->count)
+				memcpy(hashes, ok->hashes.hashes_val,
+				       (size_t)out->count * BRAMBLE_CHUNK_HASH_LEN);
+		}
+		xdr_free((xdrproc_t)xdr_br_chunkmap_res, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *fh, uint32_t idx,
+			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			   uint64_t version, void *buf, size_t size)
+{
+	struct rpc_op op;
+	br_read_chunk_args a = { .idx = idx, .file_version = version };
+	br_read_chunk_res r;
+	size_t len = 0;
+	int rc;
+
+	fh_arg(&a.fh, fh);
+	memcpy(a.hash, hash, BRAMBLE_CHUNK_HASH_LEN);
+	rc = rpc_run_decode(b, &op, BRPROC_READ_CHUNK, cr,
+			    (xdrproc_t)xdr_br_read_chunk_args, &a,
+			    (xdrproc_t)xdr_br_read_chunk_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			XXH128_canonical_t c;
+
+			len = r.br_read_chunk_res_u.data.data_len;
+			XXH128_canonicalFromHash(&c, XXH3_128bits(
+				r.br_read_chunk_res_u.data.data_val, len));
+			/* The caches built on this trust what it returns:
+			 * bytes that do not hash to what was asked for (a
+			 * broken server, memory or wire) are an I/O error,
+			 * not data.  -EIO rather than -EBADMSG: the reply
+			 * was well formed, its contents are wrong. */
+			if (memcmp(c.digest, hash, BRAMBLE_CHUNK_HASH_LEN))
+				rc = -EIO;
+			else if (len > size)
+				rc = -ERANGE;
+			else if (len)
+				memcpy(buf, r.br_read_chunk_res_u.data.data_val, len);
+		}
+		xdr_free((xdrproc_t)xdr_br_read_chunk_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)len;
 }

@@ -87,6 +87,9 @@ static const char *const proc_names[BR_NPROCS] = {
 	[BRPROC_HELLO] = "HELLO",
 	[BRPROC_LOCK] = "LOCK",
 	[BRPROC_TESTLOCK] = "TESTLOCK",
+	[BRPROC_CHUNKMAP] = "CHUNKMAP",
+	[BRPROC_READ_CHUNK] = "READ_CHUNK",
+	[BRPROC_STATS] = "STATS",
 };
 
 const char *br_proc_name(uint32_t proc)

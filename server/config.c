@@ -70,6 +70,8 @@ static const struct opt opts[] = {
 	  "a client's locks are released after SEC without a connection" },
 	{ "lock-grace", OPT_UINT, F(lock_grace), NULL, 0, 3600, "SEC",
 	  "after a restart, at most SEC for clients to reclaim their locks [lease]" },
+	{ "chunk-size", OPT_UINT, F(chunk_size), "1048576", 65536, 1048576, "BYTES",
+	  "chunk size of the chunk index (CHUNKMAP), a power of two" },
 	{ "foreground", OPT_BOOL, F(foreground), NULL, 0, 0, NULL,
 	  "do not daemonize; log to stderr" },
 	{ "log-level", OPT_STR, F(log_level_name), "info", 0, 0, "LEVEL",
@@ -216,6 +218,11 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 	}
 	if (strcmp(cfg->auth, "sys") && strcmp(cfg->auth, "munge")) {
 		snprintf(err, errlen, "--auth: '%s' is not sys or munge", cfg->auth);
+		return -EINVAL;
+	}
+	if (cfg->chunk_size & (cfg->chunk_size - 1)) {
+		snprintf(err, errlen, "--chunk-size: %u is not a power of two "
+			 "(65536, 131072, ... 1048576)", cfg->chunk_size);
 		return -EINVAL;
 	}
 	if (log_parse_level(cfg->log_level_name, &cfg->log_level) < 0) {

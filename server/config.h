@@ -42,6 +42,7 @@ struct config {
 					 * client's locks go */
 	unsigned int lock_grace;        /* seconds of reclaim after a restart */
 	bool lock_grace_set;            /* --lock-grace given (else = lease) */
+	unsigned int chunk_size;        /* --chunk-size: bytes per chunk of the chunk index */
 };
 
 int config_parse(struct config *cfg, int argc, char **argv, char *err,

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "proto.h"
+#include "stats.h"
 #include "xalloc.h"
 
 #define CONN_IOV 64
@@ -22,6 +23,12 @@
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void process_input(struct conn *c);
+
+/* The counters (stats.h); unit tests may run a set without a service. */
+static struct stats *set_stats(const struct conn_set *set)
+{
+	return set->svc ? set->svc->stats : NULL;
+}
 
 struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 {
@@ -49,6 +56,7 @@ struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 	set->head = c;
 	set->count++;
 	ev_io_start(set->loop, &c->rw);
+	stats_conn_open(set_stats(set));
 	log_debug("connection from %s", c->peer);
 	return c;
 }
@@ -89,6 +97,7 @@ static void conn_close(struct conn *c)
 	ev_io_stop(loop, &c->ww);
 	close(c->fd);
 	c->fd = -1;
+	stats_conn_closed(set_stats(c->set));
 	/* Replies not yet written go with the socket. */
 	while (c->out_head) {
 		struct job *j = c->out_head;
@@ -183,6 +192,11 @@ static void flush(struct conn *c)
  * loop next polls, together with any other reply queued meanwhile. */
 static void send_job(struct conn *c, struct job *j)
 {
+	/* A call of a known procedure (t0_ns set), not a MUNGE credential
+	 * check: its latency ends here (stats.h). */
+	if (j->t0_ns && !j->grant)
+		stats_call(set_stats(c->set), j->proc, j->failed, j->in_len,
+			   j->reply.len, now_ns() - j->t0_ns);
 	j->next = NULL;
 	j->sent = 0;
 	if (c->out_tail)
@@ -327,6 +341,7 @@ static void handle_record(struct conn *c)
 	}
 
 	j = inline_job(c);
+	j->in_len = (uint32_t)c->rd.rec.len + 4;  /* + the record mark */
 	if (call.prog != BR_PROGRAM) {
 		rpcmsg_reply_accept_err(&j->reply, call.xid, PROG_UNAVAIL, 0, 0);
 	} else if (call.vers != BR_VERSION) {
@@ -338,6 +353,9 @@ static void handle_record(struct conn *c)
 				     c->privileged || c->set->insecure, c->peer,
 				     now_ns(), &who, &verify)) != AUTH_OK) {
 		rpcmsg_reply_denied(&j->reply, call.xid, AUTH_ERROR, ast);
+		j->proc = call.proc;    /* counted as a failed call */
+		j->failed = true;
+		j->t0_ns = now_ns();
 	} else if (verify) {
 		/* munge_decode() waits on munged: a worker's job (auth.h). */
 		j->xid = call.xid;
@@ -347,6 +365,9 @@ static void handle_record(struct conn *c)
 		pool_submit(c->set->pool, j);
 		return;
 	} else if (call.proc == BRPROC_NULL) {
+		j->proc = BRPROC_NULL;
+		j->t0_ns = now_ns();
+		j->failed = call.args_len != 0;
 		if (call.args_len != 0)
 			rpcmsg_reply_accept_err(&j->reply, call.xid, GARBAGE_ARGS, 0, 0);
 		else

@@ -90,6 +90,10 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	/* A LOCK that must wait is kept by the lock manager (lock.h). */
 	P(BRPROC_LOCK, br_lock_args, br_lock_res, proc_lock, P_FH),
 	P(BRPROC_TESTLOCK, br_lock_args, br_lock_res, proc_testlock, P_FH),
+	P(BRPROC_STATS, br_stats_args, br_stats_res, proc_stats, 0),
+	/* Hashing reads the whole file: never in the loop. */
+	P(BRPROC_CHUNKMAP, br_chunkmap_args, br_chunkmap_res, proc_chunkmap, P_FH),
+	P(BRPROC_READ_CHUNK, br_read_chunk_args, br_read_chunk_res, proc_read_chunk, P_FH),
 };
 
 bool dispatch_known(uint32_t proc)
@@ -105,7 +109,8 @@ bool dispatch_auth_none_ok(uint32_t proc)
 
 bool dispatch_any_port(uint32_t proc)
 {
-	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_HELLO;
+	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_HELLO ||
+	       proc == BRPROC_STATS;
 }
 
 bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size)
@@ -334,6 +339,7 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 		log_warn_rl("%s: undecodable arguments (xid %08x)",
 			    br_proc_name(j->proc), j->xid);
 		rpcmsg_reply_accept_err(&j->reply, j->xid, GARBAGE_ARGS, 0, 0);
+		j->failed = true;
 		if (svc->trace)
 			trace(j, NULL, 0, -1, now_ns());
 		free(args);
@@ -349,6 +355,7 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 		j->rec = NULL;
 		j->args = NULL;
 		rpcmsg_reply_denied(&j->reply, j->xid, AUTH_ERROR, AUTH_TOOWEAK);
+		j->failed = true;
 		xdr_free(d->xargs, args);
 		free(args);
 		free(res);
@@ -401,11 +408,13 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 		 * br_stat (a union's discriminant or a bare br_stat). */
 		status = br_stat_from_errno(-rc);
 		*(br_stat *)res = (br_stat)status;
+		j->failed = status != BR_OK;
 	}
 	if (rpcmsg_reply_success(&j->reply, j->xid, d->xres, res) < 0) {
 		log_warn_rl("%s: reply too large to encode", br_proc_name(j->proc));
 		buf_reset(&j->reply);
 		rpcmsg_reply_accept_err(&j->reply, j->xid, SYSTEM_ERR, 0, 0);
+		j->failed = true;
 	}
 	if (svc->trace)
 		trace(j, args, d->flags, status, now_ns());

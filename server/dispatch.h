@@ -19,6 +19,8 @@ struct drc;
 struct lockmgr;
 struct exports;
 struct fdcache;
+struct chunkidx;
+struct stats;
 
 /* What the procedures need.  Set up before the pool starts, read only
  * afterwards (the exports, the fd cache and the DRC lock themselves).
@@ -30,6 +32,7 @@ struct service {
 	struct fdcache *fc;
 	struct drc *drc;                /* NULL: no duplicate-request cache */
 	struct lockmgr *locks;          /* cluster-wide locks (lock.h) */
+	struct chunkidx *chunks;        /* chunk index (chunkidx.h); NULL: none */
 	bool trace;
 	bool inline_ok;                 /* try cheap calls in the loop (not --no-inline;
 					 * each export also needs a local fs) */
@@ -39,13 +42,14 @@ struct service {
 	enum auth_mode auth_mode;       /* --auth: every call (the loop checks) */
 	const char *munge_socket;       /* --munge-socket; NULL: libmunge's */
 	uint64_t instance;              /* random per start, announced by HELLO */
+	struct stats *stats;            /* counters (stats.h); NULL: none kept */
 };
 
 /* A procedure number of BRAMBLE_V1. */
 bool dispatch_known(uint32_t proc);
 /* NULL, INFO, MOUNT and HELLO accept AUTH_NONE. */
 bool dispatch_auth_none_ok(uint32_t proc);
-/* NULL, INFO and HELLO are answered whatever the client's source port. */
+/* NULL, INFO, HELLO and STATS are answered whatever the client's source port. */
 bool dispatch_any_port(uint32_t proc);
 
 /* The XDR routine and in-memory size of proc's arguments, from the one

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "netaddr.h"
 #include "proto.h"
+#include "stats.h"
 #include "xalloc.h"
 
 #define LOOP_EXPIRE_SEC 1.0       /* fd cache sweep */
@@ -120,6 +121,7 @@ static void accept_cb(struct ev_loop *ev, ev_io *w, int revents)
 			log_warn_rl("refused connection from %s: not in any "
 				    "export's networks (--allow, allow=)", peer);
 			close(fd);
+			stats_conn_refused(lp->o.svc->stats);
 			continue;
 		}
 		if (lp->o.max_conns && lp->conns.count >= lp->o.max_conns) {
@@ -130,6 +132,7 @@ static void accept_cb(struct ev_loop *ev, ev_io *w, int revents)
 			log_warn_rl("refused connection from %s: %u connections "
 				    "already (--max-conns)", peer, lp->conns.count);
 			close(fd);
+			stats_conn_refused(lp->o.svc->stats);
 			continue;
 		}
 		conn_new(&lp->conns, fd, (struct sockaddr *)&ss);

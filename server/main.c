@@ -20,6 +20,7 @@
 
 #include "allow.h"
 #include "auth.h"
+#include "chunkidx.h"
 #include "config.h"
 #include "dispatch.h"
 #include "drc.h"
@@ -31,6 +32,7 @@
 #include "loop.h"
 #include "proc.h"
 #include "state.h"
+#include "stats.h"
 
 #define FHCACHE_MAX 8192        /* decoded handles kept open (O_PATH) */
 #define FDCACHE_MAX 256
@@ -229,6 +231,22 @@ static int start_drc(const struct config *cfg, struct service *svc,
 	return rc < 0 ? rc : 0;
 }
 
+/* The chunk index in bramble.db (chunkidx.h): CHUNKMAP and READ_CHUNK. */
+static int start_chunks(const struct config *cfg, struct service *svc,
+			char *err, size_t errlen)
+{
+	struct chunkidx_opts o = { .chunk_size = cfg->chunk_size, .racy_ns = -1 };
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/bramble.db", cfg->state_dir);
+	o.db_path = path;
+	rc = chunkidx_open(&o, &svc->chunks, err, errlen);
+	if (rc == 0)
+		svc->caps |= BR_CAP_CHUNKS;
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -307,6 +325,8 @@ int main(int argc, char **argv)
 	randombytes_buf(&svc.instance, sizeof(svc.instance));
 	svc.caps |= BR_CAP_DRC;
 	svc.caps |= BR_CAP_EXPORTS;
+	svc.caps |= BR_CAP_STATS;
+	svc.stats = stats_new();
 	auth_mode_parse(cfg.auth, &svc.auth_mode);      /* checked by config */
 	svc.munge_socket = cfg.munge_socket;
 	if (svc.auth_mode == AUTH_MODE_MUNGE) {
@@ -318,6 +338,11 @@ int main(int argc, char **argv)
 				 "until it works", err);
 	}
 	rc = start_locks(&cfg, &svc, err, sizeof(err));
+	if (rc < 0) {
+		log_err("%s", err);
+		goto out_fc;
+	}
+	rc = start_chunks(&cfg, &svc, err, sizeof(err));
 	if (rc < 0) {
 		log_err("%s", err);
 		goto out_fc;
@@ -376,6 +401,8 @@ out_fc:
 	fdcache_free(svc.fc);
 	drc_free(svc.drc);
 	lockmgr_free(svc.locks);
+	chunkidx_close(svc.chunks);
+	stats_free(svc.stats);
 out:
 	loop_free(lp);
 	exports_free(exports);

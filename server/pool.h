@@ -44,6 +44,8 @@ struct job {
 	struct buf reply;           /* the reply record, mark included */
 	size_t sent;                /* bytes of reply written (loop thread) */
 	int64_t t0_ns;              /* when the loop queued it */
+	uint32_t in_len;            /* request record bytes, mark included (stats.h) */
+	bool failed;                /* answered with an error status (stats.h) */
 };
 
 /* Returns false when run kept the job (a lock wait: lock.h); whoever

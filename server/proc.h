@@ -72,6 +72,8 @@ proc_fn proc_info, proc_mount, proc_getattr, proc_setattr, proc_lookup,
 proc_fn proc_read, proc_write, proc_commit, proc_open, proc_copy_range;
 proc_fn proc_hello;
 proc_fn proc_lock, proc_testlock;
+proc_fn proc_stats;              /* stats.c */
+proc_fn proc_chunkmap, proc_read_chunk;
 struct lkr;
 /* lock_reply_fn (lock.h): encode the reply of a LOCK the lock manager
  * kept while it waited. */

@@ -12,6 +12,7 @@
 
 #include "fdcache.h"
 #include "proc.h"
+#include "stats.h"
 #include "xalloc.h"
 
 #define COPY_MAX ((uint64_t)64 << 20)  /* per COPY_RANGE call */
@@ -150,6 +151,7 @@ int proc_read(struct call *c, void *args, void *res)
 	bool short_read;
 	ssize_t got;
 	char *data;
+	int64_t t0;
 	int fd;
 
 	if (a->offset > INT64_MAX)
@@ -161,7 +163,10 @@ int proc_read(struct call *c, void *args, void *res)
 	if (fd < 0)
 		return fd;
 	data = xmalloc(count ? count : 1);
+	t0 = now_ns();
 	got = read_data(c, fd, data, count, a->offset, &short_read);
+	if (got >= 0)
+		stats_disk(c->svc->stats, false, (uint64_t)got, now_ns() - t0);
 	fdcache_give(c->svc->fc, &key, fd);
 	if (got == -EAGAIN && c->nowait) {
 		free(data);
@@ -185,6 +190,7 @@ int proc_write(struct call *c, void *args, void *res)
 	struct fdcache_key key;
 	struct stat st;
 	size_t len = a->data.data_len, done = 0;
+	int64_t t0;
 	int fd, rc;
 
 	if (a->flags & ~(unsigned int)BR_WRITE_SYNC)
@@ -197,6 +203,7 @@ int proc_write(struct call *c, void *args, void *res)
 	/* Write as the caller too: the kernel clears set-user-ID bits and
 	 * charges quota by the fs identity. */
 	rc = call_as_user(c);
+	t0 = now_ns();
 	while (rc == 0 && done < len) {
 		ssize_t n = pwrite(fd, a->data.data_val + done, len - done,
 				   (off_t)(a->offset + done));
@@ -211,6 +218,8 @@ int proc_write(struct call *c, void *args, void *res)
 	}
 	if (rc == 0 && (a->flags & BR_WRITE_SYNC) && fdatasync(fd) < 0)
 		rc = -errno;
+	/* The sync's wait is the disk's time too. */
+	stats_disk(c->svc->stats, true, done, now_ns() - t0);
 	if ((rc == 0 || done > 0) && fstat(fd, &st) < 0 && rc == 0)
 		rc = -errno;
 	fdcache_give(c->svc->fc, &key, fd);
@@ -470,9 +479,14 @@ int proc_copy_range(struct call *c, void *args, void *res)
 	}
 	if (rc == 0)
 		rc = call_as_user(c);
-	if (rc == 0)
+	if (rc == 0) {
+		int64_t t0 = now_ns();
+
 		rc = copy_sparse(sfd, a->src_offset, dfd, a->dst_offset, want,
 				 dst.st_size, &done);
+		/* Counted as written (it reads as much, inside the server). */
+		stats_disk(c->svc->stats, true, done, now_ns() - t0);
+	}
 	if ((rc == 0 || done > 0) && fstat(dfd, &dst) < 0 && rc == 0)
 		rc = -errno;
 	if (sfd >= 0)

@@ -14,6 +14,7 @@ static const struct cmd {
 } commands[] = {
 	{ "ping", cmd_ping, "NULL round trips to a server: min/median/max latency" },
 	{ "info", cmd_info, "server version, export, uptime, protocol version" },
+	{ "stats", cmd_stats, "server counters: calls, errors, bytes, latency, disk" },
 	{ "envcp", cmd_envcp, "copy an environment prefix, rewriting its embedded paths" },
 };
 

@@ -9,6 +9,7 @@
 
 int cmd_ping(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_envcp(int argc, char **argv);
 
 #endif

@@ -79,6 +79,9 @@ static void write_seeds(const char *dir)
 	br_hello_args hello = { 1, BR_REVISION, 0, 0, "fuzz" };
 	br_lock_args lk = { fh, 42, BR_LK_POSIX, BR_LOCK_WRITE, 0, 100, 7,
 			    BR_LOCK_WAIT };
+	br_chunkmap_args cm = { fh, 0, 16 };
+	br_read_chunk_args rc = { fh, { 0 }, 1, 1 };
+	br_stats_args sta = { 0 };
 	struct buf b;
 
 	buf_init(&b, 0);
@@ -99,6 +102,9 @@ static void write_seeds(const char *dir)
 	SEED("hello", 0, call(&b, BRPROC_HELLO, NULL, (xdrproc_t)xdr_br_hello_args, &hello));
 	SEED("lock", 0, call(&b, BRPROC_LOCK, &cred, (xdrproc_t)xdr_br_lock_args, &lk));
 	SEED("testlock", 0, call(&b, BRPROC_TESTLOCK, &cred, (xdrproc_t)xdr_br_lock_args, &lk));
+	SEED("chunkmap", 0, call(&b, BRPROC_CHUNKMAP, &cred, (xdrproc_t)xdr_br_chunkmap_args, &cm));
+	SEED("read_chunk", 0, call(&b, BRPROC_READ_CHUNK, &cred, (xdrproc_t)xdr_br_read_chunk_args, &rc));
+	SEED("stats", 0, call(&b, BRPROC_STATS, &cred, (xdrproc_t)xdr_br_stats_args, &sta));
 	SEED("open", 0, call(&b, BRPROC_OPEN, &cred, (xdrproc_t)xdr_br_open_args, &op));
 	SEED("getxattr", 0, call(&b, BRPROC_GETXATTR, &cred,
 				 (xdrproc_t)xdr_br_getxattr_args, &gx));

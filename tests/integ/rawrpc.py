@@ -23,7 +23,7 @@ PROG, VERS = 0x2062726D, 1
 (NULL, INFO, MOUNT, GETATTR, SETATTR, LOOKUP, ACCESS, READLINK, READ, WRITE,
  CREATE, MKDIR, SYMLINK, MKNOD, REMOVE, RMDIR, RENAME, LINK, READDIRPLUS,
  STATFS, COMMIT, OPEN, GETXATTR, SETXATTR, LISTXATTR, REMOVEXATTR,
- COPY_RANGE, HELLO, LOCK, TESTLOCK) = range(30)
+ COPY_RANGE, HELLO, LOCK, TESTLOCK, CHUNKMAP, READ_CHUNK, STATS) = range(33)
 BR_DATA_MAX = 1048576
 AUTH_NONE, AUTH_SYS, AUTH_SHORT = 0, 1, 2
 BR_AUTH_MUNGE = 390400
@@ -91,6 +91,12 @@ class U:
         n = self.u32()
         d = self.b[self.o:self.o + n]
         self.o += (n + 3) & ~3
+        return d
+
+    def raw(self, n):
+        """Fixed-length opaque of n bytes (n a multiple of 4)."""
+        d = self.b[self.o:self.o + n]
+        self.o += n
         return d
 
     def attr(self):
@@ -256,6 +262,54 @@ class Client:
         return dict(status=u.u32(), revision=u.u32(), min=u.u32(), max=u.u32(),
                     caps=u.u64(), instance=u.u64(), grace=u.u32(),
                     server=u.opaque().decode(), message=u.opaque().decode())
+
+    def stats(self, flags=0, **kw):
+        """STATS: (status, dict) as `bramble stats --json' has it."""
+        r = self.call(STATS, P().u32(flags).bytes(), **kw)
+        if not r.ok:
+            return ("rpc", r)
+        u = r.body
+        st = u.u32()
+        if st != 0:
+            return st, None
+        d = dict(start_time=u.u64(), uptime_ms=u.u64(), procedures={})
+        for _ in range(u.u32()):
+            name = u.opaque().decode()
+            d["procedures"][name] = dict(zip(
+                ("calls", "errors", "bytes_in", "bytes_out", "p50_us",
+                 "p90_us", "p99_us", "max_us", "sum_us"),
+                [u.u64() for _ in range(9)]))
+        d["connections"] = dict(current=u.u64(), total=u.u64(), refused=u.u64())
+        d["disk"] = dict(read_bytes=u.u64(), write_bytes=u.u64(),
+                         read_ns=u.u64(), write_ns=u.u64())
+        check(u.done(), "STATS reply fully decoded")
+        return 0, d
+
+    def chunkmap(self, fh, first=0, max_=0, **kw):
+        """CHUNKMAP: (status, dict(version, size, chunk_size, first,
+        hashes=[16-byte bytes...], eof)) or ("rpc", reply)."""
+        r = self.call(CHUNKMAP, P().opaque(fh).u32(first).u32(max_).bytes(), **kw)
+        if not r.ok:
+            return ("rpc", r)
+        u = r.body
+        st = u.u32()
+        if st != 0:
+            return st, None
+        d = dict(version=u.u64(), size=u.u64(), chunk_size=u.u32(), first=u.u32())
+        d["hashes"] = [bytes(u.raw(16)) for _ in range(u.u32())]
+        d["eof"] = u.u32()
+        check(u.done(), "CHUNKMAP reply fully decoded")
+        return 0, d
+
+    def read_chunk(self, fh, hash_, idx, version, **kw):
+        """READ_CHUNK: (status, data) or ("rpc", reply)."""
+        body = P().opaque(fh)
+        body.b += hash_          # br_chunk_hash: fixed 16 bytes, no length
+        r = self.call(READ_CHUNK, body.u32(idx).u64(version).bytes(), **kw)
+        if not r.ok:
+            return ("rpc", r)
+        st = r.body.u32()
+        return (0, bytes(r.body.opaque())) if st == 0 else (st, None)
 
     def mount(self, path):
         st, u = self._status_call(MOUNT, P().string(path).bytes())
@@ -918,6 +972,11 @@ def main():
             print(a["size"])
     elif what == "info":
         print(Client(port).info())
+    elif what == "stats":       # STATS as uid 1000 from any port: JSON
+        import json
+        st, d = Client(port, reserved=False, uid=1000, gid=1000).stats()
+        check(st == 0, "STATS -> %s" % (st,))
+        print(json.dumps(d))
     elif what == "hello":       # HELLO LO HI [NEED]: prints the answer
         lo, hi = int(args[0]), int(args[1])
         need = int(args[2], 0) if len(args) > 2 else 0

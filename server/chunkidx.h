@@ -1,0 +1,102 @@
+/* chunkidx.h - the server's chunk index: per file, the XXH3-128 hash of
+ * each chunk, kept in bramble.db (issue 4, item 1).
+ *
+ * A regular file is cut into chunks of chunk_size bytes (the last one is
+ * shorter; a file of 0 bytes has no chunk).  For each file identity
+ * (st_dev, st_ino) the index stores the size, mtime and ctime (ns) it saw
+ * when it hashed the file, the chunk size, a version and the hashes.
+ * chunkidx_map() fstat()s the caller's fd: when size, mtime and ctime
+ * match what is stored the hashes come from the database, otherwise the
+ * file is read (pread, in the caller's thread: a pool worker, never the
+ * loop) and hashed again, and the version goes up.  So a change through
+ * bramble or behind its back is seen, and the index survives restarts.
+ *
+ * Racy entries: timestamps come from a coarse clock, so a write in the
+ * same tick as the hashing, keeping the size, would leave size, mtime and
+ * ctime as stored.  As git does for its index, an entry hashed less than
+ * racy_ns after the file's last change is not trusted: the next lookup
+ * hashes again (keeping the version when the hashes did not change).  And
+ * READ_CHUNK drops an entry whose bytes no longer match although its
+ * stat matches (chunkidx_read_chunk).
+ *
+ * Versions are per identity and only grow (a row is kept when its file
+ * goes; a reused inode continues its numbering).  Rows of removed files
+ * are not collected yet.
+ *
+ * Thread-safe: one mutex serialises the database connection (opened with
+ * state_db_open()); hashing runs outside it, so two workers may hash the
+ * same file at once -- the second finds the first's row and keeps its
+ * version when nothing changed. */
+#ifndef BR_CHUNKIDX_H
+#define BR_CHUNKIDX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNKIDX_HASH_LEN 16
+#define CHUNKIDX_DEFAULT_CHUNK (1u << 20)
+#define CHUNKIDX_MIN_CHUNK (64u << 10)
+/* A chunk must fit in one READ_CHUNK reply (BR_DATA_MAX). */
+#define CHUNKIDX_MAX_CHUNK (1u << 20)
+#define CHUNKIDX_RACY_NS 1000000000LL
+
+struct chunkidx;
+
+struct chunkidx_opts {
+	const char *db_path;        /* bramble.db */
+	uint32_t chunk_size;        /* power of two within MIN..MAX; 0: default */
+	int64_t racy_ns;            /* < 0: CHUNKIDX_RACY_NS (tests pass 0) */
+};
+
+/* What chunkidx_map() returns: chunks first .. first+count of the file's
+ * nchunks.  hashes is malloc'd (NULL when count is 0): release it with
+ * chunkidx_map_release(). */
+struct chunkidx_map {
+	uint64_t version;
+	uint64_t size;
+	uint32_t chunk_size;
+	uint32_t nchunks;
+	uint32_t first;
+	uint32_t count;
+	unsigned char (*hashes)[CHUNKIDX_HASH_LEN];
+};
+
+/* Counters since open (for tests and the debug log). */
+struct chunkidx_stats {
+	uint64_t files_hashed;      /* (re)computations */
+	uint64_t bytes_hashed;
+	uint64_t map_hits;          /* maps served from the database */
+	uint64_t stale_dropped;     /* entries dropped by READ_CHUNK */
+};
+
+/* 0, or -errno with err saying what failed (naming the database). */
+int chunkidx_open(const struct chunkidx_opts *o, struct chunkidx **out,
+		  char *err, size_t errlen);
+void chunkidx_close(struct chunkidx *ci);   /* NULL is fine */
+uint32_t chunkidx_chunk_size(const struct chunkidx *ci);
+
+/* The map of the regular file open (readable) as fd: at most max hashes
+ * from chunk first (first past the end: count 0).  0, -EAGAIN when the
+ * file kept changing while it was hashed, or another -errno. */
+int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
+		 struct chunkidx_map *out);
+void chunkidx_map_release(struct chunkidx_map *m);
+
+/* Chunk idx of fd when its bytes hash to hash: *data (malloc'd, *len
+ * bytes) is the caller's.  -ESTALE when they do not (the file changed),
+ * -EINVAL for a chunk beyond the end of the file's version `version' when
+ * that is the current one (-ESTALE when it is not), or another -errno.
+ * Uses the database only to learn the current version and chunk size; it
+ * never hashes the whole file. */
+int chunkidx_read_chunk(struct chunkidx *ci, int fd, uint32_t idx,
+			const unsigned char hash[CHUNKIDX_HASH_LEN],
+			uint64_t version, void **data, size_t *len);
+
+void chunkidx_get_stats(struct chunkidx *ci, struct chunkidx_stats *out);
+
+/* XXH3-128 of data in its canonical (big-endian) 16 bytes: the form on
+ * the wire and in the database. */
+void chunkidx_hash(const void *data, size_t len,
+		   unsigned char out[CHUNKIDX_HASH_LEN]);
+
+#endif

@@ -1,0 +1,92 @@
+/* proc_chunk.c - CHUNKMAP and READ_CHUNK: the chunk index (chunkidx.h) on
+ * the wire.  Both read the file's contents, so both open it as the caller
+ * (read permission is checked by the kernel) and run in a pool worker,
+ * never in the loop: hashing a file reads all of it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunkidx.h"
+#include "proc.h"
+
+_Static_assert(CHUNKIDX_HASH_LEN == sizeof(br_chunk_hash), "hash size");
+_Static_assert(CHUNKIDX_MAX_CHUNK <= BR_DATA_MAX, "a chunk fits a reply");
+
+/* A read-only fd of the regular file fh, opened as the caller through
+ * /proc/self/fd (as proc_data.c does; without the fd cache, whose entries
+ * the data calls reuse: a CHUNKMAP is rare next to READs). */
+static int open_for_reading(struct call *c, const br_fh *fh)
+{
+	char path[32];
+	struct stat st;
+	int pfd, fd, rc;
+
+	rc = call_fh(c, fh, &pfd, &st);
+	if (rc < 0)
+		return rc;
+	if (!S_ISREG(st.st_mode)) {
+		close(pfd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	rc = call_as_user(c);
+	if (rc == 0) {
+		fd_path(pfd, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		rc = fd < 0 ? -errno : fd;
+		call_as_root(c);
+	}
+	close(pfd);
+	return rc;
+}
+
+int proc_chunkmap(struct call *c, void *args, void *res)
+{
+	br_chunkmap_args *a = args;
+	br_chunkmap_ok *ok = &((br_chunkmap_res *)res)->br_chunkmap_res_u.ok;
+	uint32_t max = a->max == 0 || a->max > BR_CHUNKS_MAX ? BR_CHUNKS_MAX : a->max;
+	struct chunkidx_map m;
+	int fd, rc;
+
+	if (!c->svc->chunks)
+		return -EOPNOTSUPP;
+	fd = open_for_reading(c, &a->fh);
+	if (fd < 0)
+		return fd;
+	rc = chunkidx_map(c->svc->chunks, fd, a->first, max, &m);
+	close_quiet(fd);
+	if (rc < 0)
+		return rc;
+	ok->file_version = m.version;
+	ok->size = m.size;
+	ok->chunk_size = m.chunk_size;
+	ok->first = a->first;
+	ok->hashes.hashes_len = m.count;
+	ok->hashes.hashes_val = (br_chunk_hash *)m.hashes;  /* xdr_free frees it */
+	ok->eof = (uint64_t)m.first + m.count >= m.nchunks;
+	return 0;
+}
+
+int proc_read_chunk(struct call *c, void *args, void *res)
+{
+	br_read_chunk_args *a = args;
+	br_read_chunk_res *r = res;
+	void *data = NULL;
+	size_t len = 0;
+	int fd, rc;
+
+	if (!c->svc->chunks)
+		return -EOPNOTSUPP;
+	fd = open_for_reading(c, &a->fh);
+	if (fd < 0)
+		return fd;
+	rc = chunkidx_read_chunk(c->svc->chunks, fd, a->idx,
+				 (const unsigned char *)a->hash, a->file_version,
+				 &data, &len);
+	close_quiet(fd);
+	if (rc < 0)
+		return rc;
+	r->br_read_chunk_res_u.data.data_len = (u_int)len;
+	r->br_read_chunk_res_u.data.data_val = data;
+	return 0;
+}
