@@ -138,22 +138,9 @@ br_restart_server() {
 	wait_for 10 test -s "$T/port" || fail "brambled did not restart"
 }
 
-# br_mount MNT [bramblefs args...]: mount 127.0.0.1:/ (or pass SRC=host:/sub)
-br_mount() {
-	local mnt=$1
-	shift
-	mkdir -p "$mnt"
-	${BR_WRAP_FUSE:-} "$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f -o "port=$PORT" "$@" \
-		>>"$T/bramblefs.log" 2>&1 &
-	FUSE_PID=$!
-	_br_pids="$_br_pids $FUSE_PID"
-	_br_mounts="$_br_mounts $mnt"
-	wait_for 30 mountpoint -q "$mnt" || fail "bramblefs did not mount $mnt (see $T/bramblefs.log)"
-}
-
-# br_mount_nowait MNT [bramblefs args...]: start bramblefs as br_mount does
-# but return at once (a mount made while the server is down: -o bg, or
-# -o hard waiting for it).  Sets FUSE_PID.
+# br_mount_nowait MNT [bramblefs args...]: start bramblefs on 127.0.0.1:/
+# (or SRC=host:/sub) and return at once (a mount made while the server is
+# down: -o bg, or -o hard waiting for it).  Sets FUSE_PID.
 br_mount_nowait() {
 	local mnt=$1
 	shift
@@ -163,6 +150,12 @@ br_mount_nowait() {
 	FUSE_PID=$!
 	_br_pids="$_br_pids $FUSE_PID"
 	_br_mounts="$_br_mounts $mnt"
+}
+
+# br_mount MNT [bramblefs args...]: the same, and wait until it is mounted.
+br_mount() {
+	br_mount_nowait "$@"
+	wait_for 30 mountpoint -q "$1" || fail "bramblefs did not mount $1 (see $T/bramblefs.log)"
 }
 
 # br_mounted MNT: MNT is in /proc/mounts (without touching the mount, whose
