@@ -318,7 +318,56 @@ static void trace(const struct job *j, const void *args, unsigned int flags,
  * (c.blocked); the job is then left as it came, record included, for the
  * pool, and this returns false.  Undecodable arguments also go back: the
  * pool answers and logs them. */
-static bool execute(struct service *svc, struct job *j, bool nowait)
+/* A call a previous run began and may have done before it died
+ * (DRC_UNCERTAIN, drc.h): the answer that says "already done" -- EEXIST
+ * from a call making a name, ENOENT from one removing or moving it -- is
+ * taken as the first run's success.  For a name made, the reply carries
+ * what is there now. */
+static int settle_uncertain(struct call *c, uint32_t proc, void *args,
+			    void *res, int rc)
+{
+	br_dirop_args look;
+
+	switch (proc) {
+	case BRPROC_REMOVE:
+	case BRPROC_RMDIR:
+	case BRPROC_RENAME:
+		if (rc != -ENOENT)
+			return rc;
+		log_info("%s re-sent after a restart: already done", br_proc_name(proc));
+		return 0;
+	case BRPROC_CREATE:
+		look.dir = ((br_create_args *)args)->dir;
+		look.name = ((br_create_args *)args)->name;
+		break;
+	case BRPROC_MKDIR:
+		look.dir = ((br_mkdir_args *)args)->dir;
+		look.name = ((br_mkdir_args *)args)->name;
+		break;
+	case BRPROC_SYMLINK:
+		look.dir = ((br_symlink_args *)args)->dir;
+		look.name = ((br_symlink_args *)args)->name;
+		break;
+	case BRPROC_MKNOD:
+		look.dir = ((br_mknod_args *)args)->dir;
+		look.name = ((br_mknod_args *)args)->name;
+		break;
+	case BRPROC_LINK:
+		look.dir = ((br_link_args *)args)->dir;
+		look.name = ((br_link_args *)args)->name;
+		break;
+	default:
+		return rc;
+	}
+	if (rc != -EEXIST)
+		return rc;
+	log_info("%s re-sent after a restart: already done", br_proc_name(proc));
+	cred_root();
+	return proc_lookup(c, &look, res);
+}
+
+static bool execute(struct service *svc, struct job *j, bool nowait,
+		    bool uncertain)
 {
 	const struct proc_desc *d = &procs[j->proc];
 	struct call c = { .svc = svc, .nowait = nowait, .job = j };
@@ -379,6 +428,8 @@ static bool execute(struct service *svc, struct job *j, bool nowait)
 
 	if (rc == 0 && !c.blocked)
 		rc = cred_root() < 0 ? -EPERM : d->fn(&c, args, res);
+	if (uncertain)
+		rc = settle_uncertain(&c, j->proc, args, res, rc);
 	cred_root();
 	/* A removed export is freed here when this call was its last user. */
 	exports_unref(c.exp);
@@ -429,6 +480,7 @@ bool dispatch_run(void *ctx, struct job *j)
 {
 	struct service *svc = ctx;
 	struct drc_entry *e = NULL;
+	enum drc_result r;
 	struct drc_key k;
 
 	if (j->grant) {                 /* a MUNGE credential to check (auth.h) */
@@ -436,13 +488,14 @@ bool dispatch_run(void *ctx, struct job *j)
 		return true;
 	}
 	if (!svc->drc || !j->has_client_id || !(procs[j->proc].flags & P_ONCE))
-		return execute(svc, j, false);  /* false: kept by a lock wait */
+		return execute(svc, j, false, false);  /* false: kept by a lock wait */
 	memset(&k, 0, sizeof(k));
 	k.client = j->client_id;
 	k.xid = j->xid;
 	k.proc = j->proc;
 	k.sum = drc_sum(j->args, j->args_len);
-	if (drc_begin(svc->drc, &k, now_ns(), &j->reply, &e) == DRC_HIT) {
+	r = drc_begin(svc->drc, &k, now_ns(), &j->reply, &e);
+	if (r == DRC_HIT) {
 		log_debug("%s: xid %08x answered from the duplicate-request cache",
 			  br_proc_name(j->proc), j->xid);
 		if (svc->trace)
@@ -450,7 +503,7 @@ bool dispatch_run(void *ctx, struct job *j)
 				 br_proc_name(j->proc), j->xid);
 		return true;
 	}
-	execute(svc, j, false);         /* P_ONCE calls never wait */
+	execute(svc, j, false, r == DRC_UNCERTAIN);     /* P_ONCE calls never wait */
 	drc_done(svc->drc, e, j->reply.data, j->reply.len);
 	return true;
 }
@@ -459,5 +512,5 @@ bool dispatch_inline(struct service *svc, struct job *j)
 {
 	if (!svc->inline_ok || !(procs[j->proc].flags & P_INLINE))
 		return false;
-	return execute(svc, j, true);
+	return execute(svc, j, true, false);
 }

@@ -18,6 +18,9 @@ struct drc_entry {
 	struct drc_entry *older, *newer; /* age list */
 	int64_t t_ns;                  /* when the first copy began */
 	bool done;                     /* reply stored */
+	/* Loaded from an intent row without its reply: a previous run began
+	 * the call and died before storing the answer (drc.h). */
+	bool uncertain;
 	unsigned int waiters;          /* duplicates waiting for done */
 	char *reply;                   /* the reply record (owned) */
 	size_t reply_len;
@@ -205,6 +208,9 @@ static struct drc_entry *insert(struct drc *d, const struct drc_key *k,
 	return e;
 }
 
+static void store(struct drc *d, struct drc_entry *e, const void *reply,
+		  size_t len);
+
 enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
 			  int64_t now_ns, struct buf *reply,
 			  struct drc_entry **out)
@@ -217,6 +223,15 @@ enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
 	if (e && e->done && now_ns - e->t_ns >= d->ttl_ns && removable(e)) {
 		remove_entry(d, e);
 		e = NULL;
+	}
+	if (e && e->uncertain && e->waiters == 0) {
+		/* The previous run may or may not have done it: run it
+		 * again, telling the caller so; duplicates wait for us. */
+		e->uncertain = false;
+		e->done = false;
+		*out = e;
+		pthread_mutex_unlock(&d->lock);
+		return DRC_UNCERTAIN;
 	}
 	if (e) {
 		/* Running on another worker: its reply is the answer.  An
@@ -232,6 +247,8 @@ enum drc_result drc_begin(struct drc *d, const struct drc_key *k,
 	if (make_room(d, now_ns))
 		*out = insert(d, k, now_ns);
 	pthread_mutex_unlock(&d->lock);
+	if (*out && d->store)
+		store(d, *out, "", 0);  /* the intent, before the call runs */
 	return DRC_NEW;
 }
 
@@ -287,7 +304,9 @@ struct load_ctx {
 	int64_t now_ns;
 };
 
-/* One stored reply: a finished entry (a later row of the same key wins). */
+/* One stored row: a reply makes a finished entry (a later reply of the
+ * same key wins); an intent (no reply) an uncertain one, unless the reply
+ * is known. */
 static void load_row(void *ctx, const struct drc_key *k, const void *reply,
 		     size_t len)
 {
@@ -295,8 +314,19 @@ static void load_row(void *ctx, const struct drc_key *k, const void *reply,
 	struct drc *d = lc->d;
 	struct drc_entry *e = find(d, k);
 
+	if (len == 0) {
+		if (e)
+			return;
+		if (!make_room(d, lc->now_ns))
+			return;
+		e = insert(d, k, lc->now_ns);
+		e->done = true;         /* nothing to wait for */
+		e->uncertain = true;
+		return;
+	}
 	if (e) {
 		free(e->reply);
+		e->uncertain = false;
 	} else {
 		if (!make_room(d, lc->now_ns))
 			return;
@@ -319,6 +349,8 @@ int drc_persist(struct drc *d, const char *db_path, int64_t now_ns,
 		return rc;
 	pthread_mutex_lock(&d->lock);
 	rc = drcstore_load(d->store, d->max, real_ns(), load_row, &lc);
+	if (rc >= 0)
+		rc = (int)d->count;     /* entries: an intent and its reply are one */
 	pthread_mutex_unlock(&d->lock);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot read the duplicate-request table of "

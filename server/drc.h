@@ -29,6 +29,12 @@
  * Persistence (drc_persist): each reply is also appended to the `drc'
  * table of bramble.db (drcstore.h) before drc_done returns, hence before
  * the reply can be sent; a restarted server loads the newest `max' rows.
+ * A crash between doing the call and storing its reply would still leave
+ * a re-sent call to run again (and answer EEXIST to a create it did), so
+ * drc_begin first stores an intent row (the key, no reply): a restarted
+ * server that finds an intent without a reply answers the re-sent call
+ * DRC_UNCERTAIN, and dispatch then takes EEXIST from a create or ENOENT
+ * from a remove or rename as the sign the first run did the work.
  * Their age counts from the restart: a client can re-send only to a
  * running server, however long it was down.  The table is pruned every
  * DRC_PRUNE_EVERY stores, in one statement.
@@ -67,7 +73,8 @@ void drc_free(struct drc *d);
 /* Make d persistent through the database at db_path (bramble.db), and
  * load what a previous run stored there as finished entries stamped
  * now_ns.  Call once, before the workers start.  Returns the number of
- * entries loaded, or -errno with a message in err (>= 256 bytes). */
+ * entries loaded (finished and uncertain), or -errno with a message in
+ * err (>= 256 bytes). */
 int drc_persist(struct drc *d, const char *db_path, int64_t now_ns,
 		char *err, size_t errlen);
 
@@ -81,6 +88,9 @@ uint64_t drc_sum(const void *p, size_t len);
 enum drc_result {
 	DRC_NEW,        /* run the call, then drc_done(*e) */
 	DRC_HIT,        /* the first execution's reply was appended to reply */
+	DRC_UNCERTAIN,  /* a previous run began this call and died before its
+			 * reply was stored: run it, then drc_done(*e), but
+			 * its work may be done already (see above) */
 };
 
 /* Look k up at time now_ns (CLOCK_MONOTONIC).  If the same call is still

@@ -133,8 +133,8 @@ static int load_rows(struct drcstore *s, drcstore_row_fn *fn, void *ctx)
 		int len = sqlite3_column_bytes(st, 4);
 
 		/* Never trust a length read back: the cache holds at most
-		 * DRC_REPLY_MAX per entry. */
-		if (len <= 0 || len > DRC_REPLY_MAX)
+		 * DRC_REPLY_MAX per entry.  0 is an intent (drc.h). */
+		if (len < 0 || len > DRC_REPLY_MAX)
 			continue;
 		memset(&k, 0, sizeof(k));
 		k.client = (uint64_t)sqlite3_column_int64(st, 0);

@@ -32,8 +32,9 @@ int drcstore_open(const char *path, struct drcstore **out, char *err,
 		  size_t errlen);
 void drcstore_close(struct drcstore *s);
 
-/* Append one finished call, stamped t_ns (CLOCK_REALTIME).  0 or -errno
- * (-ENOSPC: the disk is full). */
+/* Append one call, stamped t_ns (CLOCK_REALTIME): its reply, or with len
+ * 0 (reply "", not NULL) its intent, written before it runs (drc.h).
+ * 0 or -errno (-ENOSPC: the disk is full). */
 int drcstore_put(struct drcstore *s, const struct drc_key *k, int64_t t_ns,
 		 const void *reply, size_t len);
 

@@ -861,6 +861,47 @@ def check_readonly(port):
     c.close()
 
 
+def drc_send(port, machname, proc, body, xid):
+    """One call with a client id and a chosen XID on its own connection,
+    as libbramble re-sends after a reconnect; returns the reply."""
+    k = Client(port, machname=machname)
+    k.send_record(k.header(proc, xid=xid) + body)
+    r = Reply(k.recv_record())
+    k.close()
+    check(r.xid == xid and r.ok, "reply to xid %08x" % xid)
+    return r
+
+
+def check_drc_crash(port, export, step):
+    """The window between doing a call and storing its reply (drc.h): the
+    test kills brambled and drops the reply rows from bramble.db, leaving
+    the intents, between step "do" and step "resend"; "do-lost" and
+    "resend-lost" are the control (other XIDs), with the intent rows
+    dropped too."""
+    cid = "%016x" % 0x00c0ffee00c0ffee
+    c = Client(port)
+    st, root, _ = c.mount("")
+    check(st == 0, "MOUNT")
+    mk = P().opaque(root).string("crash-new").u32(0o644).u32(1).bytes()  # EXCL
+    rm = P().opaque(root).string("crash-old").bytes()
+    xid = 0xc0de0011 if step.endswith("-lost") else 0xc0de0001
+    if step.startswith("do"):
+        open(os.path.join(export, "crash-old"), "w").close()
+        check(drc_send(port, cid, CREATE, mk, xid).body.u32() == 0, "CREATE")
+        check(drc_send(port, cid, REMOVE, rm, xid + 1).body.u32() == 0, "REMOVE")
+        return
+    st_c = drc_send(port, cid, CREATE, mk, xid).body
+    st_r = drc_send(port, cid, REMOVE, rm, xid + 1).body.u32()
+    want_c, want_r = (0, 0) if step == "resend" else (EEXIST, ENOENT)
+    got_c = st_c.u32()
+    check(got_c == want_c, "re-sent CREATE after the crash -> %s, want %s" % (got_c, want_c))
+    check(st_r == want_r, "re-sent REMOVE after the crash -> %s, want %s" % (st_r, want_r))
+    if step == "resend" and got_c == 0:
+        fh = st_c.opaque()
+        st, fh2, _ = c.lookup(root, "crash-new")
+        check(st == 0 and fh == fh2, "the settled CREATE returns the file's handle")
+
+
 def check_drc(port, export):
     """Duplicate-request cache: a non-idempotent call sent again with the
     same XID and client id, on a new connection (as libbramble does after a
@@ -955,6 +996,8 @@ def main():
         check_port(port, args[0])
     elif what == "drc":
         check_drc(port, *args)
+    elif what == "drc-crash":
+        check_drc_crash(port, *args)
     elif what == "allow-refused":
         check_allow_refused(port)
     elif what == "handle":      # print the hex handle of a path

@@ -241,8 +241,9 @@ START_TEST(test_persist)
 	ck_assert_int_eq(drc_persist(d, path, 0, err, sizeof(err)), 0);
 	run(d, &k1, 1 * SEC, "created");
 	run(d, &k2, 2 * SEC, "removed");
-	/* No drc_free: what is in the file must suffice, as after kill -9. */
-	ck_assert_int_eq(rows(path), 2);
+	/* No drc_free: what is in the file must suffice, as after kill -9.
+	 * Each call left an intent row and a reply row. */
+	ck_assert_int_eq(rows(path), 4);
 
 	/* A "restarted" server: both replies are there; their age counts
 	 * from this start (1000 s later on the monotonic clock). */
@@ -260,6 +261,38 @@ START_TEST(test_persist)
 	d = drc_new(1, 120 * SEC);
 	ck_assert_int_eq(drc_persist(d, path, 0, err, sizeof(err)), 1);
 	expect(d, &k1, 1, NULL);
+	drc_free(d);
+	rm_db(path);
+}
+END_TEST
+
+/* Killed after running a call but before storing its reply: only the
+ * intent is in the file.  The restarted server says so (DRC_UNCERTAIN)
+ * once; the reply stored then answers later copies. */
+START_TEST(test_persist_uncertain)
+{
+	char path[256], err[512];
+	struct drc *d = drc_new(16, 120 * SEC);
+	struct drc_key k = key(7, 77, 10);
+	struct drc_entry *e, *first;
+	struct buf out = BUF_INIT;
+
+	tmp_db(path, sizeof(path));
+	ck_assert_int_eq(drc_persist(d, path, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(drc_begin(d, &k, 1 * SEC, &out, &first), DRC_NEW);
+	ck_assert_int_eq(rows(path), 1);            /* the intent, before the call */
+
+	struct drc *d2 = drc_new(16, 120 * SEC);
+
+	ck_assert_int_eq(drc_persist(d2, path, 1000 * SEC, err, sizeof(err)), 1);
+	ck_assert_int_eq(drc_begin(d2, &k, 1001 * SEC, &out, &e), DRC_UNCERTAIN);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(out.len, 0);
+	drc_done(d2, e, "settled", 7);
+	expect(d2, &k, 1002 * SEC, "settled");
+	drc_free(d2);
+	drc_done(d, first, "never", 5);  /* d's own entry, to free it cleanly */
+	buf_release(&out);
 	drc_free(d);
 	rm_db(path);
 }
@@ -314,6 +347,7 @@ static Suite *drc_suite(void)
 	suite_add_tcase(s, tw);
 	suite_add_tcase(s, ti);
 	tcase_add_test(tp, test_persist);
+	tcase_add_test(tp, test_persist_uncertain);
 	tcase_add_test(tp, test_persist_prune);
 	tcase_add_test(tp, test_persist_error);
 	tcase_set_timeout(tp, 30);
