@@ -1,5 +1,5 @@
-/* bramble.h - libbramble, the bramble client library (the only public
- * header of client/).
+/* bramble.h - libbramble, the bramble client library (the public header
+ * of client/, with bramble_cache.h for the node chunk cache).
  *
  * A `struct bramble` is one client of one brambled: a TCP connection with
  * many calls in flight at once (pipelined, matched by XID; one reader
@@ -65,7 +65,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 33          /* procedures 0..32 of version 1 */
+#define BRAMBLE_NPROCS 36          /* procedures 0..35 of version 1 */
 
 struct bramble;
 
@@ -262,6 +262,7 @@ int bramble_info(struct bramble *b, struct bramble_info *out);
  * entry per procedure the server knows; latencies in microseconds from
  * the request read to the reply queued (percentiles within 25 %). */
 #define BRAMBLE_STATS_PROCS_MAX 64
+#define BRAMBLE_STATS_COUNTERS_MAX 256
 struct bramble_server_proc_stats {
 	char name[33];             /* "GETATTR" */
 	uint64_t calls, errors;    /* errors: status other than OK */
@@ -276,6 +277,14 @@ struct bramble_server_stats {
 	uint64_t conns_current, conns_total, conns_refused;
 	uint64_t disk_read_bytes, disk_write_bytes;
 	uint64_t disk_read_ns, disk_write_ns;
+	/* Named counters (hot-chunk cache, chunk index; brambled(8) lists
+	 * them): a name ending in _total only grows, others are levels.
+	 * None from a server that predates them. */
+	size_t ncounters;
+	struct bramble_server_counter {
+		char name[33];
+		uint64_t value;
+	} counters[BRAMBLE_STATS_COUNTERS_MAX];
 };
 /* Any user's credentials will do (AUTH_SYS; the counters name no file).
  * -ENOSYS from a server older than revision 3. */
@@ -415,6 +424,106 @@ ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
 			   uint64_t version, void *buf, size_t size);
 
+/* ---- TREE: a whole directory tree's metadata in few round trips (the
+ * server announces BRAMBLE_CAP_TREE; bramble_prot.x has the details).
+ *
+ * Every object beneath dir (not dir itself) comes once, depth first, a
+ * directory right before its contents, names sorted bytewise in each
+ * directory.  Symlinks are reported (with their target), never followed;
+ * another filesystem mounted in the tree is reported (-EXDEV) but not
+ * entered; a directory the caller cannot read is reported with its error
+ * and its contents are missing -- the walk goes on.  The walk is
+ * stateless on the server: the path of an entry is a cookie from which a
+ * walk resumes, even after a reconnect or a server restart.  A tree that
+ * changes during a walk gives a mix of before and after, never a loop or
+ * a repeated entry. */
+#define BRAMBLE_CAP_TREE 128
+#define BRAMBLE_TREE_CHUNKS 1      /* chunk maps of regular files */
+#define BRAMBLE_TREE_HASH 2        /* ... hashing files not indexed yet */
+#define BRAMBLE_TREE_CHUNKS_MAX 64 /* larger files: -EFBIG, use CHUNKMAP */
+#define BRAMBLE_TREE_ENTRIES_MAX 8192
+
+struct bramble_tree_entry {
+	const char *path;          /* relative to dir ("a/b"), NUL-terminated */
+	/* 0, or why the entry is incomplete: on a directory (attr valid) its
+	 * contents are missing (-EACCES: not readable; -EXDEV: a mount point,
+	 * fh empty; -ENAMETOOLONG: too deep); attr->st_mode == 0: the object
+	 * could not even be stat'ed (a parent readable, not searchable). */
+	int status;
+	const struct bramble_fh *fh;   /* len 0: none */
+	const struct stat *attr;
+	const char *target;        /* a symlink's target, else "" */
+	/* With BRAMBLE_TREE_CHUNKS, for regular files with status 0:
+	 * has_map, and map_status 0 with the whole map (map.first 0,
+	 * map.count hashes, map.eof), or -ENODATA (not indexed on the
+	 * server and not hashed by this call: use bramble_chunkmap or
+	 * BRAMBLE_TREE_HASH), -EFBIG (more than BRAMBLE_TREE_CHUNKS_MAX
+	 * chunks), -EACCES (not readable), -EOPNOTSUPP (no chunk index). */
+	bool has_map;
+	int map_status;
+	struct bramble_chunkmap map;
+	const unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN];
+};
+
+/* Return 0 to go on, anything else to stop (returned by the walk). */
+typedef int bramble_tree_fn(void *ctx, const struct bramble_tree_entry *e);
+
+struct bramble_tree_args {
+	const char *cookie;        /* NULL or "": from the start; else an
+				    * entry's path (resume after it) */
+	uint32_t flags;            /* BRAMBLE_TREE_* */
+	uint32_t max_depth;        /* 0: no limit; 1: dir's entries only */
+	uint32_t max_entries;      /* 0: the server's bound */
+	uint32_t max_bytes;        /* soft cap on the reply; 0: the server's */
+};
+
+/* One TREE call: fn for each entry in order.  next (may be NULL; room
+ * for BRAMBLE_PATH_MAX + 1) gets the cookie to pass back to go on, *eof
+ * whether the walk is complete (false when fn stopped it).  Returns 0,
+ * fn's non-zero value, or -errno (-ENOSYS: a server before revision 4). */
+int bramble_tree(struct bramble *b, const struct bramble_cred *cr,
+		 const struct bramble_fh *dir, const struct bramble_tree_args *a,
+		 bramble_tree_fn *fn, void *ctx, char *next, bool *eof);
+/* The whole walk: bramble_tree() from the start until eof, with the
+ * server's largest replies (a few calls for 10,000 files).  flags:
+ * BRAMBLE_TREE_*.  Returns 0, fn's non-zero value, or -errno. */
+int bramble_tree_walk(struct bramble *b, const struct bramble_cred *cr,
+		      const struct bramble_fh *dir, uint32_t flags,
+		      bramble_tree_fn *fn, void *ctx);
+
+/* ---- benchmarks (BENCH_NET / BENCH_DISK; the server announces
+ * BRAMBLE_CAP_BENCH; bramble_prot.x has the contract).  What `bramble
+ * bench' cannot measure from the client alone. */
+#define BRAMBLE_CAP_BENCH 256
+#define BRAMBLE_BENCH_DISK_MAX 1073741824ULL  /* bytes the server writes at most */
+#define BRAMBLE_BENCH_DISK_MS_MAX 30000       /* per phase, at most */
+
+/* Send send_bytes and get reply_bytes back (each <= BRAMBLE_DATA_MAX);
+ * the server touches no disk.  Any user.  Returns the bytes received
+ * (== reply_bytes) or -errno (-ENOSYS: a server without it).  Safe to
+ * call from many threads at once: that is how to fill a link. */
+ssize_t bramble_bench_net(struct bramble *b, const struct bramble_cred *cr,
+			  size_t send_bytes, size_t reply_bytes);
+
+struct bramble_bench_disk {
+	uint64_t write_bytes, write_ns;   /* writes + fdatasync */
+	uint64_t read_bytes, read_ns;
+	bool direct;               /* O_DIRECT (else fdatasync + DONTNEED) */
+	bool tmpfile;              /* an O_TMPFILE (else a name removed at once) */
+	uint64_t fs_free;          /* bytes free on that filesystem before */
+};
+
+/* The server writes size bytes (fewer: within its free space and
+ * BRAMBLE_BENCH_DISK_MAX) to a scratch file in the filesystem of dir's
+ * export, reads them back past its page cache, deletes it.  Each phase
+ * stops after max_ms (0: the server's limit, 30 s): the call may take
+ * twice that, so give the struct bramble a timeout above it.  -EPERM:
+ * not root (see brambled --bench-disk), -EBUSY: another one runs,
+ * -EROFS: a read-only export, -ENOSPC: no room, -ENOSYS: an older server. */
+int bramble_bench_disk(struct bramble *b, const struct bramble_cred *cr,
+		       const struct bramble_fh *dir, uint64_t size,
+		       unsigned int max_ms, struct bramble_bench_disk *out);
+
 /* ---- locks (LOCK / TESTLOCK; the server announces BRAMBLE_CAP_LOCKS)
  *
  * The server holds each lock for (this struct bramble, lk->owner): owners
@@ -517,5 +626,58 @@ struct bramble_conn_stats {
  * lock: each value is exact, the set is not a snapshot. */
 void bramble_stats(struct bramble *b, struct bramble_proc_stats *out,
 		   size_t n, struct bramble_conn_stats *conn);
+
+/* ---- callbacks (bramble_prot.x "Callbacks"; BRAMBLE_CAP_CALLBACKS)
+ *
+ * A client that asks for BRAMBLE_CAP_CALLBACKS (bramble_opts.caps) and
+ * sets a hook is told by the server when objects it fetched change:
+ * attributes and entries it got from GETATTR, LOOKUP, OPEN and
+ * READDIRPLUS stay right until a BRAMBLE_CB_CHANGED names them.  The
+ * server forgets everything it watched for a connection when that breaks;
+ * the hook then gets BRAMBLE_CB_FORGET: trust nothing fetched before.
+ *
+ * A result is trustworthy only if bramble_callback_epoch() is the same
+ * before the call was sent and after its reply came: a callback that
+ * arrived meanwhile may describe a change the result predates.  Changes
+ * made on the server's disk behind brambled's back are never called back:
+ * bound trust by a lease time. */
+#define BRAMBLE_CAP_CALLBACKS 64
+
+#define BRAMBLE_CB_CHANGED 1       /* objs name what changed */
+#define BRAMBLE_CB_FORGET 2        /* the connection broke: forget all */
+/* bramble_cb_obj.flags (== BR_CB_* of the protocol) */
+#define BRAMBLE_CB_DROPPED 1       /* not changed, but no longer watched */
+#define BRAMBLE_CB_SELF 2          /* changed by a call of this client */
+#define BRAMBLE_CB_RACE 4          /* changed while this client fetched it */
+#define BRAMBLE_CB_ENTRIES 8       /* a directory: names added/removed */
+#define BRAMBLE_CB_NAMES_MAX 16
+
+struct bramble_cb_obj {
+	struct bramble_fh fh;
+	unsigned int flags;
+	unsigned int nnames;
+	const char *names[BRAMBLE_CB_NAMES_MAX]; /* valid during the hook */
+};
+
+struct bramble_cb_event {
+	int kind;                  /* BRAMBLE_CB_CHANGED or BRAMBLE_CB_FORGET */
+	unsigned int nobjs;
+	const struct bramble_cb_obj *objs; /* valid during the hook */
+};
+
+/* Runs on the thread reading the connection with no lock held: it must
+ * not block nor make calls on b (queue the work elsewhere). */
+typedef void bramble_callback_fn(void *ctx, const struct bramble_cb_event *ev);
+/* Set once, right after bramble_new(), before any call. */
+void bramble_set_callback_hook(struct bramble *b, bramble_callback_fn *fn,
+			       void *ctx);
+/* Callbacks are on for the current connection: the hook is set, and this
+ * client and the server both announced BRAMBLE_CAP_CALLBACKS. */
+bool bramble_callbacks_on(struct bramble *b);
+/* Bumped before the hook is called for every event. */
+uint64_t bramble_callback_epoch(struct bramble *b);
+/* Events received: callbacks, objects named in them, forgets. */
+void bramble_callback_counters(struct bramble *b, uint64_t *callbacks,
+			       uint64_t *objects, uint64_t *forgets);
 
 #endif

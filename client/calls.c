@@ -6,9 +6,9 @@
  * types.  XDR types never escape this file. */
 #include <errno.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "rpc.h"
+#include "xxhash128.h"
 
 /* ---- argument and result helpers */
 
@@ -189,8 +189,9 @@ static void server_stats_out(struct bramble_server_stats *out, const br_stats_ok
 	out->disk_write_ns = s->disk_write_ns;
 }
 
-int bramble_server_stats(struct bramble *b, const struct bramble_cred *cr,
-			 struct bramble_server_stats *out)
+/* STATS without the named counters: what a server before them answers. */
+static int server_stats_plain(struct bramble *b, const struct bramble_cred *cr,
+			      struct bramble_server_stats *out)
 {
 	struct rpc_op op;
 	br_stats_args a = { .flags = 0 };
@@ -205,6 +206,35 @@ int bramble_server_stats(struct bramble *b, const struct bramble_cred *cr,
 		xdr_free((xdrproc_t)xdr_br_stats_res, (char *)&r);
 	}
 	return rpc_end(b, &op, rc);
+}
+
+int bramble_server_stats(struct bramble *b, const struct bramble_cred *cr,
+			 struct bramble_server_stats *out)
+{
+	struct rpc_op op;
+	br_stats_args a = { .flags = BR_STATS_COUNTERS };
+	br_stats_ext_res r;
+	const br_stats_ext_ok *ok = &r.br_stats_ext_res_u.ok;
+	int rc = rpc_run_decode(b, &op, BRPROC_STATS, cr, (xdrproc_t)xdr_br_stats_args,
+				&a, (xdrproc_t)xdr_br_stats_ext_res, &r, sizeof(r));
+
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			server_stats_out(out, &ok->base);
+			out->ncounters = BR_MIN(ok->counters.counters_len,
+						(u_int)BRAMBLE_STATS_COUNTERS_MAX);
+			for (size_t i = 0; i < out->ncounters; i++) {
+				copy_str(out->counters[i].name, sizeof(out->counters[i].name),
+					 ok->counters.counters_val[i].name);
+				out->counters[i].value = ok->counters.counters_val[i].value;
+			}
+		}
+		xdr_free((xdrproc_t)xdr_br_stats_ext_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	/* A server from before the named counters refuses the flag. */
+	return rc == -EINVAL ? server_stats_plain(b, cr, out) : rc;
 }
 
 int bramble_mount(struct bramble *b, const char *path,
@@ -807,17 +837,16 @@ ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 	if (rc == 0) {
 		rc = br_stat_to_errno(r.status);
 		if (rc == 0) {
-			XXH128_canonical_t c;
+			unsigned char got[BR_HASH128_LEN];
 
 			len = r.br_read_chunk_res_u.data.data_len;
-			XXH128_canonicalFromHash(&c, XXH3_128bits(
-				r.br_read_chunk_res_u.data.data_val, len));
+			br_hash128(r.br_read_chunk_res_u.data.data_val, len, got);
 			/* The caches built on this trust what it returns:
 			 * bytes that do not hash to what was asked for (a
 			 * broken server, memory or wire) are an I/O error,
 			 * not data.  -EIO rather than -EBADMSG: the reply
 			 * was well formed, its contents are wrong. */
-			if (memcmp(c.digest, hash, BRAMBLE_CHUNK_HASH_LEN))
+			if (memcmp(got, hash, BRAMBLE_CHUNK_HASH_LEN))
 				rc = -EIO;
 			else if (len > size)
 				rc = -ERANGE;

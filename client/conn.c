@@ -52,6 +52,10 @@ struct conn {
 	struct rm_reader rm;
 	uint64_t rm_gen;           /* the socket rm's partial record came from */
 	char *chunk;
+
+	/* Callbacks (conn_set_callback), set before the first call. */
+	conn_cb_fn *cb_fn;
+	void *cb_ctx;
 };
 
 static void cond_init_mono(pthread_cond_t *cv)
@@ -245,6 +249,9 @@ static void drop_fd(struct conn *c)
 	c->fd = -1;
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_unlock(&c->send_lock);
+	/* The server's watch set of that connection is gone with it. */
+	if (c->cb_fn)
+		c->cb_fn(c->cb_ctx, NULL, 0);
 }
 
 /* Hand a complete reply record to its caller.  Replies nobody waits for
@@ -260,6 +267,12 @@ static void deliver(struct conn *c, struct buf *rec)
 	}
 	memcpy(&xid, rec->data, 4);
 	xid = ntohl(xid);
+	if (rec->len >= 8 && !memcmp(rec->data + 4, "\0\0\0\0", 4)) {
+		/* msg_type CALL: a callback from the server. */
+		if (c->cb_fn)
+			c->cb_fn(c->cb_ctx, rec->data, rec->len);
+		return;
+	}
 	pthread_mutex_lock(&c->lock);
 	r = table_find(c, xid);
 	if (r) {
@@ -361,6 +374,38 @@ static bool read_while_needed(struct conn *c)
 	return true;
 }
 
+/* With callbacks and no call waiting: wait for the socket to have
+ * something (a callback, or its end), then read what is there unless a
+ * caller started reading meanwhile.  A caller that comes reads its own
+ * reply as usual (this thread holds no read side while it polls) and
+ * wakes it when done.  Called and returns with c->lock held. */
+static void watch_idle(struct conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	uint64_t gen = c->gen;
+	int rc;
+
+	pthread_mutex_unlock(&c->lock);
+	rc = poll(&p, 1, POLL_MAX_MS);
+	pthread_mutex_lock(&c->lock);
+	if (rc <= 0 || c->stopping || c->fd != p.fd || c->gen != gen)
+		return;
+	if (c->reading) {
+		/* A caller reads: it signals `work' when it stops. */
+		pthread_cond_wait(&c->work, &c->lock);
+		return;
+	}
+	c->reading = true;
+	pthread_mutex_unlock(&c->lock);
+	rc = read_some(c, p.fd, gen, 0);
+	if (rc == -EPIPE)
+		drop_fd(c);  /* still reading: nobody else picks up fd */
+	pthread_mutex_lock(&c->lock);
+	c->reading = false;
+	if (rc == -EPIPE && !c->stopping)
+		log_info("connection to server lost; reconnecting when needed");
+}
+
 /* The reader thread reads replies whenever somebody waits and no caller
  * is reading for itself (a caller alone on the connection reads its own
  * reply: one thread wake-up less per call), and it reconnects. */
@@ -376,6 +421,10 @@ static void *reader_main(void *arg)
 
 		if (fd >= 0) {
 			had_conn = true;
+			if (c->npending == 0 && !c->reading && c->cb_fn) {
+				watch_idle(c);
+				continue;
+			}
 			if (c->npending == 0 || c->reading) {
 				/* Idle, or a caller reads: it wakes us when it
 				 * stops while others still wait. */
@@ -484,7 +533,7 @@ static void read_own_reply(struct conn *c, struct conn_req *req)
 	c->reading = false;
 	if (rc == -EPIPE)
 		log_info("connection to server lost; reconnecting when needed");
-	if (c->npending > 0 || c->fd < 0)
+	if (c->npending > 0 || c->fd < 0 || c->cb_fn)
 		pthread_cond_signal(&c->work);
 }
 
@@ -634,6 +683,15 @@ void conn_free(struct conn *c)
 	pthread_mutex_destroy(&c->send_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void conn_set_callback(struct conn *c, conn_cb_fn *fn, void *ctx)
+{
+	pthread_mutex_lock(&c->lock);
+	c->cb_fn = fn;
+	c->cb_ctx = ctx;
+	pthread_cond_signal(&c->work);  /* start watching an idle socket */
+	pthread_mutex_unlock(&c->lock);
 }
 
 void conn_get_counters(struct conn *c, struct conn_counters *out)

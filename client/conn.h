@@ -100,4 +100,15 @@ int conn_call(struct conn *c, struct conn_req *req);
 
 void conn_get_counters(struct conn *c, struct conn_counters *out);
 
+/* Callbacks (bramble_prot.x "Callbacks"): a record the server sends that
+ * is an RPC CALL, not a reply, goes to fn(ctx, rec, len); when the socket
+ * breaks, fn(ctx, NULL, 0) ("the server forgot what this connection
+ * watched").  fn runs on whichever thread reads the socket (the reader
+ * thread, or a caller reading its own reply), with no lock held: it must
+ * not block nor make calls.  Once set, the reader thread also watches
+ * the socket while no call waits, so callbacks and a broken connection
+ * are noticed at once.  Set once, before the first call. */
+typedef void conn_cb_fn(void *ctx, const char *rec, size_t len);
+void conn_set_callback(struct conn *c, conn_cb_fn *fn, void *ctx);
+
 #endif

@@ -48,6 +48,10 @@ struct bramble {
 	void *restart_ctx;
 	struct auth auth;           /* MUNGE sessions (auth.h) */
 	struct proc_counter stats[BR_NPROCS];
+	/* Callbacks (callback.c): the hook is set once, before calls. */
+	bramble_callback_fn *cb_fn;
+	void *cb_ctx;
+	_Atomic uint64_t cb_epoch, cb_count, cb_objects, cb_forgets;
 };
 
 /* One call in progress. */

@@ -90,6 +90,9 @@ static const char *const proc_names[BR_NPROCS] = {
 	[BRPROC_CHUNKMAP] = "CHUNKMAP",
 	[BRPROC_READ_CHUNK] = "READ_CHUNK",
 	[BRPROC_STATS] = "STATS",
+	[BRPROC_TREE] = "TREE",
+	[BRPROC_BENCH_NET] = "BENCH_NET",
+	[BRPROC_BENCH_DISK] = "BENCH_DISK",
 };
 
 const char *br_proc_name(uint32_t proc)

@@ -34,6 +34,11 @@ int parse_seconds_ms(const char *s, int64_t *out_ms);
 int parse_uint(const char *s, unsigned long long min, unsigned long long max,
 	       unsigned long long *out);
 
+/* Parse a byte count: a decimal integer with an optional K, M, G or T
+ * suffix (powers of 1024; "KiB", "MB"-style spellings too, also powers of
+ * 1024).  0 or -EINVAL/-ERANGE. */
+int parse_size(const char *s, uint64_t *out);
+
 /* Write all of buf to fd, retrying on EINTR and short writes. 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
 

@@ -15,6 +15,7 @@
 #include "bramble.h"
 #include "buf.h"
 #include "inode.h"
+#include "lease.h"
 #include "opts.h"
 
 #define BFS_CTL_NAME ".bramble"
@@ -24,6 +25,8 @@
 struct cred_cache;
 struct wb;
 struct bfs_locks;
+struct chunkfs;
+struct record;
 
 struct bfs {
 	struct bfs_opts opts;
@@ -31,8 +34,11 @@ struct bfs {
 	struct inode_table *inodes;
 	struct cred_cache *creds;
 	struct wb *wb;             /* write-behind (wb.h) */
+	struct lease_table *leases; /* trusted attributes (lease.h) */
 	struct bfs_locks *locks;   /* locks held (ops_lock.c); NULL: -o nolock
 	                            * (or -o bg before the server answered) */
+	struct chunkfs *chunks;    /* chunk reads (chunkfs.h); NULL: cache=off */
+	struct record *rec;        /* learned sets (record.h); NULL: no -o record */
 	struct fuse_session *se;
 	struct bramble_fh root_fh;
 	uint32_t max_data;         /* largest READ/WRITE, from MOUNT */
@@ -50,19 +56,44 @@ struct bfs_file {
 	struct bramble_fh fh;
 	struct bramble_cred cred;
 	bool sync;                 /* O_SYNC/O_DSYNC: stable writes */
+	bool writer;               /* opened for writing */
 	/* write-behind, protected by fs->wb's lock (wb.h): */
 	size_t wb_bytes;           /* bytes in flight */
 	unsigned int wb_pending;   /* writes in flight */
 	int wb_err;                /* first failed write's -errno, once */
 };
 
+/* fi->fh of an open of .bramble: its snapshot (a struct buf), tagged so
+ * it is never taken for a struct bfs_file (pointers never have bit 63
+ * set, on 32-bit systems neither). */
+#define BFS_CTL_FH_TAG (1ULL << 63)
+
+/* The open file of fi, or NULL for .bramble. */
+static inline struct bfs_file *file_of(const struct fuse_file_info *fi)
+{
+	if (fi->fh & BFS_CTL_FH_TAG)
+		return NULL;
+	return (struct bfs_file *)(uintptr_t)fi->fh;
+}
+
+/* The snapshot of an open of .bramble, or NULL. */
+static inline struct buf *ctl_of(const struct fuse_file_info *fi)
+{
+	if (!(fi->fh & BFS_CTL_FH_TAG))
+		return NULL;
+	return (struct buf *)(uintptr_t)(fi->fh & ~BFS_CTL_FH_TAG);
+}
+
 /* Register the operations (ops.c). */
 extern const struct fuse_lowlevel_ops bfs_ops;
 
 /* ---- ctl.c: the control file .bramble */
 
-/* Render the content of .bramble from fs (once, at start). */
+/* Render the fixed part of .bramble from fs (once, at start). */
 void ctl_render(struct bfs *fs, const char *mountpoint);
+/* What an open of .bramble reads: the fixed part, then the mount's
+ * counters as they are now (`key=value' lines, see ctl.c). */
+void ctl_snapshot(struct bfs *fs, struct buf *out);
 /* Attributes of .bramble. */
 void ctl_stat(const struct bfs *fs, struct stat *st);
 

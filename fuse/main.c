@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "bfs.h"
+#include "chunkfs.h"
 #include "intr.h"
 #include "log.h"
 #include "ops.h"
+#include "record.h"
 #include "wb.h"
 #include "xalloc.h"
 
@@ -73,12 +75,16 @@ static int connect_server(struct bfs *fs, int64_t deadline_ns)
 	bo.auth = fs->opts.auth;
 	bo.munge_socket = fs->opts.munge_socket;
 	bo.hard = fs->opts.hard;
+	if (lease_enabled(fs->leases))
+		bo.caps |= BRAMBLE_CAP_CALLBACKS;
 	if (bo.timeout_ms == 0)
 		bo.timeout_ms = 1;
 	/* A node booting with the server still down: keep trying for the
 	 * call timeout, as any later call would. */
 	for (;;) {
 		rc = bramble_new(&bo, &fs->cl);
+		if (rc == 0 && lease_enabled(fs->leases))
+			bramble_set_callback_hook(fs->cl, lease_on_callback, fs);
 		if (rc == 0 || rc == -EINVAL || rc == -EACCES || rc == -EPROTO ||
 		    now_ns() + backoff * 1000000 > deadline)
 			return rc;
@@ -209,6 +215,7 @@ int main(int argc, char **argv)
 	struct fuse_lowlevel_ops ops;
 	struct bg_connect bg = { .fs = &fs };
 	bool ready, retry = false, bg_started = false;
+	char errbuf[512];
 	int rc, ret = 1;
 
 	memset(&fs, 0, sizeof(fs));
@@ -239,6 +246,7 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 	fs.trace = fs.opts.trace;
+	fs.leases = lease_new(&fs, fs.opts.lease);      /* before connecting */
 	if (cmd.debug)
 		log_set_level(LOG_LVL_DEBUG);
 
@@ -249,6 +257,15 @@ int main(int argc, char **argv)
 			     &retry) == 0;
 	if (!ready && !(fs.opts.bg && retry))
 		goto out_cmd;
+	if (chunkfs_check(&fs, errbuf, sizeof(errbuf)) < 0) {
+		log_err("%s", errbuf);
+		goto out_cmd;
+	}
+	if (fs.opts.record_dir &&
+	    record_new(fs.opts.record_dir, &fs.rec, errbuf, sizeof(errbuf)) < 0) {
+		log_err("%s", errbuf);
+		goto out_cmd;
+	}
 	if (ready)
 		inode_table_new(&fs.root_fh, &fs.inodes);
 	else
@@ -283,6 +300,18 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		log_err("cannot start write-behind threads: %s", strerror(-rc));
 		goto out_unmount;
+	}
+	if ((rc = lease_start(fs.leases)) < 0) {
+		log_err("cannot start the lease thread: %s", strerror(-rc));
+		goto out_unmount;
+	}
+	if ((rc = record_start(&fs)) < 0) {
+		log_err("cannot start the record thread: %s", strerror(-rc));
+		goto out_unmount;
+	}
+	if (chunkfs_new(&fs, &fs.chunks, errbuf, sizeof(errbuf)) < 0) {
+		log_err("%s", errbuf);
+		goto out_wb;
 	}
 	/* (-o bg before the server answered: bg_connect_main starts them.) */
 	if (ready && !fs.opts.nolock && (rc = locks_start(&fs)) < 0) {
@@ -327,17 +356,21 @@ out_wb:
 	wb_free(fs.wb);  /* every acknowledged write reaches the server */
 	fs.wb = NULL;
 out_unmount:
+	lease_stop(fs.leases);  /* its thread tells fs.se */
 	fuse_session_unmount(fs.se);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
 out_fs:
+	record_free(fs.rec);  /* writes the sets; its thread reads fs.inodes */
 	inode_table_free(fs.inodes);
 	cred_cache_free(fs.creds);
 out_cmd:
+	chunkfs_free(fs.chunks);  /* its fetchers call through the client */
 	locks_stop(&fs);  /* before the client it calls through */
 	bramble_free(fs.cl);
+	lease_free(fs.leases);  /* after the client whose hook uses it */
 	free(cmd.mountpoint);
 out_args:
 	fuse_opt_free_args(&args);

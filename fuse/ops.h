@@ -9,6 +9,7 @@
 #define BR_FUSE_OPS_H
 
 #include "bfs.h"
+#include "record.h"
 #include "util.h"
 
 static inline struct bfs *req_fs(fuse_req_t req)

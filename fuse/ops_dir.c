@@ -82,6 +82,7 @@ struct fill {
 	uint64_t last;             /* cookie after the last entry consumed */
 	size_t seen;               /* entries consumed by this batch */
 	uint64_t gen;              /* wb_gen() before this batch's call */
+	struct lease_tok lt;       /* lease_begin() before it (lease.h) */
 	bool full;
 };
 
@@ -154,6 +155,10 @@ static int fill_one(void *ctx, const struct bramble_dirent *de)
 	 * at this entry (and reports the error if it persists). */
 	if (f->plus && entry_fresh(f->fs, &f->d->cred, f->gen, &fh, &st) < 0)
 		return -EIO;
+	if (f->plus)  /* the kernel gets the name: learned sets (record.h) */
+		record_name(f->fs, &f->d->fh, de->name, &fh);
+	if (f->plus)
+		lease_note_dirent(f->fs, &f->lt, &f->d->fh, de->name, &fh, &st);
 	if (!add_entry(f, de->name, &st, f->plus ? &fh : NULL,
 		       (off_t)(POS_FIRST + f->idx)))
 		return 1;
@@ -212,6 +217,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		f.seen = 0;
 		f.gen = wb_gen(fs->wb);
+		f.lt = lease_begin(fs);
 		rc = bramble_readdirplus(fs->cl, &d->cred, &d->fh, cookie, want,
 					 0, fill_one, &f, &eof);
 		if (rc < 0)

@@ -51,6 +51,7 @@
 #include <sys/file.h>
 #include <time.h>
 
+#include "chunkfs.h"
 #include "lkrange.h"
 #include "log.h"
 #include "ops.h"
@@ -407,13 +408,9 @@ static int take(fuse_req_t req, struct bfs *fs, const struct bfs_file *f,
 		/* And the previous holder's writes: drop what the kernel
 		 * cached of the file, data and attributes. */
 		fuse_lowlevel_notify_inval_inode(fs->se, f->ino, 0, 0);
+		chunkfs_changed(fs->chunks, f->ino);
 	}
 	return rc;
-}
-
-static struct bfs_file *file_of(struct fuse_file_info *fi)
-{
-	return (struct bfs_file *)(uintptr_t)fi->fh;
 }
 
 static int posix_lock(const struct flock *fl, uint64_t owner, struct bramble_lock *lk)

@@ -7,6 +7,8 @@
 #include <sys/random.h>
 #include <sys/xattr.h>
 
+#include "chunkfs.h"
+#include "lease.h"
 #include "log.h"
 #include "ops.h"
 #include "wb.h"
@@ -38,7 +40,7 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = ino_fh(fs, parent, &dir);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
-		rc = bramble_lookup(fs->cl, &cr, &dir, name, &fh, &st);
+		rc = lease_lookup(fs, &cr, &dir, name, &fh, &st);  /* lease.h */
 		if (rc == 0)
 			rc = entry_fresh(fs, &cr, gen, &fh, &st);
 	}
@@ -50,10 +52,12 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, "lookup", parent, rc, t0);
-	else
-		reply_new_entry(req, "lookup", parent, &fh, &st, t0);
+		return;
+	}
+	record_name(fs, &dir, name, &fh);  /* before the kernel may open it */
+	reply_new_entry(req, "lookup", parent, &fh, &st, t0);
 }
 
 void bfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -94,7 +98,7 @@ void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
 		wb_wait_ino(fs->wb, ino);  /* the size must include our writes */
-		rc = bramble_getattr(fs->cl, &cr, &fh, &st);
+		rc = lease_getattr(fs, &cr, &fh, &st);  /* lease.h */
 	}
 	if (rc < 0) {
 		reply_err(req, "getattr", ino, rc, t0);
@@ -130,6 +134,7 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sa.gid = attr->st_gid;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
+		chunkfs_changed(fs->chunks, ino);
 		sa.valid |= BRAMBLE_SET_SIZE;
 		sa.size = (uint64_t)attr->st_size;
 	}
@@ -215,10 +220,12 @@ void bfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		cred_of_req(fs, req, &cr);
 		rc = bramble_mknod(fs->cl, &cr, &dir, name, mode, rdev, &fh, &st);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, "mknod", parent, rc, t0);
-	else
-		reply_new_entry(req, "mknod", parent, &fh, &st, t0);
+		return;
+	}
+	record_name(fs, &dir, name, &fh);  /* learned sets (record.h) */
+	reply_new_entry(req, "mknod", parent, &fh, &st, t0);
 }
 
 void bfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -235,10 +242,12 @@ void bfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		cred_of_req(fs, req, &cr);
 		rc = bramble_mkdir(fs->cl, &cr, &dir, name, mode, &fh, &st);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, "mkdir", parent, rc, t0);
-	else
-		reply_new_entry(req, "mkdir", parent, &fh, &st, t0);
+		return;
+	}
+	record_name(fs, &dir, name, &fh);  /* learned sets (record.h) */
+	reply_new_entry(req, "mkdir", parent, &fh, &st, t0);
 }
 
 void bfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -278,10 +287,12 @@ void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		wb_wait_ino(fs->wb, ino);  /* LINK's attributes: with our writes */
 		rc = bramble_link(fs->cl, &cr, &fh, &dir, newname, &st);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, "link", ino, rc, t0);
-	else
-		reply_new_entry(req, "link", ino, &fh, &st, t0);
+		return;
+	}
+	record_name(fs, &dir, newname, &fh);  /* learned sets (record.h) */
+	reply_new_entry(req, "link", ino, &fh, &st, t0);
 }
 
 /* ---- removing names */
@@ -387,6 +398,8 @@ void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rc >= 0)
 			rc = bramble_rename(fs->cl, &cr, &from, name, &to, newname,
 					    wflags);
+		if (rc == 0)
+			record_rename(fs, &from, name, &to, newname, flags);
 	}
 	reply_err(req, "rename", parent, rc, t0);
 }

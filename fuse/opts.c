@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "bramble.h"
+#include "bramble_cache.h"
+#include "util.h"
 #include "opts.h"
 #include "xalloc.h"
 
@@ -23,12 +25,17 @@ static const struct fuse_opt bfs_opt_table[] = {
 	OPT("entry_timeout=%lf", entry_timeout, 0),
 	OPT("negative_timeout=%lf", negative_timeout, 0),
 	OPT("timeout=%lf", timeout, 0),
+	OPT("lease=%lf", lease, 0),
 	OPT("hard", hard, 1),
 	OPT("soft", hard, 0),
 	OPT("bg", bg, 1),
 	OPT("fg", bg, 0),
 	OPT("trace", trace, 1),
 	OPT("nolock", nolock, 1),
+	OPT("cache=%s", cache_name, 0),
+	OPT("cache_dir=%s", cache_dir, 0),
+	OPT("cache_size=%s", cache_size_text, 0),
+	OPT("record=%s", record_dir, 0),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -127,6 +134,43 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+/* cache=, cache_dir=, cache_size= into cache_mode/cache_size.  0 or
+ * -EINVAL with o->err set. */
+static int parse_cache(struct bfs_opts *o)
+{
+	static const char *const modes[] = {
+		[BRAMBLE_CACHE_OFF] = "off", [BRAMBLE_CACHE_DISK] = "disk",
+		[BRAMBLE_CACHE_RAM] = "ram",
+	};
+
+	o->cache_mode = BRAMBLE_CACHE_DISK;
+	if (o->cache_name) {
+		o->cache_mode = -1;
+		for (int i = 0; i < (int)ARRAY_SIZE(modes); i++)
+			if (!strcmp(o->cache_name, modes[i]))
+				o->cache_mode = i;
+		if (o->cache_mode < 0) {
+			snprintf(o->err, sizeof(o->err),
+				 "cache=%s: not disk, ram or off", o->cache_name);
+			return -EINVAL;
+		}
+	}
+	if (o->cache_dir && o->cache_dir[0] != '/') {
+		snprintf(o->err, sizeof(o->err),
+			 "cache_dir=%s: not an absolute path", o->cache_dir);
+		return -EINVAL;
+	}
+	if (o->cache_size_text &&
+	    (parse_size(o->cache_size_text, &o->cache_size) < 0 ||
+	     o->cache_size == 0)) {
+		snprintf(o->err, sizeof(o->err),
+			 "cache_size=%s: not a size (e.g. 512M, 20G)",
+			 o->cache_size_text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static bool timeout_ok(double v, double max)
 {
 	return v >= 0 && v <= max;
@@ -142,6 +186,7 @@ int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
 	o->attr_timeout = 1.0;
 	o->entry_timeout = 1.0;
 	o->negative_timeout = 0.0;
+	o->lease = 30.0;
 	o->timeout = BRAMBLE_DEFAULT_TIMEOUT_MS / 1000.0;
 	*out_args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	if (fuse_opt_parse(&args, o, bfs_opt_table, opt_proc) < 0) {
@@ -192,12 +237,20 @@ int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
 			 o->auth_name);
 		goto fail;
 	}
+	if (parse_cache(o) < 0)
+		goto fail;
+	if (o->record_dir && o->record_dir[0] != '/') {
+		snprintf(o->err, sizeof(o->err),
+			 "record=%s: not an absolute path", o->record_dir);
+		goto fail;
+	}
 	if (o->port == 0 || o->port > 65535) {
 		snprintf(o->err, sizeof(o->err), "port=%u: out of range", o->port);
 		goto fail;
 	}
 	if (!timeout_ok(o->attr_timeout, 86400) || !timeout_ok(o->entry_timeout, 86400) ||
-	    !timeout_ok(o->negative_timeout, 86400) || !(o->timeout > 0) ||
+	    !timeout_ok(o->negative_timeout, 86400) || !timeout_ok(o->lease, 86400) ||
+	    !(o->timeout > 0) ||
 	    o->timeout > 86400) {
 		snprintf(o->err, sizeof(o->err), "a timeout is out of range");
 		goto fail;
@@ -217,7 +270,13 @@ void bfs_opts_release(struct bfs_opts *o)
 	free(o->export_name);
 	free(o->auth_name);
 	free(o->munge_socket);
+	free(o->cache_name);
+	free(o->cache_dir);
+	free(o->cache_size_text);
+	free(o->record_dir);
+	o->record_dir = NULL;
 	o->auth_name = o->munge_socket = NULL;
+	o->cache_name = o->cache_dir = o->cache_size_text = NULL;
 	o->source = o->host = o->subdir = o->export_name = NULL;
 }
 
@@ -234,6 +293,10 @@ void bfs_usage(const char *prog)
 	       "    -o attr_timeout=S      attribute cache timeout (default 1.0)\n"
 	       "    -o entry_timeout=S     name cache timeout (default 1.0)\n"
 	       "    -o negative_timeout=S  cache of missing names (default 0)\n"
+	       "    -o lease=S             trust attributes, names and opens the server\n"
+	       "                           calls back on change for S seconds (default 30;\n"
+	       "                           0: off); changes made on the server's disk\n"
+	       "                           behind brambled are seen after S seconds\n"
 	       "    -o timeout=S           wait for an unreachable server, then EIO\n"
 	       "                           (default 60)\n"
 	       "    -o hard                calls (and the mount itself) wait for the server\n"
@@ -246,6 +309,16 @@ void bfs_usage(const char *prog)
 	       "    -o trace               log one line per operation\n"
 	       "    -o nolock              fcntl/flock locks are local to this node\n"
 	       "                           (default: cluster-wide, held by the server)\n"
+	       "    -o cache=MODE          node chunk cache: disk (default; shared by every\n"
+	       "                           mount and tool on the node), ram (this mount,\n"
+	       "                           bounded), off (plain reads, no chunks)\n"
+	       "    -o cache_dir=PATH      disk cache directory (default " BRAMBLE_CACHE_DIR ")\n"
+	       "    -o cache_size=SIZE     cache quota, e.g. 2G (default: the last one set\n"
+	       "                           for the directory, else 10%% of its filesystem;\n"
+	       "                           ram: 1/8 of RAM, at most 1G)\n"
+	       "    -o record=DIR          record the files each Slurm job opens (its\n"
+	       "                           SLURM_JOB_ID or job_ID cgroup) in\n"
+	       "                           DIR/job-ID.set, for bramble stage --learned\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d, -o debug           libfuse debug output (implies -f)\n"
 	       "    -h, --help             this help\n"

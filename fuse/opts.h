@@ -13,6 +13,7 @@
 
 #include <fuse_opt.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct bfs_opts {
 	char *source;              /* "HOST:/SUBDIR" as given */
@@ -25,10 +26,17 @@ struct bfs_opts {
 	char *munge_socket;        /* munge_socket=PATH; NULL: libmunge's */
 	double attr_timeout, entry_timeout, negative_timeout;
 	double timeout;            /* seconds a call waits for the server */
+	double lease;              /* -o lease=S: trust called-back data (lease.h); 0: off */
 	int hard;                  /* calls never time out (interruptible) */
 	int bg;                    /* server down at mount time: mount anyway */
 	int trace;
 	int nolock;                /* -o nolock: node-local locks (the kernel's) */
+	char *cache_name;          /* cache=disk|ram|off, as given */
+	int cache_mode;            /* ... parsed: BRAMBLE_CACHE_* */
+	char *cache_dir;           /* cache_dir=PATH; NULL: BRAMBLE_CACHE_DIR */
+	char *cache_size_text;     /* cache_size=SIZE, as given */
+	uint64_t cache_size;       /* ... in bytes; 0: the cache's default */
+	char *record_dir;          /* -o record=DIR: learned sets (record.h) */
 	int show_help, show_version;
 	int nsource;               /* non-options seen */
 	char *mountpoint;          /* borrowed from argv (also in out_args) */

@@ -8,16 +8,21 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
+#include "chunkcache.h"
 #include "chunkidx.h"
 #include "log.h"
 #include "state.h"
+#include "stats.h"
 #include "util.h"
 #include "xalloc.h"
+#include "xxhash128.h"
 
 /* Hash computations that keep seeing the file change give up (-EAGAIN). */
 #define HASH_TRIES 3
+/* Files hashed at once that others may wait for (the pool has at most
+ * 256 workers; beyond this a second hashing simply runs). */
+#define HASHING_MAX 256
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS chunk_files ("
@@ -37,7 +42,15 @@ struct chunkidx {
 	sqlite3 *db;
 	uint32_t chunk_size;
 	int64_t racy_ns;
+	struct chunkcache *cache;       /* borrowed; NULL: none */
+	struct stats *counters;         /* borrowed; NULL: none */
 	struct chunkidx_stats stats;
+	/* Files being hashed now (protected by mu): a second CHUNKMAP of
+	 * one waits for the first's result instead of reading it again --
+	 * eight nodes mapping a new file read it once. */
+	pthread_cond_t hashed;          /* an entry left `hashing' */
+	unsigned int nhashing;
+	struct { uint64_t dev, ino; } hashing[HASHING_MAX];
 };
 
 /* What identifies a file's contents as the index saw them. */
@@ -98,10 +111,7 @@ static uint32_t nchunks_of(uint64_t size, uint32_t csize)
 void chunkidx_hash(const void *data, size_t len,
 		   unsigned char out[CHUNKIDX_HASH_LEN])
 {
-	XXH128_canonical_t c;
-
-	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
-	memcpy(out, c.digest, CHUNKIDX_HASH_LEN);
+	br_hash128(data, len, out);      /* common/: the client's copy too */
 }
 
 int chunkidx_open(const struct chunkidx_opts *o, struct chunkidx **out,
@@ -122,9 +132,12 @@ int chunkidx_open(const struct chunkidx_opts *o, struct chunkidx **out,
 		return rc;
 	ci = xcalloc(1, sizeof(*ci));
 	pthread_mutex_init(&ci->mu, NULL);
+	pthread_cond_init(&ci->hashed, NULL);
 	ci->db = db;
 	ci->chunk_size = cs;
 	ci->racy_ns = o->racy_ns < 0 ? CHUNKIDX_RACY_NS : o->racy_ns;
+	ci->cache = o->cache;
+	ci->counters = o->stats;
 	*out = ci;
 	return 0;
 }
@@ -134,6 +147,7 @@ void chunkidx_close(struct chunkidx *ci)
 	if (!ci)
 		return;
 	sqlite3_close(ci->db);
+	pthread_cond_destroy(&ci->hashed);
 	pthread_mutex_destroy(&ci->mu);
 	free(ci);
 }
@@ -329,12 +343,27 @@ static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return (ssize_t)got;
 }
 
+/* pread_full, counted as a disk read in the server's counters. */
+static ssize_t disk_read(struct chunkidx *ci, int fd, void *buf, size_t len,
+			 uint64_t off)
+{
+	int64_t t0 = now_ns();
+	ssize_t n = pread_full(fd, buf, len, off);
+
+	if (n > 0)
+		stats_disk(ci->counters, false, (uint64_t)n, now_ns() - t0);
+	return n;
+}
+
 /* Hash the fs->size bytes of fd into *out (malloc'd, nchunks entries).
- * -EAGAIN when the file turned out shorter or longer than fs says. */
-static int hash_file(int fd, const struct fstate *fs, uint32_t csize,
-		     unsigned char (**out)[CHUNKIDX_HASH_LEN])
+ * -EAGAIN when the file turned out shorter or longer than fs says.  The
+ * chunks of a small file go to the hot-chunk cache on the way (no read
+ * more: whoever asked for its map reads it next, chunkcache.h). */
+static int hash_file(struct chunkidx *ci, int fd, const struct fstate *fs,
+		     uint32_t csize, unsigned char (**out)[CHUNKIDX_HASH_LEN])
 {
 	uint32_t n = nchunks_of(fs->size, csize);
+	bool keep = chunkcache_wants_file(ci->cache, fs->size);
 	unsigned char (*h)[CHUNKIDX_HASH_LEN];
 	char *buf, extra;
 	int rc = 0;
@@ -346,14 +375,19 @@ static int hash_file(int fd, const struct fstate *fs, uint32_t csize,
 	for (uint32_t i = 0; i < n && rc == 0; i++) {
 		uint64_t off = (uint64_t)i * csize;
 		size_t want = (size_t)BR_MIN((uint64_t)csize, fs->size - off);
-		ssize_t got = pread_full(fd, buf, want, off);
+		ssize_t got = disk_read(ci, fd, buf, want, off);
 
-		if (got < 0)
+		if (got < 0) {
 			rc = (int)got;
-		else if ((size_t)got != want)
+		} else if ((size_t)got != want) {
 			rc = -EAGAIN;           /* shrank while we read */
-		else
+		} else {
 			chunkidx_hash(buf, want, h[i]);
+			/* The bytes hash to h[i] whatever happens to the
+			 * file next: right for the cache even on -EAGAIN. */
+			if (keep)
+				chunkcache_put(ci->cache, h[i], buf, want);
+		}
 	}
 	/* Grown while we read?  The fstat afterwards says so too, unless
 	 * the timestamps did not move (coarse clock): look. */
@@ -369,7 +403,8 @@ static int hash_file(int fd, const struct fstate *fs, uint32_t csize,
 }
 
 /* Hash fd until two fstats around the reading agree. */
-static int hash_stable(int fd, struct fstate *fs, uint32_t csize, int64_t *began,
+static int hash_stable(struct chunkidx *ci, int fd, struct fstate *fs,
+		       uint32_t csize, int64_t *began,
 		       unsigned char (**out)[CHUNKIDX_HASH_LEN])
 {
 	struct fstate after;
@@ -377,7 +412,7 @@ static int hash_stable(int fd, struct fstate *fs, uint32_t csize, int64_t *began
 
 	for (int t = 0; t < HASH_TRIES && rc == -EAGAIN; t++) {
 		*began = wall_ns();
-		rc = hash_file(fd, fs, csize, out);
+		rc = hash_file(ci, fd, fs, csize, out);
 		if (rc < 0)
 			continue;
 		rc = get_fstate(fd, &after);
@@ -489,13 +524,11 @@ static void map_head(struct chunkidx_map *m, const struct entry *e)
 	m->nchunks = nchunks_of(e->fs.size, e->chunk_size);
 }
 
-int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
-		 struct chunkidx_map *out)
+int chunkidx_map_indexed(struct chunkidx *ci, int fd, uint32_t first,
+			 uint32_t max, struct chunkidx_map *out)
 {
-	unsigned char (*h)[CHUNKIDX_HASH_LEN] = NULL;
 	struct fstate fs;
 	struct entry e;
-	int64_t began;
 	int has, rc;
 
 	rc = get_fstate(fd, &fs);
@@ -503,6 +536,76 @@ int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
 		return rc;
 	pthread_mutex_lock(&ci->mu);
 	has = load_entry(ci, fs.dev, fs.ino, &e);
+	if (has == 1 && entry_fresh(ci, &e, &fs)) {
+		map_head(out, &e);
+		rc = map_from_db(ci, &e, first, max, out);
+		if (rc == 0)
+			ci->stats.map_hits++;
+	} else {
+		rc = has < 0 ? has : -ENODATA;
+	}
+	pthread_mutex_unlock(&ci->mu);
+	return rc;
+}
+
+/* ---- one hashing per file at a time (ci->mu held) */
+
+static int hashing_find(const struct chunkidx *ci, const struct fstate *fs)
+{
+	for (unsigned int i = 0; i < ci->nhashing; i++)
+		if (ci->hashing[i].dev == fs->dev && ci->hashing[i].ino == fs->ino)
+			return (int)i;
+	return -1;
+}
+
+/* true: the caller hashes fs and must call hashing_end(); false: another
+ * thread is at it (wait on ci->hashed), or the table is full (hash
+ * anyway, without the mark: *mine false). */
+static bool hashing_begin(struct chunkidx *ci, const struct fstate *fs, bool *mine)
+{
+	*mine = false;
+	if (hashing_find(ci, fs) >= 0)
+		return false;
+	if (ci->nhashing < HASHING_MAX) {
+		ci->hashing[ci->nhashing].dev = fs->dev;
+		ci->hashing[ci->nhashing++].ino = fs->ino;
+		*mine = true;
+	}
+	return true;
+}
+
+static void hashing_end(struct chunkidx *ci, const struct fstate *fs)
+{
+	int i = hashing_find(ci, fs);
+
+	if (i >= 0)
+		ci->hashing[i] = ci->hashing[--ci->nhashing];
+	pthread_cond_broadcast(&ci->hashed);
+}
+
+int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
+		 struct chunkidx_map *out)
+{
+	unsigned char (*h)[CHUNKIDX_HASH_LEN] = NULL;
+	struct fstate fs;
+	struct entry e;
+	int64_t began;
+	bool mine = false;
+	int has, rc;
+
+	rc = get_fstate(fd, &fs);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ci->mu);
+	for (;;) {
+		has = load_entry(ci, fs.dev, fs.ino, &e);
+		if (has < 0 || (has == 1 && entry_fresh(ci, &e, &fs)) ||
+		    hashing_begin(ci, &fs, &mine))
+			break;
+		/* Another worker is hashing this file: its result, once
+		 * stored, is ours too (or, if it failed, we hash). */
+		pthread_cond_wait(&ci->hashed, &ci->mu);
+	}
 	if (has == 1 && entry_fresh(ci, &e, &fs)) {
 		map_head(out, &e);
 		rc = map_from_db(ci, &e, first, max, out);
@@ -519,15 +622,19 @@ int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
 	if (has < 0)
 		return has;
 
-	rc = hash_stable(fd, &fs, ci->chunk_size, &began, &h);
+	rc = hash_stable(ci, fd, &fs, ci->chunk_size, &began, &h);
 	if (rc < 0)
-		return rc;
+		h = NULL;               /* hash_stable freed what it made */
 	pthread_mutex_lock(&ci->mu);
-	rc = record(ci, &fs, began, h, nchunks_of(fs.size, ci->chunk_size), &e);
+	if (rc == 0)
+		rc = record(ci, &fs, began, h, nchunks_of(fs.size, ci->chunk_size), &e);
 	if (rc == 0) {
 		ci->stats.files_hashed++;
 		ci->stats.bytes_hashed += fs.size;
 	}
+	/* After record(): a waiter wakes to the stored entry. */
+	if (mine)
+		hashing_end(ci, &fs);
 	pthread_mutex_unlock(&ci->mu);
 	if (rc == 0) {
 		log_debug("chunk index: hashed %llu:%llu, %llu bytes, version %llu",
@@ -549,6 +656,37 @@ static int current_entry(struct chunkidx *ci, const struct fstate *fs,
 	int has = load_entry(ci, fs->dev, fs->ino, e);
 
 	return has == 1 && !same_fstate(&e->fs, fs) ? 0 : has;
+}
+
+int chunkidx_chunk_current(struct chunkidx *ci, int fd, uint32_t idx,
+			   const unsigned char hash[CHUNKIDX_HASH_LEN],
+			   uint64_t version)
+{
+	unsigned char stored[CHUNKIDX_HASH_LEN];
+	struct fstate fs;
+	struct entry e;
+	int64_t changed;
+	int cur, rc;
+
+	rc = get_fstate(fd, &fs);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ci->mu);
+	cur = current_entry(ci, &fs, &e);
+	if (cur == 1) {
+		changed = BR_MAX(e.fs.mtime_ns, e.fs.ctime_ns);
+		/* A racy entry may describe bytes the file no longer holds
+		 * although its stat did not move: only the disk can tell. */
+		if (e.version != version || e.hashed_ns - changed < ci->racy_ns ||
+		    idx >= nchunks_of(e.fs.size, e.chunk_size))
+			cur = 0;
+	}
+	if (cur == 1) {
+		rc = load_hashes(ci, e.id, idx, 1, &stored);
+		cur = rc < 0 ? rc : !memcmp(stored, hash, CHUNKIDX_HASH_LEN);
+	}
+	pthread_mutex_unlock(&ci->mu);
+	return cur;
 }
 
 /* The bytes of chunk idx differ from what the current entry says: the
@@ -606,11 +744,15 @@ int chunkidx_read_chunk(struct chunkidx *ci, int fd, uint32_t idx,
 		return cur && e.version == version ? -EINVAL : -ESTALE;
 	*len = (size_t)BR_MIN((uint64_t)csize, fs.size - off);
 	buf = xmalloc(*len);
-	n = pread_full(fd, buf, *len, off);
+	n = disk_read(ci, fd, buf, *len, off);
 	if (n < 0 || (size_t)n != *len) {
 		free(buf);
 		return n < 0 ? (int)n : -ESTALE;   /* shrank meanwhile */
 	}
+	pthread_mutex_lock(&ci->mu);
+	ci->stats.chunks_read++;
+	ci->stats.chunk_bytes_read += (uint64_t)n;
+	pthread_mutex_unlock(&ci->mu);
 	chunkidx_hash(buf, *len, got);
 	if (!memcmp(got, hash, CHUNKIDX_HASH_LEN)) {
 		*data = buf;

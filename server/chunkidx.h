@@ -24,9 +24,16 @@
  * are not collected yet.
  *
  * Thread-safe: one mutex serialises the database connection (opened with
- * state_db_open()); hashing runs outside it, so two workers may hash the
- * same file at once -- the second finds the first's row and keeps its
- * version when nothing changed. */
+ * state_db_open()); hashing runs outside it.  A CHUNKMAP of a file another
+ * worker is hashing waits for that result rather than reading the file
+ * again (so eight nodes mapping a new file read it once); should two
+ * hash it anyway (more files at once than the table of those being
+ * hashed holds), the second finds the first's row and keeps its version
+ * when nothing changed.
+ *
+ * Disk reads (hashing, READ_CHUNK) are counted in the server's stats
+ * (opts.stats), and the chunks of small files read while hashing go to
+ * the hot-chunk cache (opts.cache, chunkcache.h). */
 #ifndef BR_CHUNKIDX_H
 #define BR_CHUNKIDX_H
 
@@ -41,11 +48,18 @@
 #define CHUNKIDX_RACY_NS 1000000000LL
 
 struct chunkidx;
+struct chunkcache;
+struct stats;
 
 struct chunkidx_opts {
 	const char *db_path;        /* bramble.db */
 	uint32_t chunk_size;        /* power of two within MIN..MAX; 0: default */
 	int64_t racy_ns;            /* < 0: CHUNKIDX_RACY_NS (tests pass 0) */
+	/* Both borrowed, may be NULL.  cache: the hot-chunk cache, given the
+	 * chunks of small files read while hashing them (chunkcache.h says
+	 * why only those).  stats: counts the disk reads (stats_disk). */
+	struct chunkcache *cache;
+	struct stats *stats;
 };
 
 /* What chunkidx_map() returns: chunks first .. first+count of the file's
@@ -67,6 +81,8 @@ struct chunkidx_stats {
 	uint64_t bytes_hashed;
 	uint64_t map_hits;          /* maps served from the database */
 	uint64_t stale_dropped;     /* entries dropped by READ_CHUNK */
+	uint64_t chunks_read;       /* chunks read from disk by READ_CHUNK */
+	uint64_t chunk_bytes_read;
 };
 
 /* 0, or -errno with err saying what failed (naming the database). */
@@ -80,6 +96,10 @@ uint32_t chunkidx_chunk_size(const struct chunkidx *ci);
  * file kept changing while it was hashed, or another -errno. */
 int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
 		 struct chunkidx_map *out);
+/* The same from the index alone, never reading the file: -ENODATA when
+ * it has no entry that still describes the file (TREE, proc_tree.c). */
+int chunkidx_map_indexed(struct chunkidx *ci, int fd, uint32_t first,
+			 uint32_t max, struct chunkidx_map *out);
 void chunkidx_map_release(struct chunkidx_map *m);
 
 /* Chunk idx of fd when its bytes hash to hash: *data (malloc'd, *len
@@ -91,6 +111,19 @@ void chunkidx_map_release(struct chunkidx_map *m);
 int chunkidx_read_chunk(struct chunkidx *ci, int fd, uint32_t idx,
 			const unsigned char hash[CHUNKIDX_HASH_LEN],
 			uint64_t version, void **data, size_t *len);
+
+/* Whether bytes hashing to `hash' may answer READ_CHUNK (fd, idx,
+ * version) without reading the file: 1 when `version' is the current,
+ * settled (not racy) entry of the file open as fd -- its size, mtime and
+ * ctime as stored -- and its chunk idx has that hash.  An fstat and two
+ * point queries; no data read.  0 when that cannot be said (another
+ * version, a changed or racy file, no entry, another hash): the caller
+ * then reads the disk with chunkidx_read_chunk(), which decides by the
+ * bytes (so a stale version gets -ESTALE as it always did).  -errno when
+ * fstat or the database fail. */
+int chunkidx_chunk_current(struct chunkidx *ci, int fd, uint32_t idx,
+			   const unsigned char hash[CHUNKIDX_HASH_LEN],
+			   uint64_t version);
 
 void chunkidx_get_stats(struct chunkidx *ci, struct chunkidx_stats *out);
 

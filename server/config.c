@@ -3,8 +3,10 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "chunkcache.h"
 #include "config.h"
 #include "proto.h"
 #include "util.h"
@@ -72,6 +74,12 @@ static const struct opt opts[] = {
 	  "after a restart, at most SEC for clients to reclaim their locks [lease]" },
 	{ "chunk-size", OPT_UINT, F(chunk_size), "1048576", 65536, 1048576, "BYTES",
 	  "chunk size of the chunk index (CHUNKMAP), a power of two" },
+	{ "cache-mem", OPT_STR, F(cache_mem), "auto", 0, 0, "SIZE",
+	  "RAM for hot chunks (READ_CHUNK), e.g. 512M or 2G; 0: none; "
+	  "auto: 1/8 of RAM, at most 1G" },
+	{ "bench-disk", OPT_STR, F(bench_disk), "root", 0, 0, "WHO",
+	  "who may run BENCH_DISK (bramble bench): root (uid 0 from a reserved "
+	  "port or MUNGE), any (any user), off" },
 	{ "foreground", OPT_BOOL, F(foreground), NULL, 0, 0, NULL,
 	  "do not daemonize; log to stderr" },
 	{ "log-level", OPT_STR, F(log_level_name), "info", 0, 0, "LEVEL",
@@ -153,6 +161,40 @@ static int set_value(struct config *cfg, const struct opt *o, const char *val,
 	return 0;
 }
 
+/* --cache-mem: "auto" (chunkcache_default_bound) or a number of bytes,
+ * perhaps with a fraction and a binary suffix K, M, G, T ("1.5G"). */
+static int parse_mem_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	double v, mult = 1;
+	char *end;
+
+	if (!strcmp(s, "auto")) {
+		*out = chunkcache_default_bound();
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end & ~0x20);
+		if (!u || !*u || (end[1] && strcasecmp(end + 1, "B") &&
+				  strcasecmp(end + 1, "iB")))
+			return -EINVAL;
+		for (const char *p = units; p <= u; p++)
+			mult *= 1024;
+	}
+	v *= mult;
+	if (v >= 18446744073709551615.0)
+		return -ERANGE;
+	*out = (uint64_t)v;
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char *err,
 		 size_t errlen)
 {
@@ -216,6 +258,12 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 			 cfg->handles);
 		return -EINVAL;
 	}
+	if (strcmp(cfg->bench_disk, "root") && strcmp(cfg->bench_disk, "any") &&
+	    strcmp(cfg->bench_disk, "off")) {
+		snprintf(err, errlen, "--bench-disk: '%s' is not one of root, any, off",
+			 cfg->bench_disk);
+		return -EINVAL;
+	}
 	if (strcmp(cfg->auth, "sys") && strcmp(cfg->auth, "munge")) {
 		snprintf(err, errlen, "--auth: '%s' is not sys or munge", cfg->auth);
 		return -EINVAL;
@@ -223,6 +271,12 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 	if (cfg->chunk_size & (cfg->chunk_size - 1)) {
 		snprintf(err, errlen, "--chunk-size: %u is not a power of two "
 			 "(65536, 131072, ... 1048576)", cfg->chunk_size);
+		return -EINVAL;
+	}
+	if (parse_mem_size(cfg->cache_mem, &cfg->cache_mem_bytes) < 0) {
+		snprintf(err, errlen, "--cache-mem: '%s' is not auto or a size "
+			 "(bytes, or a number with K, M, G or T: 256M, 1.5G)",
+			 cfg->cache_mem);
 		return -EINVAL;
 	}
 	if (log_parse_level(cfg->log_level_name, &cfg->log_level) < 0) {

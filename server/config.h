@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "log.h"
@@ -43,6 +44,9 @@ struct config {
 	unsigned int lock_grace;        /* seconds of reclaim after a restart */
 	bool lock_grace_set;            /* --lock-grace given (else = lease) */
 	unsigned int chunk_size;        /* --chunk-size: bytes per chunk of the chunk index */
+	char *cache_mem;                /* --cache-mem: "auto" or SIZE[K|M|G|T] */
+	uint64_t cache_mem_bytes;       /* ... in bytes (auto: resolved by config_parse) */
+	char *bench_disk;               /* --bench-disk: "root", "any" or "off" */
 };
 
 int config_parse(struct config *cfg, int argc, char **argv, char *err,

@@ -16,6 +16,7 @@
 #include "netaddr.h"
 #include "proto.h"
 #include "stats.h"
+#include "watch.h"
 #include "xalloc.h"
 
 #define CONN_IOV 64
@@ -45,6 +46,8 @@ struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 	memcpy(&c->peer_sa, peer, peer->sa_family == AF_INET6 ?
 	       sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	c->privileged = port >= 0 && port < 1024;
+	if (set->svc && set->svc->watch)
+		c->wc = watch_client_new(set->svc->watch, c);
 	c->last_active = ev_now(set->loop);
 	/* Replies are whole records written at once: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -74,6 +77,7 @@ static void conn_free(struct conn *c)
 	set->count--;
 	rm_reader_release(&c->rd);
 	auth_sessions_release(&c->auth);
+	watch_client_unref(c->wc);
 	free(c->in);
 	free(c);
 }
@@ -98,6 +102,8 @@ static void conn_close(struct conn *c)
 	close(c->fd);
 	c->fd = -1;
 	stats_conn_closed(set_stats(c->set));
+	/* What it watched is forgotten: its client forgets it too. */
+	watch_client_close(c->wc);
 	/* Replies not yet written go with the socket. */
 	while (c->out_head) {
 		struct job *j = c->out_head;
@@ -212,6 +218,61 @@ static void send_job(struct conn *c, struct job *j)
 	}
 }
 
+/* Queue a call's reply, then the callback records for this same
+ * connection that must follow it (watch.h: j->trail). */
+static void send_reply(struct conn *c, struct job *j)
+{
+	struct job *t = NULL;
+
+	if (j->trail.len) {
+		t = job_new();
+		buf_release(&t->reply);
+		t->reply = j->trail;
+		buf_init(&j->trail, 0);
+		t->conn = c;
+		c->inflight++;
+	}
+	send_job(c, j);
+	if (t)
+		send_job(c, t);
+}
+
+/* watch_send_fn (any thread): a CB_CHANGED record for wc's connection
+ * travels the done-list like a reply, so it is queued before the reply
+ * of the call that made the change, which the same worker completes
+ * afterwards. */
+static void queue_callback(void *ctx, struct watch_client *wc, struct buf *rec)
+{
+	struct conn_set *set = ctx;
+	struct job *j = job_new();
+
+	buf_release(&j->reply);
+	j->reply = *rec;
+	buf_init(rec, 0);
+	j->wc = wc;                 /* the reference the sender gave */
+	j->callback = true;
+	pool_complete(set->pool, j);
+}
+
+/* Loop thread: a callback record off the done-list.  Written at once, not
+ * at the next flush: the reply that follows it on the done-list must not
+ * reach its (other) client first. */
+static void deliver_callback(struct job *j)
+{
+	struct conn *c = watch_client_conn(j->wc);
+
+	if (!c || c->dead) {
+		job_free(j);
+		return;
+	}
+	c->inflight++;
+	send_job(c, j);
+	if (!ev_is_active(&c->ww))
+		flush(c);
+	update_io(c);
+	conn_reap(c);
+}
+
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct conn_set *set = container_of(w, struct conn_set, flush_w);
@@ -275,6 +336,8 @@ void conn_set_start(struct conn_set *set)
 {
 	double t = 0;
 
+	if (set->svc && set->svc->watch)
+		watch_set_sender(set->svc->watch, queue_callback, set);
 	ev_prepare_init(&set->flush_w, flush_cb);
 	ev_prepare_start(set->loop, &set->flush_w);
 	/* A few visits per timeout: a connection is closed at most a
@@ -391,6 +454,7 @@ static void handle_record(struct conn *c)
 			lockmgr_conn_keepalive(c->set->svc->locks, c->fd);
 		}
 		j->peer_sa = c->peer_sa;
+		j->wc = c->wc;
 		j->rec = rec;
 		j->args = rec + args_off;
 		j->args_len = call.args_len;
@@ -401,7 +465,7 @@ static void handle_record(struct conn *c)
 			return;
 		}
 	}
-	send_job(c, j);
+	send_reply(c, j);
 }
 
 /* Deframe and handle what is in the input buffer, as far as the in-flight
@@ -483,6 +547,10 @@ void conn_job_done(void *ctx, struct job *j)
 	struct conn *c = j->conn;
 
 	(void)ctx;
+	if (j->callback) {
+		deliver_callback(j);
+		return;
+	}
 	if (c->dead) {
 		job_free(j);
 		c->inflight--;
@@ -491,7 +559,7 @@ void conn_job_done(void *ctx, struct job *j)
 	}
 	if (j->grant)
 		auth_grant_done(&c->auth, j, c->peer, now_ns());
-	send_job(c, j);
+	send_reply(c, j);
 	process_input(c);
 	update_io(c);
 	conn_reap(c);

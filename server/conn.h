@@ -47,6 +47,7 @@
 #include "rpcmsg.h"
 
 struct service;
+struct watch_client;
 
 #define CONN_INFLIGHT_MAX 64
 #define CONN_INBUF (64 * 1024)
@@ -101,6 +102,7 @@ struct conn {
 	char peer[64];                 /* "1.2.3.4:567" for logs */
 	struct auth_sessions auth;     /* its MUNGE sessions (auth.h) */
 	struct sockaddr_storage peer_sa; /* its address: exports' allow lists */
+	struct watch_client *wc;       /* its watch set (watch.h); NULL: none */
 };
 
 /* Start the set's flush watcher and timeout sweep (set->loop and the

@@ -15,6 +15,8 @@
 #include "fdcache.h"
 #include "log.h"
 #include "proc.h"
+#include "watch.h"
+#include "stats.h"
 #include "xalloc.h"
 
 enum {
@@ -90,10 +92,23 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	/* A LOCK that must wait is kept by the lock manager (lock.h). */
 	P(BRPROC_LOCK, br_lock_args, br_lock_res, proc_lock, P_FH),
 	P(BRPROC_TESTLOCK, br_lock_args, br_lock_res, proc_testlock, P_FH),
-	P(BRPROC_STATS, br_stats_args, br_stats_res, proc_stats, 0),
+	/* The reply grows by named counters when asked (stats.h). */
+	[BRPROC_STATS] = { (xdrproc_t)xdr_br_stats_args, sizeof(br_stats_args),
+			   (xdrproc_t)stats_xdr_reply, sizeof(br_stats_ext_res),
+			   proc_stats, 0 },
 	/* Hashing reads the whole file: never in the loop. */
 	P(BRPROC_CHUNKMAP, br_chunkmap_args, br_chunkmap_res, proc_chunkmap, P_FH),
 	P(BRPROC_READ_CHUNK, br_read_chunk_args, br_read_chunk_res, proc_read_chunk, P_FH),
+	/* A walk of many directories (and maybe hashing): never in the loop. */
+	P(BRPROC_TREE, br_tree_args, br_tree_res, proc_tree, P_FH),
+	/* bramble bench (proc_bench.c): BENCH_NET allocates nothing big; the
+	 * scratch file of BENCH_DISK makes no visible change, but a
+	 * read-only export is one the admin wants left alone. */
+	[BRPROC_BENCH_NET] = { (xdrproc_t)proc_bench_net_xdr_args, sizeof(br_bench_net_args),
+			       (xdrproc_t)proc_bench_net_xdr_res, sizeof(br_bench_net_res),
+			       proc_bench_net, 0 },
+	P(BRPROC_BENCH_DISK, br_bench_disk_args, br_bench_disk_res, proc_bench_disk,
+	  P_FH | P_MODIFIES),
 };
 
 bool dispatch_known(uint32_t proc)
@@ -110,7 +125,7 @@ bool dispatch_auth_none_ok(uint32_t proc)
 bool dispatch_any_port(uint32_t proc)
 {
 	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_HELLO ||
-	       proc == BRPROC_STATS;
+	       proc == BRPROC_STATS || proc == BRPROC_BENCH_NET;
 }
 
 bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size)
@@ -366,6 +381,37 @@ static int settle_uncertain(struct call *c, uint32_t proc, void *args,
 	return proc_lookup(c, &look, res);
 }
 
+static uint64_t watch_seq_of(struct service *svc)
+{
+	return svc->watch ? watch_seq(svc->watch) : 0;
+}
+
+/* The handles of the objects a REMOVE, RMDIR or RENAME is about to
+ * unlink or replace, while their names still lead to them: their
+ * watchers are told too (watch.h).  out[i] points into buf[i]. */
+static unsigned int find_victims(struct call *c, uint32_t proc, const void *args,
+				 br_fh out[2], struct export_fh buf[2])
+{
+	const br_fh *dirs[2];
+	const char *names[2];
+	unsigned int n = watch_names_of(c->svc->watch, proc, args, dirs, names);
+	unsigned int k = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		int fd;
+
+		if (call_dir(c, dirs[i], &fd) < 0)
+			continue;
+		if (export_fh_at(c->exp->ex, fd, names[i], &buf[k]) == 0) {
+			out[k].br_fh_len = buf[k].len;
+			out[k].br_fh_val = (char *)buf[k].data;
+			k++;
+		}
+		close(fd);
+	}
+	return k;
+}
+
 static bool execute(struct service *svc, struct job *j, bool nowait,
 		    bool uncertain)
 {
@@ -374,6 +420,10 @@ static bool execute(struct service *svc, struct job *j, bool nowait,
 	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
 	void *res = xcalloc(1, d->res_size);
 	int rc, status = 0;
+	uint64_t seq0 = 0;
+	br_fh victims[2];
+	struct export_fh victim_buf[2];
+	unsigned int nvictims = 0;
 
 	rc = rpcmsg_decode_body(j->args, j->args_len, d->xargs, args, d->args_size);
 	if (rc < 0 && nowait) {
@@ -426,8 +476,13 @@ static bool execute(struct service *svc, struct job *j, bool nowait,
 		c.cred.uid = c.cred.gid = CRED_NOBODY;
 	}
 
-	if (rc == 0 && !c.blocked)
+	if (rc == 0 && !c.blocked) {
+		/* Watch what it reads before reading it (watch.h). */
+		seq0 = watch_seq_of(svc);
+		watch_before(svc->watch, j->wc, j->proc, args);
+		nvictims = find_victims(&c, j->proc, args, victims, victim_buf);
 		rc = cred_root() < 0 ? -EPERM : d->fn(&c, args, res);
+	}
 	if (uncertain)
 		rc = settle_uncertain(&c, j->proc, args, res, rc);
 	cred_root();
@@ -451,6 +506,10 @@ static bool execute(struct service *svc, struct job *j, bool nowait,
 		free(res);
 		return false;
 	}
+	/* Callbacks for what it changed: the other connections' are queued
+	 * before this reply, this connection's after it (j->trail). */
+	watch_after(svc->watch, j->wc, j->proc, args, res, rc, seq0, victims,
+		    nvictims, &j->trail);
 	free(j->rec);                   /* the record is not needed any more */
 	j->rec = NULL;
 	j->args = NULL;

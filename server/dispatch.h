@@ -20,7 +20,12 @@ struct lockmgr;
 struct exports;
 struct fdcache;
 struct chunkidx;
+struct chunkcache;
 struct stats;
+struct watch;
+
+/* --bench-disk (proc_bench.c): who may run BENCH_DISK. */
+enum bench_who { BENCH_ROOT, BENCH_ANY, BENCH_OFF };
 
 /* What the procedures need.  Set up before the pool starts, read only
  * afterwards (the exports, the fd cache and the DRC lock themselves).
@@ -33,6 +38,7 @@ struct service {
 	struct drc *drc;                /* NULL: no duplicate-request cache */
 	struct lockmgr *locks;          /* cluster-wide locks (lock.h) */
 	struct chunkidx *chunks;        /* chunk index (chunkidx.h); NULL: none */
+	struct chunkcache *ccache;      /* hot chunks in RAM (chunkcache.h); NULL: none */
 	bool trace;
 	bool inline_ok;                 /* try cheap calls in the loop (not --no-inline;
 					 * each export also needs a local fs) */
@@ -43,13 +49,16 @@ struct service {
 	const char *munge_socket;       /* --munge-socket; NULL: libmunge's */
 	uint64_t instance;              /* random per start, announced by HELLO */
 	struct stats *stats;            /* counters (stats.h); NULL: none kept */
+	struct watch *watch;            /* callbacks (watch.h); NULL: none */
+	enum bench_who bench_disk;      /* --bench-disk: who may run BENCH_DISK */
 };
 
 /* A procedure number of BRAMBLE_V1. */
 bool dispatch_known(uint32_t proc);
 /* NULL, INFO, MOUNT and HELLO accept AUTH_NONE. */
 bool dispatch_auth_none_ok(uint32_t proc);
-/* NULL, INFO, HELLO and STATS are answered whatever the client's source port. */
+/* NULL, INFO, HELLO, STATS and BENCH_NET are answered whatever the
+ * client's source port. */
 bool dispatch_any_port(uint32_t proc);
 
 /* The XDR routine and in-memory size of proc's arguments, from the one

@@ -20,6 +20,7 @@
 
 #include "allow.h"
 #include "auth.h"
+#include "chunkcache.h"
 #include "chunkidx.h"
 #include "config.h"
 #include "dispatch.h"
@@ -33,6 +34,7 @@
 #include "proc.h"
 #include "state.h"
 #include "stats.h"
+#include "watch.h"
 
 #define FHCACHE_MAX 8192        /* decoded handles kept open (O_PATH) */
 #define FDCACHE_MAX 256
@@ -231,13 +233,32 @@ static int start_drc(const struct config *cfg, struct service *svc,
 	return rc < 0 ? rc : 0;
 }
 
-/* The chunk index in bramble.db (chunkidx.h): CHUNKMAP and READ_CHUNK. */
+static uint64_t phys_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : UINT64_MAX;
+}
+
+/* The chunk index in bramble.db (chunkidx.h): CHUNKMAP and READ_CHUNK;
+ * and the hot-chunk cache in RAM (chunkcache.h), --cache-mem bytes. */
 static int start_chunks(const struct config *cfg, struct service *svc,
 			char *err, size_t errlen)
 {
 	struct chunkidx_opts o = { .chunk_size = cfg->chunk_size, .racy_ns = -1 };
 	char path[4096];
 	int rc;
+
+	svc->ccache = chunkcache_new(cfg->cache_mem_bytes);
+	log_info("hot-chunk cache: %.1f MiB%s", (double)cfg->cache_mem_bytes / (1 << 20),
+		 cfg->cache_mem_bytes ? "" : " (off)");
+	/* Not refused (the admin may know better), but a cache that fills
+	 * past RAM ends in swapping or the OOM killer. */
+	if (cfg->cache_mem_bytes > phys_ram() / 2)
+		log_warn("--cache-mem %s is more than half of this machine's "
+			 "RAM (%.0f MiB)", cfg->cache_mem, (double)phys_ram() / (1 << 20));
+	o.cache = svc->ccache;
+	o.stats = svc->stats;
 
 	snprintf(path, sizeof(path), "%s/bramble.db", cfg->state_dir);
 	o.db_path = path;
@@ -254,7 +275,7 @@ int main(int argc, char **argv)
 	struct state *st = NULL;
 	struct exports *exports = NULL;
 	struct loop *lp = NULL;
-	struct service svc;
+	struct service svc = { 0 };
 	struct loop_opts lo;
 	struct timespec ts;
 	char err[600];
@@ -326,7 +347,13 @@ int main(int argc, char **argv)
 	svc.caps |= BR_CAP_DRC;
 	svc.caps |= BR_CAP_EXPORTS;
 	svc.caps |= BR_CAP_STATS;
+	svc.caps |= BR_CAP_TREE;
+	svc.caps |= BR_CAP_BENCH;
+	svc.bench_disk = !strcmp(cfg.bench_disk, "any") ? BENCH_ANY :
+			 !strcmp(cfg.bench_disk, "off") ? BENCH_OFF : BENCH_ROOT;
 	svc.stats = stats_new();
+	svc.watch = watch_new(0);
+	svc.caps |= BR_CAP_CALLBACKS;
 	auth_mode_parse(cfg.auth, &svc.auth_mode);      /* checked by config */
 	svc.munge_socket = cfg.munge_socket;
 	if (svc.auth_mode == AUTH_MODE_MUNGE) {
@@ -402,9 +429,11 @@ out_fc:
 	drc_free(svc.drc);
 	lockmgr_free(svc.locks);
 	chunkidx_close(svc.chunks);
+	chunkcache_free(svc.ccache);
 	stats_free(svc.stats);
 out:
 	loop_free(lp);
+	watch_free(svc.watch);          /* after the connections' sets */
 	exports_free(exports);
 	state_close(st);
 	allow_release(&allow);

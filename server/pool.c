@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "pool.h"
+#include "watch.h"
 #include "xalloc.h"
 
 struct jobq {
@@ -66,6 +67,7 @@ struct job *job_new(void)
 	struct job *j = xcalloc(1, sizeof(*j));
 
 	buf_init(&j->reply, 0);
+	buf_init(&j->trail, 0);
 	return j;
 }
 
@@ -76,6 +78,9 @@ void job_free(struct job *j)
 	free(j->rec);
 	free(j->grant);
 	buf_release(&j->reply);
+	buf_release(&j->trail);
+	if (j->callback)
+		watch_client_unref(j->wc);
 	free(j);
 }
 

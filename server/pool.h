@@ -46,6 +46,14 @@ struct job {
 	int64_t t0_ns;              /* when the loop queued it */
 	uint32_t in_len;            /* request record bytes, mark included (stats.h) */
 	bool failed;                /* answered with an error status (stats.h) */
+	/* Callbacks (watch.h).  wc: the connection's watch set (borrowed:
+	 * the connection outlives its jobs), or, with `callback', the set
+	 * this job carries a CB_CHANGED record to (a reference: job_free
+	 * drops it; the record is in reply).  trail: records for this
+	 * connection to write right after the reply. */
+	struct watch_client *wc;
+	bool callback;
+	struct buf trail;
 };
 
 /* Returns false when run kept the job (a lock wait: lock.h); whoever

@@ -74,6 +74,12 @@ proc_fn proc_hello;
 proc_fn proc_lock, proc_testlock;
 proc_fn proc_stats;              /* stats.c */
 proc_fn proc_chunkmap, proc_read_chunk;
+proc_fn proc_tree;               /* proc_tree.c */
+proc_fn proc_bench_net, proc_bench_disk;  /* proc_bench.c */
+/* BENCH_NET's XDR routines (dispatch.c's table): the payload is skipped,
+ * not copied; the reply's zeros come from a static buffer. */
+bool_t proc_bench_net_xdr_args(XDR *x, void *args);
+bool_t proc_bench_net_xdr_res(XDR *x, void *res);
 struct lkr;
 /* lock_reply_fn (lock.h): encode the reply of a LOCK the lock manager
  * kept while it waited. */

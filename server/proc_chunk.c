@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chunkcache.h"
 #include "chunkidx.h"
 #include "proc.h"
 
@@ -67,6 +68,42 @@ int proc_chunkmap(struct call *c, void *args, void *res)
 	return 0;
 }
 
+/* Chunk a->idx from the hot-chunk cache or, on a miss, the disk (then
+ * kept).  The cache answers only when the index vouches that the version
+ * the client names is the file's current one and has that hash at idx;
+ * otherwise the disk decides by the bytes, as without a cache, so a
+ * stale version gets -ESTALE either way.  One disk read per chunk however
+ * many readers ask for it at once (chunkcache.h). */
+static int read_chunk(struct service *svc, int fd, const br_read_chunk_args *a,
+		      void **data, size_t *len)
+{
+	const unsigned char *hash = (const unsigned char *)a->hash;
+	struct chunkcache_fill *fill = NULL;
+	int rc;
+
+	if (!chunkcache_enabled(svc->ccache)) {
+		chunkcache_count_miss(svc->ccache);     /* --cache-mem 0 */
+	} else {
+		rc = chunkidx_chunk_current(svc->chunks, fd, a->idx, hash,
+					    a->file_version);
+		if (rc < 0)
+			return rc;
+		if (rc == 1 && chunkcache_get(svc->ccache, hash, data, len, &fill) == 1)
+			return 0;
+		if (rc == 0)
+			chunkcache_count_miss(svc->ccache);
+	}
+	rc = chunkidx_read_chunk(svc->chunks, fd, a->idx, hash, a->file_version,
+				 data, len);
+	/* Bytes read are checked against the hash: right for the cache even
+	 * when the index could not vouch for the version. */
+	if (fill)
+		chunkcache_fill_done(svc->ccache, fill, rc == 0 ? *data : NULL, *len);
+	else if (rc == 0 && svc->ccache)
+		chunkcache_put(svc->ccache, hash, *data, *len);
+	return rc;
+}
+
 int proc_read_chunk(struct call *c, void *args, void *res)
 {
 	br_read_chunk_args *a = args;
@@ -80,9 +117,7 @@ int proc_read_chunk(struct call *c, void *args, void *res)
 	fd = open_for_reading(c, &a->fh);
 	if (fd < 0)
 		return fd;
-	rc = chunkidx_read_chunk(c->svc->chunks, fd, a->idx,
-				 (const unsigned char *)a->hash, a->file_version,
-				 &data, &len);
+	rc = read_chunk(c->svc, fd, a, &data, &len);
 	close_quiet(fd);
 	if (rc < 0)
 		return rc;

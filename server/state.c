@@ -12,37 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sqlerr.h"
 #include "state.h"
 #include "util.h"
 #include "xalloc.h"
 
 #define STATE_SCHEMA_VERSION "1"
-
-static int sqlite_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return 0;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	default:
-		return -EIO;
-	}
-}
 
 int state_sqlite_errno(int rc)
 {

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <rpc/rpc.h>
 
 #include "proto.h"
 
@@ -60,8 +61,9 @@ void stats_free(struct stats *st);
  * the loop thread calls it as the reply is queued.  ns: its latency. */
 void stats_call(struct stats *st, uint32_t proc, bool error,
 		uint64_t bytes_in, uint64_t bytes_out, int64_t ns);
-/* Disk I/O of the data procedures (READ, WRITE, COPY_RANGE): bytes moved
- * and the time the syscalls took. */
+/* Disk I/O of the data procedures (READ, WRITE, COPY_RANGE, READ_CHUNK,
+ * and the chunk index hashing files for CHUNKMAP): bytes moved and the
+ * time the syscalls took. */
 void stats_disk(struct stats *st, bool write, uint64_t bytes, int64_t ns);
 /* Connections: accepted (opened), closed, refused at accept. */
 void stats_conn_open(struct stats *st);
@@ -82,5 +84,11 @@ struct stats_totals {
 
 void stats_read_proc(const struct stats *st, uint32_t proc, struct stats_proc *out);
 void stats_read_totals(const struct stats *st, struct stats_totals *out);
+
+/* The STATS reply's XDR routine (dispatch.c's table): res is a
+ * br_stats_ext_res.  With named counters (asked for by BR_STATS_COUNTERS:
+ * proc_stats then fills at least one) it encodes br_stats_ext_res,
+ * without them exactly the older br_stats_res, which is its prefix. */
+bool_t stats_xdr_reply(XDR *x, void *res);
 
 #endif

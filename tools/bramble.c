@@ -15,7 +15,11 @@ static const struct cmd {
 	{ "ping", cmd_ping, "NULL round trips to a server: min/median/max latency" },
 	{ "info", cmd_info, "server version, export, uptime, protocol version" },
 	{ "stats", cmd_stats, "server counters: calls, errors, bytes, latency, disk" },
+	{ "bench", cmd_bench, "measure each layer (network, disks, mount) and name the bottleneck" },
 	{ "envcp", cmd_envcp, "copy an environment prefix, rewriting its embedded paths" },
+	{ "cache", cmd_cache, "the node chunk cache: ls, pin, unpin, evict, verify, gc, stats" },
+	{ "stage", cmd_stage, "fetch files of a mount into the node cache, pinned for a job" },
+	{ "record", cmd_record, "name the set of files a job opened (bramblefs -o record=DIR)" },
 };
 
 static void usage(FILE *f)

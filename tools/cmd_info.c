@@ -25,7 +25,7 @@ static void print_caps(uint64_t caps)
 	static const struct { uint64_t bit; const char *name; } names[] = {
 		{ BRAMBLE_CAP_LOCKS, "locks" }, { BRAMBLE_CAP_MUNGE, "munge" },
 		{ BRAMBLE_CAP_DRC, "drc" }, { BRAMBLE_CAP_EXPORTS, "exports" },
-		{ BRAMBLE_CAP_STATS, "stats" },
+		{ BRAMBLE_CAP_STATS, "stats" }, { BRAMBLE_CAP_TREE, "tree" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "json.h"
 #include "target.h"
 #include "util.h"
 #include "xalloc.h"
@@ -32,6 +33,44 @@ enum fmt { FMT_TABLE, FMT_JSON, FMT_PROM };
 static double per_sec(uint64_t n, uint64_t ns)
 {
 	return ns ? (double)n * 1e9 / (double)ns : 0;
+}
+
+/* A named counter of the reply (0 when the server has none of that name). */
+static uint64_t counter(const struct bramble_server_stats *s, const char *name)
+{
+	for (size_t i = 0; i < s->ncounters; i++)
+		if (!strcmp(s->counters[i].name, name))
+			return s->counters[i].value;
+	return 0;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/* The hot-chunk cache and the chunk index, from the named counters. */
+static void print_chunk_lines(const struct bramble_server_stats *s)
+{
+	uint64_t hits = counter(s, "chunk_cache_hits_total");
+	uint64_t misses = counter(s, "chunk_cache_misses_total");
+
+	if (!s->ncounters)
+		return;
+	printf("chunk cache: %llu hits, %llu misses (%.1f %% hits), %.2f MB from RAM, "
+	       "%llu evictions; %.2f of %.2f MB used, %llu chunks\n",
+	       (unsigned long long)hits, (unsigned long long)misses,
+	       pct(hits, hits + misses), (double)counter(s, "chunk_cache_hit_bytes_total") / MB,
+	       (unsigned long long)counter(s, "chunk_cache_evictions_total"),
+	       (double)counter(s, "chunk_cache_used_bytes") / MB,
+	       (double)counter(s, "chunk_cache_bound_bytes") / MB,
+	       (unsigned long long)counter(s, "chunk_cache_entries"));
+	printf("chunk index: %llu files hashed (%.2f MB read), %llu chunks read from "
+	       "disk (%.2f MB)\n",
+	       (unsigned long long)counter(s, "chunk_files_hashed_total"),
+	       (double)counter(s, "chunk_hashed_bytes_total") / MB,
+	       (unsigned long long)counter(s, "chunk_reads_total"),
+	       (double)counter(s, "chunk_read_bytes_total") / MB);
 }
 
 /* ---- table */
@@ -66,27 +105,10 @@ static void print_table(const char *server, const struct bramble_server_stats *s
 	       per_sec(s->disk_read_bytes, s->disk_read_ns) / MB,
 	       (double)s->disk_write_bytes / MB,
 	       per_sec(s->disk_write_bytes, s->disk_write_ns) / MB);
+	print_chunk_lines(s);
 }
 
-/* ---- JSON (by hand: a string escaper is all it takes) */
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
+/* ---- JSON (by hand: json.h escapes the strings) */
 
 static void json_u64(const char *key, uint64_t v, bool comma)
 {
@@ -126,6 +148,9 @@ static void print_json(const char *server, const struct bramble_server_stats *s)
 	json_u64("write_bytes", s->disk_write_bytes, true);
 	json_u64("read_ns", s->disk_read_ns, true);
 	json_u64("write_ns", s->disk_write_ns, false);
+	fputs("},\n \"counters\": {", stdout);
+	for (size_t i = 0; i < s->ncounters; i++)
+		json_u64(s->counters[i].name, s->counters[i].value, i + 1 < s->ncounters);
 	fputs("}}\n", stdout);
 }
 
@@ -178,6 +203,42 @@ static void prom_sec(const char *name, const char *server, const char *proc,
 {
 	prom_series(name, server, proc, quantile);
 	printf(" %.6f\n", (double)us / 1e6);
+}
+
+/* The named counters: bramble_server_NAME, a counter when NAME ends in
+ * _total (the server's convention), else a gauge. */
+static void prom_counters(const char *server, const struct bramble_server_stats *s)
+{
+	static const char *const help[][2] = {
+		{ "chunk_cache_hits_total", "READ_CHUNK calls answered from the hot-chunk cache." },
+		{ "chunk_cache_misses_total", "READ_CHUNK calls that read the disk." },
+		{ "chunk_cache_hit_bytes_total", "Bytes answered from the hot-chunk cache." },
+		{ "chunk_cache_inserts_total", "Chunks put in the hot-chunk cache." },
+		{ "chunk_cache_evictions_total", "Chunks evicted to make room." },
+		{ "chunk_cache_waits_total", "Lookups that waited for another's disk read." },
+		{ "chunk_cache_used_bytes", "RAM held by the hot-chunk cache." },
+		{ "chunk_cache_bound_bytes", "Bound of the hot-chunk cache (--cache-mem)." },
+		{ "chunk_cache_entries", "Chunks in the hot-chunk cache." },
+		{ "chunk_reads_total", "Chunks READ_CHUNK read from disk." },
+		{ "chunk_read_bytes_total", "Bytes READ_CHUNK read from disk." },
+		{ "chunk_files_hashed_total", "Files (re)hashed by the chunk index." },
+		{ "chunk_hashed_bytes_total", "Bytes read to hash files." },
+		{ "chunk_map_hits_total", "Chunk maps served from the index without hashing." },
+		{ "chunk_stale_dropped_total", "Index entries dropped by READ_CHUNK as stale." },
+	};
+	char name[64];
+
+	for (size_t i = 0; i < s->ncounters; i++) {
+		const char *n = s->counters[i].name, *h = "A server counter.";
+		size_t l = strlen(n);
+
+		for (size_t k = 0; k < ARRAY_SIZE(help); k++)
+			if (!strcmp(help[k][0], n))
+				h = help[k][1];
+		snprintf(name, sizeof(name), "bramble_server_%s", n);
+		prom_head(name, l > 6 && !strcmp(n + l - 6, "_total") ? "counter" : "gauge", h);
+		prom_u64(name, server, NULL, s->counters[i].value);
+	}
 }
 
 enum { F_CALLS, F_ERRORS, F_IN, F_OUT, F_NFIELDS };
@@ -234,7 +295,7 @@ static void print_prom(const char *server, const struct bramble_server_stats *s)
 	prom_u64("bramble_server_connections_refused_total", server, NULL,
 		 s->conns_refused);
 	prom_head("bramble_server_disk_read_bytes_total", "counter",
-		  "Bytes read from files by READ.");
+		  "Bytes read from files by READ, READ_CHUNK and the chunk index.");
 	prom_u64("bramble_server_disk_read_bytes_total", server, NULL, s->disk_read_bytes);
 	prom_head("bramble_server_disk_written_bytes_total", "counter",
 		  "Bytes written to files by WRITE and COPY_RANGE.");
@@ -250,6 +311,7 @@ static void print_prom(const char *server, const struct bramble_server_stats *s)
 		 s->disk_write_ns / 1000);
 	prom_head("bramble_server_uptime_seconds", "gauge", "Seconds since the server started.");
 	prom_sec("bramble_server_uptime_seconds", server, NULL, NULL, s->uptime_ms * 1000);
+	prom_counters(server, s);
 }
 
 /* ---- --watch: deltas between two readings */
@@ -285,6 +347,18 @@ static void print_rates(const struct bramble_server_stats *a,
 	       (double)(b->conns_total - a->conns_total) / dt,
 	       (double)(b->disk_read_bytes - a->disk_read_bytes) / MB / dt,
 	       (double)(b->disk_write_bytes - a->disk_write_bytes) / MB / dt);
+	if (b->ncounters && a->ncounters) {
+		uint64_t h = counter(b, "chunk_cache_hits_total") -
+			     counter(a, "chunk_cache_hits_total");
+		uint64_t m = counter(b, "chunk_cache_misses_total") -
+			     counter(a, "chunk_cache_misses_total");
+
+		printf("          chunk cache %.1f hits/s, %.1f misses/s (%.0f %% hits), "
+		       "%.2f MB/s from RAM, %.2f MB used\n", (double)h / dt, (double)m / dt,
+		       pct(h, h + m), (double)(counter(b, "chunk_cache_hit_bytes_total") -
+					      counter(a, "chunk_cache_hit_bytes_total")) / MB / dt,
+		       (double)counter(b, "chunk_cache_used_bytes") / MB);
+	}
 	fflush(stdout);
 }
 

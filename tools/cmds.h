@@ -10,6 +10,10 @@
 int cmd_ping(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_envcp(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_stage(int argc, char **argv);
+int cmd_record(int argc, char **argv);
 
 #endif

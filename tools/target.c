@@ -92,6 +92,52 @@ static char *ctl_dup(const struct target *t, const char *key)
 	return v ? xstrndup(v, strcspn(v, "\n")) : NULL;
 }
 
+/* t->mount and t->ctl set: the server and port of the control file. */
+static int ctl_server(struct target *t)
+{
+	unsigned long long p;
+	char *port;
+	int rc;
+
+	t->host = ctl_dup(t, "server");
+	port = ctl_dup(t, "port");
+	rc = !t->host || !port || parse_uint(port, 1, 65535, &p) < 0 ? -EPROTO : 0;
+	free(port);
+	if (rc < 0) {
+		target_release(t);
+		return rc;
+	}
+	t->port = (int)p;
+	return 0;
+}
+
+int target_mount(const char *path, struct target *t)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rc = find_mount(path, t);
+	return rc < 0 ? rc : ctl_server(t);
+}
+
+int target_mount_root(const char *root, struct target *t)
+{
+	struct buf ctl = BUF_INIT;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rc = read_ctl(root, &ctl);
+	if (rc == 0 && !ctl.len)
+		rc = -ENOENT;
+	if (rc < 0) {
+		buf_release(&ctl);
+		return rc;
+	}
+	t->mount = xstrdup(root);
+	t->ctl = buf_detach(&ctl, NULL);
+	return ctl_server(t);
+}
+
 int target_parse(const char *spec, struct target *t)
 {
 	struct stat st;
@@ -99,27 +145,14 @@ int target_parse(const char *spec, struct target *t)
 
 	memset(t, 0, sizeof(*t));
 	if (stat(spec, &st) == 0) {
-		char *port;
-		unsigned long long p;
-
-		rc = find_mount(spec, t);
-		if (rc < 0) {
+		rc = target_mount(spec, t);
+		if (rc == -ENOENT)
 			fprintf(stderr, "bramble: %s is not in a bramble mount "
 					"(no .bramble control file found)\n", spec);
-			return rc;
-		}
-		t->host = ctl_dup(t, "server");
-		port = ctl_dup(t, "port");
-		rc = !t->host || !port || parse_uint(port, 1, 65535, &p) < 0 ? -EPROTO : 0;
-		free(port);
-		if (rc < 0) {
-			fprintf(stderr, "bramble: %s/.bramble does not name a server\n",
-				t->mount);
-			target_release(t);
-			return rc;
-		}
-		t->port = (int)p;
-		return 0;
+		else if (rc < 0)
+			fprintf(stderr, "bramble: the .bramble control file above %s "
+					"does not name a server\n", spec);
+		return rc;
 	}
 	rc = netaddr_split(spec, BRAMBLE_PORT_DEFAULT, &t->host, &t->port);
 	if (rc < 0 || t->port == 0) {

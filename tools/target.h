@@ -20,6 +20,14 @@ struct target {
  * else as HOST[:PORT].  0 or -errno; on failure *t needs no release. */
 int target_parse(const char *spec, struct target *t);
 void target_release(struct target *t);
+/* The mount an existing path is in, quietly: -ENOENT (no .bramble found
+ * above it, or the path does not exist), -EPROTO (.bramble names no
+ * server), or 0 with t->mount, t->ctl, t->host, t->port set. */
+int target_mount(const char *path, struct target *t);
+/* The same for a mount root known already (e.g. from /proc/self/mounts):
+ * reads only root/.bramble, which bramblefs answers itself -- no call
+ * that waits for the server, even when it is down. */
+int target_mount_root(const char *root, struct target *t);
 
 /* Value of `key' in the control file (NULL if absent or not a mount);
  * points into t->ctl up to the end of line: copy it before use. */

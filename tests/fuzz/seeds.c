@@ -82,6 +82,9 @@ static void write_seeds(const char *dir)
 	br_chunkmap_args cm = { fh, 0, 16 };
 	br_read_chunk_args rc = { fh, { 0 }, 1, 1 };
 	br_stats_args sta = { 0 };
+	br_tree_args tr = { fh, "sub/dir", BR_TREE_CHUNKS, 3, 100, 65536 };
+	br_bench_net_args bnet = { 65536, { sizeof(payload), payload } };
+	br_bench_disk_args bdisk = { fh, 1 << 20, 1000, 0 };
 	struct buf b;
 
 	buf_init(&b, 0);
@@ -105,6 +108,11 @@ static void write_seeds(const char *dir)
 	SEED("chunkmap", 0, call(&b, BRPROC_CHUNKMAP, &cred, (xdrproc_t)xdr_br_chunkmap_args, &cm));
 	SEED("read_chunk", 0, call(&b, BRPROC_READ_CHUNK, &cred, (xdrproc_t)xdr_br_read_chunk_args, &rc));
 	SEED("stats", 0, call(&b, BRPROC_STATS, &cred, (xdrproc_t)xdr_br_stats_args, &sta));
+	SEED("tree", 0, call(&b, BRPROC_TREE, &cred, (xdrproc_t)xdr_br_tree_args, &tr));
+	SEED("bench_net", 0, call(&b, BRPROC_BENCH_NET, &cred,
+				  (xdrproc_t)xdr_br_bench_net_args, &bnet));
+	SEED("bench_disk", 0, call(&b, BRPROC_BENCH_DISK, &cred,
+				   (xdrproc_t)xdr_br_bench_disk_args, &bdisk));
 	SEED("open", 0, call(&b, BRPROC_OPEN, &cred, (xdrproc_t)xdr_br_open_args, &op));
 	SEED("getxattr", 0, call(&b, BRPROC_GETXATTR, &cred,
 				 (xdrproc_t)xdr_br_getxattr_args, &gx));

@@ -1,13 +1,15 @@
 /* chunkcli.c - libbramble's bramble_chunkmap() and bramble_read_chunk()
  * against a real brambled (43-chunks.sh).
  *
- *   chunkcli PORT NAME LOCAL
+ *   chunkcli PORT NAME LOCAL [read]
  *
  * Maps the file NAME in the export's root a few hashes per call (so the
  * paging is used), reads every chunk by its hash and compares it with the
  * bytes of LOCAL (the same file, read directly), then asks for chunk 0
  * with a wrong hash (-ESTALE expected) and beyond the end (-EINVAL).
- * Prints "chunks N version V" and exits 0, or names what failed. */
+ * With `read' it stops after the chunks (a plain reader: 47-hotcache.sh
+ * counts its calls).  Prints "chunks N version V" and exits 0, or names
+ * what failed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,8 +65,8 @@ int main(int argc, char **argv)
 	char *got, *want;
 	int rc, fd;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: chunkcli PORT NAME LOCAL\n");
+	if ((argc != 4 && argc != 5) || (argc == 5 && strcmp(argv[4], "read"))) {
+		fprintf(stderr, "usage: chunkcli PORT NAME LOCAL [read]\n");
 		return 2;
 	}
 	bramble_opts_init(&o);
@@ -94,6 +96,8 @@ int main(int argc, char **argv)
 		expect(n >= 0 && n == l && !memcmp(got, want, (size_t)n),
 		       "READ_CHUNK bytes equal the file's", (long)n);
 	}
+	if (argc == 5)
+		goto out;
 	rc = (int)bramble_read_chunk(b, &cr, &fh, 0, bad, m.version, got, m.chunk_size);
 	expect(rc == -ESTALE, "wrong hash -> ESTALE", rc);
 	rc = (int)bramble_read_chunk(b, &cr, &fh, m.count, h[0], m.version, got,
@@ -101,6 +105,7 @@ int main(int argc, char **argv)
 	expect(rc == -EINVAL, "beyond the end -> EINVAL", rc);
 	rc = (int)bramble_read_chunk(b, &cr, &fh, 0, h[0], m.version, got, 10);
 	expect(m.size <= 10 || rc == -ERANGE, "small buffer -> ERANGE", rc);
+out:
 	printf("chunks %u version %llu\n", m.count, (unsigned long long)m.version);
 	free(h);
 	free(got);

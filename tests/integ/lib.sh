@@ -8,6 +8,8 @@
 #                                        the background), wait until mounted;
 #                                        sets FUSE_PID (last mount)
 #   br_mount_nowait MNT [ARGS]           start bramblefs, do not wait for it
+#                                        (both use the node cache
+#                                        ${BR_CACHE_DIR:-$T/nodecache})
 #   br_mounted MNT                       MNT is in /proc/mounts
 #   br_free_port                         print a free port on 127.0.0.1
 #   br_posix_compare LOCAL MNTDIR        same POSIX transcript (posixcmp.py)
@@ -145,7 +147,10 @@ br_mount_nowait() {
 	local mnt=$1
 	shift
 	mkdir -p "$mnt"
-	${BR_WRAP_FUSE:-} "$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f -o "port=$PORT" "$@" \
+	# Each test's mounts share one node cache of its own (BR_CACHE_DIR),
+	# not the machine's /var/cache/bramble.
+	${BR_WRAP_FUSE:-} "$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f \
+		-o "port=$PORT,cache_dir=${BR_CACHE_DIR:-$T/nodecache}" "$@" \
 		>>"$T/bramblefs.log" 2>&1 &
 	FUSE_PID=$!
 	_br_pids="$_br_pids $FUSE_PID"

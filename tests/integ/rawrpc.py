@@ -282,6 +282,11 @@ class Client:
         d["connections"] = dict(current=u.u64(), total=u.u64(), refused=u.u64())
         d["disk"] = dict(read_bytes=u.u64(), write_bytes=u.u64(),
                          read_ns=u.u64(), write_ns=u.u64())
+        if flags & 1:   # BR_STATS_COUNTERS: the named counters follow
+            d["counters"] = {}
+            for _ in range(u.u32()):
+                name = u.opaque().decode()
+                d["counters"][name] = u.u64()
         check(u.done(), "STATS reply fully decoded")
         return 0, d
 
@@ -1000,6 +1005,8 @@ def main():
         check_drc_crash(port, *args)
     elif what == "allow-refused":
         check_allow_refused(port)
+    elif what == "tree":        # EXPORT STATE UID GID (48-tree.sh)
+        check_tree(port, *args)
     elif what == "handle":      # print the hex handle of a path
         c = Client(port)
         st, fh, _ = c.mount("")
@@ -1029,6 +1036,155 @@ def main():
         print("unknown check", what, file=sys.stderr)
         return 2
     return 1 if FAILS else 0
+
+
+# ---- TREE (procedure 33, revision 4): decoding, and check_tree()
+
+TREE = 33
+BR_TREE_CHUNKS, BR_TREE_HASH = 1, 2
+BR_TREE_ENTRIES_MAX, BR_TREE_BYTES_MAX = 8192, 786432
+
+
+def tree(c, d, cookie=b"", flags=0, max_depth=0, max_entries=0, max_bytes=0,
+         body=None):
+    """TREE on Client c: (status, dict(entries=[dict...], cookie, eof, size))
+    or ("rpc", reply).  Paths, targets and cookies are bytes."""
+    if body is None:
+        body = (P().opaque(d).opaque(cookie).u32(flags).u32(max_depth)
+                .u32(max_entries).u32(max_bytes).bytes())
+    r = c.call(TREE, body)
+    if not r.ok:
+        return ("rpc", r)
+    u = r.body
+    st = u.u32()
+    if st != 0:
+        return st, None
+    ents = []
+    for _ in range(u.u32()):
+        e = dict(path=bytes(u.opaque()), status=u.u32(), fh=bytes(u.opaque()),
+                 attr=u.attr(), target=bytes(u.opaque()), chunks=None)
+        if u.u32():
+            ch = dict(status=u.u32(), version=u.u64(), size=u.u64(),
+                      chunk_size=u.u32())
+            ch["hashes"] = [bytes(u.raw(16)) for _ in range(u.u32())]
+            e["chunks"] = ch
+        ents.append(e)
+    d = dict(entries=ents, cookie=bytes(u.opaque()), eof=u.u32(), size=len(u.b))
+    check(u.done(), "TREE reply fully decoded")
+    return 0, d
+
+
+def tree_key(path):
+    """The walk's order: component by component, bytewise."""
+    return path.split(b"/")
+
+
+def check_tree(port, export, state, uid, gid):
+    """Malformed TREE arguments, limits, and a walk resumed while the tree
+    changes under it (the changes made between calls, so the outcome does
+    not depend on timing).  Runs as uid/gid, the tree's owner."""
+    uid, gid = int(uid), int(gid)
+    c = Client(port, uid=uid, gid=gid)
+    st, root, _ = c.mount("")
+    check(st == 0, "MOUNT")
+    st, fh_file, _ = c.lookup(root, "hard")
+    check(st == 0, "LOOKUP hard")
+
+    # Bad cookies: not a path of valid components.
+    for bad in (b"../x", b"/abs", b"a//b", b"d0/", b".", b"d0/..", b"x" * 256,
+                b"d0/\0"):
+        st, _ = tree(c, root, bad)
+        check(st == EINVAL, "TREE cookie %r -> EINVAL (%s)" % (bad[:20], st))
+    st, _ = tree(c, root, b"d0/s0/f00", max_depth=2)
+    check(st == EINVAL, "cookie deeper than max_depth -> EINVAL (%s)" % (st,))
+    r = c.call(TREE, P().opaque(root).opaque(b"a" * 4097).u32(0).u32(0).u32(0)
+               .u32(0).bytes())
+    check(r.accept_stat == GARBAGE_ARGS, "cookie over BR_PATH_MAX -> GARBAGE_ARGS")
+    r = c.call(TREE, P().opaque(root).opaque(b"").u32(0).bytes())
+    check(r.accept_stat == GARBAGE_ARGS, "TREE cut short -> GARBAGE_ARGS")
+    st, _ = tree(c, root, flags=0x100)
+    check(st == EINVAL, "unknown flags -> EINVAL (%s)" % (st,))
+    # A cookie naming nothing that exists is fine: the walk goes on after it.
+    st, d = tree(c, root, b"d0/zzz/nothing")
+    check(st == 0 and d["entries"] and tree_key(d["entries"][0]["path"]) >
+          tree_key(b"d0/zzz/nothing"), "cookie of a missing path resumes after it")
+
+    # Bad handles: a file, forged, empty, tampered, outside the export.
+    st, _ = tree(c, fh_file)
+    check(st == ENOTDIR, "TREE of a file -> ENOTDIR (%s)" % (st,))
+    st, _ = tree(c, b"\1" * 40)
+    check(st == ESTALE, "TREE of a forged handle -> ESTALE (%s)" % (st,))
+    st, _ = tree(c, b"")
+    check(st == ESTALE, "TREE of an empty handle -> ESTALE (%s)" % (st,))
+    st, _ = tree(c, root[:-1] + bytes([root[-1] ^ 1]))
+    check(st == ESTALE, "TREE of a tampered handle -> ESTALE (%s)" % (st,))
+    outside = os.path.join(os.path.dirname(export.rstrip("/")), "outside")
+    st, _ = tree(c, forge(state, export, outside))
+    check(st == ESTALE, "TREE of a valid-MAC handle outside the export -> ESTALE (%s)" % (st,))
+    st, locked, _ = c.lookup(root, "locked")
+    st, _ = tree(c, locked)
+    check(st == EACCES, "TREE of an unreadable directory -> EACCES (%s)" % (st,))
+
+    # Huge limits are clamped: the reply stays under BR_TREE_BYTES_MAX
+    # (plus one entry) and BR_TREE_ENTRIES_MAX.
+    st, d = tree(c, root, max_entries=0xffffffff, max_bytes=0xffffffff)
+    check(st == 0 and len(d["entries"]) <= BR_TREE_ENTRIES_MAX and
+          d["size"] <= BR_TREE_BYTES_MAX + 10240,
+          "huge limits clamped (%s, %s entries, %s bytes)" %
+          (st, d and len(d["entries"]), d and d["size"]))
+    st, d = tree(c, root, max_entries=1, max_bytes=1)
+    check(st == 0 and len(d["entries"]) == 1 and not d["eof"] and
+          d["cookie"] == d["entries"][0]["path"],
+          "max_entries 1, max_bytes 1: one entry, its path the cookie")
+    st, d = tree(c, root, max_bytes=4096)
+    check(st == 0 and d["size"] <= 4096 + 64 and len(d["entries"]) > 1,
+          "max_bytes 4096 honoured (%s bytes, %s entries)" %
+          (d and d["size"], d and len(d["entries"])))
+
+    # A walk resumed while the tree changes: never a repeat, never a step
+    # back, it ends, and what was not touched is all there.
+    base = os.path.join(export, "chg")
+    os.mkdir(base)
+    for dn in "abcdefgh":
+        os.mkdir(os.path.join(base, dn))
+        for i in range(20):
+            open(os.path.join(base, dn, "%02d" % i), "w").close()
+    st, chg, _ = c.lookup(root, "chg")
+    check(st == 0, "LOOKUP chg")
+    seen, cookie, calls, eof = [], b"", 0, False
+    while not eof and calls < 100:
+        st, d = tree(c, chg, cookie, max_entries=25)
+        if not check(st == 0, "TREE of a changing tree -> %s" % (st,)):
+            break
+        calls += 1
+        seen += [e["path"] for e in d["entries"]]
+        cookie, eof = d["cookie"], d["eof"]
+        if calls == 1:          # remove the cookie itself; add before and after
+            os.unlink(os.path.join(base, cookie.decode()))
+            open(os.path.join(base, "a", "zz"), "w").close()
+            open(os.path.join(base, "h", "new"), "w").close()
+        elif calls == 2:        # rename the cookie's directory away
+            top = cookie.split(b"/")[0].decode()
+            os.rename(os.path.join(base, top), os.path.join(base, top + "2"))
+        elif calls == 3:        # the cookie's directory becomes a file
+            top = cookie.split(b"/")[0].decode()
+            p = os.path.join(base, top)
+            if os.path.isdir(p):
+                for n in os.listdir(p):
+                    os.unlink(os.path.join(p, n))
+                os.rmdir(p)
+                open(p, "w").close()
+    check(eof, "the walk of a changing tree ended (%d calls)" % calls)
+    check(len(seen) == len(set(seen)), "no entry repeated")
+    check(all(tree_key(x) < tree_key(y) for x, y in zip(seen, seen[1:])),
+          "entries in strictly increasing walk order")
+    for dn in "fg":
+        for i in range(20):
+            check(("%s/%02d" % (dn, i)).encode() in seen,
+                  "untouched chg/%s/%02d was walked" % (dn, i))
+    check(b"h/new" in seen, "an entry added after the cookie was walked")
+    st, d = tree(c, root)
+    check(st == 0, "the server still answers")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,352 @@
+/* chunkcache.c - the hot-chunk cache (chunkcache.h): a chained hash table
+ * of entries, the ready ones on a doubly linked LRU list. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunkcache.h"
+#include "util.h"
+#include "xalloc.h"
+
+enum state {
+	LOADING,        /* a fill ticket is out; in the table, not on the LRU */
+	READY,          /* bytes present; in the table and on the LRU */
+	DEAD,           /* out of the table; freed by its last reference */
+};
+
+struct entry {
+	unsigned char key[CHUNKCACHE_KEY_LEN];
+	struct entry *hnext;            /* hash chain */
+	struct entry *prev, *next;      /* LRU list (READY only) */
+	void *data;
+	size_t len;
+	unsigned int refs;              /* lookups copying it out or waiting on it */
+	enum state state;
+};
+
+/* A fill ticket is the LOADING entry itself. */
+struct chunkcache_fill {
+	struct entry e;
+};
+
+struct chunkcache {
+	pthread_mutex_t mu;             /* everything below */
+	pthread_cond_t loaded;          /* a LOADING entry changed state */
+	struct entry **buckets;
+	size_t nbuckets;                /* a power of two */
+	struct entry lru;               /* sentinel: lru.next most recent */
+	struct chunkcache_stats st;     /* used, bound, entries kept current */
+};
+
+#define MIN_BUCKETS 64
+
+static size_t cost(size_t len)
+{
+	return len + sizeof(struct entry);
+}
+
+/* The key is a good hash already: its first bytes pick the bucket. */
+static size_t bucket_of(const struct chunkcache *cc, const unsigned char *key)
+{
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));
+	return (size_t)h & (cc->nbuckets - 1);
+}
+
+struct chunkcache *chunkcache_new(uint64_t bound)
+{
+	struct chunkcache *cc = xcalloc(1, sizeof(*cc));
+
+	pthread_mutex_init(&cc->mu, NULL);
+	pthread_cond_init(&cc->loaded, NULL);
+	cc->nbuckets = MIN_BUCKETS;
+	cc->buckets = xcalloc(cc->nbuckets, sizeof(*cc->buckets));
+	cc->lru.next = cc->lru.prev = &cc->lru;
+	cc->st.bound = bound;
+	return cc;
+}
+
+void chunkcache_free(struct chunkcache *cc)
+{
+	if (!cc)
+		return;
+	for (size_t b = 0; b < cc->nbuckets; b++) {
+		struct entry *e = cc->buckets[b], *n;
+
+		for (; e; e = n) {
+			n = e->hnext;
+			free(e->data);
+			free(e);
+		}
+	}
+	free(cc->buckets);
+	pthread_cond_destroy(&cc->loaded);
+	pthread_mutex_destroy(&cc->mu);
+	free(cc);
+}
+
+uint64_t chunkcache_default_bound(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	uint64_t ram;
+
+	if (pages <= 0 || psize <= 0)
+		return CHUNKCACHE_DEFAULT_MAX / 8;  /* unknown: stay modest */
+	ram = (uint64_t)pages * (uint64_t)psize;
+	return BR_MIN(ram / 8, CHUNKCACHE_DEFAULT_MAX);
+}
+
+bool chunkcache_enabled(const struct chunkcache *cc)
+{
+	return cc && cc->st.bound > 0;
+}
+
+bool chunkcache_wants_file(const struct chunkcache *cc, uint64_t size)
+{
+	/* The bound is set once at creation: no lock needed to read it. */
+	return cc && size <= CHUNKCACHE_HASHED_FILE_MAX && size <= cc->st.bound / 64;
+}
+
+/* ---- table and list (cc->mu held) */
+
+static struct entry *find(struct chunkcache *cc, const unsigned char *key)
+{
+	struct entry *e = cc->buckets[bucket_of(cc, key)];
+
+	while (e && memcmp(e->key, key, CHUNKCACHE_KEY_LEN))
+		e = e->hnext;
+	return e;
+}
+
+/* Double the buckets when the chains grow past one entry on average:
+ * small chunks (small files) can make many entries for one bound. */
+static void grow(struct chunkcache *cc)
+{
+	size_t n = cc->nbuckets * 2;
+	struct entry **nb = xcalloc(n, sizeof(*nb));
+	struct entry **old = cc->buckets;
+	size_t oldn = cc->nbuckets;
+
+	cc->buckets = nb;
+	cc->nbuckets = n;
+	for (size_t b = 0; b < oldn; b++) {
+		struct entry *e = old[b], *next;
+
+		for (; e; e = next) {
+			size_t i = bucket_of(cc, e->key);
+
+			next = e->hnext;
+			e->hnext = nb[i];
+			nb[i] = e;
+		}
+	}
+	free(old);
+}
+
+static void table_add(struct chunkcache *cc, struct entry *e)
+{
+	size_t i;
+
+	if (cc->st.entries >= cc->nbuckets)
+		grow(cc);
+	i = bucket_of(cc, e->key);
+	e->hnext = cc->buckets[i];
+	cc->buckets[i] = e;
+	cc->st.entries++;
+}
+
+static void table_del(struct chunkcache *cc, struct entry *e)
+{
+	struct entry **p = &cc->buckets[bucket_of(cc, e->key)];
+
+	while (*p != e)
+		p = &(*p)->hnext;
+	*p = e->hnext;
+	e->hnext = NULL;
+	cc->st.entries--;
+}
+
+static void lru_unlink(struct entry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_front(struct chunkcache *cc, struct entry *e)
+{
+	e->next = cc->lru.next;
+	e->prev = &cc->lru;
+	cc->lru.next->prev = e;
+	cc->lru.next = e;
+}
+
+static void drop_ready(struct chunkcache *cc, struct entry *e)
+{
+	lru_unlink(e);
+	table_del(cc, e);
+	cc->st.used -= cost(e->len);
+	free(e->data);
+	free(e);
+}
+
+/* Evict from the cold end until need more bytes fit; entries being
+ * copied out are passed by.  false when the room cannot be made. */
+static bool make_room(struct chunkcache *cc, size_t need)
+{
+	struct entry *e = cc->lru.prev, *prev;
+
+	if (need > cc->st.bound)
+		return false;
+	while (cc->st.used + need > cc->st.bound && e != &cc->lru) {
+		prev = e->prev;
+		if (e->refs == 0) {
+			drop_ready(cc, e);
+			cc->st.evictions++;
+		}
+		e = prev;
+	}
+	return cc->st.used + need <= cc->st.bound;
+}
+
+/* Make e READY with a copy of data, or false when it does not fit. */
+static bool keep(struct chunkcache *cc, struct entry *e, const void *data, size_t len)
+{
+	if (!make_room(cc, cost(len)))
+		return false;
+	e->data = xmemdup(data, len ? len : 1);
+	e->len = len;
+	e->state = READY;
+	cc->st.used += cost(len);
+	cc->st.inserts++;
+	lru_front(cc, e);
+	return true;
+}
+
+static void unref(struct entry *e)
+{
+	if (--e->refs == 0 && e->state == DEAD) {
+		free(e->data);
+		free(e);
+	}
+}
+
+/* ---- lookups */
+
+/* Copy a READY entry out (mu held on entry and on return; dropped for the
+ * copy, e referenced meanwhile so eviction leaves it). */
+static void copy_out(struct chunkcache *cc, struct entry *e, void **data, size_t *len)
+{
+	lru_unlink(e);
+	lru_front(cc, e);
+	e->refs++;
+	cc->st.hits++;
+	cc->st.hit_bytes += e->len;
+	pthread_mutex_unlock(&cc->mu);
+	*len = e->len;
+	*data = xmemdup(e->data, e->len ? e->len : 1);
+	pthread_mutex_lock(&cc->mu);
+	unref(e);
+}
+
+int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+		   void **data, size_t *len, struct chunkcache_fill **fill)
+{
+	struct entry *e;
+
+	*fill = NULL;
+	pthread_mutex_lock(&cc->mu);
+	for (;;) {
+		if (cc->st.bound == 0 || !(e = find(cc, key))) {
+			cc->st.misses++;
+			if (cc->st.bound) {
+				e = xcalloc(1, sizeof(struct chunkcache_fill));
+				memcpy(e->key, key, CHUNKCACHE_KEY_LEN);
+				e->state = LOADING;
+				table_add(cc, e);
+				*fill = (struct chunkcache_fill *)e;
+			}
+			pthread_mutex_unlock(&cc->mu);
+			return 0;
+		}
+		if (e->state == READY) {
+			copy_out(cc, e, data, len);
+			pthread_mutex_unlock(&cc->mu);
+			return 1;
+		}
+		/* Another lookup is loading it: wait, then look again (it is
+		 * READY, or gone when the load failed or did not fit). */
+		cc->st.waits++;
+		e->refs++;
+		while (e->state == LOADING)
+			pthread_cond_wait(&cc->loaded, &cc->mu);
+		if (e->state == READY) {
+			e->refs--;      /* READY: copy_out takes its own reference */
+			copy_out(cc, e, data, len);
+			pthread_mutex_unlock(&cc->mu);
+			return 1;
+		}
+		unref(e);
+	}
+}
+
+void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
+			  const void *data, size_t len)
+{
+	struct entry *e = &fill->e;
+
+	pthread_mutex_lock(&cc->mu);
+	if (!data || !keep(cc, e, data, len)) {
+		table_del(cc, e);
+		e->state = DEAD;
+		e->refs++;      /* the loader's own, dropped at once */
+		unref(e);
+	}
+	pthread_cond_broadcast(&cc->loaded);
+	pthread_mutex_unlock(&cc->mu);
+}
+
+void chunkcache_put(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+		    const void *data, size_t len)
+{
+	struct entry *e;
+
+	if (!cc || cc->st.bound == 0)
+		return;
+	pthread_mutex_lock(&cc->mu);
+	if (!find(cc, key) && cost(len) <= cc->st.bound) {
+		e = xcalloc(1, sizeof(*e));
+		memcpy(e->key, key, CHUNKCACHE_KEY_LEN);
+		/* Room first: make_room never touches a LOADING entry, and e
+		 * is not in the table yet. */
+		if (make_room(cc, cost(len))) {
+			table_add(cc, e);
+			keep(cc, e, data, len);
+		} else {
+			free(e);
+		}
+	}
+	pthread_mutex_unlock(&cc->mu);
+}
+
+void chunkcache_count_miss(struct chunkcache *cc)
+{
+	if (!cc)
+		return;
+	pthread_mutex_lock(&cc->mu);
+	cc->st.misses++;
+	pthread_mutex_unlock(&cc->mu);
+}
+
+void chunkcache_get_stats(struct chunkcache *cc, struct chunkcache_stats *out)
+{
+	if (!cc) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	pthread_mutex_lock(&cc->mu);
+	*out = cc->st;
+	pthread_mutex_unlock(&cc->mu);
+}

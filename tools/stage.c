@@ -1,0 +1,762 @@
+/* stage.c - staging (stage.h): resolve the paths to mounts and handles,
+ * walk the trees, plan which chunks to fetch and pin, check the quota,
+ * then hand the work to stage_fetch.c and store the maps. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "stage_int.h"
+#include "util.h"
+#include "xalloc.h"
+
+#define TIMEOUT_MS 60000
+
+void stage_fail(struct stage *s, const char *path, const char *fmt, ...)
+{
+	struct stage_result *r = s->r;
+	struct buf why = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&why, fmt, ap);
+	va_end(ap);
+	r->failed = xrealloc(r->failed, (r->nfailed + 1) * sizeof(*r->failed));
+	r->failed[r->nfailed].path = xstrdup(path);
+	r->failed[r->nfailed].reason = buf_detach(&why, NULL);
+	r->nfailed++;
+}
+
+static bool transport_error(int err)
+{
+	switch (-err) {
+	case ETIMEDOUT: case ECONNREFUSED: case ECONNRESET: case ENOTCONN:
+	case EPIPE: case EHOSTUNREACH: case ENETUNREACH: case ESHUTDOWN:
+	case ECONNABORTED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void no_room(struct stage *s, struct scache *sc, char *out, size_t len)
+{
+	struct bramble_cache_stats cs;
+
+	bramble_cache_get_stats(sc->cache, &cs);
+	snprintf(out, len, "no room in the node cache (quota %llu, pinned %llu)",
+		 (unsigned long long)cs.quota, (unsigned long long)cs.pinned_bytes);
+	(void)s;
+}
+
+void stage_fail_file(struct stage *s, struct sfile *f, int err)
+{
+	char why[256];
+
+	if (f->err)
+		return;
+	f->err = err;
+	if (err == -ENOSPC) {
+		no_room(s, f->m->sc, why, sizeof(why));
+	} else if (transport_error(err)) {
+		snprintf(why, sizeof(why), "server %s:%d gone: %s", f->m->t.host,
+			 f->m->t.port, strerror(-err));
+	} else {
+		snprintf(why, sizeof(why), "%s", err == -ESTALE ?
+			 "the file changed while it was being staged" : strerror(-err));
+		stage_fail(s, f->path, "%s", why);
+		return;
+	}
+	/* the same cause for every file of the argument: said once */
+	if (!s->arg_failed[f->arg]) {
+		s->arg_failed[f->arg] = true;
+		stage_fail(s, s->paths[f->arg], "%s", why);
+	}
+}
+
+/* ---- mounts and caches */
+
+static struct scache *cache_for(struct stage *s, const char *dir, char *err, size_t len)
+{
+	struct bramble_cache_opts co = { .mode = BRAMBLE_CACHE_DISK, .dir = dir };
+	struct scache *sc;
+
+	for (size_t i = 0; i < s->ncaches; i++)
+		if (!strcmp(s->caches[i]->dir, dir))
+			return s->caches[i];
+	sc = xcalloc(1, sizeof(*sc));
+	if (bramble_cache_open(&co, &sc->cache, err, len) < 0) {
+		free(sc);
+		return NULL;
+	}
+	sc->dir = xstrdup(dir);
+	s->caches = xrealloc(s->caches, (s->ncaches + 1) * sizeof(*s->caches));
+	s->caches[s->ncaches++] = sc;
+	return sc;
+}
+
+static char *ctl_value(const struct target *t, const char *key)
+{
+	char *v = target_ctl_get(t, key);
+
+	return v ? xstrndup(v, strcspn(v, "\n")) : NULL;
+}
+
+static int connect_mount(struct smount *m, char *err, size_t len)
+{
+	struct bramble_mount_res mr;
+	struct bramble_opts bo;
+	const char *auth = getenv("BRAMBLE_AUTH");
+	char *sub = ctl_value(&m->t, "subdir");
+	const char *p = sub ? sub : "";
+	int rc;
+
+	bramble_opts_init(&bo);
+	bo.host = m->t.host;
+	bo.port = m->t.port;
+	bo.timeout_ms = TIMEOUT_MS;
+	bo.client_name = "bramble stage " PACKAGE_VERSION;
+	bo.munge_socket = getenv("BRAMBLE_MUNGE_SOCKET");
+	rc = auth && *auth ? bramble_auth_parse(auth, &bo.auth) : 0;
+	if (rc < 0)
+		snprintf(err, len, "BRAMBLE_AUTH=%s: not sys, munge or auto", auth);
+	if (rc == 0 && (rc = bramble_new(&bo, &m->b)) < 0)
+		snprintf(err, len, "server %s:%d gone: %s", m->t.host, m->t.port,
+			 strerror(-rc));
+	while (*p == '/')
+		p++;
+	if (rc == 0 && (rc = bramble_mount(m->b, p, &mr)) < 0)
+		snprintf(err, len, "server %s:%d: cannot mount '/%s': %s", m->t.host,
+			 m->t.port, p, strerror(-rc));
+	if (rc == 0)
+		m->root = mr.root;
+	free(sub);
+	return rc;
+}
+
+/* The mount t (found by target_mount) is in: an existing one, or a new
+ * connection.  NULL with err set. */
+static struct smount *mount_for(struct stage *s, struct target *t, char *err, size_t len)
+{
+	struct smount *m;
+	char *mode, *dir;
+
+	for (size_t i = 0; i < s->nmounts; i++) {
+		if (!strcmp(s->mounts[i]->t.mount, t->mount)) {
+			target_release(t);
+			return s->mounts[i];
+		}
+	}
+	mode = ctl_value(t, "cache");
+	if (mode && strcmp(mode, "disk")) {
+		snprintf(err, len, "the mount %s has no node cache on disk (cache=%s)",
+			 t->mount, mode);
+		free(mode);
+		target_release(t);
+		return NULL;
+	}
+	free(mode);
+	m = xcalloc(1, sizeof(*m));
+	m->t = *t;
+	memset(t, 0, sizeof(*t));
+	dir = s->o->cache_dir ? xstrdup(s->o->cache_dir) : ctl_value(&m->t, "cache_dir");
+	m->sc = cache_for(s, dir ? dir : BRAMBLE_CACHE_DIR, err, len);
+	free(dir);
+	if (!m->sc || connect_mount(m, err, len) < 0 ||
+	    bramble_reader_new(m->b, m->sc->cache,
+			       &(struct bramble_reader_opts){ .threads = 16 }, &m->rd) < 0) {
+		if (m->sc && !*err)
+			snprintf(err, len, "cannot start the chunk reader");
+		bramble_free(m->b);
+		target_release(&m->t);
+		free(m);
+		return NULL;
+	}
+	s->mounts = xrealloc(s->mounts, (s->nmounts + 1) * sizeof(*s->mounts));
+	s->mounts[s->nmounts++] = m;
+	return m;
+}
+
+/* LOOKUP each component of rel ("a/b/c", "" for the root) from the root
+ * as the caller. */
+static int lookup_path(struct stage *s, struct smount *m, const char *rel,
+		       struct bramble_fh *fh, struct stat *st)
+{
+	char *copy = xstrdup(rel), *save = NULL;
+	int rc;
+
+	*fh = m->root;
+	rc = bramble_getattr(m->b, &s->cred, fh, st);
+	for (char *c = strtok_r(copy, "/", &save); c && rc == 0;
+	     c = strtok_r(NULL, "/", &save)) {
+		struct bramble_fh next;
+
+		rc = bramble_lookup(m->b, &s->cred, fh, c, &next, st);
+		*fh = next;
+	}
+	free(copy);
+	return rc;
+}
+
+/* ---- files */
+
+static struct sfile *file_add(struct stage *s, struct smount *m, size_t arg,
+			      const char *path, const struct bramble_fh *fh,
+			      const struct stat *st)
+{
+	struct sfile *f;
+
+	/* a file named twice (a directory and a file in it) is staged once */
+	for (size_t i = s->nfiles; i-- > 0 && i + 64 >= s->nfiles;)
+		if (s->files[i].m == m && bramble_fh_eq(&s->files[i].fh, fh))
+			return NULL;
+	if (s->nfiles == s->capfiles) {
+		s->capfiles = s->capfiles ? 2 * s->capfiles : 256;
+		s->files = xrealloc(s->files, s->capfiles * sizeof(*s->files));
+	}
+	f = &s->files[s->nfiles++];
+	memset(f, 0, sizeof(*f));
+	f->m = m;
+	f->arg = arg;
+	f->path = xstrdup(path);
+	f->fh = *fh;
+	f->st = *st;
+	return f;
+}
+
+/* A map TREE handed over, as a reader's map. */
+static struct bramble_filemap *tree_map(const struct bramble_tree_entry *e)
+{
+	struct bramble_cache_map cm = {
+		.size = e->map.size, .version = e->map.version,
+		.chunk_size = e->map.chunk_size, .nchunks = e->map.count,
+	};
+
+	cm.hashes = xmalloc((size_t)BR_MAX(cm.nchunks, 1u) * BRAMBLE_HASH_LEN);
+	memcpy(cm.hashes, e->hashes, (size_t)cm.nchunks * BRAMBLE_HASH_LEN);
+	return bramble_cache_map_to_filemap(&cm);
+}
+
+struct walk {
+	struct stage *s;
+	struct smount *m;
+	size_t arg;
+	const char *base;          /* the directory as the user named it */
+};
+
+static int walk_entry(void *ctx, const struct bramble_tree_entry *e)
+{
+	struct walk *w = ctx;
+	struct buf path = BUF_INIT;
+	struct sfile *f;
+
+	buf_addf(&path, "%s/%s", w->base, e->path);
+	if (e->status < 0 && (!e->attr->st_mode || S_ISDIR(e->attr->st_mode))) {
+		if (e->status == -EXDEV)
+			stage_fail(w->s, path.data, "another filesystem is mounted there");
+		else
+			stage_fail(w->s, path.data, "%s", strerror(-e->status));
+	} else if (S_ISREG(e->attr->st_mode) && e->fh->len) {
+		f = file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
+		if (f && e->has_map && e->map_status == 0 && e->map.eof &&
+		    e->map.first == 0 && e->map.size == (uint64_t)e->attr->st_size)
+			f->map = tree_map(e);
+	}
+	buf_release(&path);
+	return 0;
+}
+
+/* Strip trailing slashes for messages ("dir/" + "/a" would be "dir//a"). */
+static char *display_base(const char *arg)
+{
+	char *d = xstrdup(arg);
+	size_t n = strlen(d);
+
+	while (n > 1 && d[n - 1] == '/')
+		d[--n] = '\0';
+	return d;
+}
+
+/* path made absolute and normalised by its text alone: no call that could
+ * wait for a server that is down. */
+static char *lexical_abs(const char *path)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	char cwd[4096], *save = NULL;
+
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return NULL;
+		buf_addf(&in, "%s/", cwd);
+	}
+	buf_adds(&in, path);
+	for (char *c = strtok_r(in.data, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			char *slash = out.len ? strrchr(out.data, '/') : NULL;
+
+			buf_setlen(&out, slash ? (size_t)(slash - out.data) : 0);
+			continue;
+		}
+		buf_addf(&out, "/%s", c);
+	}
+	if (!out.len)
+		buf_adds(&out, "/");
+	buf_release(&in);
+	return buf_detach(&out, NULL);
+}
+
+/* /proc/self/mounts writes blanks and backslashes as \ooo. */
+static void unoctal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* The bramblefs mount point abs lies under (the longest), or NULL. */
+static char *mount_point_of(const char *abs)
+{
+	FILE *f = fopen("/proc/self/mounts", "r");
+	char line[8192], dev[2048], mnt[4096], type[256], *best = NULL;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		size_t n;
+
+		if (sscanf(line, "%2047s %4095s %255s", dev, mnt, type) != 3 ||
+		    strcmp(type, "fuse.bramblefs"))
+			continue;
+		unoctal(mnt);
+		n = strlen(mnt);
+		if (strncmp(abs, mnt, n) || (abs[n] != '/' && abs[n] != '\0' && n > 1))
+			continue;
+		if (!best || n > strlen(best)) {
+			free(best);
+			best = xstrdup(mnt);
+		}
+	}
+	if (f)
+		fclose(f);
+	return best;
+}
+
+/* Connect to the server of the mount path is in before anything touches
+ * the mount: when the server is down, a stat through the mount would wait
+ * for it (60 s soft, for ever hard); this says "gone" at once.  false: the
+ * path failed (reported). */
+static bool server_first(struct stage *s, const char *path)
+{
+	char *abs = lexical_abs(path), *mp = abs ? mount_point_of(abs) : NULL;
+	char err[512] = "";
+	struct target t;
+	bool ok = true;
+
+	if (mp && target_mount_root(mp, &t) == 0 && !mount_for(s, &t, err, sizeof(err))) {
+		stage_fail(s, path, "%s", err);
+		ok = false;
+	}
+	free(abs);
+	free(mp);
+	return ok;
+}
+
+static void add_path(struct stage *s, size_t arg)
+{
+	const char *path = s->paths[arg];
+	struct target t;
+	struct smount *m;
+	struct bramble_fh fh;
+	struct stat st;
+	char err[512] = "", *real = NULL;
+	int rc;
+
+	if (s->o->progress) {
+		fprintf(stderr, "\rstaging: walking %s\033[K", path);
+		fflush(stderr);
+	}
+	if (!server_first(s, path))
+		goto failed;
+	if (stat(path, &st) < 0) {
+		stage_fail(s, path, "%s", strerror(errno));
+		goto failed;
+	}
+	rc = target_mount(path, &t);
+	if (rc < 0) {
+		stage_fail(s, path, rc == -ENOENT ? "not in a bramble mount" :
+			   "its mount's .bramble names no server");
+		goto failed;
+	}
+	real = realpath(path, NULL);
+	if (!real) {
+		stage_fail(s, path, "%s", strerror(errno));
+		target_release(&t);
+		goto failed;
+	}
+	m = mount_for(s, &t, err, sizeof(err));
+	if (!m) {
+		stage_fail(s, path, "%s", err);
+		goto failed;
+	}
+	rc = lookup_path(s, m, real + strlen(m->t.mount), &fh, &st);
+	if (rc < 0) {
+		stage_fail(s, path, "%s", transport_error(rc) ? "server gone" : strerror(-rc));
+		goto failed;
+	}
+	if (S_ISREG(st.st_mode)) {
+		file_add(s, m, arg, path, &fh, &st);
+	} else if (S_ISDIR(st.st_mode)) {
+		struct walk w = { .s = s, .m = m, .arg = arg, .base = display_base(path) };
+
+		rc = bramble_tree_walk(m->b, &s->cred, &fh,
+				       BRAMBLE_TREE_CHUNKS | BRAMBLE_TREE_HASH, walk_entry, &w);
+		free((char *)w.base);
+		if (rc < 0) {
+			stage_fail(s, path, "%s", rc == -ENOSYS ?
+				   "the server cannot walk trees (TREE): brambled is too old" :
+				   transport_error(rc) ? "server gone" : strerror(-rc));
+			goto failed;
+		}
+	} else {
+		stage_fail(s, path, "not a regular file or directory");
+		goto failed;
+	}
+	free(real);
+	return;
+failed:
+	s->arg_failed[arg] = true;
+	free(real);
+}
+
+/* ---- planning */
+
+static size_t chunk_bucket(const struct stage *s, const struct scache *sc,
+			   const unsigned char *hash)
+{
+	uint64_t k;
+
+	memcpy(&k, hash, sizeof(k));
+	return (size_t)((k ^ (uintptr_t)sc) & (s->nbuckets - 1));
+}
+
+static void chunks_grow(struct stage *s)
+{
+	size_t old = s->nbuckets;
+	struct schunk **ob = s->buckets;
+
+	s->nbuckets = old ? 2 * old : 1024;
+	s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
+	for (size_t i = 0; i < old; i++) {
+		struct schunk *c, *next;
+
+		for (c = ob[i]; c; c = next) {
+			size_t b = chunk_bucket(s, c->sc, c->hash);
+
+			next = c->next;
+			c->next = s->buckets[b];
+			s->buckets[b] = c;
+		}
+	}
+	free(ob);
+}
+
+/* The set's entry of a chunk; *fresh when it was not in the set yet. */
+static struct schunk *chunk_get(struct stage *s, struct scache *sc,
+				const unsigned char *hash, uint64_t len, bool *fresh)
+{
+	struct schunk *c;
+	size_t b;
+
+	if (s->nchunks >= s->nbuckets)
+		chunks_grow(s);
+	b = chunk_bucket(s, sc, hash);
+	for (c = s->buckets[b]; c; c = c->next)
+		if (c->sc == sc && !memcmp(c->hash, hash, BRAMBLE_HASH_LEN)) {
+			*fresh = false;
+			return c;
+		}
+	c = xcalloc(1, sizeof(*c));
+	c->sc = sc;
+	memcpy(c->hash, hash, BRAMBLE_HASH_LEN);
+	c->len = len;
+	c->state = bramble_cache_has(sc->cache, hash) ? CH_CACHED : CH_FETCH;
+	c->next = s->buckets[b];
+	s->buckets[b] = c;
+	s->nchunks++;
+	*fresh = true;
+	return c;
+}
+
+static uint64_t chunk_len(const struct bramble_filemap *m, uint32_t i)
+{
+	uint64_t start = (uint64_t)i * m->chunk_size;
+
+	return BR_MIN((uint64_t)m->chunk_size, m->size - start);
+}
+
+/* Each file's chunks against the set: which to fetch where. */
+static void plan(struct stage *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++) {
+		struct sfile *f = &s->files[i];
+
+		if (f->err || !f->map)
+			continue;
+		f->chunks = xcalloc(BR_MAX(f->map->nchunks, 1u), sizeof(*f->chunks));
+		f->mine = xcalloc(BR_MAX(f->map->nchunks, 1u), sizeof(*f->mine));
+		for (uint32_t k = 0; k < f->map->nchunks; k++) {
+			bool fresh;
+			struct schunk *c = chunk_get(s, f->m->sc, f->map->hashes[k],
+						     chunk_len(f->map, k), &fresh);
+
+			f->chunks[k] = c;
+			if (fresh && c->state == CH_FETCH) {
+				f->mine[k] = true;
+				f->need_bytes += c->len;
+				f->m->sc->need_bytes += c->len;
+			}
+		}
+	}
+}
+
+/* Bytes of the set's cached chunks in sc that no one has pinned yet
+ * (pinning them takes room from what eviction could free). */
+struct unpinned_ctx { struct stage *s; struct scache *sc; uint64_t bytes; };
+
+static int unpinned_cb(void *ctx, const struct bramble_cache_entry *e)
+{
+	struct unpinned_ctx *u = ctx;
+	struct stage *s = u->s;
+
+	if (e->npins || !s->nbuckets)
+		return 0;
+	for (struct schunk *c = s->buckets[chunk_bucket(s, u->sc, e->hash)]; c; c = c->next)
+		if (c->sc == u->sc && !memcmp(c->hash, e->hash, BRAMBLE_HASH_LEN)) {
+			u->bytes += e->len;
+			break;
+		}
+	return 0;
+}
+
+/* Will the set fit beside what is pinned?  Decided before anything is
+ * pinned or fetched, so a set too large changes nothing. */
+static void check_room(struct stage *s, struct scache *sc)
+{
+	struct unpinned_ctx u = { .s = s, .sc = sc };
+	struct bramble_cache_stats cs;
+	char why[256];
+
+	bramble_cache_get_stats(sc->cache, &cs);
+	if (bramble_cache_list(sc->cache, unpinned_cb, &u) < 0)
+		u.bytes = 0;
+	if (cs.pinned_bytes + u.bytes + sc->need_bytes <= cs.quota)
+		return;
+	no_room(s, sc, why, sizeof(why));
+	sc->nofit = xstrdup(why);
+}
+
+/* Pin the set's chunks that are cached already (those to fetch are pinned
+ * by their fetch).  One evicted meanwhile is fetched after all. */
+static void pin_cached(struct stage *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++) {
+		struct sfile *f = &s->files[i];
+
+		for (uint32_t k = 0; f->chunks && !f->err && k < f->map->nchunks; k++) {
+			struct schunk *c = f->chunks[k];
+			int rc;
+
+			if (c->state != CH_CACHED || f->m->sc->nofit)
+				continue;
+			rc = bramble_cache_pin(c->sc->cache, c->hash, s->o->owner, s->o->expires);
+			if (rc == 0) {
+				c->state = CH_DONE;
+			} else if (rc == -ENOENT) {
+				c->state = CH_FETCH;
+				f->mine[k] = true;
+				f->need_bytes += c->len;
+			} else {
+				stage_fail_file(s, f, rc);
+			}
+		}
+	}
+}
+
+/* ---- finishing */
+
+static void finish_file(struct stage *s, struct sfile *f)
+{
+	struct stage_result *r = s->r;
+	struct bramble_cache_map cm;
+	int rc;
+
+	for (uint32_t k = 0; k < f->map->nchunks; k++)
+		if (f->chunks[k]->state != CH_DONE) {
+			stage_fail_file(s, f, -EIO);
+			return;
+		}
+	cm = (struct bramble_cache_map){
+		.size = f->map->size, .mtime_ns = (int64_t)f->st.st_mtim.tv_sec * 1000000000 +
+						  f->st.st_mtim.tv_nsec,
+		.ctime_ns = (int64_t)f->st.st_ctim.tv_sec * 1000000000 + f->st.st_ctim.tv_nsec,
+		.version = f->map->version, .chunk_size = f->map->chunk_size,
+		.nchunks = f->map->nchunks, .hashes = f->map->hashes,
+	};
+	rc = bramble_cache_map_put(f->m->sc->cache, f->fh.data, f->fh.len, &cm);
+	r->maps += rc == 0;
+	r->files++;
+	r->bytes += f->map->size;
+	r->chunks += f->map->nchunks;
+}
+
+/* The counts of what was fetched, cached and met again, per chunk. */
+static void count_chunks(struct stage *s)
+{
+	struct stage_result *r = s->r;
+
+	for (size_t i = 0; i < s->nfiles; i++) {
+		struct sfile *f = &s->files[i];
+
+		for (uint32_t k = 0; f->chunks && k < f->map->nchunks; k++) {
+			struct schunk *c = f->chunks[k];
+
+			if (c->state != CH_DONE)
+				continue;
+			if (c->sc == NULL) {   /* counted already: a repeat */
+				r->dedup++;
+				r->bytes_dedup += c->len;
+			} else if (f->mine[k]) {
+				r->fetched++;
+				r->bytes_fetched += c->len;
+				c->sc = NULL;
+			} else {
+				r->cached++;
+				r->bytes_cached += c->len;
+				c->sc = NULL;
+			}
+		}
+	}
+}
+
+static void free_stage(struct stage *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++) {
+		free(s->files[i].path);
+		free(s->files[i].chunks);
+		free(s->files[i].mine);
+		bramble_filemap_put(s->files[i].map);
+	}
+	free(s->files);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct schunk *c, *next;
+
+		for (c = s->buckets[i]; c; c = next) {
+			next = c->next;
+			free(c);
+		}
+	}
+	free(s->buckets);
+	for (size_t i = 0; i < s->nmounts; i++) {
+		bramble_reader_free(s->mounts[i]->rd);
+		bramble_free(s->mounts[i]->b);
+		target_release(&s->mounts[i]->t);
+		free(s->mounts[i]);
+	}
+	free(s->mounts);
+	for (size_t i = 0; i < s->ncaches; i++) {
+		bramble_cache_close(s->caches[i]->cache);
+		free(s->caches[i]->dir);
+		free(s->caches[i]->nofit);
+		free(s->caches[i]);
+	}
+	free(s->caches);
+	free(s->arg_failed);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static void init_cred(struct bramble_cred *cr)
+{
+	gid_t groups[BRAMBLE_NGROUPS];
+	int n = getgroups(BRAMBLE_NGROUPS, groups);
+
+	memset(cr, 0, sizeof(*cr));
+	cr->uid = (uint32_t)getuid();
+	cr->gid = (uint32_t)getgid();
+	for (int i = 0; i < n; i++)
+		cr->groups[cr->ngroups++] = (uint32_t)groups[i];
+}
+
+/* A cache the set does not fit in: every argument of its mounts fails. */
+static void fail_nofit(struct stage *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++) {
+		struct sfile *f = &s->files[i];
+
+		if (f->m->sc->nofit && !f->err) {
+			f->err = -ENOSPC;
+			if (!s->arg_failed[f->arg]) {
+				s->arg_failed[f->arg] = true;
+				stage_fail(s, s->paths[f->arg], "%s", f->m->sc->nofit);
+			}
+		}
+	}
+}
+
+int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
+	      struct stage_result *r)
+{
+	struct stage s = { .o = o, .r = r, .paths = paths, .npaths = npaths };
+
+	memset(r, 0, sizeof(*r));
+	s.start_ns = now_ns();
+	pthread_mutex_init(&s.mu, NULL);
+	init_cred(&s.cred);
+	s.arg_failed = xcalloc(BR_MAX(npaths, (size_t)1), sizeof(bool));
+	for (size_t i = 0; i < npaths; i++)
+		add_path(&s, i);
+	stage_fetch_maps(&s);
+	plan(&s);
+	for (size_t i = 0; i < s.ncaches; i++)
+		check_room(&s, s.caches[i]);
+	fail_nofit(&s);
+	pin_cached(&s);
+	stage_fetch_chunks(&s);
+	for (size_t i = 0; i < s.nfiles; i++)
+		if (!s.files[i].err && s.files[i].map)
+			finish_file(&s, &s.files[i]);
+	count_chunks(&s);
+	if (s.ncaches) {
+		struct bramble_cache_stats cs;
+
+		bramble_cache_get_stats(s.caches[s.ncaches - 1]->cache, &cs);
+		r->quota = cs.quota;
+		r->pinned = cs.pinned_bytes;
+	}
+	r->seconds = (double)(now_ns() - s.start_ns) / 1e9;
+	free_stage(&s);
+	return r->nfailed ? 1 : 0;
+}
+
+void stage_result_free(struct stage_result *r)
+{
+	for (size_t i = 0; i < r->nfailed; i++) {
+		free(r->failed[i].path);
+		free(r->failed[i].reason);
+	}
+	free(r->failed);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,75 @@
+/* stage.h - staging: make files of bramblefs mounts local to this node
+ * before a job reads them (`bramble stage`, `bramble cache pin PATH`).
+ *
+ * stage_run() resolves each path to its mount (the .bramble control file
+ * names the server, the MOUNT path and the node cache directory) and to
+ * a file handle (MOUNT, then LOOKUP per component as the calling user),
+ * walks directories with TREE (entries, attributes and chunk maps in a few
+ * calls), fetches the maps TREE did not carry with CHUNKMAP, then brings
+ * every chunk the node cache lacks in with the chunk reader (many files
+ * and chunks in flight), pinned for the owner, and stores each file's map
+ * in the node cache with the file's size/mtime/ctime -- so the mount
+ * then reads the files with no data call at all.
+ *
+ * Quota: before fetching anything it checks that the set fits beside
+ * what is pinned already; when it cannot, nothing is fetched or pinned
+ * for that cache and every path of it is reported "no room".  Pins of
+ * other owners are never touched (the node cache never evicts a pinned
+ * chunk).
+ *
+ * Single-threaded caller; stage_run() runs its own threads inside. */
+#ifndef BR_TOOLS_STAGE_H
+#define BR_TOOLS_STAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct stage_opts {
+	const char *owner;         /* pin owner, "job:ID" or "user:NAME" */
+	int64_t expires;           /* pins' expiry, unix seconds; 0: never */
+	const char *cache_dir;     /* NULL: each mount's cache_dir= */
+	bool progress;             /* a progress line on stderr */
+	unsigned int threads;      /* files in flight; 0: default */
+};
+
+/* A path that could not be staged, and why (both malloc'd). */
+struct stage_failure {
+	char *path;
+	char *reason;
+};
+
+struct stage_result {
+	uint64_t files, bytes;     /* files staged completely, their bytes */
+	uint64_t chunks;           /* chunks of those files (with repeats) */
+	uint64_t fetched, bytes_fetched;   /* transferred from the server now */
+	uint64_t cached, bytes_cached;     /* already in the node cache */
+	uint64_t dedup, bytes_dedup;       /* a chunk met again in the set */
+	uint64_t maps;             /* file maps stored in the node cache */
+	uint64_t quota, pinned;    /* of the (last) node cache, at the end */
+	double seconds;
+	size_t nfailed;
+	struct stage_failure *failed;
+};
+
+/* Stage paths (existing files or directories in bramblefs mounts).
+ * Fills *r (release with stage_result_free); every path or file that
+ * could not be staged is in r->failed.  Returns 0 when everything was
+ * staged, 1 otherwise. */
+int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
+	      struct stage_result *r);
+void stage_result_free(struct stage_result *r);
+
+struct bramble_cache;
+
+/* "1.5 GiB" */
+void stage_human(uint64_t bytes, char *out, size_t len);
+
+/* `bramble cache gc`: remove the pins "job:ID" of Slurm jobs that no
+ * longer exist, when Slurm can be asked (squeue, else scontrol, in PATH).
+ * Says what it did on out (stderr: Slurm did not answer).  *removed: pins removed.  0, or -errno when
+ * the cache failed; Slurm not answering is said and is not an error. */
+int stage_gc_dead_jobs(struct bramble_cache *c, FILE *out, uint64_t *removed);
+
+#endif

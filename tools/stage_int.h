@@ -1,0 +1,98 @@
+/* stage_int.h - what stage.c (resolving, walking, planning) and
+ * stage_fetch.c (the threads: maps, chunks, progress) share.
+ *
+ * Ownership: everything hangs off struct stage and is freed by
+ * stage.c at the end of stage_run().  Locking: the planning runs on the
+ * calling thread only; during the parallel phases workers touch only
+ * their own struct sfile, the chunk entries' state (under s->mu) and the
+ * counters (under s->mu). */
+#ifndef BR_TOOLS_STAGE_INT_H
+#define BR_TOOLS_STAGE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "bramble.h"
+#include "bramble_cache.h"
+#include "bramble_reader.h"
+#include "stage.h"
+#include "target.h"
+
+/* One node cache directory (mounts normally share one). */
+struct scache {
+	char *dir;
+	struct bramble_cache *cache;
+	uint64_t need_bytes;       /* unique chunks to fetch into it */
+	char *nofit;               /* set: the set does not fit (the reason) */
+};
+
+/* One mount the paths live in, with its own connection. */
+struct smount {
+	struct target t;
+	struct bramble *b;
+	struct bramble_fh root;
+	struct scache *sc;
+	struct bramble_reader *rd;
+};
+
+enum { CH_CACHED, CH_FETCH, CH_DONE, CH_FAILED };
+
+/* A distinct chunk of the set, per cache. */
+struct schunk {
+	struct schunk *next;       /* hash chain */
+	struct scache *sc;
+	unsigned char hash[BRAMBLE_HASH_LEN];
+	uint64_t len;
+	int state;                 /* CH_*; under s->mu while fetching */
+};
+
+struct sfile {
+	struct smount *m;
+	size_t arg;                /* the path argument it came from */
+	char *path;                /* as the user sees it (for messages) */
+	struct bramble_fh fh;
+	struct stat st;
+	struct bramble_filemap *map;   /* NULL: not fetched yet */
+	struct schunk **chunks;    /* per chunk of map */
+	bool *mine;                /* ... first met in this file: fetched here */
+	uint64_t need_bytes;       /* bytes of the chunks fetched here */
+	int err;                   /* -errno: not staged */
+};
+
+struct stage {
+	const struct stage_opts *o;
+	struct stage_result *r;
+	struct bramble_cred cred;
+	char *const *paths;
+	size_t npaths;
+	bool *arg_failed;          /* a failure was reported for the argument */
+	struct smount **mounts;
+	size_t nmounts;
+	struct scache **caches;
+	size_t ncaches;
+	struct sfile *files;
+	size_t nfiles, capfiles;
+	struct schunk **buckets;
+	size_t nbuckets, nchunks;
+	/* parallel phases */
+	pthread_mutex_t mu;
+	size_t next;               /* next file to hand out */
+	uint64_t todo_bytes, done_bytes;   /* of the fetch phase */
+	size_t todo_files, done_files;
+	int64_t start_ns;
+};
+
+/* Record a failure of a path (printf-style reason). */
+void stage_fail(struct stage *s, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A file's failure: transport and quota errors fail its whole argument
+ * (once), others the file. */
+void stage_fail_file(struct stage *s, struct sfile *f, int err);
+
+/* stage_fetch.c: the parallel phases.  Maps of files without one
+ * (CHUNKMAP); the chunks planned CH_FETCH, with a progress line. */
+void stage_fetch_maps(struct stage *s);
+void stage_fetch_chunks(struct stage *s);
+
+#endif
