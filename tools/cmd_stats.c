@@ -1,6 +1,6 @@
 /* cmd_stats.c - `bramble stats`: the server's counters (STATS) as a table,
  * JSON, the Prometheus text exposition format, or rates every few
- * seconds.  Server counters only: the mount's own counters come next. */
+ * seconds; for a mount, its own counters too (stats_mount.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 
 #include "cmds.h"
 #include "json.h"
+#include "stats_mount.h"
 #include "target.h"
 #include "util.h"
 #include "xalloc.h"
@@ -23,8 +24,8 @@ static const char stats_usage[] =
 	"  --watch SEC     rates (per second) every SEC seconds until interrupted\n"
 	"  --count N       with --watch: stop after N intervals\n"
 	"  -t SECONDS      how long to wait for the server (default 10)\n"
-	"Server counters since the server started; the mount's own counters\n"
-	"come next.\n";
+	"The server's counters since it started; for a MOUNT also the mount's\n"
+	"own (calls it made, where its reads came from, its node cache).\n";
 
 enum fmt { FMT_TABLE, FMT_JSON, FMT_PROM };
 
@@ -115,7 +116,8 @@ static void json_u64(const char *key, uint64_t v, bool comma)
 	printf("\"%s\": %llu%s", key, (unsigned long long)v, comma ? ", " : "");
 }
 
-static void print_json(const char *server, const struct bramble_server_stats *s)
+static void print_json(const char *server, const struct bramble_server_stats *s,
+		       const char *mount, const struct mount_counters *mc)
 {
 	fputs("{\"server\": ", stdout);
 	json_str(server);
@@ -151,7 +153,12 @@ static void print_json(const char *server, const struct bramble_server_stats *s)
 	fputs("},\n \"counters\": {", stdout);
 	for (size_t i = 0; i < s->ncounters; i++)
 		json_u64(s->counters[i].name, s->counters[i].value, i + 1 < s->ncounters);
-	fputs("}}\n", stdout);
+	putchar('}');
+	if (mount) {
+		fputs(",\n \"mount\": ", stdout);
+		mount_print_json(mount, mc);
+	}
+	fputs("}\n", stdout);
 }
 
 /* ---- Prometheus text exposition format (version 0.0.4): a family's
@@ -376,11 +383,16 @@ static int fetch(struct bramble *b, struct bramble_server_stats *s)
 	return rc;
 }
 
-static int watch(struct bramble *b, int64_t every_ms, unsigned long long count)
+static int watch(struct bramble *b, const char *mount, int64_t every_ms,
+		 unsigned long long count)
 {
 	struct bramble_server_stats *prev = xmalloc(sizeof(*prev));
 	struct bramble_server_stats *cur = xmalloc(sizeof(*cur));
+	struct mount_counters mprev = { 0 }, mcur = { 0 };
 	int rc = fetch(b, prev);
+
+	if (mount)
+		mount_counters_read(mount, &mprev);
 
 	for (unsigned long long i = 0; rc == 0 && (count == 0 || i < count); i++) {
 		struct bramble_server_stats *t;
@@ -392,10 +404,19 @@ static int watch(struct bramble *b, int64_t every_ms, unsigned long long count)
 		if (rc < 0)
 			break;
 		print_rates(prev, cur);
+		if (mount) {
+			mount_counters_read(mount, &mcur);
+			mount_print_rates(&mprev, &mcur, (double)every_ms / 1000);
+			fflush(stdout);
+			mount_counters_release(&mprev);
+			mprev = mcur;
+			memset(&mcur, 0, sizeof(mcur));
+		}
 		t = prev;
 		prev = cur;
 		cur = t;
 	}
+	mount_counters_release(&mprev);
 	free(prev);
 	free(cur);
 	return rc < 0 ? 1 : 0;
@@ -414,6 +435,7 @@ int cmd_stats(int argc, char **argv)
 	unsigned long long count = 0;
 	enum fmt fmt = FMT_TABLE;
 	struct bramble_server_stats *s;
+	struct mount_counters mc = { 0 };
 	struct bramble *b = NULL;
 	struct target t;
 	int c, rc;
@@ -457,16 +479,27 @@ int cmd_stats(int argc, char **argv)
 	if (target_open(argv[optind], (unsigned int)timeout_ms, &t, &b) < 0)
 		return 1;
 	if (every_ms) {
-		rc = watch(b, every_ms, count);
+		rc = watch(b, t.mount, every_ms, count);
 	} else {
 		s = xmalloc(sizeof(*s));
 		rc = fetch(b, s) < 0 ? 1 : 0;
-		if (rc == 0 && fmt == FMT_TABLE)
+		if (rc == 0 && t.mount && (c = mount_counters_read(t.mount, &mc)) < 0) {
+			fprintf(stderr, "bramble: cannot read %s/.bramble: %s\n", t.mount,
+				strerror(-c));
+			rc = 1;
+		}
+		if (rc == 0 && fmt == FMT_TABLE) {
 			print_table(bramble_server_addr(b), s);
-		else if (rc == 0 && fmt == FMT_JSON)
-			print_json(bramble_server_addr(b), s);
-		else if (rc == 0)
+			if (t.mount)
+				mount_print_table(t.mount, &mc);
+		} else if (rc == 0 && fmt == FMT_JSON) {
+			print_json(bramble_server_addr(b), s, t.mount, &mc);
+		} else if (rc == 0) {
 			print_prom(bramble_server_addr(b), s);
+			if (t.mount)
+				mount_print_prom(t.mount, &mc);
+		}
+		mount_counters_release(&mc);
 		free(s);
 	}
 	bramble_free(b);

@@ -147,4 +147,33 @@ grep -q 'connections .* open' "$T/watch" || fail "--watch: $(cat "$T/watch")"
 "$BRAMBLE" stats --json "$T/mnt" | python3 -c 'import json, sys; json.load(sys.stdin)' ||
 	fail "bramble stats --json MOUNT"
 "$BRAMBLE" stats --watch 1 --json "127.0.0.1:$PORT" 2>/dev/null && fail "--watch with --json accepted"
+
+# The mount's own counters (its .bramble): 50 stats of a file with no
+# attribute caching and no lease are exactly 50 GETATTR calls of the
+# mount, in the JSON, the Prometheus text and the table.
+br_mount "$T/m2" -o attr_timeout=0,entry_timeout=3600,lease=0
+echo hi >"$T/m2/f"
+stat "$T/m2/f" >/dev/null
+mount_getattr() {
+	"$BRAMBLE" stats --json "$T/m2" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["mount"]["counters"].get("rpc.GETATTR.calls", 0))'
+}
+# (the tool itself looks at the mount's root: measure what that costs)
+first=$(mount_getattr) || fail "bramble stats --json MOUNT: no mount counters"
+before=$(mount_getattr)
+python3 -c 'import os, sys
+for _ in range(50): os.stat(sys.argv[1])' "$T/m2/f"
+after=$(mount_getattr)
+own=$((before - first))
+[ "$((after - before - own))" = 50 ] ||
+	fail "50 stats: the mount counted $((after - before - own)) GETATTR (+$own of the tool's)"
+"$BRAMBLE" stats --prometheus "$T/m2" >"$T/mprom" || fail "bramble stats --prometheus MOUNT"
+grep -Eq "^bramble_mount_rpc_calls_total\{mount=\"$T/m2\",proc=\"GETATTR\"\} $((after + own))\$" "$T/mprom" ||
+	fail "no mount GETATTR sample: $(grep GETATTR "$T/mprom")"
+"$BRAMBLE" stats "$T/m2" >"$T/mtable" || fail "bramble stats MOUNT"
+grep -q "^mount $T/m2\$" "$T/mtable" || fail "no mount section: $(cat "$T/mtable")"
+grep -Eq "^GETATTR +$((after + 2 * own)) +0 " "$T/mtable" ||
+	fail "no mount GETATTR row: $(cat "$T/mtable")"
 exit 0

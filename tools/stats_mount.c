@@ -1,0 +1,241 @@
+/* stats_mount.c - the mount's own counters for `bramble stats MOUNT`:
+ * read from the counter lines of its control file .bramble (fuse/ctl.c
+ * says which), shown beside the server's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "json.h"
+#include "stats_mount.h"
+#include "xalloc.h"
+
+/* The prefixes of counter lines (the rest of .bramble is settings). */
+static const char *const prefixes[] = {
+	"rpc.", "conn.", "read.", "cache.", "lease.", "cb.", "record.", NULL
+};
+
+static bool is_counter(const char *key)
+{
+	for (const char *const *p = prefixes; *p; p++)
+		if (!strncmp(key, *p, strlen(*p)))
+			return true;
+	return false;
+}
+
+/* One "key=value" line into m when it is a counter. */
+static void parse_line(char *line, struct mount_counters *m)
+{
+	char *eq = strchr(line, '='), *end;
+	unsigned long long v;
+
+	if (!eq || eq - line >= MC_KEY_MAX)
+		return;
+	*eq = '\0';
+	if (!is_counter(line))
+		return;
+	v = strtoull(eq + 1, &end, 10);
+	if (end == eq + 1 || *end)
+		return;
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->kv = xrealloc(m->kv, m->cap * sizeof(*m->kv));
+	}
+	snprintf(m->kv[m->n].key, MC_KEY_MAX, "%s", line);
+	m->kv[m->n++].value = v;
+}
+
+int mount_counters_read(const char *mount, struct mount_counters *m)
+{
+	struct buf text = BUF_INIT, path = BUF_INIT;
+	char chunk[8192], *line, *save = NULL;
+	ssize_t n;
+	int fd, rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	buf_addf(&path, "%s/.bramble", mount);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	buf_release(&path);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&text, chunk, (size_t)n);
+	if (n < 0)
+		rc = -errno;
+	close(fd);
+	buf_add(&text, "", 1);
+	for (line = strtok_r(text.data, "\n", &save); line && rc == 0;
+	     line = strtok_r(NULL, "\n", &save))
+		parse_line(line, m);
+	buf_release(&text);
+	return rc;
+}
+
+void mount_counters_release(struct mount_counters *m)
+{
+	free(m->kv);
+	memset(m, 0, sizeof(*m));
+}
+
+uint64_t mc_get(const struct mount_counters *m, const char *key)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->kv[i].key, key))
+			return m->kv[i].value;
+	return 0;
+}
+
+static double ratio(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/* ---- table */
+
+/* "rpc.NAME.calls" -> NAME (into buf), or NULL for other keys. */
+static const char *rpc_name(const char *key, char *buf, size_t len)
+{
+	const char *dot;
+
+	if (strncmp(key, "rpc.", 4))
+		return NULL;
+	dot = strrchr(key, '.');
+	if (dot == key + 3 || strcmp(dot, ".calls"))
+		return NULL;
+	snprintf(buf, len, "%.*s", (int)(dot - key - 4), key + 4);
+	return buf;
+}
+
+static uint64_t rpc_field(const struct mount_counters *m, const char *proc,
+			  const char *field)
+{
+	char key[MC_KEY_MAX + 16];
+
+	snprintf(key, sizeof(key), "rpc.%s.%s", proc, field);
+	return mc_get(m, key);
+}
+
+void mount_print_table(const char *mount, const struct mount_counters *m)
+{
+	uint64_t srv = mc_get(m, "read.bytes_from_server");
+	uint64_t cache = mc_get(m, "read.bytes_from_cache");
+	char name[MC_KEY_MAX];
+
+	printf("\nmount %s\n", mount);
+	printf("%-12s %10s %8s %10s\n", "call", "calls", "errors", "avg us");
+	for (size_t i = 0; i < m->n; i++) {
+		uint64_t calls = m->kv[i].value;
+
+		if (!rpc_name(m->kv[i].key, name, sizeof(name)) || !calls)
+			continue;
+		printf("%-12s %10llu %8llu %10.0f\n", name, (unsigned long long)calls,
+		       (unsigned long long)rpc_field(m, name, "errors"),
+		       (double)rpc_field(m, name, "us") / (double)calls);
+	}
+	printf("reads: %.2f MB, chunks from the server %.2f MB, from the node cache "
+	       "%.2f MB (%.1f %% of chunk bytes), RAM front hits %llu\n",
+	       (double)mc_get(m, "read.bytes_read") / 1e6, (double)srv / 1e6,
+	       (double)cache / 1e6, ratio(cache, cache + srv),
+	       (unsigned long long)mc_get(m, "read.front_hits"));
+	printf("node cache: %.2f of %.2f MB used, %llu chunks (%llu pinned); this "
+	       "mount: %llu hits, %llu misses, %llu evictions, %llu verify failures\n",
+	       (double)mc_get(m, "cache.used") / 1e6, (double)mc_get(m, "cache.quota") / 1e6,
+	       (unsigned long long)mc_get(m, "cache.chunks"),
+	       (unsigned long long)mc_get(m, "cache.pinned_chunks"),
+	       (unsigned long long)mc_get(m, "cache.hits"),
+	       (unsigned long long)mc_get(m, "cache.misses"),
+	       (unsigned long long)mc_get(m, "cache.evictions"),
+	       (unsigned long long)mc_get(m, "cache.verify_failures"));
+	printf("answered without the server: %llu getattr, %llu lookup, %llu open\n",
+	       (unsigned long long)mc_get(m, "lease.getattr_saved"),
+	       (unsigned long long)mc_get(m, "lease.lookup_saved"),
+	       (unsigned long long)mc_get(m, "lease.open_saved"));
+}
+
+/* ---- JSON: every counter under its own key */
+
+void mount_print_json(const char *mount, const struct mount_counters *m)
+{
+	fputs("{\"path\": ", stdout);
+	json_str(mount);
+	fputs(", \"counters\": {", stdout);
+	for (size_t i = 0; i < m->n; i++) {
+		printf("%s", i ? ", " : "");
+		json_str(m->kv[i].key);
+		printf(": %llu", (unsigned long long)m->kv[i].value);
+	}
+	fputs("}}", stdout);
+}
+
+/* ---- Prometheus: bramble_mount_rpc_{calls,errors,us}_total{proc=} and
+ * bramble_mount_<prefix>_<name>{} for the rest, labelled by mount. */
+
+static void prom_name(const char *key, char *out, size_t len)
+{
+	size_t j = 0;
+
+	for (const char *p = key; *p && j + 1 < len; p++)
+		out[j++] = (*p == '.' || *p == '-') ? '_' : *p;
+	out[j] = '\0';
+}
+
+void mount_print_prom(const char *mount, const struct mount_counters *m)
+{
+	static const char *const fields[] = { "calls", "errors", "us" };
+	char name[MC_KEY_MAX], metric[2 * MC_KEY_MAX];
+
+	for (size_t f = 0; f < 3; f++) {
+		printf("# HELP bramble_mount_rpc_%s_total libbramble calls of this mount "
+		       "by procedure (%s)\n", fields[f], fields[f]);
+		printf("# TYPE bramble_mount_rpc_%s_total counter\n", fields[f]);
+		for (size_t i = 0; i < m->n; i++) {
+			if (!rpc_name(m->kv[i].key, name, sizeof(name)))
+				continue;
+			printf("bramble_mount_rpc_%s_total{mount=", fields[f]);
+			json_str(mount);  /* a JSON string is a valid label value */
+			printf(",proc=\"%s\"} %llu\n", name,
+			       (unsigned long long)rpc_field(m, name, fields[f]));
+		}
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		if (!strncmp(m->kv[i].key, "rpc.", 4))
+			continue;
+		prom_name(m->kv[i].key, name, sizeof(name));
+		snprintf(metric, sizeof(metric), "bramble_mount_%s", name);
+		printf("# TYPE %s untyped\n%s{mount=", metric, metric);
+		json_str(mount);
+		printf("} %llu\n", (unsigned long long)m->kv[i].value);
+	}
+}
+
+/* ---- rates between two readings dt seconds apart */
+
+void mount_print_rates(const struct mount_counters *a,
+		       const struct mount_counters *b, double dt)
+{
+	char name[MC_KEY_MAX];
+	uint64_t srv = mc_get(b, "read.bytes_from_server") -
+		       mc_get(a, "read.bytes_from_server");
+	uint64_t cache = mc_get(b, "read.bytes_from_cache") -
+			 mc_get(a, "read.bytes_from_cache");
+	uint64_t read = mc_get(b, "read.bytes_read") - mc_get(a, "read.bytes_read");
+
+	for (size_t i = 0; i < b->n; i++) {
+		uint64_t n;
+
+		if (!rpc_name(b->kv[i].key, name, sizeof(name)))
+			continue;
+		n = b->kv[i].value - mc_get(a, b->kv[i].key);
+		if (n)
+			printf("          mount %-12s %10.1f /s %10.0f us avg\n", name,
+			       (double)n / dt,
+			       (double)(rpc_field(b, name, "us") - rpc_field(a, name, "us")) /
+				       (double)n);
+	}
+	printf("          mount reads %.2f MB/s: %.2f MB/s from the server, %.2f MB/s "
+	       "from the node cache (%.0f %% of chunk bytes)\n", (double)read / 1e6 / dt,
+	       (double)srv / 1e6 / dt, (double)cache / 1e6 / dt, ratio(cache, cache + srv));
+}
