@@ -609,6 +609,19 @@ void lease_free(struct lease_table *t)
 	free(t);
 }
 
+bool lease_trusted(struct bfs *fs, const struct bramble_fh *fh)
+{
+	struct lease_table *t = fs->leases;
+	bool trusted;
+
+	if (!lease_enabled(t))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	trusted = rec_trusted(t, rec_find(t, fh));
+	pthread_mutex_unlock(&t->lock);
+	return trusted;
+}
+
 bool lease_enabled(const struct lease_table *t)
 {
 	return t && t->lease_ns > 0;

@@ -92,6 +92,12 @@ int lease_open(struct bfs *fs, const struct bramble_cred *cr,
 	       const struct bramble_fh *fh, int flags, unsigned int bflags,
 	       struct stat *st);
 
+/* Is what this mount holds of fh trusted now (no callback since, within
+ * the lease)?  Then the kernel may keep it too: a directory's listing
+ * (opendir keeps its cache), a missing name in it (a negative entry).
+ * A callback invalidates both in the kernel. */
+bool lease_trusted(struct bfs *fs, const struct bramble_fh *fh);
+
 void lease_get_counters(struct lease_table *t, struct lease_counters *out);
 /* The counters as .bramble lines (ctl.c):
  *   lease.on                 1 when callbacks are on for the connection

@@ -49,6 +49,13 @@ void bfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	d->fh = fh;
 	cred_of_req(fs, req, &d->cred);
 	fi->fh = (uintptr_t)d;
+	/* Under callbacks the kernel keeps the listing it read: reused by
+	 * the next opendir while the directory stays trusted (no callback
+	 * since, within the lease), else dropped (no FOPEN_KEEP_CACHE). */
+	if (lease_enabled(fs->leases)) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = lease_trusted(fs, &fh);
+	}
 	bfs_trace(fs, "opendir", ino, 0, t0);
 	if (fuse_reply_open(req, fi) != 0) {
 		pthread_mutex_destroy(&d->lock);

@@ -44,10 +44,13 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == 0)
 			rc = entry_fresh(fs, &cr, gen, &fh, &st);
 	}
-	if (rc == -ENOENT && fs->opts.negative_timeout > 0) {
-		/* ino 0: the kernel caches the absence. */
+	if (rc == -ENOENT && (fs->opts.negative_timeout > 0 || lease_trusted(fs, &dir))) {
+		/* ino 0: the kernel caches the absence -- for entry_timeout
+		 * when the directory is under callback: a create there
+		 * elsewhere expires the kernel's entry (lease.h). */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->opts.negative_timeout;
+		e.entry_timeout = BR_MAX(fs->opts.negative_timeout,
+					 lease_trusted(fs, &dir) ? fs->opts.entry_timeout : 0);
 		bfs_trace(fs, "lookup", parent, rc, t0);
 		fuse_reply_entry(req, &e);
 		return;
