@@ -108,29 +108,11 @@ struct cachedb {
 
 int cachedb_open(const char *path, struct cachedb **out, char *err, size_t errlen)
 {
-	sqlite3 *db = NULL;
-	char *msg = NULL;
+	sqlite3 *db;
+	char *msg;
 	int rc;
 
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db, BUSY_MS);
-		/* NORMAL: a power cut may lose the last commits, never
-		 * consistency; the chunk files are verified on every read. */
-		rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-				  NULL, NULL, &msg);
-	}
-	/* One transaction, so processes opening a new cache at once agree. */
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_exec(db, schema, NULL, NULL, &msg);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
-		else
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	}
+	rc = sqlite_open_schema(path, BUSY_MS, schema, &db, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open the node cache index '%s': %s", path,
 			 msg ? msg : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

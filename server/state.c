@@ -27,19 +27,11 @@ int state_sqlite_errno(int rc)
 int state_db_open(const char *path, const char *what, const char *schema,
 		  sqlite3 **out, char *err, size_t errlen)
 {
-	sqlite3 *db = NULL;
-	char *msg = NULL;
+	sqlite3 *db;
+	char *msg;
 	int rc;
 
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 5000);
-		rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL;"
-				  "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg);
-	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, schema, NULL, NULL, &msg);
+	rc = sqlite_open_schema(path, 5000, schema, &db, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open the %s in '%s': %s", what, path,
 			 msg ? msg : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
