@@ -163,7 +163,7 @@ static int run(struct cachedb *db, sqlite3_stmt *s)
 
 	sqlite3_reset(s);
 	(void)db;
-	return r == SQLITE_DONE ? 0 : sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+	return sqlite_step_errno(r, SQLITE_DONE);
 }
 
 static int run_simple(struct cachedb *db, enum stmt_id id)
@@ -257,7 +257,7 @@ int cachedb_pinned(struct cachedb *db, uint64_t *chunks, uint64_t *bytes)
 		*bytes = (uint64_t)sqlite3_column_double(s, 1);
 	}
 	sqlite3_reset(s);
-	return r == SQLITE_ROW ? 0 : sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+	return sqlite_step_errno(r, SQLITE_ROW);
 }
 
 int cachedb_lookup(struct cachedb *db, const unsigned char *hash, uint64_t *len,
@@ -342,8 +342,8 @@ int cachedb_lru(struct cachedb *db, uint64_t want, struct cachedb_victim **out,
 		v[cnt].len = (uint64_t)sqlite3_column_int64(s, 1);
 		sum += v[cnt++].len;
 	}
-	if (sum < want && r != SQLITE_DONE)
-		rc = sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+	if (sum < want)
+		rc = sqlite_step_errno(r, SQLITE_DONE);
 	sqlite3_reset(s);
 	if (rc < 0) {
 		free(v);
@@ -415,8 +415,8 @@ int cachedb_page(struct cachedb *db, const unsigned char *after,
 			continue;
 		out[cnt++].len = (uint64_t)sqlite3_column_int64(s, 1);
 	}
-	if (cnt < max && r != SQLITE_DONE)
-		rc = sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+	if (cnt < max)
+		rc = sqlite_step_errno(r, SQLITE_DONE);
 	sqlite3_reset(s);
 	*n = cnt;
 	return rc;
@@ -442,7 +442,7 @@ int cachedb_list(struct cachedb *db, struct bramble_cache_entry **out, size_t *n
 		e[cnt].last_use = sqlite3_column_int64(s, 2) / 1000;
 		e[cnt++].npins = (unsigned)sqlite3_column_int64(s, 3);
 	}
-	rc = r == SQLITE_DONE ? 0 : sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+	rc = sqlite_step_errno(r, SQLITE_DONE);
 	sqlite3_reset(s);
 	if (rc < 0) {
 		free(e);
@@ -475,7 +475,7 @@ int cachedb_list_pins(struct cachedb *db, struct bramble_cache_pininfo **out, si
 				 sqlite3_column_int64(s, 4);
 		cnt++;
 	}
-	rc = r == SQLITE_DONE ? 0 : sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+	rc = sqlite_step_errno(r, SQLITE_DONE);
 	sqlite3_reset(s);
 	if (rc < 0) {
 		for (size_t i = 0; i < cnt; i++)
@@ -589,7 +589,7 @@ int cachedb_map_get(struct cachedb *db, const void *fh, size_t fhlen,
 	if (r == SQLITE_ROW)
 		rc = map_from_row(s, out, last_use_ms);
 	else
-		rc = r == SQLITE_DONE ? -ENOENT : sqlite_errno(r) ? sqlite_errno(r) : -EIO;
+		rc = r == SQLITE_DONE ? -ENOENT : sqlite_step_errno(r, SQLITE_DONE);
 	sqlite3_reset(s);
 	return rc;
 }

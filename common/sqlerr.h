@@ -39,6 +39,16 @@ static inline int sqlite_errno(int rc)
 	}
 }
 
+/* A step that ended in r where want (SQLITE_DONE or SQLITE_ROW) was
+ * expected: 0, or the -errno of r (-EIO when r is no error at all, e.g.
+ * a row where none should be). */
+static inline int sqlite_step_errno(int r, int want)
+{
+	int rc = sqlite_errno(r);
+
+	return r == want ? 0 : rc ? rc : -EIO;
+}
+
 /* Open (creating) the database at path for one thread at a time (the
  * caller serialises): WAL, synchronous=NORMAL (a power cut may lose the
  * last commits, never consistency), a busy timeout of busy_ms for the

@@ -1,16 +1,14 @@
 /* stats_mount.c - the mount's own counters for `bramble stats MOUNT`:
  * read from the counter lines of its control file .bramble (fuse/ctl.c
  * says which), shown beside the server's. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "json.h"
 #include "stats_mount.h"
+#include "target.h"
 #include "xalloc.h"
 
 /* The prefixes of counter lines (the rest of .bramble is settings). */
@@ -50,22 +48,12 @@ static void parse_line(char *line, struct mount_counters *m)
 
 int mount_counters_read(const char *mount, struct mount_counters *m)
 {
-	struct buf text = BUF_INIT, path = BUF_INIT;
-	char chunk[8192], *line, *save = NULL;
-	ssize_t n;
-	int fd, rc = 0;
+	struct buf text = BUF_INIT;
+	char *line, *save = NULL;
+	int rc;
 
 	memset(m, 0, sizeof(*m));
-	buf_addf(&path, "%s/.bramble", mount);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
-	buf_release(&path);
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		buf_add(&text, chunk, (size_t)n);
-	if (n < 0)
-		rc = -errno;
-	close(fd);
+	rc = target_read_ctl(mount, &text);
 	buf_add(&text, "", 1);
 	for (line = strtok_r(text.data, "\n", &save); line && rc == 0;
 	     line = strtok_r(NULL, "\n", &save))

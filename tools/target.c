@@ -16,9 +16,7 @@
 #include "util.h"
 #include "xalloc.h"
 
-/* Read dir/.bramble into ctl; the control file is answered by lookup even
- * though readdir never lists it.  0 or -errno. */
-static int read_ctl(const char *dir, struct buf *ctl)
+int target_read_ctl(const char *dir, struct buf *ctl)
 {
 	struct buf path = BUF_INIT;
 	char chunk[4096];
@@ -54,7 +52,7 @@ static int find_mount(const char *path, struct target *t)
 			*(slash == dir ? slash + 1 : slash) = '\0';
 	}
 	for (;;) {
-		if (read_ctl(dir, &ctl) == 0 && ctl.len) {
+		if (target_read_ctl(dir, &ctl) == 0 && ctl.len) {
 			t->mount = dir;
 			t->ctl = buf_detach(&ctl, NULL);
 			return 0;
@@ -126,7 +124,7 @@ int target_mount_root(const char *root, struct target *t)
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	rc = read_ctl(root, &ctl);
+	rc = target_read_ctl(root, &ctl);
 	if (rc == 0 && !ctl.len)
 		rc = -ENOENT;
 	if (rc < 0) {

@@ -29,6 +29,12 @@ int target_mount(const char *path, struct target *t);
  * that waits for the server, even when it is down. */
 int target_mount_root(const char *root, struct target *t);
 
+/* Read dir/.bramble (as it is now: its counters change) into ctl; the
+ * control file is answered by lookup even though readdir never lists it.
+ * 0 or -errno. */
+struct buf;
+int target_read_ctl(const char *dir, struct buf *ctl);
+
 /* Value of `key' in the control file (NULL if absent or not a mount);
  * points into t->ctl up to the end of line: copy it before use. */
 char *target_ctl_get(const struct target *t, const char *key);
