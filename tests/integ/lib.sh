@@ -19,6 +19,13 @@
 #   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
 #                                        the daemons are stopped and before $T
 #                                        is removed (e.g. umount a tmpfs)
+#   as_user CMD... / as_user2 CMD...     run CMD as the ordinary users
+#                                        $BR_USER / $BR_USER2 (uids $BR_UID,
+#                                        $BR_UID2; HOME under $T), as jobs run
+#
+# Tests run as users run bramble: the server squashes root (pass
+# --no-root-squash only where a test is about root), mounts get the
+# README's fstab options ($BR_MOUNT_OPTS), and workloads run as_user.
 #
 # Every test gets its own directory $T (export, state, mounts, logs); an EXIT
 # trap unmounts and stops everything it started, even when the test fails.
@@ -93,6 +100,30 @@ br_cleanup() {
 trap br_cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The ordinary users workloads run as (tools/install-deps makes them).
+BR_USER=bramble-u1
+BR_USER2=bramble-u2
+BR_UID=$(id -u "$BR_USER" 2>/dev/null) || fail "no user $BR_USER: run tools/install-deps"
+BR_UID2=$(id -u "$BR_USER2" 2>/dev/null) || fail "no user $BR_USER2: run tools/install-deps"
+BR_GID=$(id -g "$BR_USER")
+BR_GID2=$(id -g "$BR_USER2")
+# The README's fstab options (_netdev is mount(8)'s; bramblefs accepts it).
+BR_MOUNT_OPTS=_netdev,allow_other
+mkdir -p "$T/home1" "$T/home2"
+chown "$BR_UID:$BR_GID" "$T/home1"
+chown "$BR_UID2:$BR_GID2" "$T/home2"
+
+# as_user CMD...: CMD as $BR_USER with its own groups, in a clean
+# environment (HOME of its own, a PATH, no root's variables).
+as_user() {
+	setpriv --reuid="$BR_UID" --regid="$BR_GID" --init-groups --reset-env -- \
+		env HOME="$T/home1" USER="$BR_USER" LOGNAME="$BR_USER" "$@"
+}
+as_user2() {
+	setpriv --reuid="$BR_UID2" --regid="$BR_GID2" --init-groups --reset-env -- \
+		env HOME="$T/home2" USER="$BR_USER2" LOGNAME="$BR_USER2" "$@"
+}
+
 br_on_cleanup() {
 	_br_hooks="$_br_hooks$1
 "
@@ -150,7 +181,7 @@ br_mount_nowait() {
 	# Each test's mounts share one node cache of its own (BR_CACHE_DIR),
 	# not the machine's /var/cache/bramble.
 	${BR_WRAP_FUSE:-} "$BRAMBLEFS" "${SRC:-127.0.0.1:/}" "$mnt" -f \
-		-o "port=$PORT,cache_dir=${BR_CACHE_DIR:-$T/nodecache}" "$@" \
+		-o "$BR_MOUNT_OPTS,port=$PORT,cache_dir=${BR_CACHE_DIR:-$T/nodecache}" "$@" \
 		>>"$T/bramblefs.log" 2>&1 &
 	FUSE_PID=$!
 	_br_pids="$_br_pids $FUSE_PID"
