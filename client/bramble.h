@@ -65,7 +65,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 36          /* procedures 0..35 of version 1 */
+#define BRAMBLE_NPROCS 37          /* procedures 0..36 of version 1 */
 
 struct bramble;
 
@@ -111,6 +111,7 @@ int bramble_auth_parse(const char *s, int *out);
 #define BRAMBLE_CAP_EXPORTS 8      /* MOUNT by export name */
 #define BRAMBLE_CAP_CHUNKS 16      /* chunk index: CHUNKMAP, READ_CHUNK */
 #define BRAMBLE_CAP_STATS 32       /* STATS: the server's counters */
+#define BRAMBLE_CAP_OPENS 512      /* open state: *_HOLD flags, CLOSE */
 
 /* What the server said in HELLO on the current connection. */
 struct bramble_hello {
@@ -140,6 +141,9 @@ int bramble_new_hello(const struct bramble_opts *o, struct bramble **out,
 
 /* The HELLO answer of the current connection. */
 void bramble_server_hello(struct bramble *b, struct bramble_hello *out);
+/* Whether the server of the current connection announced cap
+ * (BRAMBLE_CAP_*). */
+bool bramble_server_can(struct bramble *b, uint64_t cap);
 /* The server's instance (changes when it restarts; 0 for an older server). */
 uint64_t bramble_server_instance(struct bramble *b);
 
@@ -212,6 +216,9 @@ struct bramble_mount_res {
 #define BRAMBLE_SET_MTIME 32
 #define BRAMBLE_SET_ATIME_NOW 64   /* with _ATIME: the server's clock */
 #define BRAMBLE_SET_MTIME_NOW 128  /* with _MTIME: the server's clock */
+#define BRAMBLE_SET_OPEN 256       /* the size: ftruncate through the caller's
+				    * held open file (BRAMBLE_OPEN_HOLD) */
+#define BRAMBLE_SET_KILL_SETID 512 /* clear set-id bits as a write would */
 
 struct bramble_setattr {
 	uint32_t valid;            /* BRAMBLE_SET_* */
@@ -225,9 +232,15 @@ struct bramble_setattr {
 
 #define BRAMBLE_CREATE_EXCL 1
 #define BRAMBLE_CREATE_TRUNC 2
+#define BRAMBLE_CREATE_HOLD 4      /* with BRAMBLE_CAP_OPENS: as OPEN_HOLD */
+#define BRAMBLE_CREATE_READ 8      /* the access it is opened with */
+#define BRAMBLE_CREATE_WRITE 16
 #define BRAMBLE_OPEN_READ 1
 #define BRAMBLE_OPEN_WRITE 2
 #define BRAMBLE_OPEN_TRUNC 4
+#define BRAMBLE_OPEN_HOLD 8        /* with BRAMBLE_CAP_OPENS: the server keeps
+				    * the open file for this client's WRITEs
+				    * until bramble_close() */
 #define BRAMBLE_WRITE_SYNC 1       /* on stable storage before the reply */
 #define BRAMBLE_COMMIT_DATASYNC 1
 #define BRAMBLE_RENAME_NOREPLACE 1
@@ -370,6 +383,11 @@ int bramble_commit(struct bramble *b, const struct bramble_cred *cr,
 int bramble_open(struct bramble *b, const struct bramble_cred *cr,
 		 const struct bramble_fh *fh, unsigned int flags,
 		 struct stat *st);
+/* Drop a hold an OPEN_HOLD (or CREATE_HOLD) took, with the same cred and
+ * BRAMBLE_OPEN_READ/WRITE flags (bramble_prot.x "Open state").  0 or
+ * -errno; a hold the server no longer has is no error. */
+int bramble_close(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *fh, unsigned int flags);
 /* "user." names only.  size 0: return the size needed only.  Returns the
  * size of the value (list), -ERANGE when it exceeds a non-zero size. */
 ssize_t bramble_getxattr(struct bramble *b, const struct bramble_cred *cr,

@@ -10,6 +10,14 @@
 #include "rpc.h"
 #include "xxhash128.h"
 
+_Static_assert(BRAMBLE_CAP_OPENS == BR_CAP_OPENS, "bramble.h out of date");
+_Static_assert(BRAMBLE_OPEN_HOLD == BR_OPEN_HOLD, "bramble.h out of date");
+_Static_assert(BRAMBLE_CREATE_HOLD == BR_CREATE_HOLD &&
+	       BRAMBLE_CREATE_READ == BR_CREATE_READ &&
+	       BRAMBLE_CREATE_WRITE == BR_CREATE_WRITE, "bramble.h out of date");
+_Static_assert(BRAMBLE_SET_OPEN == BR_SET_OPEN &&
+	       BRAMBLE_SET_KILL_SETID == BR_SET_KILL_SETID, "bramble.h out of date");
+
 /* ---- argument and result helpers */
 
 static void fh_arg(br_fh *w, const struct bramble_fh *fh)
@@ -304,6 +312,15 @@ int bramble_open(struct bramble *b, const struct bramble_cred *cr,
 
 	fh_arg(&a.fh, fh);
 	return attr_call(b, BRPROC_OPEN, cr, (xdrproc_t)xdr_br_open_args, &a, st);
+}
+
+int bramble_close(struct bramble *b, const struct bramble_cred *cr,
+		  const struct bramble_fh *fh, unsigned int flags)
+{
+	br_close_args a = { .flags = flags };
+
+	fh_arg(&a.fh, fh);
+	return stat_call(b, BRPROC_CLOSE, cr, (xdrproc_t)xdr_br_close_args, &a);
 }
 
 int bramble_access(struct bramble *b, const struct bramble_cred *cr,

@@ -49,6 +49,19 @@ static int read_record(int fd, struct rm_reader *r, int64_t deadline_ns)
 	}
 }
 
+/* The peer answered, but not as brambled does: a record mark no server
+ * of ours would send (-E2BIG: most text protocols' first bytes read as a
+ * huge length), bytes that are not an RPC reply to our call (-EPROTO), or
+ * an RPC server without our program (-EPROTONOSUPPORT).  Said at once,
+ * without waiting for the deadline. */
+static int not_bramble(int rc, struct bramble_hello *out)
+{
+	snprintf(out->message, sizeof(out->message), "%s",
+		 rc == -EPROTONOSUPPORT ? "an RPC server without the bramble program"
+					: "it answered something that is not ONC RPC");
+	return -EPROTONOSUPPORT;
+}
+
 static void copy_text(char *dst, const char *src)
 {
 	snprintf(dst, BRAMBLE_TEXT_MAX + 1, "%s", src ? src : "");
@@ -103,6 +116,8 @@ int hello_exchange(int fd, uint64_t caps, uint64_t need, const char *client,
 		rc = rpcmsg_decode_reply(r.rec.data, r.rec.len, &rep, &xid_ok);
 	if (rc == 0 && rep.xid != HELLO_XID)
 		rc = -EPROTO;
+	if (rc == -E2BIG || rc == -EPROTO || rc == -EPROTONOSUPPORT)
+		rc = not_bramble(rc, out);
 	if (rc == -ENOSYS) {
 		/* A server from before HELLO: revision 1 is all it speaks. */
 		out->revision = out->min_revision = out->max_revision = 1;

@@ -13,8 +13,10 @@
 
 /* Ask for revisions 1..BR_REVISION with caps (announced) and need
  * (required); wait at most timeout_ms.  Returns 0 with *out filled,
- * -EPROTO when either side refuses (out->message says why, in words), or
- * -errno when the server could not be talked to.  A server older than
+ * -EPROTO when either side refuses (out->message says why, in words),
+ * -EPROTONOSUPPORT when the peer is not a bramble server (it answered, but
+ * not ONC RPC or not our program: out->message says which), or -errno
+ * when the server could not be talked to (-ETIMEDOUT: no answer).  A server older than
  * HELLO answers "procedure unavailable": that is revision 1, no
  * capabilities, instance 0 (restarts cannot be told apart). */
 int hello_exchange(int fd, uint64_t caps, uint64_t need, const char *client,

@@ -165,6 +165,16 @@ void bramble_server_hello(struct bramble *b, struct bramble_hello *out)
 	pthread_mutex_unlock(&b->hello_lock);
 }
 
+bool bramble_server_can(struct bramble *b, uint64_t cap)
+{
+	bool can;
+
+	pthread_mutex_lock(&b->hello_lock);
+	can = (b->hello.caps & cap) == cap;
+	pthread_mutex_unlock(&b->hello_lock);
+	return can;
+}
+
 uint64_t bramble_server_instance(struct bramble *b)
 {
 	uint64_t v;

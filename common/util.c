@@ -1,4 +1,4 @@
-/* util.c - number parsing and full reads/writes. */
+/* util.c - number parsing, full reads/writes, timestamps. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,16 @@ int parse_uint(const char *s, unsigned long long min, unsigned long long max,
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+int64_t ts_to_ns(const struct timespec *ts)
+{
+	/* Unsigned arithmetic wraps by definition; converting back is the
+	 * two's complement GCC and Clang define. */
+	uint64_t ns = (uint64_t)(int64_t)ts->tv_sec * UINT64_C(1000000000) +
+		      (uint64_t)(int64_t)ts->tv_nsec;
+
+	return (int64_t)ns;
 }
 
 int parse_seconds_ms(const char *s, int64_t *out_ms)

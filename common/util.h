@@ -26,6 +26,18 @@ static inline int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A file timestamp (wall clock) as int64 nanoseconds since the epoch, for
+ * storing and comparing for equality (has the file changed?).  Exact from
+ * 1677 to 2262.  Outside, tv_sec * 1e9 in int64 would overflow --
+ * undefined behaviour that any user who can write a file triggers (`touch
+ * -d @10000000000 f`, or any value SETATTR carries) -- so it is computed
+ * modulo 2^64 instead: two different times still give different values
+ * (unless exactly 584.5 years apart), which is what the callers need, but
+ * such values do not order.  The same values the old multiplication gave
+ * where it wrapped, so what the chunk index and the node cache stored
+ * before still matches. */
+int64_t ts_to_ns(const struct timespec *ts);
+
 /* Parse a non-negative decimal number with an optional fraction ("1.5")
  * into milliseconds.  Returns 0 or -EINVAL. */
 int parse_seconds_ms(const char *s, int64_t *out_ms);

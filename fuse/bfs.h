@@ -57,6 +57,9 @@ struct bfs_file {
 	struct bramble_cred cred;
 	bool sync;                 /* O_SYNC/O_DSYNC: stable writes */
 	bool writer;               /* opened for writing */
+	/* The server holds the open file for us (BRAMBLE_OPEN_HOLD): release
+	 * sends CLOSE with these BRAMBLE_OPEN_READ/WRITE flags; 0: none. */
+	unsigned int hold;
 	/* write-behind, protected by fs->wb's lock (wb.h): */
 	size_t wb_bytes;           /* bytes in flight */
 	unsigned int wb_pending;   /* writes in flight */

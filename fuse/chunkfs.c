@@ -249,11 +249,6 @@ static int reader_get(struct chunkfs *cf, struct bramble_reader **out)
 	return rc;
 }
 
-static int64_t ts_ns(const struct timespec *t)
-{
-	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
-}
-
 /* The map the node cache keeps for f (bramble stage, or an earlier
  * CHUNKMAP of any mount on this node), if it belongs to the version of
  * the file this open saw: size, mtime and ctime as OPEN returned them. */
@@ -265,7 +260,8 @@ static struct bramble_filemap *map_persisted(struct chunkfs *cf, struct bfs_file
 
 	if (!cf->cache || bramble_cache_map_get(cf->cache, f->fh.data, f->fh.len, &cm) < 0)
 		return NULL;
-	if (cm.size != size || cm.mtime_ns != ts_ns(mtime) || cm.ctime_ns != ts_ns(ctime)) {
+	if (cm.size != size || cm.mtime_ns != ts_to_ns(mtime) ||
+	    cm.ctime_ns != ts_to_ns(ctime)) {
 		bramble_cache_map_release(&cm);
 		return NULL;
 	}
@@ -293,7 +289,7 @@ static void map_persist(struct chunkfs *cf, struct bfs_file *f,
 			const struct timespec *ctime)
 {
 	struct bramble_cache_map cm = {
-		.size = m->size, .mtime_ns = ts_ns(mtime), .ctime_ns = ts_ns(ctime),
+		.size = m->size, .mtime_ns = ts_to_ns(mtime), .ctime_ns = ts_to_ns(ctime),
 		.version = m->version, .chunk_size = m->chunk_size,
 		.nchunks = m->nchunks, .hashes = m->hashes,
 	};

@@ -424,17 +424,20 @@ bool inode_any_open(struct inode_table *t)
 	return any;
 }
 
-void inode_set_silly(struct inode_table *t, uint64_t ino,
+bool inode_set_silly(struct inode_table *t, uint64_t ino,
 		     const struct bramble_fh *dir, const char *name)
 {
 	struct inode *in;
+	bool open;
 
 	pthread_mutex_lock(&t->lock);
 	in = find_ino(t, ino);
-	if (in) {
+	open = in && in->nopen > 0;
+	if (open) {
 		free(in->silly_name);
 		in->silly_name = xstrdup(name);
 		in->silly_dir = *dir;
 	}
 	pthread_mutex_unlock(&t->lock);
+	return open;
 }

@@ -88,8 +88,10 @@ bool inode_fh_is_open(struct inode_table *t, const struct bramble_fh *fh,
 		      uint64_t *ino);
 /* Cheap pre-check: is anything open at all? */
 bool inode_any_open(struct inode_table *t);
-/* Record that ino was renamed aside to dir/name (copied). */
-void inode_set_silly(struct inode_table *t, uint64_t ino,
+/* Record that ino was renamed aside to dir/name (copied), so that its
+ * last close removes it.  false when ino has no open left (its last
+ * close raced with the rename): nothing recorded, the caller removes it. */
+bool inode_set_silly(struct inode_table *t, uint64_t ino,
 		     const struct bramble_fh *dir, const char *name);
 
 #endif

@@ -57,10 +57,24 @@ static int64_t connect_deadline(const struct bfs *fs)
 			     : now_ns() + (int64_t)(fs->opts.timeout * 1e9);
 }
 
+/* Said once, as soon as the first attempt fails for a reason that may go
+ * away: without it a mount made while the server is down is silent for
+ * the whole timeout. */
+static void say_retrying(const struct bfs *fs, int rc, int64_t deadline_ns)
+{
+	if (deadline_ns == INT64_MAX)
+		log_warn("server %s:%u not reachable (%s), retrying until it answers",
+			 fs->opts.host, fs->opts.port, strerror(-rc));
+	else
+		log_warn("server %s:%u not reachable (%s), retrying for %.0f s",
+			 fs->opts.host, fs->opts.port, strerror(-rc),
+			 (double)(deadline_ns - now_ns()) / 1e9);
+}
+
 /* Connect, trying again (100 ms -> 2 s apart) until deadline_ns, until
  * the session is told to exit, or until the thread's cancel token fires
- * (-EINTR). */
-static int connect_server(struct bfs *fs, int64_t deadline_ns)
+ * (-EINTR).  announce: say so when the first attempt fails. */
+static int connect_server(struct bfs *fs, int64_t deadline_ns, bool announce)
 {
 	struct bramble_opts bo;
 	int64_t deadline = deadline_ns;
@@ -86,10 +100,13 @@ static int connect_server(struct bfs *fs, int64_t deadline_ns)
 		if (rc == 0 && lease_enabled(fs->leases))
 			bramble_set_callback_hook(fs->cl, lease_on_callback, fs);
 		if (rc == 0 || rc == -EINVAL || rc == -EACCES || rc == -EPROTO ||
-		    now_ns() + backoff * 1000000 > deadline)
+		    rc == -EPROTONOSUPPORT || now_ns() + backoff * 1000000 > deadline)
 			return rc;
 		if (bramble_cancelled() || (fs->se && fuse_session_exited(fs->se)))
 			return -EINTR;
+		if (announce)
+			say_retrying(fs, rc, deadline);
+		announce = false;
 		usleep((useconds_t)backoff * 1000);
 		backoff = BR_MIN(backoff * 2, 2000);
 	}
@@ -116,13 +133,13 @@ static int mount_export(struct bfs *fs, int64_t deadline_ns, bool *retry)
 {
 	struct bramble_mount_res mr;
 	const char *sub = fs->opts.subdir;
-	int rc = fs->cl ? 0 : connect_server(fs, deadline_ns);
+	int rc = fs->cl ? 0 : connect_server(fs, deadline_ns, !fs->se);
 
 	if (retry)
 		*retry = transient(rc);
 	if (rc < 0) {
-		log_err("cannot connect to %s port %u: %s", fs->opts.host,
-			fs->opts.port, strerror(-rc));
+		log_err("cannot connect to %s port %u: %s", fs->opts.host, fs->opts.port,
+			rc == -EPROTONOSUPPORT ? "not a bramble server" : strerror(-rc));
 		return rc;
 	}
 	while (*sub == '/')
@@ -190,6 +207,93 @@ static void *bg_connect_main(void *arg)
 	return NULL;
 }
 
+/* The mount point as /proc/self/mountinfo spells it (absolute, no
+ * symlinks), found without touching the point itself: a stat of a bramble
+ * mount whose server is down, or of an -o bg mount not yet connected,
+ * would wait.  Only its directory is resolved.  Caller frees; NULL when
+ * that fails (libfuse will say why). */
+static char *mountpoint_path(const char *arg)
+{
+	char *copy = xstrdup(arg), *slash, *dir, *out = NULL;
+	const char *base;
+	struct buf b = BUF_INIT;
+	size_t n = strlen(copy);
+
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	slash = strrchr(copy, '/');
+	base = slash ? slash + 1 : copy;
+	if (!strcmp(base, ".") || !strcmp(base, "..") || !strcmp(copy, "/")) {
+		out = realpath(copy, NULL);     /* rare: the point is touched */
+	} else {
+		if (slash)
+			*slash = '\0';
+		dir = realpath(!slash ? "." : slash == copy ? "/" : copy, NULL);
+		if (dir) {
+			buf_addf(&b, "%s/%s", strcmp(dir, "/") ? dir : "", base);
+			out = buf_detach(&b, NULL);
+		}
+		free(dir);
+	}
+	free(copy);
+	return out;
+}
+
+/* mountinfo writes blanks and backslashes in paths as \ooo. */
+static void unoctal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* A second bramblefs over a bramble mount would hide the first (and
+ * double its cache and locks) without a word: refuse.  Only the topmost
+ * mount at the point counts, so mounting over another filesystem (a
+ * tmpfs), or over a bramble mount that something else now covers, is
+ * fine.  0 or -EBUSY (logged). */
+static int check_not_mounted(const char *arg)
+{
+	char *mp = mountpoint_path(arg), *line = NULL;
+	char mnt[4096], type[256], src[4096], top_src[4096] = "";
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	bool top_ours = false;
+	size_t cap = 0;
+
+	while (mp && f && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - ");
+
+		/* id parent dev root MOUNTPOINT opts [tags] - FSTYPE SOURCE ... */
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%255s %4095s", type, src) != 2)
+			continue;
+		unoctal(mnt);
+		if (strcmp(mnt, mp))
+			continue;
+		/* Listed after what it covers: the last one is on top. */
+		top_ours = !strcmp(type, "fuse.bramblefs");
+		unoctal(src);
+		snprintf(top_src, sizeof(top_src), "%s", src);
+	}
+	if (top_ours)
+		log_err("%s is already a bramble mount of %s; unmount it first "
+			"(fusermount3 -u %s)", mp, top_src, mp);
+	if (f)
+		fclose(f);
+	free(line);
+	free(mp);
+	return top_ours ? -EBUSY : 0;
+}
+
 static void add_default_opts(struct fuse_args *args, const struct bfs_opts *o)
 {
 	struct buf b = BUF_INIT;
@@ -240,6 +344,9 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out_args;
 	}
+	/* Before libfuse resolves the mount point, which stats it. */
+	if (fs.opts.mountpoint && check_not_mounted(fs.opts.mountpoint) < 0)
+		goto out_args;
 	add_default_opts(&args, &fs.opts);
 	if (fuse_parse_cmdline(&args, &cmd) != 0) {
 		ret = EXIT_USAGE;
@@ -291,7 +398,7 @@ int main(int argc, char **argv)
 	}
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
-	if (ready && !fs.cl && connect_server(&fs, connect_deadline(&fs)) < 0) {
+	if (ready && !fs.cl && connect_server(&fs, connect_deadline(&fs), false) < 0) {
 		log_err("cannot reconnect to %s after daemonizing", fs.opts.host);
 		goto out_unmount;
 	}

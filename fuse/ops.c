@@ -99,7 +99,12 @@ static void bfs_init(void *userdata, struct fuse_conn_info *conn)
 	struct bfs *fs = userdata;
 	unsigned int want = FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS |
 			    FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_PARALLEL_DIROPS |
-			    FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_AUTO_INVAL_DATA;
+			    FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_AUTO_INVAL_DATA |
+			    /* The server clears set-id bits on a write or
+			     * truncate (it runs them as the caller); without
+			     * this the kernel sends a chmod as the writer,
+			     * which a non-owner may not make. */
+			    FUSE_CAP_HANDLE_KILLPRIV;
 
 	/* Gate on what this kernel offers (Debian 12: 6.1, CI: 6.18). */
 	conn->want |= want & conn->capable;

@@ -21,6 +21,21 @@
 #include "wb.h"
 #include "xalloc.h"
 
+/* Drop the server's hold on f's open file (its last use is over). */
+static void file_unhold(struct bfs *fs, struct bfs_file *f)
+{
+	int rc;
+
+	if (!f->hold)
+		return;
+	rc = bramble_close(fs->cl, &f->cred, &f->fh, f->hold);
+	if (rc < 0 && rc != -ESTALE)
+		log_warn_rl("CLOSE of ino %llu failed: %s (the server lets go of "
+			    "it when this node's lease ends)",
+			    (unsigned long long)f->ino, strerror(bfs_errno(rc)));
+	f->hold = 0;
+}
+
 static struct bfs_file *file_new(fuse_req_t req, uint64_t ino,
 				 const struct bramble_fh *fh, int flags)
 {
@@ -34,21 +49,34 @@ static struct bfs_file *file_new(fuse_req_t req, uint64_t ino,
 	return f;
 }
 
-static unsigned int open_flags(int flags)
+/* The BRAMBLE_OPEN_READ/WRITE bits of open(2) flags. */
+static unsigned int access_flags(int flags)
 {
-	unsigned int w = 0;
-
 	switch (flags & O_ACCMODE) {
 	case O_RDONLY:
-		w = BRAMBLE_OPEN_READ;
-		break;
+		return BRAMBLE_OPEN_READ;
 	case O_WRONLY:
-		w = BRAMBLE_OPEN_WRITE;
-		break;
+		return BRAMBLE_OPEN_WRITE;
 	default:
-		w = BRAMBLE_OPEN_READ | BRAMBLE_OPEN_WRITE;
-		break;
+		return BRAMBLE_OPEN_READ | BRAMBLE_OPEN_WRITE;
 	}
+}
+
+/* Whether an open with these flags asks the server to hold the file:
+ * writers do, so their writes succeed whatever the mode becomes (git
+ * writes objects it created 0444).  Readers rely on the server's fd cache
+ * and owner override, which spares a CLOSE per read-only open. */
+static bool wants_hold(struct bfs *fs, int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY &&
+	       bramble_server_can(fs->cl, BRAMBLE_CAP_OPENS);
+}
+
+static unsigned int open_flags(int flags)
+{
+	unsigned int w = access_flags(flags);
+
+	/* O_RDONLY | O_TRUNC truncates where the caller may write (Linux). */
 	if (flags & O_TRUNC)
 		w |= BRAMBLE_OPEN_TRUNC;  /* FUSE_CAP_ATOMIC_O_TRUNC */
 	return w;
@@ -61,6 +89,7 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct bramble_fh fh;
 	struct bfs_file *f;
 	struct stat st;
+	unsigned int bflags;
 	bool keep;
 	int rc;
 
@@ -91,9 +120,14 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	f = file_new(req, ino, &fh, fi->flags);
+	bflags = open_flags(fi->flags);
+	if (wants_hold(fs, fi->flags)) {
+		bflags |= BRAMBLE_OPEN_HOLD;
+		f->hold = access_flags(fi->flags);
+	}
 	/* OPEN's attributes (and O_TRUNC) must come after our own writes. */
 	wb_wait_ino(fs->wb, ino);
-	rc = lease_open(fs, &f->cred, &fh, fi->flags, open_flags(fi->flags), &st);
+	rc = lease_open(fs, &f->cred, &fh, fi->flags, bflags, &st);
 	if (rc < 0) {
 		free(f);
 		reply_err(req, "open", ino, rc, t0);
@@ -121,6 +155,7 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fuse_reply_open(req, fi) != 0) {
 		char *silly = NULL;
 
+		file_unhold(fs, f);
 		chunkfs_release(fs->chunks, ino, f->writer);
 		inode_close(fs->inodes, ino, &fh, &silly);
 		free(silly);
@@ -154,6 +189,18 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (fi->flags & O_TRUNC)
 		flags |= BRAMBLE_CREATE_TRUNC;
 	f = file_new(req, 0, &dir, fi->flags);
+	if (bramble_server_can(fs->cl, BRAMBLE_CAP_OPENS)) {
+		/* The access it is opened with (an existing file is opened
+		 * with it, as the caller); a writer's file is held. */
+		if (fi->flags & O_ACCMODE)
+			flags |= BRAMBLE_CREATE_WRITE;
+		if ((fi->flags & O_ACCMODE) != O_WRONLY)
+			flags |= BRAMBLE_CREATE_READ;
+		if (wants_hold(fs, fi->flags)) {
+			flags |= BRAMBLE_CREATE_HOLD;
+			f->hold = access_flags(fi->flags);
+		}
+	}
 	rc = bramble_create(fs->cl, &f->cred, &dir, name, mode, flags, &fh, &st);
 	if (rc < 0) {
 		free(f);
@@ -174,6 +221,7 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		char *silly = NULL;
 
+		file_unhold(fs, f);
 		inode_kattr_clear(fs->inodes, e.ino);
 		chunkfs_release(fs->chunks, e.ino, f->writer);
 		inode_close(fs->inodes, e.ino, &dir, &silly);
@@ -336,6 +384,7 @@ void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				    strerror(bfs_errno(rc)));
 		locks_release(fs, f, fi);
 		chunkfs_release(fs->chunks, f->ino, f->writer);
+		file_unhold(fs, f);
 	}
 	if (f && inode_close(fs->inodes, f->ino, &dir, &silly)) {
 		/* Last close of a file unlinked while open here. */

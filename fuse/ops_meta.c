@@ -112,6 +112,31 @@ void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
 
+/* A chmod refused to a non-owner may be the kernel clearing set-id bits
+ * before the caller's write or truncate (libfuse 3.14 never passes
+ * handle_killpriv on to the kernel, so the kernel does it this way).
+ * When the mode asked is exactly the file's with those bits cleared, ask
+ * the server to clear them as the write would (BRAMBLE_SET_KILL_SETID:
+ * for whoever may write the file).  Else the EPERM stands. */
+static int retry_as_kill_setid(struct bfs *fs, const struct bramble_cred *cr,
+			       const struct bramble_fh *fh, mode_t want,
+			       struct stat *st)
+{
+	struct bramble_setattr kill = { .valid = BRAMBLE_SET_KILL_SETID };
+	mode_t cur, killed;
+	int rc = bramble_getattr(fs->cl, cr, fh, st);
+
+	if (rc < 0)
+		return -EPERM;
+	cur = st->st_mode & 07777;
+	killed = cur & ~(mode_t)S_ISUID;
+	if (cur & S_IXGRP)
+		killed &= ~(mode_t)S_ISGID;
+	if (killed == cur || want != killed)
+		return -EPERM;
+	return bramble_setattr(fs->cl, cr, fh, &kill, st);
+}
+
 void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 int to_set, struct fuse_file_info *fi)
 {
@@ -123,7 +148,6 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int rc;
 
-	(void)fi;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		sa.valid |= BRAMBLE_SET_MODE;
 		sa.mode = attr->st_mode & 07777;
@@ -157,6 +181,15 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	rc = ino_fh(fs, ino, &fh);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		/* ftruncate(2): through the open file, whose opener the server
+		 * checked at open (a file created 0 can be truncated through
+		 * its descriptor); as the opener, whose hold it is. */
+		if ((sa.valid & BRAMBLE_SET_SIZE) && fi && file_of(fi) &&
+		    file_of(fi)->hold &&
+		    !(sa.valid & (BRAMBLE_SET_MODE | BRAMBLE_SET_UID | BRAMBLE_SET_GID))) {
+			sa.valid |= BRAMBLE_SET_OPEN;
+			cr = file_of(fi)->cred;
+		}
 		/* A truncate, utimes or chmod must not be overtaken by a write
 		 * acknowledged before it (size, mtime, permission to write). */
 		wb_wait_ino(fs->wb, ino);
@@ -166,6 +199,8 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			rc = bramble_getattr(fs->cl, &cr, &fh, &st);
 		else
 			rc = bramble_setattr(fs->cl, &cr, &fh, &sa, &st);
+		if (rc == -EPERM && sa.valid == BRAMBLE_SET_MODE)
+			rc = retry_as_kill_setid(fs, &cr, &fh, sa.mode, &st);
 	}
 	if (rc < 0) {
 		reply_err(req, "setattr", ino, rc, t0);
@@ -328,7 +363,12 @@ static int silly_rename(struct bfs *fs, const struct bramble_cred *cr,
 			    BRAMBLE_RENAME_NOREPLACE);
 	if (rc < 0)
 		return rc;
-	inode_set_silly(fs->inodes, ino, dir, silly);
+	if (!inode_set_silly(fs->inodes, ino, dir, silly)) {
+		/* Its last close came while the rename was on the way (the
+		 * kernel sends RELEASE after close(2) returns). */
+		rc = bramble_remove(fs->cl, cr, dir, silly);
+		return rc < 0 && rc != -ENOENT ? rc : 1;
+	}
 	log_debug("%s is open here: renamed aside to %s", name, silly);
 	return 1;
 }

@@ -68,17 +68,12 @@ struct entry {
 	int64_t hashed_ns;
 };
 
-static int64_t ts_ns(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
 static int64_t wall_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts_ns(&ts);
+	return ts_to_ns(&ts);
 }
 
 static int get_fstate(int fd, struct fstate *fs)
@@ -92,8 +87,10 @@ static int get_fstate(int fd, struct fstate *fs)
 	fs->dev = (uint64_t)st.st_dev;
 	fs->ino = (uint64_t)st.st_ino;
 	fs->size = (uint64_t)st.st_size;
-	fs->mtime_ns = ts_ns(&st.st_mtim);
-	fs->ctime_ns = ts_ns(&st.st_ctim);
+	/* Past 2262 these do not order (util.h): compared for equality
+	 * only, and settled() looks at ctime alone. */
+	fs->mtime_ns = ts_to_ns(&st.st_mtim);
+	fs->ctime_ns = ts_to_ns(&st.st_ctim);
 	return 0;
 }
 
@@ -426,14 +423,27 @@ static int hash_stable(struct chunkidx *ci, int fd, struct fstate *fs,
 	return rc;
 }
 
+/* Was e hashed at least racy_ns after the file last changed (not racy,
+ * chunkidx.h)?  A change to the bytes sets ctime to the kernel's clock
+ * (mtime too, but mtime is anyone's to set, even to 2286 -- with it, such
+ * a file would stay racy, and be hashed again on every CHUNKMAP, for
+ * ever; and past 2262 the stored value does not even order).  The stored
+ * times may be anything: no subtraction that can overflow. */
+static bool settled(const struct chunkidx *ci, const struct entry *e)
+{
+	int64_t since;
+
+	if (__builtin_sub_overflow(e->hashed_ns, e->fs.ctime_ns, &since))
+		return e->fs.ctime_ns < 0;
+	return since >= ci->racy_ns;
+}
+
 /* An entry that can be served as it is. */
 static bool entry_fresh(const struct chunkidx *ci, const struct entry *e,
 			const struct fstate *fs)
 {
-	int64_t changed = BR_MAX(e->fs.mtime_ns, e->fs.ctime_ns);
-
 	return same_fstate(&e->fs, fs) && e->chunk_size == ci->chunk_size &&
-	       e->hashed_ns - changed >= ci->racy_ns;
+	       settled(ci, e);
 }
 
 static bool same_hashes(struct chunkidx *ci, const struct entry *e,
@@ -665,7 +675,6 @@ int chunkidx_chunk_current(struct chunkidx *ci, int fd, uint32_t idx,
 	unsigned char stored[CHUNKIDX_HASH_LEN];
 	struct fstate fs;
 	struct entry e;
-	int64_t changed;
 	int cur, rc;
 
 	rc = get_fstate(fd, &fs);
@@ -674,10 +683,9 @@ int chunkidx_chunk_current(struct chunkidx *ci, int fd, uint32_t idx,
 	pthread_mutex_lock(&ci->mu);
 	cur = current_entry(ci, &fs, &e);
 	if (cur == 1) {
-		changed = BR_MAX(e.fs.mtime_ns, e.fs.ctime_ns);
 		/* A racy entry may describe bytes the file no longer holds
 		 * although its stat did not move: only the disk can tell. */
-		if (e.version != version || e.hashed_ns - changed < ci->racy_ns ||
+		if (e.version != version || !settled(ci, &e) ||
 		    idx >= nchunks_of(e.fs.size, e.chunk_size))
 			cur = 0;
 	}

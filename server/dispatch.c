@@ -109,6 +109,7 @@ static const struct proc_desc procs[BR_NPROCS] = {
 			       proc_bench_net, 0 },
 	P(BRPROC_BENCH_DISK, br_bench_disk_args, br_bench_disk_res, proc_bench_disk,
 	  P_FH | P_MODIFIES),
+	P(BRPROC_CLOSE, br_close_args, br_stat, proc_close, P_FH),
 };
 
 bool dispatch_known(uint32_t proc)
@@ -416,7 +417,8 @@ static bool execute(struct service *svc, struct job *j, bool nowait,
 		    bool uncertain)
 {
 	const struct proc_desc *d = &procs[j->proc];
-	struct call c = { .svc = svc, .nowait = nowait, .job = j };
+	struct call c = { .svc = svc, .nowait = nowait, .job = j,
+			  .has_client = j->has_client_id, .client = j->client_id };
 	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
 	void *res = xcalloc(1, d->res_size);
 	int rc, status = 0;

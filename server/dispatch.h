@@ -35,6 +35,7 @@ enum bench_who { BENCH_ROOT, BENCH_ANY, BENCH_OFF };
 struct service {
 	struct exports *exports;        /* reloaded on SIGHUP (exports.h) */
 	struct fdcache *fc;
+	struct openstate *opens;        /* files clients hold open (openstate.h) */
 	struct drc *drc;                /* NULL: no duplicate-request cache */
 	struct lockmgr *locks;          /* cluster-wide locks (lock.h) */
 	struct chunkidx *chunks;        /* chunk index (chunkidx.h); NULL: none */

@@ -18,11 +18,16 @@
 
 #define EXPORT_CACHE_DEFAULT 1024
 #define EXPORT_WALK_MAX 4096     /* deepest directory we will verify */
+/* How long a cached directory is trusted to be still beneath the root
+ * (export.h).  A walk of ".." costs about 3 us per level; at most one per
+ * hot directory in this time is nothing beside a round trip. */
+#define EXPORT_RECHECK_NS (100 * INT64_C(1000000))
 
 /* One decoded handle: the O_PATH fd of its object. */
 struct centry {
 	struct export_fh fh;
 	int fd;
+	int64_t checked_ns;            /* now_ns() of the last beneath() */
 	struct centry *hnext;          /* hash chain */
 	struct centry *prev, *next;    /* LRU list, most recent first */
 };
@@ -169,16 +174,32 @@ static void cache_remove_locked(struct export *ex, struct centry **pp)
 	free(e);
 }
 
-/* Returns a duplicate of the cached fd, or -1. */
-static int cache_get(struct export *ex, const unsigned char *fh, size_t len)
+static bool recheck_due(const struct centry *e, int64_t now)
+{
+	return now - e->checked_ns >= EXPORT_RECHECK_NS;
+}
+
+/* Returns a duplicate of the cached fd, or -1.  *recheck: the entry was
+ * last verified beneath the root EXPORT_RECHECK_NS ago or more; if it is
+ * a directory the caller verifies it again, and forgets the entry when
+ * that fails.  The time is taken now, so that other callers do not walk
+ * the same directory meanwhile. */
+static int cache_get(struct export *ex, const unsigned char *fh, size_t len,
+		     bool *recheck)
 {
 	struct centry **pp;
+	int64_t now = now_ns();
 	int fd = -1;
 
+	*recheck = false;
 	pthread_mutex_lock(&ex->lock);
 	pp = chain_find(ex, fh, len);
 	if (*pp) {
 		fd = fcntl((*pp)->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0 && recheck_due(*pp, now)) {
+			*recheck = true;
+			(*pp)->checked_ns = now;
+		}
 		lru_unlink(*pp);
 		lru_push(ex, *pp);
 	}
@@ -209,7 +230,9 @@ void export_forget(struct export *ex, const void *fh, size_t len)
 	}
 }
 
-/* Remember fd (duplicated) for fh, evicting the least recently used. */
+/* Remember fd (duplicated) for fh, evicting the least recently used.  The
+ * caller has just verified the object is beneath the root (or reached it
+ * from there). */
 static void cache_put(struct export *ex, const struct export_fh *fh, int fd)
 {
 	struct centry **pp;
@@ -235,6 +258,7 @@ static void cache_put(struct export *ex, const struct export_fh *fh, int fd)
 	e = xcalloc(1, sizeof(*e));
 	e->fh = *fh;
 	e->fd = dfd;
+	e->checked_ns = now_ns();
 	pp = &ex->table[bucket(ex, fh->data, fh->len)];
 	e->hnext = *pp;
 	*pp = e;
@@ -561,12 +585,13 @@ static int open_cached(struct export *ex, const void *fhv, size_t len,
 		       int *fd_out, struct stat *st, bool drop_stale)
 {
 	const unsigned char *fh = fhv;
+	bool recheck;
 	int fd, rc;
 
 	rc = verify(ex, fh, len);
 	if (rc < 0)
 		return rc;
-	fd = cache_get(ex, fh, len);
+	fd = cache_get(ex, fh, len, &recheck);
 	if (fd < 0)
 		return -EAGAIN;
 	if (fstat(fd, st) < 0) {
@@ -583,6 +608,19 @@ static int open_cached(struct export *ex, const void *fhv, size_t len,
 			return -EAGAIN;
 		export_forget(ex, fh, len);
 		return -ESTALE;
+	}
+	/* A directory the administrator moved out of the export (mv on the
+	 * server's disk) must not stay reachable through our fd: stale, as
+	 * decoding would find.  Walking ".." of a held directory on a local
+	 * filesystem needs no I/O, and closing one not removed frees
+	 * nothing: fit for the loop thread too. */
+	if (recheck && S_ISDIR(st->st_mode)) {
+		rc = beneath(ex, fd);
+		if (rc < 0) {
+			close(fd);
+			export_forget(ex, fh, len);
+			return rc;
+		}
 	}
 	*fd_out = fd;
 	return 0;
@@ -610,6 +648,8 @@ int export_fh_stat_cached(struct export *ex, const void *fh, size_t len,
 		rc = -EAGAIN;
 	} else if (fstat((*pp)->fd, st) < 0) {
 		rc = -errno;
+	} else if (S_ISDIR(st->st_mode) && recheck_due(*pp, now_ns())) {
+		rc = -EAGAIN;           /* open_cached() verifies it */
 	} else {
 		lru_unlink(*pp);
 		lru_push(ex, *pp);

@@ -28,7 +28,13 @@
  * reached beneath the export.
  *
  * Decoded objects are kept as O_PATH fds in a bounded LRU keyed by the
- * handle bytes, so a hot handle costs no open_by_handle_at.  All functions
+ * handle bytes, so a hot handle costs no open_by_handle_at.  A cached
+ * directory is verified beneath the root again (the same walk of "..")
+ * when it was last verified 100 ms ago or more: one the administrator
+ * moves out of the export (mv on the server's disk) is -ESTALE, and its
+ * entry dropped, within that time; one moved within the export keeps
+ * working.  (A write that lands in that time is one that could as well
+ * have come just before the move.)  All functions
  * are thread-safe (the cache has its own lock).  They return 0 or -errno:
  * -ESTALE for any handle that does not verify or no longer names an
  * object, -EOPNOTSUPP for an object the filesystem cannot give a handle

@@ -419,6 +419,8 @@ static void client_expire(struct lockmgr *m, struct lclient *c)
 	reclaim_done(m, c);
 	if (c->stored && m->db)
 		lockdb_del(m->db, c->id);
+	if (m->o.client_gone)
+		m->o.client_gone(m->o.client_gone_arg, c->id);
 }
 
 void lockmgr_sweep(struct lockmgr *m, int64_t now)

@@ -64,6 +64,11 @@ struct lock_opts {
 	unsigned int lease_sec;
 	unsigned int grace_sec;
 	const char *db_path;      /* bramble.db; NULL: nothing kept (tests) */
+	/* Called (manager's lock held) when a client's lease runs out, so
+	 * that what else the server holds for it goes too (openstate.h).
+	 * May be NULL. */
+	void (*client_gone)(void *arg, uint64_t client);
+	void *client_gone_arg;
 };
 
 /* Encode j's LOCK reply: rc 0 or -errno (-EINTR, -EAGAIN); holder (may

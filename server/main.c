@@ -31,6 +31,7 @@
 #include "lock.h"
 #include "log.h"
 #include "loop.h"
+#include "openstate.h"
 #include "proc.h"
 #include "state.h"
 #include "stats.h"
@@ -192,6 +193,14 @@ static int open_exports(const struct config *cfg, const unsigned char *key,
 	return rc;
 }
 
+/* A client's lease ran out: the files it held open go with its locks. */
+static void client_gone(void *arg, uint64_t client)
+{
+	struct service *svc = arg;
+
+	openstate_client_gone(svc->opens, client);
+}
+
 /* The lock manager, with its list of clients in bramble.db: a restart
  * after clients held locks starts in grace (lock.h). */
 static int start_locks(const struct config *cfg, struct service *svc,
@@ -206,6 +215,8 @@ static int start_locks(const struct config *cfg, struct service *svc,
 
 	snprintf(path, sizeof(path), "%s/bramble.db", cfg->state_dir);
 	o.db_path = path;
+	o.client_gone = client_gone;
+	o.client_gone_arg = svc;
 	rc = lockmgr_new(&o, proc_lock_reply, &svc->locks, err, errlen);
 	if (rc == 0)
 		svc->caps |= BR_CAP_LOCKS;
@@ -334,6 +345,9 @@ int main(int argc, char **argv)
 	svc.exports = exports;
 	svc.fc = fdcache_new(BR_MIN((unsigned int)FDCACHE_MAX, nofile / 4),
 			     FDCACHE_IDLE_SEC);
+	/* Held open files: bounded by the fds left beside the caches. */
+	svc.opens = openstate_new(BR_MIN((unsigned int)OPENSTATE_MAX, nofile / 4));
+	svc.caps |= BR_CAP_OPENS;
 	if ((rc = start_drc(&cfg, &svc, err, sizeof(err))) < 0) {
 		log_err("%s", err);
 		goto out_fc;
@@ -426,6 +440,7 @@ int main(int argc, char **argv)
 		unlink(cfg.pid_file);
 out_fc:
 	fdcache_free(svc.fc);
+	openstate_free(svc.opens);
 	drc_free(svc.drc);
 	lockmgr_free(svc.locks);
 	chunkidx_close(svc.chunks);

@@ -25,6 +25,10 @@ struct call {
 	struct exports_entry *exp;
 	const struct sockaddr *peer;    /* the client's address */
 	struct br_cred cred;            /* effective: squashed, or nobody for AUTH_NONE */
+	/* The client id the credentials carry (drc_client_id(), MUNGE
+	 * session): what open state (openstate.h) and locks are held for. */
+	bool has_client;
+	uint64_t client;
 	bool root;                      /* caller acts as (unsquashed) root */
 	/* Run by the loop thread (dispatch_inline): the handler must not wait
 	 * for the disk.  Where it would, it returns call_would_block() before
@@ -63,13 +67,24 @@ void fd_path(int fd, char *buf, size_t len);
 /* Close fd if >= 0, keeping errno. */
 void close_quiet(int fd);
 
+/* ---- helpers (proc_data.c) */
+
+/* Set the size of the object at pfd (decoded from fh; st its attributes)
+ * for the caller.  through_open (BR_SET_OPEN): ftruncate through the
+ * caller's held open file (openstate.h) when there is one, else as the
+ * caller, else -- the caller owning the file -- as its owner.  Otherwise
+ * truncate as the caller only.  Runs as root; returns as root. */
+int data_truncate(struct call *c, const br_fh *fh, int pfd, const struct stat *st,
+		  uint64_t size, bool through_open);
+
 /* ---- the handlers */
 proc_fn proc_info, proc_mount, proc_getattr, proc_setattr, proc_lookup,
 	proc_access, proc_readlink, proc_create, proc_mkdir, proc_symlink,
 	proc_mknod, proc_remove, proc_rmdir, proc_rename, proc_link,
 	proc_readdirplus, proc_statfs, proc_getxattr, proc_setxattr,
 	proc_listxattr, proc_removexattr;
-proc_fn proc_read, proc_write, proc_commit, proc_open, proc_copy_range;
+proc_fn proc_read, proc_write, proc_commit, proc_open, proc_close,
+	proc_copy_range;
 proc_fn proc_hello;
 proc_fn proc_lock, proc_testlock;
 proc_fn proc_stats;              /* stats.c */

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "fdcache.h"
+#include "log.h"
+#include "openstate.h"
 #include "proc.h"
 #include "stats.h"
 #include "xalloc.h"
@@ -88,9 +90,24 @@ static int cached_fd(struct call *c, const br_fh *fh, int accmode,
 	return fd;
 }
 
+/* Open the regular file at pfd as the server (fsuid 0): the owner
+ * override, for calls through an open file the server holds no state for
+ * (openstate.h) -- after a restart, or from a client without open state.
+ * The data is still written as the caller (set-id bits, quota). */
+static int open_as_owner(int pfd, int accmode)
+{
+	char path[32];
+	int fd;
+
+	fd_path(pfd, path, sizeof(path));
+	fd = open(path, accmode | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
 /* An fd of the regular file fh with accmode, as the caller: from the fd
- * cache or opened anew (not in nowait mode).  The caller gives it back
- * with fdcache_give(*key) or closes it; *st: its attributes. */
+ * cache or opened anew (not in nowait mode); refused, and the caller owns
+ * the file, as its owner.  The caller gives it back with fdcache_give(*key)
+ * or closes it; *st: its attributes. */
 static int data_fd(struct call *c, const br_fh *fh, int accmode,
 		   struct fdcache_key *key, struct stat *st)
 {
@@ -106,8 +123,105 @@ static int data_fd(struct call *c, const br_fh *fh, int accmode,
 		return fd;
 	fdcache_key_init(key, fh->br_fh_val, fh->br_fh_len, &c->cred, accmode);
 	fd = open_as_user(c, pfd, accmode, 0);
+	if (fd == -EACCES && st->st_uid == c->cred.uid)
+		fd = open_as_owner(pfd, accmode);
 	close(pfd);
 	return fd;
+}
+
+/* The file a READ, WRITE or COPY_RANGE works on: the caller's held open
+ * file when there is one (openstate.h), else data_fd()'s. */
+struct dfile {
+	int fd;
+	bool held;
+	struct openstate_use use;       /* held */
+	struct fdcache_key key;         /* !held */
+};
+
+static bool held_file(struct call *c, const br_fh *fh, int accmode,
+		      struct openstate_use *use)
+{
+	struct openstate_key k;
+
+	if (!c->has_client || !c->svc->opens)
+		return false;
+	openstate_key_init(&k, c->client, fh->br_fh_val, fh->br_fh_len,
+			   &c->cred, accmode);
+	return openstate_get(c->svc->opens, &k, use);
+}
+
+/* 0 (df->fd ready, *st its attributes) or -errno.  A held file works on
+ * after it was removed, as a descriptor does. */
+static int dfile_get(struct call *c, const br_fh *fh, int accmode,
+		     struct dfile *df, struct stat *st)
+{
+	int fd;
+
+	df->held = held_file(c, fh, accmode, &df->use);
+	if (df->held) {
+		df->fd = df->use.fd;
+		if (fstat(df->fd, st) == 0)
+			return 0;
+		fd = -errno;
+		openstate_put(c->svc->opens, &df->use);
+		df->held = false;
+		return fd;
+	}
+	fd = data_fd(c, fh, accmode, &df->key, st);
+	df->fd = fd;
+	return fd < 0 ? fd : 0;
+}
+
+static void dfile_put(struct call *c, struct dfile *df)
+{
+	if (df->held)
+		openstate_put(c->svc->opens, &df->use);
+	else if (df->fd >= 0)
+		fdcache_give(c->svc->fc, &df->key, df->fd);
+	df->fd = -1;
+}
+
+/* ftruncate fd to size as the caller (who loses set-id bits, as on Linux). */
+static int truncate_fd(struct call *c, int fd, uint64_t size)
+{
+	int rc = call_as_user(c);
+
+	if (rc == 0 && ftruncate(fd, (off_t)size) < 0)
+		rc = -errno;
+	call_as_root(c);
+	return rc;
+}
+
+int data_truncate(struct call *c, const br_fh *fh, int pfd, const struct stat *st,
+		  uint64_t size, bool through_open)
+{
+	struct openstate_use use;
+	char path[32];
+	int fd, rc;
+
+	if (S_ISDIR(st->st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st->st_mode))
+		return -EINVAL;
+	if (through_open && held_file(c, fh, O_WRONLY, &use)) {
+		rc = truncate_fd(c, use.fd, size);
+		openstate_put(c->svc->opens, &use);
+		return rc;
+	}
+	/* By path, so the kernel checks write permission as the caller. */
+	fd_path(pfd, path, sizeof(path));
+	rc = call_as_user(c);
+	if (rc == 0 && truncate(path, (off_t)size) < 0)
+		rc = -errno;
+	call_as_root(c);
+	if (rc != -EACCES || !through_open || st->st_uid != c->cred.uid)
+		return rc;
+	fd = open_as_owner(pfd, O_WRONLY);
+	if (fd < 0)
+		return fd;
+	rc = truncate_fd(c, fd, size);
+	close(fd);
+	return rc;
 }
 
 /* pread until count or end of file.  In nowait mode from the page cache
@@ -145,29 +259,29 @@ int proc_read(struct call *c, void *args, void *res)
 {
 	br_read_args *a = args;
 	br_read_res *r = res;
-	struct fdcache_key key;
+	struct dfile df;
 	struct stat st;
 	size_t count = BR_MIN(a->count, (unsigned int)BR_DATA_MAX);
 	bool short_read;
 	ssize_t got;
 	char *data;
 	int64_t t0;
-	int fd;
+	int rc;
 
 	if (a->offset > INT64_MAX)
 		return -EINVAL;
 	/* A large copy would hold up every other connection's calls. */
 	if (c->nowait && count > PROC_INLINE_READ_MAX)
 		return call_would_block(c);
-	fd = data_fd(c, &a->fh, O_RDONLY, &key, &st);
-	if (fd < 0)
-		return fd;
+	rc = dfile_get(c, &a->fh, O_RDONLY, &df, &st);
+	if (rc < 0)
+		return rc;
 	data = xmalloc(count ? count : 1);
 	t0 = now_ns();
-	got = read_data(c, fd, data, count, a->offset, &short_read);
+	got = read_data(c, df.fd, data, count, a->offset, &short_read);
 	if (got >= 0)
 		stats_disk(c->svc->stats, false, (uint64_t)got, now_ns() - t0);
-	fdcache_give(c->svc->fc, &key, fd);
+	dfile_put(c, &df);
 	if (got == -EAGAIN && c->nowait) {
 		free(data);
 		return call_would_block(c);
@@ -187,7 +301,7 @@ int proc_write(struct call *c, void *args, void *res)
 {
 	br_write_args *a = args;
 	br_write_res *r = res;
-	struct fdcache_key key;
+	struct dfile df;
 	struct stat st;
 	size_t len = a->data.data_len, done = 0;
 	int64_t t0;
@@ -197,9 +311,10 @@ int proc_write(struct call *c, void *args, void *res)
 		return -EINVAL;
 	if (a->offset > INT64_MAX || a->offset + len > INT64_MAX)
 		return -EFBIG;
-	fd = data_fd(c, &a->fh, O_WRONLY, &key, &st);
-	if (fd < 0)
-		return fd;
+	rc = dfile_get(c, &a->fh, O_WRONLY, &df, &st);
+	if (rc < 0)
+		return rc;
+	fd = df.fd;
 	/* Write as the caller too: the kernel clears set-user-ID bits and
 	 * charges quota by the fs identity. */
 	rc = call_as_user(c);
@@ -222,7 +337,7 @@ int proc_write(struct call *c, void *args, void *res)
 	stats_disk(c->svc->stats, true, done, now_ns() - t0);
 	if ((rc == 0 || done > 0) && fstat(fd, &st) < 0 && rc == 0)
 		rc = -errno;
-	fdcache_give(c->svc->fc, &key, fd);
+	dfile_put(c, &df);
 	/* A partial write reports its count with BR_OK; the client sees the
 	 * error when it writes the rest.  A failed sync is an error. */
 	if (rc < 0 && (done == 0 || (a->flags & BR_WRITE_SYNC)))
@@ -264,50 +379,101 @@ int proc_commit(struct call *c, void *args, void *res)
 	return rc;
 }
 
+/* An OPEN answered from the fd cache: the permission check that opening
+ * would make, made again with access(2) as the caller, since the cached
+ * descriptor was opened before any chmod since.  Returns 0 (*st filled),
+ * -EAGAIN on a miss, or -errno. */
+static int open_cached(struct call *c, const br_open_args *a, int accmode,
+		       int mask, struct stat *st)
+{
+	struct fdcache_key key;
+	int fd, rc;
+
+	fd = cached_fd(c, &a->fh, accmode, &key, st);
+	if (fd < 0)
+		return fd;
+	rc = call_as_user(c);
+	if (rc == 0 && faccessat(fd, "", mask, AT_EMPTY_PATH | AT_EACCESS) < 0)
+		rc = -errno;
+	call_as_root(c);
+	fdcache_give(c->svc->fc, &key, fd);
+	return rc;
+}
+
+/* OPEN of something that is not a regular file: opening a fifo would
+ * block and a device may have side effects, so only check the access. */
+static int open_special(struct call *c, int pfd, const struct stat *st,
+			unsigned int f, int mask)
+{
+	int rc = 0;
+
+	if (S_ISDIR(st->st_mode) && (f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)))
+		rc = -EISDIR;
+	else if (S_ISLNK(st->st_mode))
+		rc = -ELOOP;
+	else
+		rc = call_as_user(c);
+	if (rc == 0 && faccessat(pfd, "", mask, AT_EMPTY_PATH | AT_EACCESS) < 0)
+		rc = -errno;
+	call_as_root(c);
+	return rc;
+}
+
+/* Keep fd: held for the caller's client (BR_OPEN_HOLD), else in the fd
+ * cache, where the READs that follow a read-only OPEN find it. */
+static void keep_open(struct call *c, const br_fh *fh, int accmode, bool hold,
+		      int fd)
+{
+	struct openstate_key ok;
+	struct fdcache_key key;
+
+	if (hold && c->has_client && c->svc->opens) {
+		openstate_key_init(&ok, c->client, fh->br_fh_val, fh->br_fh_len,
+				   &c->cred, accmode);
+		if (openstate_hold(c->svc->opens, &ok, fd) < 0)
+			log_warn_rl("open files held: table full (%u); writes after a "
+				    "chmod may be refused", OPENSTATE_MAX);
+		return;
+	}
+	fdcache_key_init(&key, fh->br_fh_val, fh->br_fh_len, &c->cred, accmode);
+	fdcache_give(c->svc->fc, &key, fd);
+}
+
+/* Permission is checked here, every time: never by a descriptor opened
+ * for an earlier OPEN without a check (a chmod must bite on the next
+ * open), and never with the owner override (the owner of a 0477 file
+ * opening it for writing gets EACCES, as on Linux). */
 int proc_open(struct call *c, void *args, void *res)
 {
 	br_open_args *a = args;
 	br_attr_res *r = res;
 	unsigned int f = a->flags;
-	struct fdcache_key key;
+	bool hold = f & BR_OPEN_HOLD;
 	struct stat st;
-	int pfd, fd, rc, accmode;
+	int pfd, fd, rc, accmode, mask;
 
-	if (f & ~(unsigned int)(BR_OPEN_READ | BR_OPEN_WRITE | BR_OPEN_TRUNC))
-		return -EINVAL;
-	if ((f & BR_OPEN_TRUNC) && !(f & BR_OPEN_WRITE))
+	if (f & ~(unsigned int)(BR_OPEN_READ | BR_OPEN_WRITE | BR_OPEN_TRUNC | BR_OPEN_HOLD))
 		return -EINVAL;
 	if ((f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)) && c->exp->read_only)
 		return -EROFS;
 	accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
-	/* A truncating open always opens anew (O_TRUNC must happen). */
-	if (!(f & BR_OPEN_TRUNC)) {
-		fd = cached_fd(c, &a->fh, accmode, &key, &st);
-		if (fd >= 0) {
-			fdcache_give(c->svc->fc, &key, fd);
+	/* O_TRUNC needs write permission even with O_RDONLY (Linux). */
+	mask = ((f & BR_OPEN_READ) || !(f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)) ? R_OK : 0) |
+	       ((f & (BR_OPEN_WRITE | BR_OPEN_TRUNC)) ? W_OK : 0);
+	/* A truncating open always opens anew (O_TRUNC must happen), and a
+	 * held one needs a descriptor of its own. */
+	if (!(f & BR_OPEN_TRUNC) && !hold) {
+		rc = open_cached(c, a, accmode, mask, &st);
+		if (rc == 0)
 			br_attr_from_stat(&r->br_attr_res_u.attr, &st);
-			return 0;
-		}
-		if (fd != -EAGAIN || c->blocked)
-			return fd;
+		if (rc != -EAGAIN || c->blocked)
+			return rc;
 	}
 	rc = call_fh(c, &a->fh, &pfd, &st);
 	if (rc < 0)
 		return rc;
 	if (!S_ISREG(st.st_mode)) {
-		/* Opening a fifo would block and a device may have side
-		 * effects: only check the access. */
-		int mask = ((f & BR_OPEN_READ) ? R_OK : 0) | ((f & BR_OPEN_WRITE) ? W_OK : 0);
-
-		if (S_ISDIR(st.st_mode) && (f & BR_OPEN_WRITE))
-			rc = -EISDIR;
-		else if (S_ISLNK(st.st_mode))
-			rc = -ELOOP;
-		else
-			rc = call_as_user(c);
-		if (rc == 0 && faccessat(pfd, "", mask, AT_EMPTY_PATH | AT_EACCESS) < 0)
-			rc = -errno;
-		call_as_root(c);
+		rc = open_special(c, pfd, &st, f, mask);
 		close(pfd);
 		if (rc == 0)
 			br_attr_from_stat(&r->br_attr_res_u.attr, &st);
@@ -321,13 +487,30 @@ int proc_open(struct call *c, void *args, void *res)
 	close(pfd);
 	if (fd < 0)
 		return fd;
-	fdcache_key_init(&key, a->fh.br_fh_val, a->fh.br_fh_len, &c->cred, accmode);
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
-	/* Keep it: the READs or WRITEs that follow an OPEN use it. */
-	fdcache_give(c->svc->fc, &key, fd);
+	keep_open(c, &a->fh, accmode, hold, fd);
 	if (rc == 0)
 		br_attr_from_stat(&r->br_attr_res_u.attr, &st);
 	return rc;
+}
+
+int proc_close(struct call *c, void *args, void *res)
+{
+	br_close_args *a = args;
+	struct openstate_key k;
+	unsigned int f = a->flags;
+	int accmode;
+
+	(void)res;
+	if (f & ~(unsigned int)(BR_OPEN_READ | BR_OPEN_WRITE))
+		return -EINVAL;
+	if (!c->has_client || !c->svc->opens)
+		return 0;
+	accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
+	openstate_key_init(&k, c->client, a->fh.br_fh_val, a->fh.br_fh_len,
+			   &c->cred, accmode);
+	openstate_release(c->svc->opens, &k);
+	return 0;
 }
 
 /* copy_file_range of up to len bytes at *in to *out (both advance).
@@ -460,39 +643,33 @@ int proc_copy_range(struct call *c, void *args, void *res)
 {
 	br_copy_args *a = args;
 	br_copy_res *r = res;
-	struct fdcache_key skey, dkey;
+	struct dfile sf = { .fd = -1 }, df = { .fd = -1 };
 	struct stat sst, dst;
 	uint64_t want = BR_MIN(a->count, COPY_MAX), done = 0;
-	int sfd = -1, dfd = -1, rc;
+	int rc;
 
 	if (a->flags)
 		return -EINVAL;
 	if (a->src_offset > INT64_MAX || a->dst_offset > INT64_MAX ||
 	    a->dst_offset + want > INT64_MAX)
 		return -EFBIG;
-	sfd = data_fd(c, &a->src, O_RDONLY, &skey, &sst);
-	rc = sfd < 0 ? sfd : 0;
-	if (rc == 0) {
-		dfd = data_fd(c, &a->dst, O_WRONLY, &dkey, &dst);
-		if (dfd < 0)
-			rc = dfd;
-	}
+	rc = dfile_get(c, &a->src, O_RDONLY, &sf, &sst);
+	if (rc == 0)
+		rc = dfile_get(c, &a->dst, O_WRONLY, &df, &dst);
 	if (rc == 0)
 		rc = call_as_user(c);
 	if (rc == 0) {
 		int64_t t0 = now_ns();
 
-		rc = copy_sparse(sfd, a->src_offset, dfd, a->dst_offset, want,
+		rc = copy_sparse(sf.fd, a->src_offset, df.fd, a->dst_offset, want,
 				 dst.st_size, &done);
 		/* Counted as written (it reads as much, inside the server). */
 		stats_disk(c->svc->stats, true, done, now_ns() - t0);
 	}
-	if ((rc == 0 || done > 0) && fstat(dfd, &dst) < 0 && rc == 0)
+	if ((rc == 0 || done > 0) && fstat(df.fd, &dst) < 0 && rc == 0)
 		rc = -errno;
-	if (sfd >= 0)
-		fdcache_give(c->svc->fc, &skey, sfd);
-	if (dfd >= 0)
-		fdcache_give(c->svc->fc, &dkey, dfd);
+	dfile_put(c, &sf);
+	dfile_put(c, &df);
 	if (rc < 0 && done == 0)
 		return rc;
 	r->br_copy_res_u.ok.count = done;

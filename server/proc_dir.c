@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "fdcache.h"
+#include "log.h"
+#include "openstate.h"
 #include "proc.h"
 #include "xalloc.h"
 
@@ -31,17 +33,81 @@ static int dir_and_name(struct call *c, const br_fh *dir, const char *name,
 	return rc;
 }
 
+/* The access mode CREATE's flags ask for; -1: none said (a client before
+ * revision 5). */
+static int create_accmode(unsigned int flags)
+{
+	switch (flags & (BR_CREATE_READ | BR_CREATE_WRITE)) {
+	case BR_CREATE_READ:
+		return O_RDONLY;
+	case BR_CREATE_WRITE:
+		return O_WRONLY;
+	case BR_CREATE_READ | BR_CREATE_WRITE:
+		return O_RDWR;
+	default:
+		return -1;
+	}
+}
+
+/* Open the existing regular file name as the caller (already the fs
+ * identity), as open(O_CREAT) without O_EXCL does: with the access asked,
+ * truncating with BR_CREATE_TRUNC.  A client that says no access gets an
+ * O_PATH fd (the file is only looked up; its OPEN checks later). */
+static int open_existing(int dfd, const char *name, unsigned int flags, int accmode)
+{
+	int fd, extra = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+	if (accmode >= 0)
+		fd = openat(dfd, name, accmode | extra |
+			    ((flags & BR_CREATE_TRUNC) ? O_TRUNC : 0));
+	else if (flags & BR_CREATE_TRUNC)
+		fd = openat(dfd, name, O_WRONLY | O_TRUNC | extra);
+	else
+		fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Keep a new or opened file's fd: held for the caller's client when asked
+ * (openstate.h), so that WRITEs succeed whatever its mode -- git creates
+ * objects 0444 and writes them through the creating descriptor.  Else, in
+ * the fd cache, only where an open(O_RDWR) by the caller would pass
+ * anyway: the caller owns the file and its owner bits allow rw -- a 0444
+ * file must not become writable through the cache.  The fd is consumed. */
+static void keep_created(struct call *c, const br_create_args *a, const br_fh *fh,
+			 const struct stat *st, bool created, int accmode, int fd)
+{
+	struct openstate_key ok;
+	struct fdcache_key key;
+
+	if ((a->flags & BR_CREATE_HOLD) && accmode >= 0 && c->has_client &&
+	    c->svc->opens && !S_ISDIR(st->st_mode)) {
+		openstate_key_init(&ok, c->client, fh->br_fh_val, fh->br_fh_len,
+				   &c->cred, accmode);
+		if (openstate_hold(c->svc->opens, &ok, fd) < 0)
+			log_warn_rl("open files held: table full (%u)", OPENSTATE_MAX);
+		return;
+	}
+	if (created && st->st_uid == c->cred.uid && (st->st_mode & 0600) == 0600) {
+		fdcache_key_init(&key, fh->br_fh_val, fh->br_fh_len, &c->cred, O_RDWR);
+		fdcache_give(c->svc->fc, &key, fd);
+		return;
+	}
+	close(fd);
+}
+
 int proc_create(struct call *c, void *args, void *res)
 {
 	br_create_args *a = args;
 	br_entry_res *r = res;
 	br_entry *e = &r->br_entry_res_u.ok;
-	struct fdcache_key key;
+	const unsigned int known = BR_CREATE_EXCL | BR_CREATE_TRUNC | BR_CREATE_HOLD |
+				   BR_CREATE_READ | BR_CREATE_WRITE;
+	int accmode = create_accmode(a->flags);
 	struct stat st;
 	bool created;
 	int dfd, fd, rc;
 
-	if (a->flags & ~(unsigned int)(BR_CREATE_EXCL | BR_CREATE_TRUNC))
+	if (a->flags & ~known)
 		return -EINVAL;
 	rc = dir_and_name(c, &a->dir, a->name, &dfd);
 	if (rc < 0)
@@ -55,17 +121,12 @@ int proc_create(struct call *c, void *args, void *res)
 	fd = openat(dfd, a->name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC,
 		    a->mode & 07777);
 	created = fd >= 0;
-	if (fd < 0 && errno == EEXIST && !(a->flags & BR_CREATE_EXCL)) {
-		/* Like open(O_CREAT) without O_EXCL: use the existing file,
-		 * truncating it as the caller if asked. */
-		if (a->flags & BR_CREATE_TRUNC)
-			fd = openat(dfd, a->name, O_WRONLY | O_TRUNC | O_NOFOLLOW |
-				    O_NONBLOCK | O_CLOEXEC);
-		else
-			fd = openat(dfd, a->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	}
+	if (fd < 0)
+		fd = -errno;
+	if (fd == -EEXIST && !(a->flags & BR_CREATE_EXCL))
+		fd = open_existing(dfd, a->name, a->flags, accmode);
 	if (fd < 0) {
-		rc = -errno;
+		rc = fd;
 		goto out;
 	}
 	/* An existing name that is no regular file: what open(O_CREAT |
@@ -78,19 +139,11 @@ int proc_create(struct call *c, void *args, void *res)
 		rc = -ELOOP;
 	if (rc == 0)
 		rc = call_entry(c, dfd, a->name, e);
-	/* The new file's fd goes to the fd cache as this caller's O_RDWR fd,
-	 * so the first WRITE neither decodes the handle nor opens the file.
-	 * Only where an open(O_RDWR) by the caller would pass anyway: the
-	 * caller owns the file and its owner bits (ACL_USER_OBJ) allow rw --
-	 * a 0444 file must not become writable through the cache.  And only
-	 * when the name still leads to this very file. */
-	if (rc == 0 && created && st.st_uid == c->cred.uid &&
-	    (st.st_mode & 0600) == 0600 && e->attr.ino == (uint64_t)st.st_ino) {
-		fdcache_key_init(&key, e->fh.br_fh_val, e->fh.br_fh_len, &c->cred, O_RDWR);
-		fdcache_give(c->svc->fc, &key, fd);
-	} else {
+	/* Only when the name still leads to this very file. */
+	if (rc == 0 && e->attr.ino == (uint64_t)st.st_ino && S_ISREG(st.st_mode))
+		keep_created(c, a, &e->fh, &st, created, accmode, fd);
+	else
 		close(fd);
-	}
 out:
 	close(dfd);
 	return rc;

@@ -124,6 +124,32 @@ static int set_times(int fd, const br_setattr_args *a)
 	return 0;
 }
 
+/* BR_SET_KILL_SETID: clear the bits a write by the caller would clear,
+ * if the caller may write the file at all (access(2) as the caller; it
+ * is the fs identity here), then as the server, since the caller need not
+ * own the file. */
+static int kill_setid(struct call *c, int fd, const char *path,
+		      const struct stat *st)
+{
+	mode_t mode = st->st_mode & 07777;
+
+	if (faccessat(fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0)
+		return -errno;
+	mode &= ~(mode_t)S_ISUID;
+	if (mode & S_IXGRP)
+		mode &= ~(mode_t)S_ISGID;
+	if (mode == (st->st_mode & 07777))
+		return 0;
+	call_as_root(c);
+	if (fchmodat(AT_FDCWD, path, mode, 0) < 0) {
+		int rc = -errno;
+
+		call_as_user(c);
+		return rc;
+	}
+	return call_as_user(c);
+}
+
 /* In the order the .x gives: size, mode, owner, times.  A failure part way
  * leaves the earlier changes in place (as NFS servers do). */
 int proc_setattr(struct call *c, void *args, void *res)
@@ -132,43 +158,46 @@ int proc_setattr(struct call *c, void *args, void *res)
 	br_attr_res *r = res;
 	const unsigned int known = BR_SET_MODE | BR_SET_UID | BR_SET_GID |
 		BR_SET_SIZE | BR_SET_ATIME | BR_SET_MTIME | BR_SET_ATIME_NOW |
-		BR_SET_MTIME_NOW;
+		BR_SET_MTIME_NOW | BR_SET_OPEN | BR_SET_KILL_SETID;
+	unsigned int valid = a->valid;
 	char path[32];
 	struct stat st;
 	int fd, rc;
 
-	if (a->valid & ~known)
+	if (valid & ~known)
 		return -EINVAL;
-	if ((a->valid & BR_SET_SIZE) && a->size > INT64_MAX)
+	if ((valid & BR_SET_SIZE) && a->size > INT64_MAX)
 		return -EFBIG;
 	rc = call_fh(c, &a->fh, &fd, &st);
 	if (rc < 0)
 		return rc;
 	fd_path(fd, path, sizeof(path));
-	rc = call_as_user(c);
-	if (rc == 0 && (a->valid & BR_SET_SIZE)) {
-		if (S_ISDIR(st.st_mode))
-			rc = -EISDIR;
-		else if (!S_ISREG(st.st_mode))
-			rc = -EINVAL;
-		/* By path, so the kernel checks write permission as the caller. */
-		else if (truncate(path, (off_t)a->size) < 0)
-			rc = -errno;
+	if (valid & BR_SET_SIZE) {
+		rc = data_truncate(c, &a->fh, fd, &st, a->size, valid & BR_SET_OPEN);
+		/* ftruncate(2) set mtime and ctime itself: an ftruncate's
+		 * "times: now" need no permission of their own. */
+		if ((valid & BR_SET_OPEN) && !(valid & BR_SET_ATIME) &&
+		    (valid & BR_SET_MTIME_NOW))
+			valid &= ~(unsigned int)(BR_SET_MTIME | BR_SET_MTIME_NOW);
 	}
-	if (rc == 0 && (a->valid & BR_SET_MODE)) {
+	if (rc == 0)
+		rc = call_as_user(c);
+	if (rc == 0 && (valid & BR_SET_KILL_SETID) && !(valid & BR_SET_MODE))
+		rc = kill_setid(c, fd, path, &st);
+	if (rc == 0 && (valid & BR_SET_MODE)) {
 		/* The magic link resolves to the object itself (a symlink is
 		 * not followed again: chmod of one gives EOPNOTSUPP). */
 		if (fchmodat(AT_FDCWD, path, a->mode & 07777, 0) < 0)
 			rc = -errno;
 	}
-	if (rc == 0 && (a->valid & (BR_SET_UID | BR_SET_GID))) {
+	if (rc == 0 && (valid & (BR_SET_UID | BR_SET_GID))) {
 		uid_t uid = (a->valid & BR_SET_UID) ? (uid_t)a->uid : (uid_t)-1;
 		gid_t gid = (a->valid & BR_SET_GID) ? (gid_t)a->gid : (gid_t)-1;
 
 		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
 	}
-	if (rc == 0 && (a->valid & (BR_SET_ATIME | BR_SET_MTIME)))
+	if (rc == 0 && (valid & (BR_SET_ATIME | BR_SET_MTIME)))
 		rc = set_times(fd, a);
 	if (rc == 0 && fstat(fd, &st) < 0)
 		rc = -errno;

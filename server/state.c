@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sqlerr.h"
 #include "state.h"
 #include "util.h"
@@ -100,6 +102,46 @@ fail:
 	return rc;
 }
 
+/* One brambled per state directory: a second would load the first's
+ * duplicate-request cache and lock clients and write the same database.
+ * The lock is held until the process exits (a crash releases it too);
+ * the file holds the owner's pid, for the message. */
+static int lock_dir(struct state *st)
+{
+	char path[4096], pid[32] = "";
+	ssize_t n;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/brambled.lock", st->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(st->err, sizeof(st->err), "cannot open '%s': %s", path,
+			 strerror(-rc));
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+		if (rc == -EBUSY)
+			snprintf(st->err, sizeof(st->err), "state directory '%s' is in use "
+				 "by another brambled%s%s (it holds '%s'): give each "
+				 "brambled its own --state", st->dir, *pid ? ", pid " : "",
+				 pid, path);
+		else
+			snprintf(st->err, sizeof(st->err), "cannot lock '%s': %s", path,
+				 strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	st->lock_fd = fd;
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("cannot write the pid into '%s': %s", path, strerror(errno));
+	return 0;
+}
+
 static int open_db(struct state *st)
 {
 	char path[4096];
@@ -138,6 +180,7 @@ int state_open(const char *dir, struct state **out, char *err_out, size_t err_le
 	int rc = 0;
 
 	st->dir = xstrdup(dir);
+	st->lock_fd = -1;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(st->err, sizeof(st->err), "cannot create state directory '%s': %s",
@@ -150,6 +193,8 @@ int state_open(const char *dir, struct state **out, char *err_out, size_t err_le
 	if (rc < 0 && !st->err[0])
 		snprintf(st->err, sizeof(st->err), "state directory '%s': %s", dir,
 			 strerror(-rc));
+	if (rc == 0)
+		rc = lock_dir(st);
 	if (rc == 0)
 		rc = load_key(st);
 	if (rc == 0)
@@ -177,6 +222,8 @@ void state_close(struct state *st)
 	if (st->db)
 		sqlite3_close(st->db);
 	sodium_memzero(st->key, sizeof(st->key));
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);     /* releases the directory */
 	free(st->dir);
 	free(st);
 }

@@ -1,6 +1,8 @@
 /* state.h - the server's state directory (--state).
  *
  * It holds:
+ *   brambled.lock  held (flock, exclusive) by the brambled using the
+ *               directory, for its whole life: a second one is refused.
  *   handle.key  32 random bytes, mode 0600, made on first start: the key
  *               that authenticates file handles.  Losing it invalidates
  *               every handle a client holds (clients see ESTALE).
@@ -24,6 +26,8 @@ struct state {
 	char *dir;                          /* owned */
 	unsigned char key[STATE_KEY_LEN];
 	sqlite3 *db;
+	int lock_fd;                        /* brambled.lock, flock()ed: one
+					     * brambled per directory */
 	char err[8448];                     /* last error: room for two paths */
 };
 

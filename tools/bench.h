@@ -48,6 +48,11 @@ struct bench_fig {
 	double p99_us;          /* BL_RTT only */
 	char note[96];          /* "O_DIRECT", "8 calls in flight", ... */
 	char why[160];          /* not measured: why (empty when done) */
+	bool failed;            /* not measured because something went wrong
+				 * (a refusal, an error): the run fails.  A
+				 * layer out of reach by design (no mount, an
+				 * older server, root-only for a user) is
+				 * only skipped. */
 };
 
 /* The verdict's bottleneck (JSON "bottleneck"). */
@@ -94,8 +99,11 @@ const char *bench_num(char *out, size_t len, double v);
 const char *bench_layer_key(enum bench_layer l);
 const char *bench_layer_label(enum bench_layer l);
 enum bench_unit bench_layer_unit(enum bench_layer l);
-/* Mark a layer skipped, printf-style reason. */
+/* Mark a layer skipped (out of reach by design), printf-style reason. */
 void bench_skip(struct bench *bn, enum bench_layer l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Mark a layer failed: it should have been measured and was not. */
+void bench_fail(struct bench *bn, enum bench_layer l, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* bench_run.c: each fills its layers' figures (or why they were skipped). */
@@ -110,6 +118,9 @@ void bench_meta(struct bench *bn);
 void bench_verdict(struct bench *bn);
 void bench_print_text(const struct bench *bn);
 void bench_print_json(const struct bench *bn);
+/* Name each failed layer and why on stderr (layers failing for the same
+ * reason on one line); returns how many failed. */
+unsigned int bench_print_failures(const struct bench *bn);
 /* 0 or -errno (the file could not be written; printed). */
 int bench_write_svg(const struct bench *bn, const char *path);
 

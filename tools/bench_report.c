@@ -282,8 +282,8 @@ void bench_print_text(const struct bench *bn)
 		int pct = pct_of_limit(bn, (enum bench_layer)i);
 
 		if (!f->done) {
-			printf("  %-32s %16s   %s\n", layers[i].label, "-",
-			       f->why[0] ? f->why : "not measured");
+			printf("  %-32s %16s   %s\n", layers[i].label,
+			       f->failed ? "FAILED" : "-", f->why[0] ? f->why : "not measured");
 			continue;
 		}
 		buf_reset(&line);
@@ -327,7 +327,7 @@ static void json_layer(FILE *o, const struct bench *bn, enum bench_layer l)
 
 	fprintf(o, "    \"%s\": {\"measured\": %s", layers[l].key, f->done ? "true" : "false");
 	if (!f->done) {
-		fputs(", \"why\": ", o);
+		fprintf(o, ", \"failed\": %s, \"why\": ", f->failed ? "true" : "false");
 		json_str(o, f->why);
 		fputs("}", o);
 		return;
@@ -375,4 +375,33 @@ void bench_print_json(const struct bench *bn)
 		json_str(o, bn->verdict[i]);
 	}
 	fputs(bn->nverdict ? "\n  ]\n}\n" : "]\n}\n", o);
+}
+
+/* ---- failures, for the exit status */
+
+unsigned int bench_print_failures(const struct bench *bn)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < BL_NLAYERS; i++) {
+		const struct bench_fig *f = &bn->f[i];
+		int last = i;
+
+		if (f->done || !f->failed)
+			continue;
+		/* The layers after it that failed for the same reason. */
+		while (last + 1 < BL_NLAYERS && !bn->f[last + 1].done &&
+		       bn->f[last + 1].failed && !strcmp(bn->f[last + 1].why, f->why))
+			last++;
+		if (last == i)
+			fprintf(stderr, "bramble bench: could not measure %s: %s\n",
+				layers[i].label, f->why);
+		else
+			fprintf(stderr, "bramble bench: could not measure %s ... %s "
+				"(%d layers): %s\n", layers[i].label, layers[last].label,
+				last - i + 1, f->why);
+		n += (unsigned int)(last - i + 1);
+		i = last;
+	}
+	return n;
 }

@@ -24,14 +24,39 @@
 
 volatile sig_atomic_t bench_stop;
 
+static void not_measured(struct bench *bn, enum bench_layer l, bool failed,
+			 const char *fmt, va_list ap)
+{
+	vsnprintf(bn->f[l].why, sizeof(bn->f[l].why), fmt, ap);
+	bn->f[l].done = false;
+	bn->f[l].failed = failed;
+}
+
 void bench_skip(struct bench *bn, enum bench_layer l, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(bn->f[l].why, sizeof(bn->f[l].why), fmt, ap);
+	not_measured(bn, l, false, fmt, ap);
 	va_end(ap);
-	bn->f[l].done = false;
+}
+
+void bench_fail(struct bench *bn, enum bench_layer l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	not_measured(bn, l, true, fmt, ap);
+	va_end(ap);
+}
+
+/* Layer to is not measured for the reason from was not. */
+static void same_as(struct bench *bn, enum bench_layer to, enum bench_layer from)
+{
+	if (bn->f[from].failed)
+		bench_fail(bn, to, "%s", bn->f[from].why);
+	else
+		bench_skip(bn, to, "%s", bn->f[from].why);
 }
 
 static void fig_set(struct bench_fig *f, double rate, double secs, uint64_t bytes,
@@ -95,7 +120,7 @@ void bench_rtt(struct bench *bn)
 		rtt[n++] = now_ns() - t;
 	}
 	if (rc < 0) {
-		bench_skip(bn, BL_RTT, "NULL call: %s", strerror(-rc));
+		bench_fail(bn, BL_RTT, "NULL call: %s", strerror(-rc));
 	} else if (n) {
 		qsort(rtt, n, sizeof(*rtt), cmp_i64);
 		fig_set(&bn->f[BL_RTT], (double)rtt[n / 2] / 1e3, secs_since(t0), 0, n);
@@ -159,7 +184,7 @@ static int net_phase(struct bench *bn, enum bench_layer l, size_t send, size_t r
 			rc = t[i].rc;
 	}
 	if (rc < 0 || started == 0)
-		bench_skip(bn, l, "BENCH_NET: %s", strerror(rc < 0 ? -rc : EAGAIN));
+		bench_fail(bn, l, "BENCH_NET: %s", strerror(rc < 0 ? -rc : EAGAIN));
 	else {
 		double s = secs_since(t0);
 
@@ -182,7 +207,7 @@ void bench_net(struct bench *bn)
 	if (net_phase(bn, BL_NET_DOWN, 0, BRAMBLE_DATA_MAX) == 0)
 		net_phase(bn, BL_NET_UP, BRAMBLE_DATA_MAX, 0);
 	else
-		bench_skip(bn, BL_NET_UP, "%s", bn->f[BL_NET_DOWN].why);
+		same_as(bn, BL_NET_UP, BL_NET_DOWN);
 }
 
 /* ---- the server's disk: BENCH_DISK */
@@ -205,6 +230,8 @@ static const char *disk_why(int rc)
 {
 	switch (rc) {
 	case -EPERM:
+		if (geteuid() == 0)
+			return "the server does not allow it (brambled --bench-disk=off)";
 		return "only root may (run bramble bench as root, or brambled --bench-disk=any)";
 	case -EACCES:
 		return "the server takes it from reserved ports only: run as root";
@@ -233,9 +260,18 @@ void bench_server_disk(struct bench *bn)
 	if (rc == 0)
 		rc = bramble_bench_disk(bn->b, &bn->cr, &mr.root, bn->size_max,
 					bn->seconds * 1000, &d);
-	if (rc < 0) {
+	/* Out of reach by design: an older server, a read-only export, not
+	 * allowed (only root may, or nobody; a user's port is not reserved).
+	 * Anything else should have worked. */
+	if (rc == -ENOSYS || rc == -EROFS || rc == -EPERM ||
+	    (rc == -EACCES && geteuid() != 0)) {
 		bench_skip(bn, BL_SDISK_WRITE, "%s", disk_why(rc));
 		bench_skip(bn, BL_SDISK_READ, "%s", disk_why(rc));
+		return;
+	}
+	if (rc < 0) {
+		bench_fail(bn, BL_SDISK_WRITE, "%s", disk_why(rc));
+		bench_fail(bn, BL_SDISK_READ, "%s", disk_why(rc));
 		return;
 	}
 	disk_figs(bn, BL_SDISK_WRITE, BL_SDISK_READ, d.write_bytes, d.write_ns,
@@ -258,9 +294,16 @@ void bench_cache_disk(struct bench *bn)
 		rc = diskbench_run(fd, size, budget_ns(bn), &d);
 	if (fd >= 0)
 		close(fd);
+	/* The node cache is root's: a user may not write in it, by design. */
+	if (rc == -EACCES && geteuid() != 0) {
+		bench_skip(bn, BL_CDISK_WRITE, "%s: not writable by you (root's "
+			   "node cache: measure it as root)", bn->cache_dir);
+		same_as(bn, BL_CDISK_READ, BL_CDISK_WRITE);
+		return;
+	}
 	if (rc < 0) {
-		bench_skip(bn, BL_CDISK_WRITE, "%s: %s", bn->cache_dir, strerror(-rc));
-		bench_skip(bn, BL_CDISK_READ, "%s: %s", bn->cache_dir, strerror(-rc));
+		bench_fail(bn, BL_CDISK_WRITE, "%s: %s", bn->cache_dir, strerror(-rc));
+		same_as(bn, BL_CDISK_READ, BL_CDISK_WRITE);
 		return;
 	}
 	disk_figs(bn, BL_CDISK_WRITE, BL_CDISK_READ, d.write_bytes, d.write_ns,
@@ -387,12 +430,12 @@ static int rand_read(struct bench *bn, enum bench_layer l, const char *path,
 	return rc;
 }
 
-static void mount_skip_all(struct bench *bn, const char *why, int rc)
+/* Every mount I/O layer not measured yet fails with path: rc. */
+static void mount_fail_all(struct bench *bn, const char *path, int rc)
 {
 	for (int l = BL_SEQ_WRITE; l <= BL_RAND_READ_WARM; l++)
 		if (!bn->f[l].done)
-			bench_skip(bn, (enum bench_layer)l, "%s%s%s", why, rc ? ": " : "",
-				   rc ? strerror(-rc) : "");
+			bench_fail(bn, (enum bench_layer)l, "%s: %s", path, strerror(-rc));
 }
 
 /* The scratch directory's handle: the mount's root (MOUNT of its subdir),
@@ -498,12 +541,11 @@ void bench_mount_io(struct bench *bn)
 	int rc;
 
 	if (!bn->scratch) {
-		char why[sizeof(bn->f[0].why)];
-
-		snprintf(why, sizeof(why), "%s", !bn->mount ? "a server was given, not a mount"
-					 : bn->f[BL_SEQ_WRITE].why[0] ? bn->f[BL_SEQ_WRITE].why
-					 : "no scratch directory");
-		mount_skip_all(bn, why, 0);
+		/* cmd_bench said why (or a server was given, not a mount). */
+		if (!bn->mount)
+			bench_skip(bn, BL_SEQ_WRITE, "a server was given, not a mount");
+		for (int l = BL_SEQ_READ_COLD; l <= BL_RAND_READ_WARM; l++)
+			same_as(bn, (enum bench_layer)l, BL_SEQ_WRITE);
 		return;
 	}
 	wpath = path_join(bn->scratch, "w");
@@ -528,7 +570,7 @@ void bench_mount_io(struct bench *bn)
 	if (rc == 0)
 		rc = rand_read(bn, BL_RAND_READ_WARM, rpath, size, false);
 	if (rc < 0)
-		mount_skip_all(bn, bn->scratch, rc);
+		mount_fail_all(bn, bn->scratch, rc);
 	unlink(spath);
 	unlink(rpath);
 	free(wpath);
@@ -628,7 +670,7 @@ void bench_meta(struct bench *bn)
 
 	if (!bn->scratch) {
 		for (int l = BL_META_CREATE; l <= BL_META_UNLINK; l++)
-			bench_skip(bn, (enum bench_layer)l, "%s", bn->f[BL_SEQ_WRITE].why);
+			same_as(bn, (enum bench_layer)l, BL_SEQ_WRITE);
 		return;
 	}
 	dir = path_join(bn->scratch, "meta");
@@ -647,6 +689,6 @@ void bench_meta(struct bench *bn)
 	if (rc < 0)
 		for (int l = BL_META_CREATE; l <= BL_META_UNLINK; l++)
 			if (!bn->f[l].done)
-				bench_skip(bn, (enum bench_layer)l, "%s: %s", dir, strerror(-rc));
+				bench_fail(bn, (enum bench_layer)l, "%s: %s", dir, strerror(-rc));
 	free(dir);
 }

@@ -103,11 +103,30 @@ static void make_scratch(struct bench *bn, const struct target *t, const char *s
 		if (mkdir(p.data, 0700) == 0)
 			bn->scratch = buf_detach(&p, NULL);
 		else
-			bench_skip(bn, BL_SEQ_WRITE, "cannot make %s: %s", p.data, strerror(errno));
+			bench_fail(bn, BL_SEQ_WRITE, "cannot make %s: %s%s", p.data,
+				   strerror(errno), errno == EACCES || errno == EPERM ?
+				   " (give a directory of the mount you may write)" : "");
 	}
 	buf_release(&p);
 	free(ro);
 	free(where);
+}
+
+/* The scratch directory, once its files are gone.  A file just closed
+ * may still be open in bramblefs (the kernel sends RELEASE after close
+ * returns), so its unlink left a silly-renamed name behind for a moment:
+ * wait for it rather than report a leftover.  0 or -errno. */
+static int remove_scratch(const char *dir)
+{
+	int rc = 0;
+
+	for (int i = 0; i < 40; i++) {
+		rc = rmdir(dir) < 0 ? -errno : 0;
+		if (rc != -ENOTEMPTY)
+			break;
+		usleep(50 * 1000);
+	}
+	return rc;
 }
 
 static void progress(const struct bench *bn, const char *what)
@@ -222,9 +241,9 @@ int cmd_bench(int argc, char **argv)
 		make_scratch(&bn, &t, spec);
 	signal(SIGINT, on_sigint);
 	run_all(&bn);
-	if (bn.scratch && rmdir(bn.scratch) < 0)
+	if (bn.scratch && (rc = remove_scratch(bn.scratch)) < 0)
 		fprintf(stderr, "bramble bench: cannot remove %s: %s\n", bn.scratch,
-			strerror(errno));
+			strerror(-rc));
 	signal(SIGINT, SIG_DFL);
 	bench_verdict(&bn);
 	if (bn.json)
@@ -232,7 +251,9 @@ int cmd_bench(int argc, char **argv)
 	else
 		bench_print_text(&bn);
 	rc = bn.svg && bench_write_svg(&bn, bn.svg) < 0 ? 1 : 0;
-	if (!bn.f[BL_RTT].done)
+	/* A layer that should have been measured and was not fails the run:
+	 * a report of nothing must not pass for a measurement. */
+	if (bench_print_failures(&bn) > 0)
 		rc = 1;
 	bramble_free(bn.b);
 	bench_release(&bn);

@@ -12,6 +12,7 @@
 #include "cmds.h"
 #include "envcp.h"
 #include "envcp_rw.h"
+#include "target.h"
 #include "util.h"
 
 static const char envcp_usage[] =
@@ -28,7 +29,9 @@ static const char envcp_usage[] =
 	"  --progress           show progress on stderr\n"
 	"  --json               print the summary as JSON on stdout\n"
 	"  --check              verify DST: no old prefix left, libraries resolve,\n"
-	"                       interpreters exist, bin/python runs\n";
+	"                       interpreters exist, bin/python runs\n"
+	"  -t SECONDS           in a bramble mount, how long to wait for its server\n"
+	"                       before giving up (default 5)\n";
 
 enum { OPT_SKIP = 256, OPT_OLD, OPT_PROGRESS, OPT_JSON, OPT_CHECK };
 
@@ -251,9 +254,10 @@ int cmd_envcp(int argc, char **argv)
 	struct envcp_result r;
 	bool json = false, check = false, pthread_ok = false;
 	unsigned long long v;
+	int64_t timeout_ms = TARGET_TIMEOUT_MS;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "j:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SKIP:
 			o.skip_unsafe = true;
@@ -267,6 +271,10 @@ int cmd_envcp(int argc, char **argv)
 			if (parse_uint(optarg, 1, 256, &v) < 0)
 				goto bad;
 			o.threads = (unsigned int)v;
+			break;
+		case 't':
+			if (parse_seconds_ms(optarg, &timeout_ms) < 0 || timeout_ms < 1)
+				goto bad;
 			break;
 		case OPT_PROGRESS:
 			o.progress = true;
@@ -287,12 +295,18 @@ int cmd_envcp(int argc, char **argv)
 	if (check) {
 		if (optind != argc - 1 || o.skip_unsafe || o.progress)
 			goto bad;
+		if (target_reachable(argv[optind], (unsigned int)timeout_ms) < 0)
+			return 1;
 		return run_check(argv[optind], o.old_prefix, json);
 	}
 	if (optind != argc - 2)
 		goto bad;
 	o.src = argv[optind];
 	o.dst = argv[optind + 1];
+	/* A dead server would make the copy wait on every call. */
+	if (target_reachable(o.src, (unsigned int)timeout_ms) < 0 ||
+	    target_reachable(o.dst, (unsigned int)timeout_ms) < 0)
+		return 1;
 	if (o.progress) {
 		pg.tty = isatty(2);
 		pthread_ok = pthread_create(&pg.th, NULL, progress_main, &pg) == 0;

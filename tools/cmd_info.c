@@ -10,7 +10,7 @@
 
 static const char info_usage[] =
 	"usage: bramble info [-t SECONDS] HOST[:PORT]|MOUNT\n"
-	"  -t SECONDS  how long to wait for the server (default 10)\n";
+	"  -t SECONDS  how long to wait for the server (default 5)\n";
 
 static void print_duration(int64_t s)
 {
@@ -26,6 +26,8 @@ static void print_caps(uint64_t caps)
 		{ BRAMBLE_CAP_LOCKS, "locks" }, { BRAMBLE_CAP_MUNGE, "munge" },
 		{ BRAMBLE_CAP_DRC, "drc" }, { BRAMBLE_CAP_EXPORTS, "exports" },
 		{ BRAMBLE_CAP_STATS, "stats" }, { BRAMBLE_CAP_TREE, "tree" },
+		{ BRAMBLE_CAP_CHUNKS, "chunks" }, { BRAMBLE_CAP_CALLBACKS, "callbacks" },
+		{ BRAMBLE_CAP_BENCH, "bench" }, { BRAMBLE_CAP_OPENS, "opens" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -55,7 +57,7 @@ int cmd_info(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
-	int64_t timeout_ms = 10000;
+	int64_t timeout_ms = TARGET_TIMEOUT_MS;
 	struct bramble_info info;
 	struct bramble_hello hello;
 	struct bramble *b = NULL;

@@ -15,7 +15,7 @@ static const char ping_usage[] =
 	"usage: bramble ping [-c COUNT] [-i SECONDS] [-t SECONDS] HOST[:PORT]|MOUNT\n"
 	"  -c COUNT    number of NULL calls (default 5)\n"
 	"  -i SECONDS  pause between calls (default 0)\n"
-	"  -t SECONDS  how long to wait for the server (default 10)\n"
+	"  -t SECONDS  how long to wait for the server (default 5)\n"
 	"  -q          print only the summary\n";
 
 static int cmp_i64(const void *a, const void *b)
@@ -51,7 +51,7 @@ int cmd_ping(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	unsigned long long count = 5;
-	int64_t timeout_ms = 10000, pause_ms = 0;
+	int64_t timeout_ms = TARGET_TIMEOUT_MS, pause_ms = 0;
 	bool quiet = false;
 	struct target t;
 	struct bramble *b = NULL;

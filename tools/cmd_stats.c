@@ -23,7 +23,7 @@ static const char stats_usage[] =
 	"                  node_exporter's textfile collector)\n"
 	"  --watch SEC     rates (per second) every SEC seconds until interrupted\n"
 	"  --count N       with --watch: stop after N intervals\n"
-	"  -t SECONDS      how long to wait for the server (default 10)\n"
+	"  -t SECONDS      how long to wait for the server (default 5)\n"
 	"The server's counters since it started; for a MOUNT also the mount's\n"
 	"own (calls it made, where its reads came from, its node cache).\n";
 
@@ -431,7 +431,7 @@ int cmd_stats(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
-	int64_t timeout_ms = 10000, every_ms = 0;
+	int64_t timeout_ms = TARGET_TIMEOUT_MS, every_ms = 0;
 	unsigned long long count = 0;
 	enum fmt fmt = FMT_TABLE;
 	struct bramble_server_stats *s;

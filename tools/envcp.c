@@ -645,16 +645,19 @@ static void *worker(void *arg)
 
 /* ---- after the workers */
 
-/* mkdir gave the directory (mode & 0777) | 0700, owned by us: in a mount
- * each call saved is a round trip. */
-static int set_dir_meta(struct envcp *e, const char *path, const struct stat *st)
+/* Owner, mode and times of a directory whose entries are all in place.
+ * made: the mode it has now (mkdir gave the walk's directories (mode &
+ * 0777) | 0700, owned by us: in a mount each call saved is a round trip),
+ * or (mode_t)-1 when not known (DST itself: made 0700, or found empty). */
+static int set_dir_meta(struct envcp *e, const char *path, const struct stat *st,
+			mode_t made)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
 	bool chowned = e->root && (st->st_uid != geteuid() || st->st_gid != getegid());
 
 	if (chowned && lchown(path, st->st_uid, st->st_gid) < 0)
 		return -errno;
-	if ((chowned || (st->st_mode & 07700) != 0700) && chmod(path, st->st_mode & 07777) < 0)
+	if ((chowned || (st->st_mode & 07777) != made) && chmod(path, st->st_mode & 07777) < 0)
 		return -errno;
 	if (utimensat(AT_FDCWD, path, ts, 0) < 0)
 		return -errno;
@@ -693,6 +696,22 @@ static int cmp_issue(const void *a, const void *b)
 {
 	return strcmp(((const struct envcp_issue *)a)->path,
 		      ((const struct envcp_issue *)b)->path);
+}
+
+/* Owners are kept only where root may set them: a local disk, or an
+ * export that does not squash root.  A squashed root (nobody on the
+ * server) learns it from DST's own chown -- to SRC's owner, which DST
+ * wants anyway -- instead of failing on every file.  Modes are kept
+ * either way. */
+static bool may_chown(const char *dst, const struct stat *src)
+{
+	if (lchown(dst, src->st_uid, src->st_gid) == 0)
+		return true;
+	if (errno != EPERM && errno != EINVAL)
+		return true;    /* another failure: each file will say */
+	fprintf(stderr, "bramble envcp: %s: owners not kept (root may not set them "
+		"there: a root-squashing server?); modes are\n", dst);
+	return false;
 }
 
 /* Resolve SRC, DST and the old prefix into res; create DST.  0 or -errno,
@@ -741,8 +760,10 @@ static int setup(struct envcp *e)
 		return -EINVAL;
 	}
 	envcp_prefixes_init(&e->p, res->old_prefix, res->new_prefix);
-	if (mkdir(res->dst, 0700) == 0)
+	if (mkdir(res->dst, 0700) == 0) {
+		e->root = e->root && may_chown(res->dst, &st);
 		return 0;
+	}
 	rc = -errno;
 	if (rc == -EEXIST && (d = opendir(res->dst))) {
 		struct dirent *de;
@@ -751,8 +772,10 @@ static int setup(struct envcp *e)
 		while (empty && (de = readdir(d)))
 			empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
 		closedir(d);
-		if (empty)
+		if (empty) {
+			e->root = e->root && may_chown(res->dst, &st);
 			return 0;
+		}
 	}
 	fprintf(stderr, "bramble envcp: cannot create '%s': %s\n", res->dst,
 		rc == -EEXIST ? "exists and is not an empty directory" : strerror(-rc));
@@ -826,10 +849,10 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 			continue;
 		res->st.dirs++;
 		path_of(&a, res->dst, x->rel);
-		if (set_dir_meta(&e, a.data, &x->st) < 0)
+		if (set_dir_meta(&e, a.data, &x->st, (x->st.st_mode & 0777) | 0700) < 0)
 			issue(x, false, "directory attributes: %s", strerror(errno));
 	}
-	if (set_dir_meta(&e, res->dst, &rootst) < 0 && rc == 0) {
+	if (set_dir_meta(&e, res->dst, &rootst, (mode_t)-1) < 0 && rc == 0) {
 		rc = -errno;
 		fprintf(stderr, "bramble envcp: %s: %s\n", res->dst, strerror(-rc));
 	}

@@ -414,11 +414,59 @@ out:
 	buf_release(&out);
 }
 
+/* The rest of the first line of path that starts with key, or NULL. */
+static char *line_after(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL, *v = NULL;
+	size_t cap = 0, klen = strlen(key);
+
+	while (f && !v && getline(&line, &cap, f) > 0)
+		if (!strncmp(line, key, klen))
+			v = xstrndup(line + klen, strcspn(line + klen, "\r\n"));
+	if (f)
+		fclose(f);
+	free(line);
+	return v;
+}
+
+/* Where a venv says it was made: bin/activate's VIRTUAL_ENV=, else the
+ * last word of pyvenv.cfg's `command = ... -m venv [opts] PREFIX' (Python
+ * >= 3.11).  NULL when neither says, or when that is dst itself. */
+static char *venv_home(const char *dst)
+{
+	struct buf p = BUF_INIT;
+	struct stat a, b;
+	char *v, *home = NULL;
+
+	buf_addf(&p, "%s/bin/activate", dst);
+	v = line_after(p.data, "VIRTUAL_ENV=");
+	if (v)
+		home = sh_word(v, strlen(v));
+	free(v);
+	buf_reset(&p);
+	buf_addf(&p, "%s/pyvenv.cfg", dst);
+	v = home ? NULL : line_after(p.data, "command = ");
+	if (v && strrchr(v, ' '))
+		home = xstrdup(strrchr(v, ' ') + 1);
+	free(v);
+	buf_release(&p);
+	/* Made where it is, perhaps under another name (a symlink). */
+	if (home && (home[0] != '/' || !strcmp(home, dst) ||
+		     (stat(home, &a) == 0 && stat(dst, &b) == 0 &&
+		      a.st_dev == b.st_dev && a.st_ino == b.st_ino))) {
+		free(home);
+		home = NULL;
+	}
+	return home;
+}
+
 int envcp_check(const char *dst, const char *old_prefix, struct envcp_check_result *res)
 {
 	struct check c = { .res = res };
 	struct envcp_marker mk;
 	struct stat st;
+	char *guess;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -437,6 +485,16 @@ int envcp_check(const char *dst, const char *old_prefix, struct envcp_check_resu
 	}
 	if (old_prefix)
 		res->old_prefix = envcp_abspath(old_prefix);
+	/* A venv names its birthplace: a copy still tied to it (cp -a, or
+	 * envcp given the wrong old prefix) is not whole, marker or not. */
+	guess = old_prefix ? NULL : venv_home(res->dst);
+	if (guess) {
+		if (!res->old_prefix)
+			res->old_prefix = envcp_abspath(guess);
+		problem(&c, "marker", "", -1, "a venv made at %s but found at %s "
+			"(copied without relocating it: use bramble envcp)", guess, res->dst);
+		free(guess);
+	}
 	if (res->old_prefix && strcmp(res->old_prefix, res->dst) &&
 	    strcmp(res->old_prefix, "/")) {
 		c.old = res->old_prefix;

@@ -610,9 +610,9 @@ static void finish_file(struct stage *s, struct sfile *f)
 			return;
 		}
 	cm = (struct bramble_cache_map){
-		.size = f->map->size, .mtime_ns = (int64_t)f->st.st_mtim.tv_sec * 1000000000 +
-						  f->st.st_mtim.tv_nsec,
-		.ctime_ns = (int64_t)f->st.st_ctim.tv_sec * 1000000000 + f->st.st_ctim.tv_nsec,
+		/* as chunkfs.c compares them at open (util.h: far times) */
+		.size = f->map->size, .mtime_ns = ts_to_ns(&f->st.st_mtim),
+		.ctime_ns = ts_to_ns(&f->st.st_ctim),
 		.version = f->map->version, .chunk_size = f->map->chunk_size,
 		.nchunks = f->map->nchunks, .hashes = f->map->hashes,
 	};

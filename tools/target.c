@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "buf.h"
 #include "cmds.h"
+#include "envcp.h"
 #include "log.h"
 #include "netaddr.h"
 #include "target.h"
@@ -136,12 +138,95 @@ int target_mount_root(const char *root, struct target *t)
 	return ctl_server(t);
 }
 
+/* /proc/self/mountinfo escapes blanks and backslashes as \ooo. */
+static void unoctal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* mnt is abs or a directory above it. */
+static bool path_under(const char *abs, const char *mnt)
+{
+	size_t n = strlen(mnt);
+
+	return !strncmp(abs, mnt, n) &&
+	       (abs[n] == '/' || abs[n] == '\0' || (n == 1 && mnt[0] == '/'));
+}
+
+char *target_mount_point(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char *abs = envcp_abspath(path), *best = NULL, *line = NULL;
+	char mnt[4096], type[256];
+	bool best_ours = false;
+	size_t cap = 0, best_len = 0;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - ");
+
+		/* id parent dev root MOUNTPOINT opts [tags] - FSTYPE source ... */
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%255s", type) != 1)
+			continue;
+		unoctal(mnt);
+		/* The longest mount point above the path decides; of equal
+		 * ones the last listed, which is mounted over the others. */
+		if (!path_under(abs, mnt) || strlen(mnt) < best_len)
+			continue;
+		free(best);
+		best = xstrdup(mnt);
+		best_len = strlen(mnt);
+		best_ours = !strcmp(type, "fuse.bramblefs");
+	}
+	if (f)
+		fclose(f);
+	free(line);
+	free(abs);
+	if (!best_ours) {
+		free(best);
+		best = NULL;
+	}
+	return best;
+}
+
+/* spec lies in the bramblefs mount root: only its .bramble is read. */
+static int parse_in_mount(const char *spec, const char *root, struct target *t)
+{
+	int rc = target_mount_root(root, t);
+
+	if (rc == -EPROTO)
+		fprintf(stderr, "bramble: %s/.bramble does not name a server\n", root);
+	else if (rc < 0)
+		fprintf(stderr, "bramble: %s is in the bramble mount %s, but its "
+				".bramble cannot be read: %s\n", spec, root, strerror(-rc));
+	return rc;
+}
+
 int target_parse(const char *spec, struct target *t)
 {
+	char *root = target_mount_point(spec);
 	struct stat st;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
+	/* A path in a bramble mount is never stat()ed: with its server
+	 * down, that would wait for the mount's own timeout. */
+	if (root) {
+		rc = parse_in_mount(spec, root, t);
+		free(root);
+		return rc;
+	}
 	if (stat(spec, &st) == 0) {
 		rc = target_mount(spec, t);
 		if (rc == -ENOENT)
@@ -150,6 +235,12 @@ int target_parse(const char *spec, struct target *t)
 		else if (rc < 0)
 			fprintf(stderr, "bramble: the .bramble control file above %s "
 					"does not name a server\n", spec);
+		return rc;
+	}
+	/* Host names hold no '/': such a spec is a path that failed. */
+	if (errno != ENOENT || strchr(spec, '/')) {
+		rc = -errno;
+		fprintf(stderr, "bramble: cannot access %s: %s\n", spec, strerror(-rc));
 		return rc;
 	}
 	rc = netaddr_split(spec, BRAMBLE_PORT_DEFAULT, &t->host, &t->port);
@@ -169,33 +260,98 @@ void target_release(struct target *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* The numeric address of t->host into num, so the resolver's own words
+ * reach the user (libbramble would say only EHOSTUNREACH). */
+static int resolve(const struct target *t, char *num, size_t len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	int rc = getaddrinfo(t->host, NULL, &hints, &ai);
+
+	if (rc != 0) {
+		fprintf(stderr, "bramble: cannot resolve '%s': %s\n", t->host,
+			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return rc == EAI_NONAME || rc == EAI_FAIL || rc == EAI_NODATA ?
+		       -EHOSTUNREACH : -EINVAL;
+	}
+	rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, num, (socklen_t)len, NULL, 0,
+			 NI_NUMERICHOST);
+	freeaddrinfo(ai);
+	return rc == 0 ? 0 : -EINVAL;
+}
+
+/* Why bramble_new failed, in words that name the cause. */
+static void say_why(const struct target *t, int rc, unsigned int timeout_ms,
+		    const struct bramble_hello *h)
+{
+	char where[300];
+
+	snprintf(where, sizeof(where), "%s:%d%s%s%s", t->host, t->port,
+		 t->mount ? " (the server of " : "", t->mount ? t->mount : "",
+		 t->mount ? ")" : "");
+	if (rc == -ETIMEDOUT)
+		fprintf(stderr, "bramble: no answer from %s within %.1f s: the server "
+			"is down, stopped or unreachable\n", where, timeout_ms / 1e3);
+	else if (rc == -EPROTONOSUPPORT)
+		fprintf(stderr, "bramble: %s is not a bramble server%s%s%s\n", where,
+			h->message[0] ? " (" : "", h->message, h->message[0] ? ")" : "");
+	else if (rc != -EPROTO)         /* a refusal: libbramble logged it */
+		fprintf(stderr, "bramble: cannot connect to %s: %s\n", where,
+			strerror(-rc));
+}
+
 int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
 		struct bramble **b)
 {
 	struct bramble_opts o;
+	struct bramble_hello h = { 0 };
+	char num[NI_MAXHOST];
 	const char *auth;
 	int rc = target_parse(spec, t);
 
+	if (rc == 0)
+		rc = resolve(t, num, sizeof(num));
 	if (rc < 0)
-		return rc;
+		goto fail;
 	bramble_opts_init(&o);
-	o.host = t->host;
+	o.host = num;
 	o.port = t->port;
 	o.timeout_ms = timeout_ms;
 	/* As bramblefs's -o auth= and munge_socket=. */
 	auth = getenv("BRAMBLE_AUTH");
 	if (auth && *auth && bramble_auth_parse(auth, &o.auth) < 0) {
 		fprintf(stderr, "bramble: BRAMBLE_AUTH=%s: not sys, munge or auto\n", auth);
-		target_release(t);
-		return -EINVAL;
+		rc = -EINVAL;
+		goto fail;
 	}
 	o.munge_socket = getenv("BRAMBLE_MUNGE_SOCKET");
 	o.client_name = "bramble " PACKAGE_VERSION;
-	rc = bramble_new(&o, b);
-	if (rc < 0) {
-		fprintf(stderr, "bramble: cannot connect to %s:%d: %s\n", t->host,
-			t->port, strerror(-rc));
-		target_release(t);
+	rc = bramble_new_hello(&o, b, &h);
+	if (rc == 0)
+		return 0;
+	say_why(t, rc, timeout_ms, &h);
+fail:
+	target_release(t);
+	return rc;
+}
+
+int target_reachable(const char *path, unsigned int timeout_ms)
+{
+	char *root = target_mount_point(path);
+	struct bramble *b = NULL;
+	struct target t;
+	int rc = 0;
+
+	if (root)
+		rc = target_open(root, timeout_ms, &t, &b);
+	if (root && rc == 0) {
+		rc = bramble_null(b);
+		if (rc < 0)
+			fprintf(stderr, "bramble: the server of %s does not answer: %s\n",
+				root, strerror(-rc));
+		bramble_free(b);
+		target_release(&t);
 	}
+	free(root);
 	return rc;
 }

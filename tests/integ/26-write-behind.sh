@@ -110,6 +110,8 @@ rm -f "$A/big" "$T/big.ref"
 mkdir -p "$SMALL"
 mount -t tmpfs -o size=2m tmpfs "$SMALL" || skip "cannot mount a tmpfs"
 EXPORT=$SMALL
+STATE=$T/state-small    # a second brambled: a state directory of its own
+mkdir -p "$STATE"
 br_start_server --no-root-squash
 br_mount "$T/s"
 cat >"$T/enospc.py" <<'PY'

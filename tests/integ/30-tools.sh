@@ -11,7 +11,7 @@ echo "$out" | grep -Eq '^20 calls, 20 answered: min [0-9.]+ us, median [0-9.]+ u
 out=$("$BRAMBLE" info "127.0.0.1:$PORT") || fail "info failed: $out"
 echo "$out" | grep -q "^version: *brambled " || fail "info version: $out"
 echo "$out" | grep -q "^export: *$EXPORT\$" || fail "info export: $out"
-echo "$out" | grep -q "^protocol: *1, revision 4 (server speaks 1\.\.4)\$" || fail "info protocol: $out"
+echo "$out" | grep -q "^protocol: *1, revision 5 (server speaks 1\.\.5)\$" || fail "info protocol: $out"
 echo "$out" | grep -q "^max read/write: *1048576 bytes\$" || fail "info max: $out"
 
 # Through a mount: the control file names the server.

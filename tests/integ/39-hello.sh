@@ -14,7 +14,7 @@ has() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }
 has "$out" status=0 && has "$out" revision=2 || fail "HELLO 1..2 not agreed: $out"
 inst1=$(echo "$out" | sed -n 's/.*instance=\([0-9]*\).*/\1/p')
 out=$($RAW "$PORT" hello 1 9) || fail "HELLO 1..9: $out"
-has "$out" status=0 && has "$out" revision=4 || fail "a newer client is not met at 4: $out"
+has "$out" status=0 && has "$out" revision=5 || fail "a newer client is not met at 5: $out"
 inst2=$(echo "$out" | sed -n 's/.*instance=\([0-9]*\).*/\1/p')
 [ "$inst1" = "$inst2" ] || fail "instance differs between connections of one run"
 
@@ -29,7 +29,7 @@ grep -q 'HELLO from "rawrpc" refused' "$T/brambled.log" || fail "refusal not log
 
 # The tools show what was agreed.
 "$BRAMBLE" info "127.0.0.1:$PORT" >"$T/info" || fail "bramble info"
-grep -q "revision 4 (server speaks 1..4)" "$T/info" || fail "info: $(cat "$T/info")"
+grep -q "revision 5 (server speaks 1..5)" "$T/info" || fail "info: $(cat "$T/info")"
 grep -q "capabilities:.* drc" "$T/info" || fail "info caps: $(cat "$T/info")"
 
 # A restart gives a new instance; the mount's library sees it on redial.

@@ -12,8 +12,10 @@
 #                                        ${BR_CACHE_DIR:-$T/nodecache})
 #   br_mounted MNT                       MNT is in /proc/mounts
 #   br_free_port                         print a free port on 127.0.0.1
-#   br_posix_compare LOCAL MNTDIR        same POSIX transcript (posixcmp.py)
-#                                        in a local dir and on a mount
+#   br_posix_compare LOCAL MNTDIR [RUNNER]
+#                                        same POSIX transcript (posixcmp.py)
+#                                        in a local dir and on a mount, run
+#                                        by root or by RUNNER (as_user)
 #   br_umount MNT                        unmount and wait for the daemon
 #   skip MSG / fail MSG                  exit 77 / exit 1 with a message
 #   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
@@ -200,14 +202,17 @@ br_mounted() {
 	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts
 }
 
-# br_posix_compare LOCAL MNTDIR: run posixcmp.py's sequence of POSIX
-# operations in a new local directory and in a new directory on a mount
-# (made here); the two transcripts must be identical.
+# br_posix_compare LOCAL MNTDIR [RUNNER]: run posixcmp.py's sequence of
+# POSIX operations in a new local directory and in a new directory on a
+# mount (made here); the two transcripts must be identical.  RUNNER
+# (as_user, as_user2) runs it all as that ordinary user: then the parents
+# of LOCAL and MNTDIR must be that user's to create in.
 br_posix_compare() {
-	mkdir "$1" "$2" || fail "cannot make $1 and $2"
-	python3 "$top_srcdir/tests/integ/posixcmp.py" "$1" >"$T/local.out" 2>&1 ||
+	local run=${3:-}
+	$run mkdir "$1" "$2" || fail "cannot make $1 and $2${run:+ ($run)}"
+	$run python3 "$top_srcdir/tests/integ/posixcmp.py" "$1" >"$T/local.out" 2>&1 ||
 		fail "posixcmp failed on the local dir: $(tail -5 "$T/local.out")"
-	python3 "$top_srcdir/tests/integ/posixcmp.py" "$2" >"$T/mount.out" 2>&1 ||
+	$run python3 "$top_srcdir/tests/integ/posixcmp.py" "$2" >"$T/mount.out" 2>&1 ||
 		fail "posixcmp failed on the mount: $(tail -5 "$T/mount.out")"
 	diff -u "$T/local.out" "$T/mount.out" >"$T/diff.log" ||
 		fail "the mount differs from a local directory: $(cat "$T/diff.log")"

@@ -1,6 +1,7 @@
 /* test_chunkidx.c - the chunk index: hashes equal to XXH3-128 of each
  * chunk computed here, new versions after changes behind its back, no
- * rehashing of an unchanged file, persistence, chunk sizes, READ_CHUNK. */
+ * rehashing of an unchanged file, persistence, chunk sizes, READ_CHUNK,
+ * timestamps far from now. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -398,6 +399,52 @@ START_TEST(read_chunk_drops_stale_entry)
 }
 END_TEST
 
+/* Timestamps past 2262 or before 1970, which any user can set (touch -d
+ * @10000000000): no overflow (a sanitizer build reports one), the same
+ * hashes, and once settled a file with an mtime far in the future is
+ * served from the index (its last change is its ctime, not that mtime). */
+START_TEST(far_timestamps)
+{
+	static const time_t secs[] = {
+		10000000000, -100, -10000000000, INT64_MAX / 2, INT64_MIN / 2,
+		(time_t)9223372036, 20000000000,
+	};
+	struct chunkidx_map first, m;
+	struct timespec ts[2];
+	uint64_t n;
+
+	chunkidx_close(ci);
+	open_index(CS, 1000000);                /* racy: 1 ms */
+	ck_assert_int_eq(chunkidx_map(ci, fd, 0, 100, &first), 0);
+	for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+		ts[0] = (struct timespec){ .tv_sec = secs[i], .tv_nsec = 999999999 };
+		ts[1] = ts[0];
+		ck_assert_int_eq(futimens(fd, ts), 0);
+		usleep(5000);                   /* settled */
+		ck_assert_int_eq(chunkidx_map(ci, fd, 0, 100, &m), 0);
+		ck_assert_uint_eq(m.count, 4);
+		ck_assert_mem_eq(m.hashes, first.hashes, 4 * 16);
+		chunkidx_map_release(&m);
+		n = hashed();
+		ck_assert_int_eq(chunkidx_map(ci, fd, 0, 100, &m), 0);
+		ck_assert_uint_eq(hashed(), n);  /* from the index */
+		ck_assert_int_eq(chunkidx_chunk_current(ci, fd, 1, m.hashes[1],
+							m.version), 1);
+		chunkidx_map_release(&m);
+	}
+	/* Same size, new bytes, mtime from one far time to another. */
+	ck_assert_int_eq(pwrite(fd, "X", 1, CS + 1), 1);
+	ts[1].tv_sec = 30000000000;
+	ck_assert_int_eq(futimens(fd, ts), 0);
+	ck_assert_int_eq(chunkidx_map(ci, fd, 0, 100, &m), 0);
+	ck_assert_uint_gt(m.version, first.version);
+	ck_assert_mem_ne(m.hashes[1], first.hashes[1], 16);
+	check_all(&m, CS);
+	chunkidx_map_release(&m);
+	chunkidx_map_release(&first);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("chunkidx");
@@ -418,6 +465,7 @@ int main(void)
 	tcase_add_test(tc, racy_entry_rehashed);
 	tcase_add_test(tc, read_chunk);
 	tcase_add_test(tc, read_chunk_drops_stale_entry);
+	tcase_add_test(tc, far_timestamps);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,4 +1,4 @@
-/* test_common.c - buf, proto, rpcmsg (framing, headers, XDR bounds). */
+/* test_common.c - buf, proto, rpcmsg (framing, headers, XDR bounds), util. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include "netaddr.h"
 #include "proto.h"
 #include "rpcmsg.h"
+#include "util.h"
 #include "xalloc.h"
 
 START_TEST(test_buf_grow_and_detach)
@@ -294,6 +295,44 @@ START_TEST(test_netaddr_split)
 }
 END_TEST
 
+/* ts_to_ns: exact from 1677 to 2262, modulo 2^64 outside, never
+ * overflowing (a sanitizer build would report it); far times that differ
+ * still give different values. */
+START_TEST(test_ts_to_ns)
+{
+	static const struct { time_t sec; long nsec; int64_t ns; } t[] = {
+		{ 0, 0, 0 },
+		{ 1, 5, 1000000005 },
+		{ -1, 500000000, -500000000 },
+		{ -100, 0, -100 * INT64_C(1000000000) },
+		{ 9223372036, 854775807, INT64_MAX },   /* the last exact */
+		{ 9223372036, 854775808, INT64_MIN },   /* wrapped */
+		{ -9223372037, 145224192, INT64_MIN },  /* the first exact */
+		{ -9223372037, 145224191, INT64_MAX },
+		/* touch -d @10000000000: 1e19 - 2^64 */
+		{ 10000000000, 0, INT64_C(-8446744073709551616) },
+	};
+	static const time_t far[] = {
+		10000000000, 11000000000, 20000000000, -10000000000, -20000000000,
+		INT64_MAX, INT64_MAX - 1, INT64_MIN, INT64_MIN + 1, 9223372037,
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct timespec ts = { .tv_sec = t[i].sec, .tv_nsec = t[i].nsec };
+
+		ck_assert_int_eq(ts_to_ns(&ts), t[i].ns);
+	}
+	for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
+		for (size_t j = 0; j < i; j++) {
+			struct timespec a = { .tv_sec = far[i], .tv_nsec = 999999999 };
+			struct timespec b = { .tv_sec = far[j], .tv_nsec = 999999999 };
+
+			ck_assert_int_ne(ts_to_ns(&a), ts_to_ns(&b));
+		}
+	}
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -316,6 +355,9 @@ static Suite *common_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("netaddr");
 	tcase_add_test(tc, test_netaddr_split);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("util");
+	tcase_add_test(tc, test_ts_to_ns);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -224,6 +224,53 @@ START_TEST(test_outside_subdir_export)
 }
 END_TEST
 
+/* A directory the administrator moves out of the export (a rename on the
+ * server's disk) while the cache holds it: once the recheck time (100 ms)
+ * has passed, its handle and those of directories beneath it are stale
+ * through every decoding function; a directory moved within the export
+ * keeps working.  _i: 0 kernel handles, 1 the handle table. */
+START_TEST(test_moved_out_is_stale)
+{
+	struct export *ex = open_export(exp_dir);
+	struct export_fh sub, deep, mv;
+	char from[PATH_MAX * 2], to[PATH_MAX * 2], db[PATH_MAX * 2], err[256];
+	struct stat st;
+	int fd;
+
+	if (_i == 1) {
+		snprintf(db, sizeof(db), "%s/bramble.db", top);
+		ck_assert_int_eq(export_use_table(ex, db, "t", err, sizeof(err)), 0);
+	}
+	mk("export/moving", true);
+	mk("export/other", true);
+	sub = fh_of(ex, "export/sub");                  /* all three cached */
+	deep = fh_of(ex, "export/sub/deep");
+	mv = fh_of(ex, "export/moving");
+	snprintf(from, sizeof(from), "%s/sub", exp_dir);
+	snprintf(to, sizeof(to), "%s/outside/sub", top);
+	ck_assert_int_eq(rename(from, to), 0);
+	snprintf(from, sizeof(from), "%s/moving", exp_dir);
+	snprintf(to, sizeof(to), "%s/other/moved", exp_dir);
+	ck_assert_int_eq(rename(from, to), 0);
+	usleep(150 * 1000);
+
+	/* the loop thread's GETATTR leaves the verdict to a worker */
+	ck_assert_int_eq(export_fh_stat_cached(ex, sub.data, sub.len, &st), -EAGAIN);
+	ck_assert_int_eq(export_fh_open_cached(ex, sub.data, sub.len, &fd, &st), -ESTALE);
+	/* forgotten: decoding anew says the same */
+	ck_assert_int_eq(export_fh_open(ex, sub.data, sub.len, &fd, &st), -ESTALE);
+	ck_assert_int_eq(export_fh_open(ex, deep.data, deep.len, &fd, &st), -ESTALE);
+	ck_assert_int_eq(export_fh_stat_cached(ex, deep.data, deep.len, &st), -EAGAIN);
+
+	ck_assert_int_eq(export_fh_open(ex, mv.data, mv.len, &fd, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	close(fd);
+	/* verified just now: the loop thread may answer */
+	ck_assert_int_eq(export_fh_stat_cached(ex, mv.data, mv.len, &st), 0);
+	export_close(ex);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	char longname[BR_NAME_MAX + 2];
@@ -347,6 +394,7 @@ static Suite *export_suite(void)
 	tcase_add_test(tc, test_outside_subdir_export);
 	tcase_add_test(tc, test_mount_paths);
 	tcase_add_test(tc, test_mount_walk);
+	tcase_add_loop_test(tc, test_moved_out_is_stale, 0, 2);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_add_test(tc, test_names);

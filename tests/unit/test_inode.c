@@ -132,7 +132,7 @@ START_TEST(test_open_silly)
 	ck_assert(inode_any_open(t));
 	ck_assert(inode_fh_is_open(t, &a, &got));
 	ck_assert_uint_eq(got, ia);
-	inode_set_silly(t, ia, &dir, ".bramble-silly.1");
+	ck_assert(inode_set_silly(t, ia, &dir, ".bramble-silly.1"));
 	/* The kernel forgets the name while the file is open. */
 	inode_forget(t, ia, 1);
 	ck_assert_int_eq(inode_fh(t, ia, &out), 0);
@@ -142,6 +142,9 @@ START_TEST(test_open_silly)
 	ck_assert(bramble_fh_eq(&d2, &dir));
 	free(name);
 	ck_assert(!inode_any_open(t));
+	/* A rename aside that lost the race with the last close: nothing
+	 * is recorded, the caller removes the name itself. */
+	ck_assert(!inode_set_silly(t, ia, &dir, ".bramble-silly.2"));
 	/* Last close of a forgotten inode drops it. */
 	ck_assert_int_eq(inode_fh(t, ia, &out), -ESTALE);
 	inode_table_free(t);
