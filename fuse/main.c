@@ -306,6 +306,13 @@ static void add_default_opts(struct fuse_args *args, const struct bfs_opts *o)
 			buf_add(&b, "\\", 1);
 		buf_add(&b, p, 1);
 	}
+	/* The kernel checks permissions too, with the attributes it has:
+	 * without it, a path walk through a cached entry never checks
+	 * search permission (after `chmod 0700 dir` another user could
+	 * still reach dir/f for entry_timeout).  The server checks every
+	 * call as the caller all the same. */
+	if (!o->server_permissions)
+		buf_addf(&b, ",default_permissions");
 	fuse_opt_insert_arg(args, 1, b.data);
 	buf_release(&b);
 }

@@ -32,6 +32,7 @@ static const struct fuse_opt bfs_opt_table[] = {
 	OPT("fg", bg, 0),
 	OPT("trace", trace, 1),
 	OPT("nolock", nolock, 1),
+	OPT("server_permissions", server_permissions, 1),
 	OPT("cache=%s", cache_name, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -309,6 +310,9 @@ void bfs_usage(const char *prog)
 	       "    -o trace               log one line per operation\n"
 	       "    -o nolock              fcntl/flock locks are local to this node\n"
 	       "                           (default: cluster-wide, held by the server)\n"
+	       "    -o server_permissions  leave every permission check to the server\n"
+	       "                           (default: the kernel checks too, with\n"
+	       "                           default_permissions; see bramblefs(8))\n"
 	       "    -o cache=MODE          node chunk cache: disk (default; shared by every\n"
 	       "                           mount and tool on the node), ram (this mount,\n"
 	       "                           bounded), off (plain reads, no chunks)\n"

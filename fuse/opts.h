@@ -31,6 +31,8 @@ struct bfs_opts {
 	int bg;                    /* server down at mount time: mount anyway */
 	int trace;
 	int nolock;                /* -o nolock: node-local locks (the kernel's) */
+	/* -o server_permissions: no default_permissions (see add_default_opts) */
+	int server_permissions;
 	char *cache_name;          /* cache=disk|ram|off, as given */
 	int cache_mode;            /* ... parsed: BRAMBLE_CACHE_* */
 	char *cache_dir;           /* cache_dir=PATH; NULL: BRAMBLE_CACHE_DIR */

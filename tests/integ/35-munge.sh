@@ -11,7 +11,6 @@ command -v munged >/dev/null && command -v munge >/dev/null ||
 	skip "munged and munge needed (Debian package munge)"
 command -v python3 >/dev/null || skip "python3 needed"
 MRPC=$top_srcdir/tests/integ/mungerpc.py
-USER_ID=1000
 
 # start_munged NAME: a munged with its own key and socket $T/NAME.sock
 start_munged() {
@@ -31,31 +30,32 @@ start_munged munge
 start_munged other
 SOCK=$T/munge.sock
 
-as_user() { setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups "$@"; }
 owner() { stat -c %u:%g "$1"; }
+USER_ID=$BR_UID:$BR_GID                # lib.sh's ordinary user, as_user
 
 chmod 755 "$EXPORT"
 mkdir "$EXPORT/home" "$EXPORT/pub"
-chown $USER_ID:$USER_ID "$EXPORT/home"
+chown "$USER_ID" "$EXPORT/home"
 chmod 1777 "$EXPORT/pub"
 
-br_start_server --auth=munge --munge-socket="$SOCK" --log-level=debug
+br_start_server --auth=munge --munge-socket="$SOCK" --log-level=debug   # root squashed
 grep -q "every call will be refused" "$T/brambled.log" && fail "self-test of munged failed"
-br_mount "$T/mnt" -o allow_other,auth=munge,munge_socket="$SOCK"
+br_mount "$T/mnt" -o auth=munge,munge_socket="$SOCK"
 
 # (a) a user's file belongs to that user: munged, not the client, says who
 as_user sh -c "echo mine > $T/mnt/home/a" || fail "user cannot create a file"
-[ "$(owner "$EXPORT/home/a")" = "$USER_ID:$USER_ID" ] ||
-	fail "file owned by $(owner "$EXPORT/home/a"), not $USER_ID:$USER_ID"
-grep -q "MUNGE session for uid $USER_ID gid $USER_ID" "$T/brambled.log" ||
-	fail "no MUNGE session of uid $USER_ID in the server's log"
-# (b) root squash applies to a vouched root as well
+[ "$(owner "$EXPORT/home/a")" = "$USER_ID" ] ||
+	fail "file owned by $(owner "$EXPORT/home/a"), not $USER_ID"
+grep -q "MUNGE session for uid $BR_UID gid $BR_GID" "$T/brambled.log" ||
+	fail "no MUNGE session of uid $BR_UID in the server's log"
+# (b) root squash applies to a vouched root as well: root on purpose
 touch "$T/mnt/pub/r" || fail "root cannot create in a 1777 directory"
 [ "$(owner "$EXPORT/pub/r")" = "65534:65534" ] ||
 	fail "root's file owned by $(owner "$EXPORT/pub/r"), not squashed"
 touch "$T/mnt/home/r" 2>/dev/null && fail "squashed root wrote into the user's directory"
 
-# (c)-(f) on the wire
+# (c)-(f) on the wire.  Root: mungerpc.py binds reserved source ports
+# and makes credentials as other uids (munge as uid 0 and 1000).
 python3 "$MRPC" "$PORT" "$SOCK" "$T/other.sock" tooweak session vouched badkey \
 	replay cross misuse || fail "wire checks"
 grep -q "MUNGE credential from 127.0.0.1:[0-9]* refused: .*Invalid credential" \
@@ -66,11 +66,11 @@ grep -q "with AUTH_SYS refused: this server requires MUNGE" "$T/brambled.log" ||
 
 # the tool: auto mode follows the server's HELLO; as an ordinary user
 out=$(as_user env BRAMBLE_MUNGE_SOCKET="$SOCK" "$BRAMBLE" ping -c 2 "127.0.0.1:$PORT") ||
-	fail "bramble ping as uid $USER_ID: $out"
-echo "$out" | grep -q "MUNGE session as uid $USER_ID gid $USER_ID" ||
+	fail "bramble ping as uid $BR_UID: $out"
+echo "$out" | grep -q "MUNGE session as uid $BR_UID gid $BR_GID" ||
 	fail "bramble ping opened no MUNGE session: $out"
-out=$(BRAMBLE_AUTH=munge BRAMBLE_MUNGE_SOCKET="$T/other.sock" "$BRAMBLE" ping -c 1 \
-	"127.0.0.1:$PORT" 2>&1) && fail "a session with another key was accepted: $out"
+out=$(as_user env BRAMBLE_AUTH=munge BRAMBLE_MUNGE_SOCKET="$T/other.sock" "$BRAMBLE" \
+	ping -c 1 "127.0.0.1:$PORT" 2>&1) && fail "a session with another key was accepted: $out"
 echo "$out" | grep -q "Permission denied" || fail "wrong key, unexpected answer: $out"
 
 # (g) the mount survives a restart: new connection, new sessions
@@ -78,8 +78,8 @@ br_stop_server
 br_restart_server --auth=munge --munge-socket="$SOCK" --log-level=debug
 [ "$(as_user cat "$T/mnt/home/a")" = mine ] || fail "read after restart"
 as_user sh -c "echo two > $T/mnt/home/b" || fail "write after restart"
-[ "$(owner "$EXPORT/home/b")" = "$USER_ID:$USER_ID" ] || fail "owner after restart"
-[ "$(grep -c "MUNGE session for uid $USER_ID gid $USER_ID" "$T/brambled.log")" -ge 2 ] ||
+[ "$(owner "$EXPORT/home/b")" = "$USER_ID" ] || fail "owner after restart"
+[ "$(grep -c "MUNGE session for uid $BR_UID gid $BR_GID" "$T/brambled.log")" -ge 2 ] ||
 	fail "no new session after the restart"
 
 # (h) MUNGE per export: a server in --auth=sys whose exports file asks
@@ -88,16 +88,16 @@ as_user sh -c "echo two > $T/mnt/home/b" || fail "write after restart"
 # MUNGE by itself; the other export takes AUTH_SYS.
 br_umount "$T/mnt"
 br_stop_server
-printf 'secure %s auth=munge,no_root_squash\nopen %s\n' "$EXPORT/home" "$EXPORT/pub" >"$T/exports"
+printf 'secure %s auth=munge\nopen %s\n' "$EXPORT/home" "$EXPORT/pub" >"$T/exports"
 "$BRAMBLED" --foreground --exports "$T/exports" --state "$STATE" --munge-socket="$SOCK" \
 	--listen 127.0.0.1:0 --port-file "$T/port2" --log-level=debug >>"$T/brambled.log" 2>&1 &
 _br_pids="$_br_pids $!"
 wait_for 30 test -s "$T/port2" || fail "brambled with an exports file did not start"
 PORT=$(cat "$T/port2")
-SRC=127.0.0.1:/secure br_mount "$T/sec" -o allow_other,munge_socket="$SOCK"
-SRC=127.0.0.1:/open br_mount "$T/open" -o allow_other,auth=sys
+SRC=127.0.0.1:/secure br_mount "$T/sec" -o munge_socket="$SOCK"
+SRC=127.0.0.1:/open br_mount "$T/open" -o auth=sys
 as_user sh -c "echo per-export > $T/sec/c" || fail "user cannot write on the MUNGE export"
-[ "$(owner "$EXPORT/home/c")" = "$USER_ID:$USER_ID" ] || fail "owner on the MUNGE export"
+[ "$(owner "$EXPORT/home/c")" = "$USER_ID" ] || fail "owner on the MUNGE export"
 as_user sh -c "echo sys > $T/open/s" || fail "user cannot write on the AUTH_SYS export"
 grep -q "refused: .*requires MUNGE\|AUTH_TOOWEAK" "$T/brambled.log" ||
 	note "no AUTH_SYS refusal logged for the MUNGE export"

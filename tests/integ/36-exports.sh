@@ -3,7 +3,11 @@
 # name, name/subdir and absolute path; read-only, root squash and allow=
 # per export; handles confined to their export (raw RPC); SIGHUP adding,
 # removing and changing exports with calls in flight; a broken file kept
-# out; handles stable across a restart.
+# out; handles stable across a restart.  Reads and writes through the
+# mounts run as an ordinary user (as_user); root only where the check is
+# about root (root squash per export, no_root_squash on 'rooty'), for the
+# server side (files in the export) and for the raw RPC checks
+# (exports_check.py binds reserved source ports).
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"
@@ -22,6 +26,7 @@ write_exports() {       # write_exports [EXTRA LINES]: the base file + extras
 		echo "data   $X/data"
 		echo "pub    $X/pub     ro"
 		echo "lab    $X/lab     allow=127.0.0.2/32"
+		# no_root_squash: the test checks that root stays root here
 		echo "rooty  $X/rooty   no_root_squash   # root stays root"
 		for l in "$@"; do echo "$l"; done
 	} >"$T/exports.tmp"
@@ -66,12 +71,12 @@ SRC=127.0.0.1:/data/sub br_mount "$T/m-sub" -o timeout=10
 SRC="127.0.0.1:$X/data/sub/deep" br_mount "$T/m-abs" -o timeout=10
 br_mount "$T/m-pub" -o timeout=10,export=pub
 SRC=127.0.0.1:/rooty br_mount "$T/m-rooty" -o timeout=10
-[ "$(cat "$T/m-data/sub/file")" = hello ] || fail "by name"
-[ "$(cat "$T/m-sub/file")" = hello ] || fail "by name/subdir"
-[ -d "$T/m-sub/deep" ] || fail "name/subdir content"
-touch "$X/data/sub/deep/mark"
-[ -e "$T/m-abs/mark" ] || fail "by absolute path"
-[ "$(cat "$T/m-pub/file")" = public ] || fail "-o export=pub"
+[ "$(as_user cat "$T/m-data/sub/file")" = hello ] || fail "by name"
+[ "$(as_user cat "$T/m-sub/file")" = hello ] || fail "by name/subdir"
+as_user test -d "$T/m-sub/deep" || fail "name/subdir content"
+touch "$X/data/sub/deep/mark"           # server side
+as_user test -e "$T/m-abs/mark" || fail "by absolute path"
+[ "$(as_user cat "$T/m-pub/file")" = public ] || fail "-o export=pub"
 grep -q "^127.0.0.1:/pub $T/m-pub " /proc/mounts || fail "-o export=pub: source not shown as HOST:/pub"
 mkdir -p "$T/m-nope"
 timeout 20 "$BRAMBLEFS" 127.0.0.1:/nope "$T/m-nope" -f -o "port=$PORT" \
@@ -79,9 +84,11 @@ timeout 20 "$BRAMBLEFS" 127.0.0.1:/nope "$T/m-nope" -f -o "port=$PORT" \
 grep -q "No such file" "$T/nope.txt" || fail "bramblefs on an unknown export: $(cat "$T/nope.txt")"
 grep -q "MOUNT 'nope': no such export" "$T/brambled.log" || fail "unknown export not logged"
 
-# ---- read-only and root squash per export (we are root)
-out=$(touch "$T/m-pub/new" 2>&1) && fail "created a file in the ro export"
+# ---- read-only (a user) and root squash per export (root, on purpose)
+out=$(as_user touch "$T/m-pub/new" 2>&1) && fail "created a file in the ro export"
 echo "$out" | grep -q "Read-only file system" || fail "ro export: $out"
+as_user sh -c "echo x >$T/m-data/sub/user" || fail "user's write to data"
+[ "$(stat -c %u "$X/data/sub/user")" = "$BR_UID" ] || fail "user's file not the user's on data"
 echo x >"$T/m-data/sub/squashed" || fail "write to data"
 echo x >"$T/m-rooty/kept" || fail "write to rooty"
 [ "$(stat -c %u "$X/data/sub/squashed")" = 65534 ] || fail "root not squashed on data"
@@ -91,7 +98,7 @@ echo x >"$T/m-rooty/kept" || fail "write to rooty"
 $CHK "$PORT" confine "$STATE" "$X" || fail "confinement checks"
 grep -q "refused: the client is not in export 'lab'" "$T/brambled.log" ||
 	fail "allow refusal not logged"
-"$BRAMBLE" info "127.0.0.1:$PORT" >"$T/info.txt" 2>&1 || fail "bramble info"
+as_user "$BRAMBLE" info "127.0.0.1:$PORT" >"$T/info.txt" 2>&1 || fail "bramble info"
 grep -q "data=$X/data" "$T/info.txt" || fail "bramble info lacks the exports: $(cat "$T/info.txt")"
 
 # ---- SIGHUP: add an export, mount it
@@ -101,16 +108,16 @@ write_exports "later $X/later"
 hup
 grep -q "exports reloaded .*added 'later'" "$T/brambled.log" || fail "reload summary"
 SRC=127.0.0.1:/later br_mount "$T/m-later" -o timeout=10
-[ "$(cat "$T/m-later/file")" = later ] || fail "added export"
+[ "$(as_user cat "$T/m-later/file")" = later ] || fail "added export"
 
 # ---- SIGHUP while calls are in flight: readers on data, while pub goes
 # and comes back and data's own entry is replaced (options changed) again
 # and again
-reader() {      # read data/big through the mount until told to stop
+reader() {      # read data/big through the mount (as the user) until told to stop
 	local n=0
 	while [ ! -e "$T/stop" ] && [ -d "$X" ]; do
-		cmp -s "$T/m-data/big" "$X/data/big" || { echo "read $n differs" >>"$T/reader.err"; }
-		stat "$T/m-sub/deep" >/dev/null || echo "stat $n failed" >>"$T/reader.err"
+		as_user cmp -s "$T/m-data/big" "$X/data/big" || { echo "read $n differs" >>"$T/reader.err"; }
+		as_user stat "$T/m-sub/deep" >/dev/null || echo "stat $n failed" >>"$T/reader.err"
 		n=$((n + 1))
 		echo "$n" >"$T/reader.count"
 	done
@@ -153,8 +160,8 @@ grep "exports reloaded" "$T/brambled.log" | tail -1 | grep -q "4 exports; remove
 	fail "removal not in the summary"
 [ "$($CHK "$PORT" getattr "$pubfh")" = 116 ] || fail "a removed export's handle is not ESTALE"
 [ "$($CHK "$PORT" mount pub)" = 2 ] || fail "a removed export can still be mounted"
-cat "$T/m-pub/file" >/dev/null 2>&1 && fail "the removed export's mount still reads"
-[ "$(cat "$T/m-data/sub/file")" = hello ] || fail "data after pub's removal"
+as_user cat "$T/m-pub/file" >/dev/null 2>&1 && fail "the removed export's mount still reads"
+[ "$(as_user cat "$T/m-data/sub/file")" = hello ] || fail "data after pub's removal"
 [ "$($CHK "$PORT" getattr "$datafh")" = 0 ] || fail "data's handle after reloads"
 
 # ---- a broken file on SIGHUP: logged with file:line, the old table stays
@@ -167,7 +174,7 @@ grep -q "exports:4: duplicate export name 'dup' (first on line 3)" "$T/brambled.
 grep -q "exports:5: cannot export '$X/nothing-here'" "$T/brambled.log" &&
 	fail "opened exports although the file did not parse"
 [ "$($CHK "$PORT" mount rooty)" = 0 ] || fail "old table lost (rooty)"
-[ "$(cat "$T/m-later/file")" = later ] || fail "old table lost (later)"
+[ "$(as_user cat "$T/m-later/file")" = later ] || fail "old table lost (later)"
 { echo "data $X/data"; echo "zz $X/nothing-here"; } >"$T/exports"
 hup
 grep -q "exports:2: cannot export '$X/nothing-here': No such file" "$T/brambled.log" ||
@@ -180,9 +187,9 @@ br_stop_server
 start_server "$PORT"
 [ "$($CHK "$PORT" getattr "$datafh")" = 0 ] || fail "data's handle after a restart"
 [ "$($CHK "$PORT" getattr "$pubfh")" = 0 ] || fail "pub's handle after a restart"
-[ "$(cat "$T/m-data/sub/file")" = hello ] || fail "data mount after a restart"
-[ "$(cat "$T/m-later/file")" = later ] || fail "later mount after a restart"
-[ "$(cat "$T/m-abs/mark")" = "" ] || fail "abs mount after a restart"
+[ "$(as_user cat "$T/m-data/sub/file")" = hello ] || fail "data mount after a restart"
+[ "$(as_user cat "$T/m-later/file")" = later ] || fail "later mount after a restart"
+[ "$(as_user cat "$T/m-abs/mark")" = "" ] || fail "abs mount after a restart"
 # The EXIT trap unmounts, then stops the server (and fails on any
 # sanitizer report in the logs).
 exit 0
