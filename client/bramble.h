@@ -65,7 +65,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 37          /* procedures 0..36 of version 1 */
+#define BRAMBLE_NPROCS 38          /* procedures 0..37 of version 1 */
 
 struct bramble;
 
@@ -384,10 +384,18 @@ int bramble_open(struct bramble *b, const struct bramble_cred *cr,
 		 const struct bramble_fh *fh, unsigned int flags,
 		 struct stat *st);
 /* Drop a hold an OPEN_HOLD (or CREATE_HOLD) took, with the same cred and
- * BRAMBLE_OPEN_READ/WRITE flags (bramble_prot.x "Open state").  0 or
- * -errno; a hold the server no longer has is no error. */
+ * BRAMBLE_OPEN_READ/WRITE flags (bramble_prot.x "Open state"); with
+ * BRAMBLE_CLOSE_LAST this node's last open of the file is over, and the
+ * orphan bramble_remove_open() made of it goes.  0 or -errno; a hold the
+ * server no longer has is no error. */
+#define BRAMBLE_CLOSE_LAST 4
 int bramble_close(struct bramble *b, const struct bramble_cred *cr,
 		  const struct bramble_fh *fh, unsigned int flags);
+/* REMOVE of a name whose file is open on this node (BRAMBLE_CAP_OPENS):
+ * its last link keeps the file on the server, nameless, until
+ * bramble_close(BRAMBLE_CLOSE_LAST). */
+int bramble_remove_open(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *dir, const char *name);
 /* "user." names only.  size 0: return the size needed only.  Returns the
  * size of the value (list), -ERANGE when it exceeds a non-zero size. */
 ssize_t bramble_getxattr(struct bramble *b, const struct bramble_cred *cr,

@@ -15,6 +15,7 @@ _Static_assert(BRAMBLE_OPEN_HOLD == BR_OPEN_HOLD, "bramble.h out of date");
 _Static_assert(BRAMBLE_CREATE_HOLD == BR_CREATE_HOLD &&
 	       BRAMBLE_CREATE_READ == BR_CREATE_READ &&
 	       BRAMBLE_CREATE_WRITE == BR_CREATE_WRITE, "bramble.h out of date");
+_Static_assert(BRAMBLE_CLOSE_LAST == BR_CLOSE_LAST, "bramble.h out of date");
 _Static_assert(BRAMBLE_SET_OPEN == BR_SET_OPEN &&
 	       BRAMBLE_SET_KILL_SETID == BR_SET_KILL_SETID, "bramble.h out of date");
 
@@ -479,6 +480,12 @@ int bramble_remove(struct bramble *b, const struct bramble_cred *cr,
 		   const struct bramble_fh *dir, const char *name)
 {
 	return dirop(b, BRPROC_REMOVE, cr, dir, name);
+}
+
+int bramble_remove_open(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *dir, const char *name)
+{
+	return dirop(b, BRPROC_REMOVE_OPEN, cr, dir, name);
 }
 
 int bramble_rmdir(struct bramble *b, const struct bramble_cred *cr,

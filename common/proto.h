@@ -13,7 +13,7 @@
 
 #define BR_PROGRAM BRAMBLE_PROG
 #define BR_VERSION BRAMBLE_V1
-#define BR_NPROCS (BRPROC_CLOSE + 1)
+#define BR_NPROCS (BRPROC_REMOVE_OPEN + 1)
 #define BR_SOFTWARE_VERSION PACKAGE_VERSION
 
 /* BR_EGRACE has no errno: this private value stands for it (lock calls

@@ -27,6 +27,7 @@ struct wb;
 struct bfs_locks;
 struct chunkfs;
 struct record;
+struct stagereq;
 
 struct bfs {
 	struct bfs_opts opts;
@@ -39,6 +40,7 @@ struct bfs {
 	                            * (or -o bg before the server answered) */
 	struct chunkfs *chunks;    /* chunk reads (chunkfs.h); NULL: cache=off */
 	struct record *rec;        /* learned sets (record.h); NULL: no -o record */
+	struct stagereq *stagereq; /* users' staging (stagereq.h); NULL: none */
 	struct fuse_session *se;
 	struct bramble_fh root_fh;
 	uint32_t max_data;         /* largest READ/WRITE, from MOUNT */

@@ -11,7 +11,10 @@
  *   cache.*   the node cache: size now, and this mount's use of it
  *   lease.*, cb.*                    callbacks and what they saved (lease.h)
  *   record.*  learned sets (record.h); opening .bramble writes them first
- * The names are stable: `bramble stats MOUNT' reads them. */
+ * The names are stable: `bramble stats MOUNT' reads them.
+ *
+ * stage_socket=PATH (when there is one) is where an ordinary user's
+ * `bramble stage` asks this bramblefs to stage for them (stagereq.h). */
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include "chunkfs.h"
 #include "proto.h"
 #include "record.h"
+#include "stagereq.h"
 
 void ctl_render(struct bfs *fs, const char *mountpoint)
 {
@@ -44,6 +48,15 @@ void ctl_render(struct bfs *fs, const char *mountpoint)
 	buf_addf(&fs->ctl, "pid=%ld\n", (long)getpid());
 	if (o->record_dir)
 		buf_addf(&fs->ctl, "record=%s\n", o->record_dir);
+	/* The socket the file names is opened with it: once, when the mount
+	 * is ready (this runs then, also for -o bg). */
+	if (!fs->stagereq)
+		stagereq_start(fs);
+	if (fs->stagereq) {
+		buf_addf(&fs->ctl, "stage_socket=%s\n", stagereq_path(fs->stagereq));
+		buf_addf(&fs->ctl, "stage_user_max=%s\n", o->stage_user_max ?
+			 o->stage_user_max : BFS_STAGE_USER_MAX_DEFAULT);
+	}
 }
 
 #define KV(prefix, s, field) \

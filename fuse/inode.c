@@ -25,6 +25,7 @@ struct inode {
 	unsigned int nopen;
 	char *silly_name;
 	struct bramble_fh silly_dir;
+	bool orphaned;             /* removed while open: kept by the server */
 };
 
 struct inode_table {
@@ -371,11 +372,11 @@ void inode_open(struct inode_table *t, uint64_t ino)
 	pthread_mutex_unlock(&t->lock);
 }
 
-bool inode_close(struct inode_table *t, uint64_t ino, struct bramble_fh *dir,
-		 char **name)
+int inode_close(struct inode_table *t, uint64_t ino, struct bramble_fh *dir,
+		char **name)
 {
 	struct inode *in;
-	bool silly = false;
+	int left = INODE_CLOSED;
 
 	pthread_mutex_lock(&t->lock);
 	in = find_ino(t, ino);
@@ -386,7 +387,10 @@ bool inode_close(struct inode_table *t, uint64_t ino, struct bramble_fh *dir,
 			*dir = in->silly_dir;
 			*name = in->silly_name;
 			in->silly_name = NULL;
-			silly = true;
+			left = INODE_CLOSED_SILLY;
+		} else if (in->nopen == 0 && in->orphaned) {
+			in->orphaned = false;
+			left = INODE_CLOSED_ORPHAN;
 		}
 		if (in->nopen == 0 && in->nlookup == 0 && in != t->root) {
 			unlink_inode(t, in);
@@ -395,7 +399,7 @@ bool inode_close(struct inode_table *t, uint64_t ino, struct bramble_fh *dir,
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	return silly;
+	return left;
 }
 
 bool inode_fh_is_open(struct inode_table *t, const struct bramble_fh *fh,
@@ -422,6 +426,20 @@ bool inode_any_open(struct inode_table *t)
 	any = t->nopen > 0;
 	pthread_mutex_unlock(&t->lock);
 	return any;
+}
+
+bool inode_set_orphan(struct inode_table *t, uint64_t ino)
+{
+	struct inode *in;
+	bool open;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	open = in && in->nopen > 0;
+	if (open)
+		in->orphaned = true;
+	pthread_mutex_unlock(&t->lock);
+	return open;
 }
 
 bool inode_set_silly(struct inode_table *t, uint64_t ino,

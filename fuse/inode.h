@@ -79,15 +79,23 @@ bool inode_kattr_same(struct inode_table *t, uint64_t ino, const struct stat *st
 /* ---- opens and silly rename */
 
 void inode_open(struct inode_table *t, uint64_t ino);
-/* One close.  At the last one, if the file was renamed aside, returns true
- * with its directory and name (*name: caller frees) to remove. */
-bool inode_close(struct inode_table *t, uint64_t ino, struct bramble_fh *dir,
-		 char **name);
+/* One close.  Returns what the last one leaves to do: INODE_CLOSED_SILLY
+ * (the file was renamed aside: remove *dir / *name, which the caller
+ * frees), INODE_CLOSED_ORPHAN (the server keeps it removed: tell it the
+ * last open is over), else INODE_CLOSED. */
+enum { INODE_CLOSED, INODE_CLOSED_SILLY, INODE_CLOSED_ORPHAN };
+int inode_close(struct inode_table *t, uint64_t ino, struct bramble_fh *dir,
+		char **name);
 /* Is the object with handle fh open on this node?  (*ino gets it.) */
 bool inode_fh_is_open(struct inode_table *t, const struct bramble_fh *fh,
 		      uint64_t *ino);
 /* Cheap pre-check: is anything open at all? */
 bool inode_any_open(struct inode_table *t);
+/* Record that ino was removed while open and the server keeps it
+ * (REMOVE_OPEN), so that its last close says so.  false when ino has no
+ * open left (its last close raced with the removal): the caller says so
+ * itself. */
+bool inode_set_orphan(struct inode_table *t, uint64_t ino);
 /* Record that ino was renamed aside to dir/name (copied), so that its
  * last close removes it.  false when ino has no open left (its last
  * close raced with the rename): nothing recorded, the caller removes it. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "ops.h"
 #include "record.h"
+#include "stagereq.h"
 #include "wb.h"
 #include "xalloc.h"
 
@@ -380,6 +381,11 @@ int main(int argc, char **argv)
 		log_err("%s", errbuf);
 		goto out_cmd;
 	}
+	/* A read-only export is a read-only mount: writes fail with EROFS
+	 * in the kernel, before default_permissions could say EACCES.  (One
+	 * made read-only later, by a reload, answers EROFS from the server.) */
+	if (ready && fs.read_only)
+		fuse_opt_add_arg(&args, "-oro");
 	if (ready)
 		inode_table_new(&fs.root_fh, &fs.inodes);
 	else
@@ -465,6 +471,7 @@ int main(int argc, char **argv)
 		bramble_cancel(bg.cancel);
 		pthread_join(bg.thr, NULL);
 	}
+	stagereq_stop(fs.stagereq);  /* opened by ctl_render */
 out_wb:
 	bramble_cancel_free(bg.cancel);
 	wb_free(fs.wb);  /* every acknowledged write reaches the server */

@@ -21,6 +21,31 @@
 #include "wb.h"
 #include "xalloc.h"
 
+/* One close of f's inode on this node; the last one removes what an
+ * unlink while open left: the silly name, or the server's orphan. */
+static void file_closed(struct bfs *fs, struct bfs_file *f)
+{
+	struct bramble_fh dir;
+	char *silly = NULL;
+	int rc = 0;
+
+	switch (inode_close(fs->inodes, f->ino, &dir, &silly)) {
+	case INODE_CLOSED_SILLY:
+		rc = bramble_remove(fs->cl, &f->cred, &dir, silly);
+		if (rc < 0 && rc != -ENOENT)
+			log_warn("cannot remove %s: %s", silly, strerror(-rc));
+		free(silly);
+		break;
+	case INODE_CLOSED_ORPHAN:
+		rc = bramble_close(fs->cl, &f->cred, &f->fh, BRAMBLE_CLOSE_LAST);
+		if (rc < 0 && rc != -ESTALE)
+			log_warn_rl("cannot free ino %llu, removed while open: %s (the "
+				    "server frees it when this node's lease ends)",
+				    (unsigned long long)f->ino, strerror(bfs_errno(rc)));
+		break;
+	}
+}
+
 /* Drop the server's hold on f's open file (its last use is over). */
 static void file_unhold(struct bfs *fs, struct bfs_file *f)
 {
@@ -153,12 +178,9 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && fs->opts.nolock;
 	bfs_trace(fs, "open", ino, 0, t0);
 	if (fuse_reply_open(req, fi) != 0) {
-		char *silly = NULL;
-
 		file_unhold(fs, f);
 		chunkfs_release(fs->chunks, ino, f->writer);
-		inode_close(fs->inodes, ino, &fh, &silly);
-		free(silly);
+		file_closed(fs, f);
 		free(f);
 	}
 }
@@ -219,14 +241,11 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bfs_trace(fs, "create", parent, 0, t0);
 	inode_kattr_note(fs->inodes, e.ino, &st);  /* before the kernel acts */
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		char *silly = NULL;
-
 		file_unhold(fs, f);
 		inode_kattr_clear(fs->inodes, e.ino);
 		chunkfs_release(fs->chunks, e.ino, f->writer);
-		inode_close(fs->inodes, e.ino, &dir, &silly);
+		file_closed(fs, f);
 		inode_forget(fs->inodes, e.ino, 1);
-		free(silly);
 		free(f);
 	}
 }
@@ -364,8 +383,6 @@ void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct bfs *fs = req_fs(req);
 	int64_t t0 = now_ns();
 	struct bfs_file *f = file_of(fi);
-	struct bramble_fh dir;
-	char *silly = NULL;
 	int rc = 0;
 
 	if (ctl_of(fi)) {
@@ -385,17 +402,10 @@ void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		locks_release(fs, f, fi);
 		chunkfs_release(fs->chunks, f->ino, f->writer);
 		file_unhold(fs, f);
-	}
-	if (f && inode_close(fs->inodes, f->ino, &dir, &silly)) {
-		/* Last close of a file unlinked while open here. */
-		rc = bramble_remove(fs->cl, &f->cred, &dir, silly);
-		if (rc < 0 && rc != -ENOENT)
-			log_warn("cannot remove %s: %s", silly, strerror(-rc));
-		free(silly);
+		file_closed(fs, f);
 	}
 	free(f);
 	reply_err(req, "release", ino, 0, t0);
-	(void)rc;
 }
 
 void bfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

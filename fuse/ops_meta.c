@@ -335,12 +335,15 @@ void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 /* ---- removing names */
 
-/* If dir/name is a file open on this node, rename it aside to a silly
- * name in the same directory, to be removed at its last close (as NFS
- * clients do), so the open file keeps working.  Returns 1 when renamed,
- * 0 when not needed, -errno on failure. */
-static int silly_rename(struct bfs *fs, const struct bramble_cred *cr,
-			const struct bramble_fh *dir, const char *name)
+/* dir/name, a file open on this node, is being removed or replaced: the
+ * server keeps it nameless for this node (REMOVE_OPEN) until its last
+ * close here, as Linux keeps an open, unlinked file -- st_nlink 0, no name
+ * left, its directory removable.  An older server: rename it aside to a
+ * silly name in the same directory, removed at its last close, as NFS
+ * clients do.  Returns 1 when the name is gone (removed or renamed), 0
+ * when the file is not open here (nothing done), -errno on failure. */
+static int remove_open_file(struct bfs *fs, const struct bramble_cred *cr,
+			    const struct bramble_fh *dir, const char *name)
 {
 	struct bramble_fh fh;
 	struct stat st;
@@ -355,6 +358,16 @@ static int silly_rename(struct bfs *fs, const struct bramble_cred *cr,
 		return rc == -ENOENT ? 0 : rc;
 	if (!S_ISREG(st.st_mode) || !inode_fh_is_open(fs->inodes, &fh, &ino))
 		return 0;
+	if (bramble_server_can(fs->cl, BRAMBLE_CAP_OPENS)) {
+		rc = bramble_remove_open(fs->cl, cr, dir, name);
+		if (rc < 0)
+			return rc;
+		/* Its last close came meanwhile (the kernel sends RELEASE
+		 * after close(2) returns): say so now. */
+		if (!inode_set_orphan(fs->inodes, ino))
+			bramble_close(fs->cl, cr, &fh, BRAMBLE_CLOSE_LAST);
+		return 1;
+	}
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 		rnd = (uint64_t)now_ns();
 	snprintf(silly, sizeof(silly), BFS_SILLY_PREFIX "%016llx",
@@ -364,8 +377,6 @@ static int silly_rename(struct bfs *fs, const struct bramble_cred *cr,
 	if (rc < 0)
 		return rc;
 	if (!inode_set_silly(fs->inodes, ino, dir, silly)) {
-		/* Its last close came while the rename was on the way (the
-		 * kernel sends RELEASE after close(2) returns). */
 		rc = bramble_remove(fs->cl, cr, dir, silly);
 		return rc < 0 && rc != -ENOENT ? rc : 1;
 	}
@@ -386,7 +397,7 @@ void bfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* Handles survive renames, but finish what was acknowledged
 		 * before the name goes (cheap: nothing in flight is usual). */
 		wb_wait_all(fs->wb);
-		rc = silly_rename(fs, &cr, &dir, name);
+		rc = remove_open_file(fs, &cr, &dir, name);
 		if (rc == 0)
 			rc = bramble_remove(fs->cl, &cr, &dir, name);
 		else if (rc > 0)
@@ -437,7 +448,7 @@ void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		wb_wait_all(fs->wb);  /* as unlink */
 		/* Renaming over a file open here would unlink it. */
 		if (flags == 0)
-			rc = silly_rename(fs, &cr, &to, newname);
+			rc = remove_open_file(fs, &cr, &to, newname);
 		if (rc >= 0)
 			rc = bramble_rename(fs->cl, &cr, &from, name, &to, newname,
 					    wflags);

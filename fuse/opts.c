@@ -37,6 +37,7 @@ static const struct fuse_opt bfs_opt_table[] = {
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
 	OPT("record=%s", record_dir, 0),
+	OPT("stage_user_max=%s", stage_user_max, 0),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -177,6 +178,23 @@ static bool timeout_ok(double v, double max)
 	return v >= 0 && v <= max;
 }
 
+/* SIZE, N% (1 to 100) or 0 (stagereq.h). */
+static bool stage_max_ok(const char *s)
+{
+	size_t n = strlen(s);
+	unsigned long long v;
+	uint64_t b;
+	char *num;
+	bool ok;
+
+	if (n < 2 || s[n - 1] != '%')
+		return parse_size(s, &b) == 0;
+	num = xstrndup(s, n - 1);
+	ok = parse_uint(num, 1, 100, &v) == 0;
+	free(num);
+	return ok;
+}
+
 int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
 		   struct fuse_args *out_args)
 {
@@ -245,6 +263,11 @@ int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
 			 "record=%s: not an absolute path", o->record_dir);
 		goto fail;
 	}
+	if (o->stage_user_max && !stage_max_ok(o->stage_user_max)) {
+		snprintf(o->err, sizeof(o->err), "stage_user_max=%s: not a size (e.g. 4G), "
+			 "N%% of the cache's quota, or 0", o->stage_user_max);
+		goto fail;
+	}
 	if (o->port == 0 || o->port > 65535) {
 		snprintf(o->err, sizeof(o->err), "port=%u: out of range", o->port);
 		goto fail;
@@ -275,7 +298,8 @@ void bfs_opts_release(struct bfs_opts *o)
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->record_dir);
-	o->record_dir = NULL;
+	free(o->stage_user_max);
+	o->record_dir = o->stage_user_max = NULL;
 	o->auth_name = o->munge_socket = NULL;
 	o->cache_name = o->cache_dir = o->cache_size_text = NULL;
 	o->source = o->host = o->subdir = o->export_name = NULL;
@@ -323,6 +347,10 @@ void bfs_usage(const char *prog)
 	       "    -o record=DIR          record the files each Slurm job opens (its\n"
 	       "                           SLURM_JOB_ID or job_ID cgroup) in\n"
 	       "                           DIR/job-ID.set, for bramble stage --learned\n"
+	       "    -o stage_user_max=SIZE what one ordinary user may pin in the node cache\n"
+	       "                           through this mount (bramble stage as a user):\n"
+	       "                           SIZE, or N%% of the cache's quota (default\n"
+	       "                           25%%); 0: users may not stage\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d, -o debug           libfuse debug output (implies -f)\n"
 	       "    -h, --help             this help\n"

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define BFS_STAGE_USER_MAX_DEFAULT "25%"
+
 struct bfs_opts {
 	char *source;              /* "HOST:/SUBDIR" as given */
 	char *host;                /* HOST */
@@ -39,6 +41,9 @@ struct bfs_opts {
 	char *cache_size_text;     /* cache_size=SIZE, as given */
 	uint64_t cache_size;       /* ... in bytes; 0: the cache's default */
 	char *record_dir;          /* -o record=DIR: learned sets (record.h) */
+	/* -o stage_user_max=SIZE|N%: what one ordinary user may pin through
+	 * the stage socket (stagereq.h); "0": users may not stage */
+	char *stage_user_max;
 	int show_help, show_version;
 	int nsource;               /* non-options seen */
 	char *mountpoint;          /* borrowed from argv (also in out_args) */

@@ -14,6 +14,7 @@
 #include "exports.h"
 #include "fdcache.h"
 #include "log.h"
+#include "orphans.h"
 #include "proc.h"
 #include "watch.h"
 #include "stats.h"
@@ -110,6 +111,8 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	P(BRPROC_BENCH_DISK, br_bench_disk_args, br_bench_disk_res, proc_bench_disk,
 	  P_FH | P_MODIFIES),
 	P(BRPROC_CLOSE, br_close_args, br_stat, proc_close, P_FH),
+	P(BRPROC_REMOVE_OPEN, br_dirop_args, br_stat, proc_remove_open,
+	  P_FH | P_MODIFIES | P_ONCE),
 };
 
 bool dispatch_known(uint32_t proc)
@@ -205,6 +208,14 @@ void call_as_root(struct call *c)
 	cred_root();
 }
 
+void call_attr(struct call *c, br_attr *out, const struct stat *st)
+{
+	br_attr_from_stat(out, st);
+	if (S_ISREG(st->st_mode) && st->st_nlink > 0 &&
+	    orphans_is(c->svc->orphans, st->st_dev, st->st_ino))
+		out->nlink--;
+}
+
 void fh_set(br_fh *dst, const struct export_fh *src)
 {
 	dst->br_fh_len = src->len;
@@ -248,7 +259,7 @@ int call_entry(struct call *c, int dirfd, const char *name, br_entry *out)
 	if (rc < 0)
 		return rc;
 	fh_set(&out->fh, &fh);
-	br_attr_from_stat(&out->attr, &st);
+	call_attr(c, &out->attr, &st);
 	return 0;
 }
 
@@ -346,6 +357,7 @@ static int settle_uncertain(struct call *c, uint32_t proc, void *args,
 
 	switch (proc) {
 	case BRPROC_REMOVE:
+	case BRPROC_REMOVE_OPEN:
 	case BRPROC_RMDIR:
 	case BRPROC_RENAME:
 		if (rc != -ENOENT)

@@ -36,6 +36,7 @@ struct service {
 	struct exports *exports;        /* reloaded on SIGHUP (exports.h) */
 	struct fdcache *fc;
 	struct openstate *opens;        /* files clients hold open (openstate.h) */
+	struct orphans *orphans;        /* ... and removed while open (orphans.h) */
 	struct drc *drc;                /* NULL: no duplicate-request cache */
 	struct lockmgr *locks;          /* cluster-wide locks (lock.h) */
 	struct chunkidx *chunks;        /* chunk index (chunkidx.h); NULL: none */

@@ -594,6 +594,15 @@ void exports_log(struct exports *xs)
 	pthread_mutex_unlock(&xs->lock);
 }
 
+void exports_each(struct exports *xs, void (*fn)(void *arg, const struct exports_entry *e),
+		  void *arg)
+{
+	pthread_mutex_lock(&xs->lock);
+	for (size_t i = 0; i < xs->cur->n; i++)
+		fn(arg, xs->cur->v[i]);
+	pthread_mutex_unlock(&xs->lock);
+}
+
 static void summarize(const struct exports_table *old, const struct exports_table *new,
 		      struct buf *out)
 {

@@ -128,6 +128,10 @@ int exports_new_dir(const char *dir, const struct exports_defaults *d,
 		    const unsigned char key[EXPORT_KEY_LEN], unsigned int cache_max,
 		    struct exports **out, struct buf *err);
 void exports_free(struct exports *xs);
+/* Call fn for each export of the current table, with the table's lock
+ * held (fn must not call back into xs). */
+void exports_each(struct exports *xs, void (*fn)(void *arg, const struct exports_entry *e),
+		  void *arg);
 /* Log one line per export: name, path, id and options. */
 void exports_log(struct exports *xs);
 /* Re-read the file (loop thread).  0: the new table is in place and

@@ -462,6 +462,13 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	lockmgr_sweep(m, now_ns());
 }
 
+void lockmgr_client_expect(struct lockmgr *m, uint64_t client)
+{
+	pthread_mutex_lock(&m->lock);
+	client_get(m, client, true);
+	pthread_mutex_unlock(&m->lock);
+}
+
 void lockmgr_client_attach(struct lockmgr *m, uint64_t client)
 {
 	pthread_mutex_lock(&m->lock);

@@ -109,6 +109,10 @@ void lockmgr_stop(struct lockmgr *m);
 int lockmgr_call(struct lockmgr *m, const struct lock_call *c,
 		 struct lkr *holder, bool *same_client);
 
+/* Count client as gone since now unless it is known: its lease runs out
+ * (client_gone) unless it connects within lease_sec.  For what a restart
+ * finds held for clients (openstate.h orphans).  Any thread. */
+void lockmgr_client_expect(struct lockmgr *m, uint64_t client);
 /* Loop thread: a connection started / stopped carrying calls of client. */
 void lockmgr_client_attach(struct lockmgr *m, uint64_t client);
 void lockmgr_client_detach(struct lockmgr *m, uint64_t client);

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "loop.h"
 #include "openstate.h"
+#include "orphans.h"
 #include "proc.h"
 #include "state.h"
 #include "stats.h"
@@ -199,6 +200,26 @@ static void client_gone(void *arg, uint64_t client)
 	struct service *svc = arg;
 
 	openstate_client_gone(svc->opens, client);
+	orphans_client_gone(svc->orphans, client);
+}
+
+static void expect_client(void *arg, uint64_t client)
+{
+	struct service *svc = arg;
+
+	lockmgr_client_expect(svc->locks, client);
+}
+
+/* Orphans a previous run kept (orphans.h): their clients get a lease to
+ * come back and close them. */
+static void load_orphans_of(void *arg, const struct exports_entry *e)
+{
+	struct service *svc = arg;
+	int rc = orphans_load(svc->orphans, e->path, expect_client, svc);
+
+	if (rc < 0)
+		log_warn("cannot read the orphans of export '%s': %s", e->name,
+			 strerror(-rc));
 }
 
 /* The lock manager, with its list of clients in bramble.db: a restart
@@ -347,6 +368,7 @@ int main(int argc, char **argv)
 			     FDCACHE_IDLE_SEC);
 	/* Held open files: bounded by the fds left beside the caches. */
 	svc.opens = openstate_new(BR_MIN((unsigned int)OPENSTATE_MAX, nofile / 4));
+	svc.orphans = orphans_new();
 	svc.caps |= BR_CAP_OPENS;
 	if ((rc = start_drc(&cfg, &svc, err, sizeof(err))) < 0) {
 		log_err("%s", err);
@@ -388,6 +410,7 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fc;
 	}
+	exports_each(exports, load_orphans_of, &svc);
 
 	memset(&lo, 0, sizeof(lo));
 	lo.listen = cfg.listen;
@@ -441,6 +464,7 @@ int main(int argc, char **argv)
 out_fc:
 	fdcache_free(svc.fc);
 	openstate_free(svc.opens);
+	orphans_free(svc.orphans);
 	drc_free(svc.drc);
 	lockmgr_free(svc.locks);
 	chunkidx_close(svc.chunks);

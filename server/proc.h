@@ -55,6 +55,9 @@ int call_dir(struct call *c, const br_fh *fh, int *fd);
 /* Become the caller / root again. */
 int call_as_user(struct call *c);
 void call_as_root(struct call *c);
+/* Fill a br_attr result from st: an orphan's link in the orphan
+ * directory (orphans.h) is not counted in st_nlink. */
+void call_attr(struct call *c, br_attr *out, const struct stat *st);
 /* Fill a br_fh result (allocated: xdr_free releases it). */
 void fh_set(br_fh *dst, const struct export_fh *src);
 /* Look name up in dirfd as the caller (never following a symlink) and fill
@@ -82,7 +85,7 @@ proc_fn proc_info, proc_mount, proc_getattr, proc_setattr, proc_lookup,
 	proc_access, proc_readlink, proc_create, proc_mkdir, proc_symlink,
 	proc_mknod, proc_remove, proc_rmdir, proc_rename, proc_link,
 	proc_readdirplus, proc_statfs, proc_getxattr, proc_setxattr,
-	proc_listxattr, proc_removexattr;
+	proc_listxattr, proc_removexattr, proc_remove_open;
 proc_fn proc_read, proc_write, proc_commit, proc_open, proc_close,
 	proc_copy_range;
 proc_fn proc_hello;

@@ -13,6 +13,7 @@
 #include "fdcache.h"
 #include "log.h"
 #include "openstate.h"
+#include "orphans.h"
 #include "proc.h"
 #include "stats.h"
 #include "xalloc.h"
@@ -343,7 +344,7 @@ int proc_write(struct call *c, void *args, void *res)
 	if (rc < 0 && (done == 0 || (a->flags & BR_WRITE_SYNC)))
 		return rc;
 	r->br_write_res_u.ok.count = (unsigned int)done;
-	br_attr_from_stat(&r->br_write_res_u.ok.attr, &st);
+	call_attr(c, &r->br_write_res_u.ok.attr, &st);
 	return 0;
 }
 
@@ -465,7 +466,7 @@ int proc_open(struct call *c, void *args, void *res)
 	if (!(f & BR_OPEN_TRUNC) && !hold) {
 		rc = open_cached(c, a, accmode, mask, &st);
 		if (rc == 0)
-			br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+			call_attr(c, &r->br_attr_res_u.attr, &st);
 		if (rc != -EAGAIN || c->blocked)
 			return rc;
 	}
@@ -476,7 +477,7 @@ int proc_open(struct call *c, void *args, void *res)
 		rc = open_special(c, pfd, &st, f, mask);
 		close(pfd);
 		if (rc == 0)
-			br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+			call_attr(c, &r->br_attr_res_u.attr, &st);
 		return rc;
 	}
 	if (c->nowait) {
@@ -490,8 +491,22 @@ int proc_open(struct call *c, void *args, void *res)
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	keep_open(c, &a->fh, accmode, hold, fd);
 	if (rc == 0)
-		br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+		call_attr(c, &r->br_attr_res_u.attr, &st);
 	return rc;
+}
+
+/* The client's last open of fh is over: an orphan it made of the file
+ * goes (orphans.h).  Decoding fails for a file already gone: nothing to
+ * do then. */
+static void close_orphan(struct call *c, const br_fh *fh)
+{
+	struct stat st;
+	int pfd;
+
+	if (call_fh(c, fh, &pfd, &st) < 0)
+		return;
+	close(pfd);
+	orphans_release(c->svc->orphans, c->client, st.st_dev, st.st_ino);
 }
 
 int proc_close(struct call *c, void *args, void *res)
@@ -502,14 +517,19 @@ int proc_close(struct call *c, void *args, void *res)
 	int accmode;
 
 	(void)res;
-	if (f & ~(unsigned int)(BR_OPEN_READ | BR_OPEN_WRITE))
+	if (f & ~(unsigned int)(BR_OPEN_READ | BR_OPEN_WRITE | BR_CLOSE_LAST))
 		return -EINVAL;
-	if (!c->has_client || !c->svc->opens)
+	if (!c->has_client)
 		return 0;
-	accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
-	openstate_key_init(&k, c->client, a->fh.br_fh_val, a->fh.br_fh_len,
-			   &c->cred, accmode);
-	openstate_release(c->svc->opens, &k);
+	if (f & (BR_OPEN_READ | BR_OPEN_WRITE)) {
+		accmode = (f & BR_OPEN_WRITE) ? ((f & BR_OPEN_READ) ? O_RDWR : O_WRONLY) :
+			  O_RDONLY;
+		openstate_key_init(&k, c->client, a->fh.br_fh_val, a->fh.br_fh_len,
+				   &c->cred, accmode);
+		openstate_release(c->svc->opens, &k);
+	}
+	if (f & BR_CLOSE_LAST)
+		close_orphan(c, &a->fh);
 	return 0;
 }
 
@@ -673,6 +693,6 @@ int proc_copy_range(struct call *c, void *args, void *res)
 	if (rc < 0 && done == 0)
 		return rc;
 	r->br_copy_res_u.ok.count = done;
-	br_attr_from_stat(&r->br_copy_res_u.ok.dst_attr, &dst);
+	call_attr(c, &r->br_copy_res_u.ok.dst_attr, &dst);
 	return 0;
 }

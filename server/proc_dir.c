@@ -19,15 +19,19 @@
 #include "fdcache.h"
 #include "log.h"
 #include "openstate.h"
+#include "orphans.h"
 #include "proc.h"
 #include "xalloc.h"
 
-/* Decode dir and check name; *dfd owned by the caller on success. */
+/* Decode dir and check name; *dfd owned by the caller on success.  The
+ * orphan directory's name cannot be made (EPERM). */
 static int dir_and_name(struct call *c, const br_fh *dir, const char *name,
 			int *dfd)
 {
 	int rc = export_check_name(name);
 
+	if (rc == 0 && orphans_reserved(name))
+		rc = -EPERM;
 	if (rc == 0)
 		rc = call_dir(c, dir, dfd);
 	return rc;
@@ -249,6 +253,8 @@ static int unlink_common(struct call *c, br_dirop_args *a, int flags)
 	bool have_fh, last;
 	int dfd, rc;
 
+	if (orphans_reserved(a->name))
+		return -ENOENT;
 	rc = dir_and_name(c, &a->dir, a->name, &dfd);
 	if (rc < 0)
 		return rc;
@@ -274,6 +280,49 @@ int proc_remove(struct call *c, void *args, void *res)
 	return unlink_common(c, args, 0);
 }
 
+static int become_user(void *arg)
+{
+	return call_as_user(arg);
+}
+
+static void become_root(void *arg)
+{
+	call_as_root(arg);
+}
+
+/* REMOVE of a file the calling client has open: the last link of a
+ * regular file moves to the orphan directory (orphans.h); anything else
+ * is removed as REMOVE removes it. */
+int proc_remove_open(struct call *c, void *args, void *res)
+{
+	br_dirop_args *a = args;
+	struct export_fh fh;
+	struct stat st;
+	bool have_fh;
+	int dfd, rc;
+
+	if (!c->has_client || !c->svc->orphans || orphans_reserved(a->name))
+		return proc_remove(c, args, res);
+	rc = dir_and_name(c, &a->dir, a->name, &dfd);
+	if (rc < 0)
+		return rc;
+	if (fstatat(dfd, a->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+		close(dfd);
+		return proc_remove(c, args, res);
+	}
+	have_fh = victim_fh(c, dfd, a->name, &fh);
+	rc = orphans_remove(c->svc->orphans, c->exp->path, dfd, a->name, &st,
+			    c->client, become_user, become_root, c);
+	/* The object lives on: its handle row stays (not the last link). */
+	if (rc == 0)
+		export_removed(c->exp->ex, dfd, a->name, false);
+	if (rc == 0 && have_fh)
+		fdcache_forget(c->svc->fc, fh.data, fh.len);
+	close(dfd);
+	return rc;
+}
+
 int proc_rmdir(struct call *c, void *args, void *res)
 {
 	(void)res;
@@ -293,6 +342,10 @@ int proc_rename(struct call *c, void *args, void *res)
 	rc = export_check_name(a->from_name);
 	if (rc == 0)
 		rc = export_check_name(a->to_name);
+	if (rc == 0 && orphans_reserved(a->from_name))
+		rc = -ENOENT;
+	if (rc == 0 && orphans_reserved(a->to_name))
+		rc = -EPERM;
 	if (rc == 0)
 		rc = call_dir(c, &a->from_dir, &fdfd);
 	if (rc == 0)
@@ -330,6 +383,8 @@ int proc_link(struct call *c, void *args, void *res)
 	int fd = -1, dfd = -1, rc;
 
 	rc = export_check_name(a->name);
+	if (rc == 0 && orphans_reserved(a->name))
+		rc = -EPERM;
 	if (rc == 0)
 		rc = call_fh(c, &a->fh, &fd, &st);
 	if (rc == 0 && S_ISDIR(st.st_mode))
@@ -436,7 +491,8 @@ int proc_readdirplus(struct call *c, void *args, void *res)
 			size_t need;
 
 			off += d->d_reclen;
-			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, "..") ||
+			    orphans_reserved(d->d_name))
 				continue;
 			if (n >= max) {
 				full = true;
@@ -463,7 +519,7 @@ int proc_readdirplus(struct call *c, void *args, void *res)
 			e->cookie = (uint64_t)d->d_off;
 			if (fh.len)
 				fh_set(&e->fh, &fh);
-			br_attr_from_stat(&e->attr, &st);
+			call_attr(c, &e->attr, &st);
 			n++;
 		}
 		if (full)

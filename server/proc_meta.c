@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "orphans.h"
 #include "proc.h"
 #include "xalloc.h"
 
@@ -65,7 +66,7 @@ int proc_mount(struct call *c, void *args, void *res)
 	if (rc < 0)
 		return rc;
 	fh_set(&r->br_mount_res_u.ok.fh, &fh);
-	br_attr_from_stat(&r->br_mount_res_u.ok.attr, &st);
+	call_attr(c, &r->br_mount_res_u.ok.attr, &st);
 	r->br_mount_res_u.ok.max_data = BR_DATA_MAX;
 	r->br_mount_res_u.ok.read_only = c->exp->read_only;
 	return 0;
@@ -87,7 +88,7 @@ int proc_getattr(struct call *c, void *args, void *res)
 	}
 	if (rc < 0)
 		return rc;
-	br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+	call_attr(c, &r->br_attr_res_u.attr, &st);
 	return 0;
 }
 
@@ -203,7 +204,7 @@ int proc_setattr(struct call *c, void *args, void *res)
 		rc = -errno;
 	close(fd);
 	if (rc == 0)
-		br_attr_from_stat(&r->br_attr_res_u.attr, &st);
+		call_attr(c, &r->br_attr_res_u.attr, &st);
 	return rc;
 }
 
@@ -216,6 +217,8 @@ int proc_lookup(struct call *c, void *args, void *res)
 	rc = export_check_name(a->name);
 	if (rc < 0)
 		return rc;
+	if (orphans_reserved(a->name))
+		return -ENOENT;         /* never found (orphans.h) */
 	rc = call_dir(c, &a->dir, &dfd);
 	if (rc < 0)
 		return rc;

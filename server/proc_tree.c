@@ -46,6 +46,7 @@
 
 #include "chunkidx.h"
 #include "log.h"
+#include "orphans.h"
 #include "proc.h"
 #include "xalloc.h"
 
@@ -121,7 +122,8 @@ static int list_dir(int fd, char ***out, size_t *nout)
 			rc = -errno;
 			break;
 		}
-		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, "..") ||
+		    orphans_reserved(d->d_name))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -330,7 +332,7 @@ static int make_entry(struct walk *w, struct level *l, const char *name,
 		else
 			e->status = br_stat_from_errno(rc == -EOPNOTSUPP || rc == 0 ?
 						       EXDEV : -rc);
-		br_attr_from_stat(&e->attr, &st);
+		call_attr(w->c, &e->attr, &st);
 	}
 	e->path = xmalloc(plen + 1);
 	memcpy(e->path, w->path, l->pathlen);

@@ -118,6 +118,7 @@ static unsigned int changes_of(uint32_t proc, const void *args, const void *res,
 	case BRPROC_SYMLINK:
 	case BRPROC_MKNOD:
 	case BRPROC_REMOVE:
+	case BRPROC_REMOVE_OPEN:
 	case BRPROC_RMDIR: {
 		const br_dirop_args *a = args;
 
@@ -619,6 +620,7 @@ unsigned int watch_names_of(struct watch *w, uint32_t proc, const void *args,
 		return 0;               /* nobody watches anything */
 	switch (proc) {
 	case BRPROC_REMOVE:
+	case BRPROC_REMOVE_OPEN:
 	case BRPROC_RMDIR:
 		dirs[n] = &((const br_dirop_args *)args)->dir;
 		names[n++] = ((const br_dirop_args *)args)->name;

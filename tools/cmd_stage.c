@@ -5,19 +5,30 @@
  * quoted globs, a manifest, a learned set of the mount), prints the
  * progress/summary/JSON and picks the exit status: 0 everything staged,
  * 1 something was not (each on stderr as "not staged: PATH: REASON"),
- * 2 usage. */
+ * 2 usage.
+ *
+ * Who stages what: every server call is made as the user staged for --
+ * --user USER, else (root, in a Prolog) $SLURM_JOB_UID/$SLURM_JOB_GID,
+ * else the real uid, gid and groups -- and globs are expanded as that
+ * user too (a child process with the user's ids).  An ordinary user
+ * (not root) does not write the node cache: the mount's bramblefs stages
+ * for them (stage_req.c), under its per-user limit, owner user:NAME[:ID]. */
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bramble.h"
 #include "bramble_cache.h"
+#include "buf.h"
 #include "cmds.h"
 #include "json.h"
 #include "stage.h"
@@ -29,11 +40,14 @@ static const char stage_usage[] =
 	"usage: bramble stage [-q] [--json] [--job ID] [--expires SEC]\n"
 	"                     [--manifest FILE] [--learned NAME [--record-dir DIR]]\n"
 	"                     [--cache-dir DIR] [--threads N] PATH...\n"
-	"       bramble stage --release ID [--cache-dir DIR] [PATH...]\n"
+	"       bramble stage --release ID|OWNER [--cache-dir DIR] [PATH...]\n"
 	"Fetch every chunk of the files under PATH (files, directories, quoted\n"
 	"globs) that the node cache lacks, pin them for the job and keep the\n"
 	"files' maps, so the mount then reads them with no data call.\n"
-	"  --job ID         pin owner job:ID (default $SLURM_JOB_ID, else user:NAME)\n"
+	"  --job ID         pin owner job:ID (default $SLURM_JOB_ID, else user:NAME);\n"
+	"                   an ordinary user's pins are user:NAME:ID (user:NAME)\n"
+	"  --user USER      (root) stage for USER: every server call with USER's\n"
+	"                   uid, gid and groups (default in a Prolog: $SLURM_JOB_UID)\n"
 	"  --expires SEC    the pins expire after SEC seconds (default: never;\n"
 	"                   --release or `bramble cache gc' drops them)\n"
 	"  --manifest FILE  also the paths in FILE, one per line ('#' comments)\n"
@@ -45,7 +59,12 @@ static const char stage_usage[] =
 	"  --threads N      files fetched at once (default 8)\n"
 	"  -q               no progress line, no summary\n"
 	"  --json           the summary as one JSON object on stdout\n"
-	"  --release ID     unpin every chunk of job:ID (they stay cached)\n"
+	"  --release ID     unpin every chunk of job:ID (they stay cached); an\n"
+	"                   ordinary user releases only their own: user:NAME:ID,\n"
+	"                   or OWNER given whole (user:NAME)\n"
+	"  (root only, for bramblefs: --owner OWNER, --user-max SIZE|N%%, --paths0)\n"
+	"Ordinary users stage through the mount's bramblefs, which owns the node\n"
+	"cache: only what they may read, within its stage_user_max.\n"
 	"Exit status: 0 everything staged, 1 something not (listed on stderr),\n"
 	"2 usage error.\n";
 
@@ -70,10 +89,16 @@ static void list_free(struct list *l)
 }
 
 struct args {
-	bool quiet, json;
+	bool quiet, json, paths0;
 	const char *job, *manifest, *learned, *record_dir, *cache_dir, *release;
+	const char *user, *owner, *user_max;
 	int64_t expires;
+	unsigned long long expires_rel;
 	unsigned threads;
+	/* who the staging is for (setup_cred) */
+	struct bramble_cred cred;
+	char name[200];            /* ... their user name (or uid) */
+	bool for_user;             /* ... not this process's effective uid */
 	struct list paths, pre_path, pre_why;   /* pre_*: failures before staging */
 };
 
@@ -83,12 +108,78 @@ static void pre_fail(struct args *a, const char *path, const char *why)
 	list_add(&a->pre_why, why);
 }
 
+/* A glob expanded by a child with the ids of the user staged for: the
+ * names of a directory root may list but the user may not are never
+ * seen.  Its answer: "P<path>\0" per match, or "F<reason>\0". */
+static void add_glob_as_user(struct args *a, const char *p)
+{
+	struct buf out = BUF_INIT;
+	gid_t groups[BRAMBLE_NGROUPS];
+	char chunk[4096];
+	int fds[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	for (uint32_t i = 0; i < a->cred.ngroups; i++)
+		groups[i] = a->cred.groups[i];
+	if (pipe(fds) < 0 || (pid = fork()) < 0) {
+		pre_fail(a, p, strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		struct buf r = BUF_INIT;
+		struct stat st;
+		glob_t g;
+
+		close(fds[0]);
+		if (setgroups(a->cred.ngroups, groups) < 0 || setgid(a->cred.gid) < 0 ||
+		    setuid(a->cred.uid) < 0)
+			_exit(3);
+		if (lstat(p, &st) == 0) {
+			buf_addf(&r, "P%s", p);
+			buf_add(&r, "", 1);
+		} else if (glob(p, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+			buf_adds(&r, "Fno file matches");
+			buf_add(&r, "", 1);
+		} else {
+			for (size_t i = 0; i < g.gl_pathc; i++) {
+				buf_addf(&r, "P%s", g.gl_pathv[i]);
+				buf_add(&r, "", 1);
+			}
+		}
+		_exit(write_all(fds[1], r.data, r.len) < 0 ? 4 : 0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0 ||
+	       (n < 0 && errno == EINTR))
+		if (n > 0)
+			buf_add(&out, chunk, (size_t)n);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		pre_fail(a, p, "cannot expand the glob as the user");
+	} else {
+		for (size_t i = 0; i < out.len; i += strlen(out.data + i) + 1) {
+			if (out.data[i] == 'P')
+				list_add(&a->paths, out.data + i + 1);
+			else
+				pre_fail(a, p, out.data + i + 1);
+		}
+	}
+	buf_release(&out);
+}
+
 /* A path, or a glob the shell left quoted. */
 static void add_arg(struct args *a, const char *p)
 {
 	struct stat st;
 	glob_t g;
 
+	if (strpbrk(p, "*?[") && a->for_user) {
+		add_glob_as_user(a, p);
+		return;
+	}
 	if (!strpbrk(p, "*?[") || lstat(p, &st) == 0) {
 		list_add(&a->paths, p);
 		return;
@@ -392,7 +483,8 @@ static int do_release(const struct args *a)
 	uint64_t total = 0;
 	int status = 0;
 
-	snprintf(owner, sizeof(owner), "job:%s", a->release);
+	/* "4711" is job:4711; an owner may be named whole ("user:ann:7") */
+	snprintf(owner, sizeof(owner), strchr(a->release, ':') ? "%s" : "job:%s", a->release);
 	release_dirs(a, &dirs);
 	for (size_t i = 0; i < dirs.n; i++) {
 		struct bramble_cache_opts o = { .mode = BRAMBLE_CACHE_DISK, .dir = dirs.v[i] };
@@ -442,6 +534,10 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "cache-dir", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "release", required_argument, NULL, 'r' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "owner", required_argument, NULL, 'o' },
+		{ "user-max", required_argument, NULL, 'M' },
+		{ "paths0", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	unsigned long long v;
@@ -458,10 +554,15 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'R': a->record_dir = optarg; break;
 		case 'c': a->cache_dir = optarg; break;
 		case 'r': a->release = optarg; break;
+		case 'u': a->user = optarg; break;
+		case 'o': a->owner = optarg; break;
+		case 'M': a->user_max = optarg; break;
+		case '0': a->paths0 = true; break;
 		case 'e':
 			if (parse_uint(optarg, 1, 100ull * 365 * 86400, &v) < 0)
 				return 2;
 			a->expires = (int64_t)time(NULL) + (int64_t)v;
+			a->expires_rel = v;
 			break;
 		case 't':
 			if (parse_uint(optarg, 1, 64, &v) < 0)
@@ -476,36 +577,201 @@ static int parse(int argc, char **argv, struct args *a)
 		}
 	}
 	if ((a->job && !*a->job) || (a->release && !*a->release) ||
-	    (!a->release && !a->manifest && !a->learned && optind == argc))
+	    (a->owner && (!*a->owner || strlen(a->owner) > BRAMBLE_CACHE_OWNER_MAX)) ||
+	    (!a->release && !a->manifest && !a->learned && !a->paths0 && optind == argc))
 		return 2;
+	if ((a->user || a->owner || a->user_max || a->paths0) && geteuid() != 0) {
+		fputs("bramble stage: --user, --owner, --user-max and --paths0 are root's "
+		      "(an ordinary user stages as themselves)\n", stderr);
+		return 2;
+	}
 	return -1;
+}
+
+/* Who the staging is for: --user, else (root) the Slurm job's user, else
+ * the real ids.  -1 (said) when USER does not exist. */
+static int setup_cred(struct args *a)
+{
+	const char *spec = a->user, *gspec = NULL;
+	unsigned long long v;
+	struct passwd *pw = NULL;
+	gid_t groups[64];
+	int n = (int)ARRAY_SIZE(groups);
+
+	if (!spec && getuid() == 0 && geteuid() == 0) {
+		spec = getenv("SLURM_JOB_UID");
+		gspec = getenv("SLURM_JOB_GID");
+		if (spec && !*spec)
+			spec = NULL;
+	}
+	memset(&a->cred, 0, sizeof(a->cred));
+	if (!spec) {
+		gid_t g[BRAMBLE_NGROUPS];
+		int k = getgroups(BRAMBLE_NGROUPS, g);
+
+		a->cred.uid = (uint32_t)getuid();
+		a->cred.gid = (uint32_t)getgid();
+		for (int i = 0; i < k; i++)
+			a->cred.groups[a->cred.ngroups++] = (uint32_t)g[i];
+		pw = getpwuid(getuid());
+	} else {
+		bool num = parse_uint(spec, 0, UINT32_MAX - 1, &v) == 0;
+
+		pw = num ? getpwuid((uid_t)v) : getpwnam(spec);
+		if (!pw && !num) {
+			fprintf(stderr, "bramble stage: no user '%s'\n", spec);
+			return -1;
+		}
+		a->cred.uid = pw ? (uint32_t)pw->pw_uid : (uint32_t)v;
+		a->cred.gid = pw ? (uint32_t)pw->pw_gid : a->cred.uid;
+		if (gspec && *gspec) {
+			if (parse_uint(gspec, 0, UINT32_MAX - 1, &v) < 0) {
+				fprintf(stderr, "bramble stage: SLURM_JOB_GID=%s: not a gid\n", gspec);
+				return -1;
+			}
+			a->cred.gid = (uint32_t)v;
+		}
+		/* the groups a login of the user would have (initgroups) */
+		if (pw && getgrouplist(pw->pw_name, a->cred.gid, groups, &n) < 0)
+			n = (int)ARRAY_SIZE(groups);
+		for (int i = 0; pw && i < n && a->cred.ngroups < BRAMBLE_NGROUPS; i++)
+			a->cred.groups[a->cred.ngroups++] = (uint32_t)groups[i];
+		if (!pw)
+			a->cred.groups[a->cred.ngroups++] = a->cred.gid;
+	}
+	if (pw)
+		snprintf(a->name, sizeof(a->name), "%s", pw->pw_name);
+	else
+		snprintf(a->name, sizeof(a->name), "%u", (unsigned)a->cred.uid);
+	a->for_user = a->cred.uid != (uint32_t)geteuid();
+	return 0;
+}
+
+static const char *job_of(const struct args *a)
+{
+	const char *job = a->job ? a->job : getenv("SLURM_JOB_ID");
+
+	return job && *job ? job : NULL;
 }
 
 static void owner_of(const struct args *a, char *out, size_t len)
 {
-	const char *job = a->job ? a->job : getenv("SLURM_JOB_ID");
-	struct passwd *pw;
-
-	if (job && *job) {
-		snprintf(out, len, "job:%s", job);
-		return;
-	}
-	pw = getpwuid(getuid());
-	if (pw)
-		snprintf(out, len, "user:%s", pw->pw_name);
+	if (a->owner)
+		snprintf(out, len, "%s", a->owner);
+	else if (job_of(a))
+		snprintf(out, len, "job:%s", job_of(a));
 	else
-		snprintf(out, len, "user:%u", (unsigned)getuid());
+		snprintf(out, len, "user:%s", a->name);
+}
+
+/* --paths0: the paths NUL-separated on stdin (bramblefs passes those a
+ * user's command resolved), taken as they are: no globbing. */
+static int read_paths0(struct args *a)
+{
+	struct buf in = BUF_INIT;
+	char chunk[65536];
+	ssize_t n;
+
+	while ((n = read(STDIN_FILENO, chunk, sizeof(chunk))) > 0 ||
+	       (n < 0 && errno == EINTR))
+		if (n > 0)
+			buf_add(&in, chunk, (size_t)n);
+	if (n < 0) {
+		fprintf(stderr, "bramble stage: reading the paths: %s\n", strerror(errno));
+		buf_release(&in);
+		return -1;
+	}
+	for (size_t i = 0; i < in.len; i += strlen(in.data + i) + 1)
+		if (in.data[i])
+			list_add(&a->paths, in.data + i);
+	buf_release(&in);
+	return 0;
+}
+
+/* --user-max SIZE or N%: into o. */
+static int parse_user_max(const char *text, struct stage_opts *o)
+{
+	unsigned long long pct;
+	size_t n = strlen(text);
+
+	if (n > 1 && text[n - 1] == '%') {
+		char *num = xstrndup(text, n - 1);
+		int rc = parse_uint(num, 0, 100, &pct);
+
+		free(num);
+		o->limit_pct = (unsigned)pct;
+		return rc;
+	}
+	return parse_size(text, &o->limit_bytes);
+}
+
+/* An ordinary user's staging or release, by the mount's bramblefs
+ * (stage_req.c): it decides the owner (user:NAME[:ID]), the limit and
+ * the credentials; this process only says what and waits. */
+static int via_bramblefs(struct args *a, const char *sock)
+{
+	struct buf req = BUF_INIT;
+	char num[32], cwd[4096];
+	int status;
+
+	stage_req_add(&req, "op", a->release ? "release" : "stage");
+	if (a->release)
+		stage_req_add(&req, strchr(a->release, ':') ? "owner" : "id", a->release);
+	else if (job_of(a))
+		stage_req_add(&req, "id", job_of(a));
+	if (a->json)
+		stage_req_add(&req, "json", NULL);
+	if (a->quiet)
+		stage_req_add(&req, "quiet", NULL);
+	if (a->threads) {
+		snprintf(num, sizeof(num), "%u", a->threads);
+		stage_req_add(&req, "threads", num);
+	}
+	if (a->expires_rel) {
+		snprintf(num, sizeof(num), "%llu", a->expires_rel);
+		stage_req_add(&req, "expires", num);
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	for (size_t i = 0; !a->release && i < a->paths.n; i++) {
+		struct buf p = BUF_INIT;
+
+		if (a->paths.v[i][0] != '/')
+			buf_addf(&p, "%s/", cwd);
+		buf_adds(&p, a->paths.v[i]);
+		stage_req_add(&req, "path", p.data);
+		buf_release(&p);
+	}
+	status = stage_req_run(sock, &req);
+	buf_release(&req);
+	return status;
 }
 
 static int stage_main(struct args *a, int argc, char **argv)
 {
 	struct stage_result r;
-	char owner[BRAMBLE_CACHE_OWNER_MAX + 1];
+	char owner[BRAMBLE_CACHE_OWNER_MAX + 1], limit_prefix[300];
 	struct stage_opts o = { .owner = owner, .expires = a->expires,
 				.cache_dir = a->cache_dir, .threads = a->threads };
+	char *sock = NULL;
 	int status;
 
+	if (setup_cred(a) < 0)
+		return 1;
 	owner_of(a, owner, sizeof(owner));
+	o.cred = &a->cred;
+	if (a->user_max) {
+		if (parse_user_max(a->user_max, &o) < 0) {
+			fprintf(stderr, "bramble stage: --user-max %s: not a size or N%%\n",
+				a->user_max);
+			return 2;
+		}
+		/* the user's limit, over all their owners user:NAME[:ID] */
+		snprintf(limit_prefix, sizeof(limit_prefix), "user:%s", a->name);
+		o.limit_prefix = limit_prefix;
+	}
+	if (a->paths0 && read_paths0(a) < 0)
+		return 1;
 	if (a->learned) {
 		if (optind == argc)
 			learned_anywhere(a);
@@ -517,6 +783,16 @@ static int stage_main(struct args *a, int argc, char **argv)
 	}
 	if (a->manifest && read_manifest(a, a->manifest) < 0)
 		return 1;
+	/* not root: the node cache is bramblefs's to write */
+	if (geteuid() != 0 && !a->cache_dir &&
+	    (sock = stage_req_socket(a->paths.v, a->paths.n))) {
+		struct stage_result none = { 0 };
+
+		print_failures(a, &none);
+		status = a->paths.n ? via_bramblefs(a, sock) : 0;
+		free(sock);
+		return a->pre_path.n && status == 0 ? 1 : status;
+	}
 	o.progress = !a->quiet && !a->json && isatty(STDERR_FILENO);
 	status = stage_run(&o, a->paths.v, a->paths.n, &r);
 	if (a->pre_path.n)
@@ -541,9 +817,14 @@ int cmd_stage(int argc, char **argv)
 		return rc;
 	}
 	if (a.release) {
+		char *sock = NULL;
+
 		for (int i = optind; i < argc; i++)
 			list_add(&a.paths, argv[i]);
-		rc = do_release(&a);
+		if (geteuid() != 0 && !a.cache_dir)
+			sock = stage_req_socket(a.paths.v, a.paths.n);
+		rc = sock ? via_bramblefs(&a, sock) : do_release(&a);
+		free(sock);
 	} else {
 		rc = stage_main(&a, argc, argv);
 	}

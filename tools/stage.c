@@ -81,6 +81,18 @@ void stage_fail_file(struct stage *s, struct sfile *f, int err)
 
 /* ---- mounts and caches */
 
+/* dir (and its index, when there is one) writable by this process;
+ * a directory not made yet is (bramble_cache_open makes it). */
+static bool cache_writable(const char *dir)
+{
+	char idx[4200];
+
+	snprintf(idx, sizeof(idx), "%s/index.db", dir);
+	if (access(dir, W_OK) < 0 && errno != ENOENT)
+		return false;
+	return access(idx, W_OK) == 0 || errno == ENOENT;
+}
+
 static struct scache *cache_for(struct stage *s, const char *dir, char *err, size_t len)
 {
 	struct bramble_cache_opts co = { .mode = BRAMBLE_CACHE_DISK, .dir = dir };
@@ -89,6 +101,14 @@ static struct scache *cache_for(struct stage *s, const char *dir, char *err, siz
 	for (size_t i = 0; i < s->ncaches; i++)
 		if (!strcmp(s->caches[i]->dir, dir))
 			return s->caches[i];
+	/* An ordinary user on root's cache (it would fail at the first pin,
+	 * "attempt to write a readonly database"): say what to do instead. */
+	if (geteuid() != 0 && !cache_writable(dir)) {
+		snprintf(err, len, "the node cache %s is root's: an ordinary user stages "
+			 "through the mount's bramblefs, and no mount offers that here "
+			 "(bramblefs not run as root, or -o stage_user_max=0)", dir);
+		return NULL;
+	}
 	sc = xcalloc(1, sizeof(*sc));
 	if (bramble_cache_open(&co, &sc->cache, err, len) < 0) {
 		free(sc);
@@ -139,9 +159,7 @@ static int connect_mount(struct smount *m, char *err, size_t len)
 	return rc;
 }
 
-/* The mount t (found by target_mount) is in: an existing one, or a new
- * connection.  NULL with err set. */
-static struct smount *mount_for(struct stage *s, struct target *t, char *err, size_t len)
+struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, size_t len)
 {
 	struct smount *m;
 	char *mode, *dir;
@@ -161,6 +179,14 @@ static struct smount *mount_for(struct stage *s, struct target *t, char *err, si
 		return NULL;
 	}
 	free(mode);
+	/* a user's request (bramblefs --user-max): only into the caches of
+	 * mounts that stage for users */
+	if (s->o->limit_prefix && !target_ctl_get(t, "stage_socket")) {
+		snprintf(err, len, "the mount %s does not stage for ordinary users "
+			 "(bramblefs -o stage_user_max=0, or not run as root)", t->mount);
+		target_release(t);
+		return NULL;
+	}
 	m = xcalloc(1, sizeof(*m));
 	m->t = *t;
 	memset(t, 0, sizeof(*t));
@@ -180,27 +206,6 @@ static struct smount *mount_for(struct stage *s, struct target *t, char *err, si
 	s->mounts = xrealloc(s->mounts, (s->nmounts + 1) * sizeof(*s->mounts));
 	s->mounts[s->nmounts++] = m;
 	return m;
-}
-
-/* LOOKUP each component of rel ("a/b/c", "" for the root) from the root
- * as the caller. */
-static int lookup_path(struct stage *s, struct smount *m, const char *rel,
-		       struct bramble_fh *fh, struct stat *st)
-{
-	char *copy = xstrdup(rel), *save = NULL;
-	int rc;
-
-	*fh = m->root;
-	rc = bramble_getattr(m->b, &s->cred, fh, st);
-	for (char *c = strtok_r(copy, "/", &save); c && rc == 0;
-	     c = strtok_r(NULL, "/", &save)) {
-		struct bramble_fh next;
-
-		rc = bramble_lookup(m->b, &s->cred, fh, c, &next, st);
-		*fh = next;
-	}
-	free(copy);
-	return rc;
 }
 
 /* ---- files */
@@ -282,139 +287,27 @@ static char *display_base(const char *arg)
 	return d;
 }
 
-/* path made absolute and normalised by its text alone: no call that could
- * wait for a server that is down. */
-static char *lexical_abs(const char *path)
-{
-	struct buf in = BUF_INIT, out = BUF_INIT;
-	char cwd[4096], *save = NULL;
-
-	if (path[0] != '/') {
-		if (!getcwd(cwd, sizeof(cwd)))
-			return NULL;
-		buf_addf(&in, "%s/", cwd);
-	}
-	buf_adds(&in, path);
-	for (char *c = strtok_r(in.data, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(c, "."))
-			continue;
-		if (!strcmp(c, "..")) {
-			char *slash = out.len ? strrchr(out.data, '/') : NULL;
-
-			buf_setlen(&out, slash ? (size_t)(slash - out.data) : 0);
-			continue;
-		}
-		buf_addf(&out, "/%s", c);
-	}
-	if (!out.len)
-		buf_adds(&out, "/");
-	buf_release(&in);
-	return buf_detach(&out, NULL);
-}
-
-/* /proc/self/mounts writes blanks and backslashes as \ooo. */
-static void unoctal(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-/* The bramblefs mount point abs lies under (the longest), or NULL. */
-static char *mount_point_of(const char *abs)
-{
-	FILE *f = fopen("/proc/self/mounts", "r");
-	char line[8192], dev[2048], mnt[4096], type[256], *best = NULL;
-
-	while (f && fgets(line, sizeof(line), f)) {
-		size_t n;
-
-		if (sscanf(line, "%2047s %4095s %255s", dev, mnt, type) != 3 ||
-		    strcmp(type, "fuse.bramblefs"))
-			continue;
-		unoctal(mnt);
-		n = strlen(mnt);
-		if (strncmp(abs, mnt, n) || (abs[n] != '/' && abs[n] != '\0' && n > 1))
-			continue;
-		if (!best || n > strlen(best)) {
-			free(best);
-			best = xstrdup(mnt);
-		}
-	}
-	if (f)
-		fclose(f);
-	return best;
-}
-
-/* Connect to the server of the mount path is in before anything touches
- * the mount: when the server is down, a stat through the mount would wait
- * for it (60 s soft, for ever hard); this says "gone" at once.  false: the
- * path failed (reported). */
-static bool server_first(struct stage *s, const char *path)
-{
-	char *abs = lexical_abs(path), *mp = abs ? mount_point_of(abs) : NULL;
-	char err[512] = "";
-	struct target t;
-	bool ok = true;
-
-	if (mp && target_mount_root(mp, &t) == 0 && !mount_for(s, &t, err, sizeof(err))) {
-		stage_fail(s, path, "%s", err);
-		ok = false;
-	}
-	free(abs);
-	free(mp);
-	return ok;
-}
-
 static void add_path(struct stage *s, size_t arg)
 {
 	const char *path = s->paths[arg];
-	struct target t;
 	struct smount *m;
 	struct bramble_fh fh;
 	struct stat st;
-	char err[512] = "", *real = NULL;
+	char err[512] = "";
 	int rc;
 
 	if (s->o->progress) {
 		fprintf(stderr, "\rstaging: walking %s\033[K", path);
 		fflush(stderr);
 	}
-	if (!server_first(s, path))
-		goto failed;
-	if (stat(path, &st) < 0) {
-		stage_fail(s, path, "%s", strerror(errno));
-		goto failed;
-	}
-	rc = target_mount(path, &t);
+	rc = stage_resolve(s, path, &m, &fh, &st, err, sizeof(err));
 	if (rc < 0) {
-		stage_fail(s, path, rc == -ENOENT ? "not in a bramble mount" :
-			   "its mount's .bramble names no server");
+		stage_fail(s, path, "%s", *err ? err : transport_error(rc) ? "server gone" :
+			   strerror(-rc));
 		goto failed;
 	}
-	real = realpath(path, NULL);
-	if (!real) {
-		stage_fail(s, path, "%s", strerror(errno));
-		target_release(&t);
-		goto failed;
-	}
-	m = mount_for(s, &t, err, sizeof(err));
 	if (!m) {
-		stage_fail(s, path, "%s", err);
-		goto failed;
-	}
-	rc = lookup_path(s, m, real + strlen(m->t.mount), &fh, &st);
-	if (rc < 0) {
-		stage_fail(s, path, "%s", transport_error(rc) ? "server gone" : strerror(-rc));
+		stage_fail(s, path, "not in a bramble mount");
 		goto failed;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -435,11 +328,9 @@ static void add_path(struct stage *s, size_t arg)
 		stage_fail(s, path, "not a regular file or directory");
 		goto failed;
 	}
-	free(real);
 	return;
 failed:
 	s->arg_failed[arg] = true;
-	free(real);
 }
 
 /* ---- planning */
@@ -524,6 +415,8 @@ static void plan(struct stage *s)
 						     chunk_len(f->map, k), &fresh);
 
 			f->chunks[k] = c;
+			if (fresh)
+				f->m->sc->set_bytes += c->len;
 			if (fresh && c->state == CH_FETCH) {
 				f->mine[k] = true;
 				f->need_bytes += c->len;
@@ -552,6 +445,41 @@ static int unpinned_cb(void *ctx, const struct bramble_cache_entry *e)
 	return 0;
 }
 
+/* Bytes pinned by the owners o->limit_prefix and o->limit_prefix:*. */
+struct userpins_ctx { const char *prefix; size_t len; uint64_t bytes; };
+
+static int userpins_cb(void *ctx, const struct bramble_cache_pininfo *p)
+{
+	struct userpins_ctx *u = ctx;
+
+	if (!strncmp(p->owner, u->prefix, u->len) &&
+	    (p->owner[u->len] == '\0' || p->owner[u->len] == ':'))
+		u->bytes += p->bytes;
+	return 0;
+}
+
+/* Within the user's limit (bramblefs -o stage_user_max)?  The set counts
+ * whole, also what the user has pinned of it already: a set staged again
+ * under the same owner is counted again (release it first). */
+static void check_limit(struct stage *s, struct scache *sc, uint64_t quota)
+{
+	const struct stage_opts *o = s->o;
+	struct userpins_ctx u = { .prefix = o->limit_prefix, .len = strlen(o->limit_prefix) };
+	uint64_t limit = o->limit_bytes ? o->limit_bytes : quota / 100 * o->limit_pct;
+	char why[512];
+
+	if (bramble_cache_list_pins(sc->cache, userpins_cb, &u) < 0)
+		u.bytes = UINT64_MAX / 2;      /* cannot tell: refuse */
+	if (u.bytes + sc->set_bytes <= limit)
+		return;
+	snprintf(why, sizeof(why), "over the per-user staging limit of the node cache "
+		 "(stage_user_max %llu bytes; %s pins %llu, the set needs %llu): "
+		 "release some with bramble stage --release ID",
+		 (unsigned long long)limit, o->limit_prefix, (unsigned long long)u.bytes,
+		 (unsigned long long)sc->set_bytes);
+	sc->nofit = xstrdup(why);
+}
+
 /* Will the set fit beside what is pinned?  Decided before anything is
  * pinned or fetched, so a set too large changes nothing. */
 static void check_room(struct stage *s, struct scache *sc)
@@ -563,10 +491,12 @@ static void check_room(struct stage *s, struct scache *sc)
 	bramble_cache_get_stats(sc->cache, &cs);
 	if (bramble_cache_list(sc->cache, unpinned_cb, &u) < 0)
 		u.bytes = 0;
-	if (cs.pinned_bytes + u.bytes + sc->need_bytes <= cs.quota)
-		return;
-	no_room(s, sc, why, sizeof(why));
-	sc->nofit = xstrdup(why);
+	if (cs.pinned_bytes + u.bytes + sc->need_bytes > cs.quota) {
+		no_room(s, sc, why, sizeof(why));
+		sc->nofit = xstrdup(why);
+	} else if (s->o->limit_prefix) {
+		check_limit(s, sc, cs.quota);
+	}
 }
 
 /* Pin the set's chunks that are cached already (those to fetch are pinned
@@ -684,6 +614,9 @@ static void free_stage(struct stage *s)
 		free(s->caches[i]);
 	}
 	free(s->caches);
+	for (size_t i = 0; i < s->nmnts; i++)
+		free(s->mnts[i].dir);
+	free(s->mnts);
 	free(s->arg_failed);
 	pthread_mutex_destroy(&s->mu);
 }
@@ -724,7 +657,11 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 	memset(r, 0, sizeof(*r));
 	s.start_ns = now_ns();
 	pthread_mutex_init(&s.mu, NULL);
-	init_cred(&s.cred);
+	if (o->cred)
+		s.cred = *o->cred;
+	else
+		init_cred(&s.cred);
+	stage_load_mounts(&s);
 	s.arg_failed = xcalloc(BR_MAX(npaths, (size_t)1), sizeof(bool));
 	for (size_t i = 0; i < npaths; i++)
 		add_path(&s, i);

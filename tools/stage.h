@@ -3,7 +3,12 @@
  *
  * stage_run() resolves each path to its mount (the .bramble control file
  * names the server, the MOUNT path and the node cache directory) and to
- * a file handle (MOUNT, then LOOKUP per component as the calling user),
+ * a file handle (MOUNT, then LOOKUP per component -- READLINK for a
+ * symbolic link -- as the user it stages for, o->cred), without any call
+ * through the mount itself: a stat there would be made with the
+ * caller's own credentials (root's, in a Prolog, which the server
+ * squashes) and would wait for a server that is down.  Components
+ * outside bramblefs mounts are looked at locally (lstat, readlink).
  * walks directories with TREE (entries, attributes and chunk maps in a few
  * calls), fetches the maps TREE did not carry with CHUNKMAP, then brings
  * every chunk the node cache lacks in with the chunk reader (many files
@@ -12,8 +17,9 @@
  * then reads the files with no data call at all.
  *
  * Quota: before fetching anything it checks that the set fits beside
- * what is pinned already; when it cannot, nothing is fetched or pinned
- * for that cache and every path of it is reported "no room".  Pins of
+ * what is pinned already (and within the user's limit, when there is
+ * one); when it cannot, nothing is fetched or pinned for that cache and
+ * every path of it is reported "no room" (or "over the limit").  Pins of
  * other owners are never touched (the node cache never evicts a pinned
  * chunk).
  *
@@ -26,8 +32,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct bramble_cred;
+
 struct stage_opts {
 	const char *owner;         /* pin owner, "job:ID" or "user:NAME" */
+	/* Every server call is made as this user (uid, gid, groups); NULL:
+	 * the process's real uid, gid and groups. */
+	const struct bramble_cred *cred;
+	/* Per-user limit (bramblefs -o stage_user_max, for ordinary users):
+	 * when limit_prefix is set, the bytes pinned by the owners
+	 * limit_prefix and limit_prefix:* plus the set's bytes must stay
+	 * within limit_bytes, or limit_pct percent of the cache's quota when
+	 * limit_bytes is 0; else nothing of that cache is staged. */
+	const char *limit_prefix;
+	uint64_t limit_bytes;
+	unsigned int limit_pct;
 	int64_t expires;           /* pins' expiry, unix seconds; 0: never */
 	const char *cache_dir;     /* NULL: each mount's cache_dir= */
 	bool progress;             /* a progress line on stderr */
@@ -62,6 +81,22 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 void stage_result_free(struct stage_result *r);
 
 struct bramble_cache;
+struct buf;
+
+/* ---- stage_req.c: an ordinary user's staging, done by bramblefs
+ * (the protocol: fuse/stagereq.h). */
+
+/* The stage socket (.bramble: stage_socket=) of the mount of the first
+ * path in one (NULL when that one offers none); with no path in a mount,
+ * of the current directory's mount, else of any bramblefs mount.  Caller
+ * frees. */
+char *stage_req_socket(char *const *paths, size_t npaths);
+/* Append one field of a request: "key=value", or "key" (value NULL). */
+void stage_req_add(struct buf *req, const char *key, const char *value);
+/* Send req (with this process's stdout and stderr, where bramblefs
+ * writes everything) to sock and wait for the answer: the exit status,
+ * or 1 (said on stderr) when there was none. */
+int stage_req_run(const char *sock, const struct buf *req);
 
 /* "1.5 GiB" */
 void stage_human(uint64_t bytes, char *out, size_t len);

@@ -24,6 +24,7 @@ struct scache {
 	char *dir;
 	struct bramble_cache *cache;
 	uint64_t need_bytes;       /* unique chunks to fetch into it */
+	uint64_t set_bytes;        /* unique chunks of the set in it */
 	char *nofit;               /* set: the set does not fit (the reason) */
 };
 
@@ -60,6 +61,13 @@ struct sfile {
 	int err;                   /* -errno: not staged */
 };
 
+/* A mount point of this machine (/proc/self/mountinfo; the last of a
+ * stack of mounts on one point is the one seen). */
+struct smnt {
+	char *dir;
+	bool bramble;              /* fuse.bramblefs */
+};
+
 struct stage {
 	const struct stage_opts *o;
 	struct stage_result *r;
@@ -69,6 +77,8 @@ struct stage {
 	bool *arg_failed;          /* a failure was reported for the argument */
 	struct smount **mounts;
 	size_t nmounts;
+	struct smnt *mnts;         /* every mount point, read once */
+	size_t nmnts;
 	struct scache **caches;
 	size_t ncaches;
 	struct sfile *files;
@@ -89,6 +99,18 @@ void stage_fail(struct stage *s, const char *path, const char *fmt, ...)
 /* A file's failure: transport and quota errors fail its whole argument
  * (once), others the file. */
 void stage_fail_file(struct stage *s, struct sfile *f, int err);
+
+/* stage.c: the mount t is in (found by target_mount_root; taken over):
+ * one met already, or a new connection.  NULL with err set. */
+struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, size_t len);
+
+/* stage_path.c: every mount point of the machine into s->mnts; path
+ * (as given) to its mount, handle and attributes as s->cred (see there).
+ * 0 with *mp NULL: not in a bramble mount; -errno, with err set when the
+ * reason is not strerror's. */
+void stage_load_mounts(struct stage *s);
+int stage_resolve(struct stage *s, const char *path, struct smount **mp,
+		  struct bramble_fh *fh, struct stat *st, char *err, size_t len);
 
 /* stage_fetch.c: the parallel phases.  Maps of files without one
  * (CHUNKMAP); the chunks planned CH_FETCH, with a progress line. */

@@ -12,7 +12,10 @@ echo keep >"$T/sentinel/deep/file"
 echo data >"$EXPORT/file"
 ln -s ../sentinel "$EXPORT/escape"
 
-br_start_server --no-root-squash  # the strongest client: root itself
+# Root, unsquashed, on purpose: the hostile calls must be refused even
+# to the strongest client (a squashed root or an ordinary user could be
+# stopped by file permissions alone, hiding a missing check).
+br_start_server --no-root-squash
 python3 "$top_srcdir/tests/integ/rawrpc.py" "$PORT" hostile "$EXPORT" "$T/sentinel" "$STATE" ||
 	fail "hostile checks failed"
 kill -0 "$SERVER_PID" || fail "brambled died"

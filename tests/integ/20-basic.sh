@@ -5,10 +5,15 @@
 # times, symlink targets, xattrs, content).  Also: the export dir holds
 # what the mount shows, statfs, big files, long directories, silly
 # rename, and the .bramble control file.
+# Everything runs as an ordinary user on a root-squashing server (the
+# export is 1777, like /tmp); at the end the operations run once more as
+# root on a --no-root-squash server, for what only root can do (chown to
+# another user or group, access() as root).
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "needs python3"
-br_start_server --no-root-squash
+chmod 1777 "$EXPORT"
+br_start_server
 br_mount "$T/mnt"
 MNT=$T/mnt
 
@@ -134,7 +139,7 @@ res("removexattr", os.removexattr, "f1", "user.big")
 res("removexattr-missing", os.removexattr, "f1", "user.big")
 res("xattr-dir", os.setxattr, "d1", "user.dir", b"yes")
 
-# access as root
+# access (as root: the root run at the end)
 res("access-r", os.access, "f2", os.R_OK)
 res("access-x", os.access, "f1", os.X_OK)
 res("access-missing", os.access, "nope", os.F_OK)
@@ -197,23 +202,34 @@ for root, dirs, files in os.walk(top):
         print(*line)
 PY
 
-REF=$T/ref
-mkdir -p "$REF/w" "$MNT/w"
-python3 "$T/ops.py" "$REF/w" >"$T/ops.ref" 2>&1 || fail "ops on the local dir: $(cat "$T/ops.ref")"
-python3 "$T/ops.py" "$MNT/w" >"$T/ops.mnt" 2>&1 || fail "ops on the mount: $(tail "$T/ops.mnt")"
-diff -u "$T/ops.ref" "$T/ops.mnt" || fail "operations differ between a local dir and the mount"
+# compare_ops WHO REF MNT EXPORT [RUNNER]: ops.py in REF/w (local) and in
+# MNT/w, run by RUNNER (as_user) or root; same transcripts, then the same
+# trees in REF/w, MNT/w and EXPORT/w.
+compare_ops() {
+	local who=$1 ref=$2 mnt=$3 exp=$4 run=${5:-}
+	$run mkdir -p "$ref/w" "$mnt/w" || fail "$who: mkdir"
+	$run python3 "$T/ops.py" "$ref/w" >"$T/ops.$who.ref" 2>&1 ||
+		fail "$who: ops on the local dir: $(cat "$T/ops.$who.ref")"
+	$run python3 "$T/ops.py" "$mnt/w" >"$T/ops.$who.mnt" 2>&1 ||
+		fail "$who: ops on the mount: $(tail "$T/ops.$who.mnt")"
+	diff -u "$T/ops.$who.ref" "$T/ops.$who.mnt" ||
+		fail "$who: operations differ between a local dir and the mount"
 
-python3 "$T/walk.py" "$REF/w" >"$T/walk.ref"
-python3 "$T/walk.py" "$MNT/w" >"$T/walk.mnt"
-python3 "$T/walk.py" "$EXPORT/w" >"$T/walk.exp"
-diff -u "$T/walk.ref" "$T/walk.mnt" || fail "tree through the mount differs from the local one"
-diff -u "$T/walk.exp" "$T/walk.mnt" || fail "mount and export dir disagree"
+	$run python3 "$T/walk.py" "$ref/w" >"$T/walk.$who.ref" || fail "$who: walk $ref/w"
+	$run python3 "$T/walk.py" "$mnt/w" >"$T/walk.$who.mnt" || fail "$who: walk $mnt/w"
+	python3 "$T/walk.py" "$exp/w" >"$T/walk.$who.exp" || fail "$who: walk $exp/w"
+	diff -u "$T/walk.$who.ref" "$T/walk.$who.mnt" ||
+		fail "$who: tree through the mount differs from the local one"
+	diff -u "$T/walk.$who.exp" "$T/walk.$who.mnt" || fail "$who: mount and export dir disagree"
+}
+compare_ops user "$T/home1/ref" "$MNT" "$EXPORT" as_user
+grep -q '^chown: EPERM$' "$T/ops.user.mnt" || fail "the user gave a file away: $(grep '^chown' "$T/ops.user.mnt")"
 
 # st_ino is the server's.
-[ "$(stat -c %i "$MNT/w/f1")" = "$(stat -c %i "$EXPORT/w/f1")" ] || fail "st_ino is not the server's"
+[ "$(as_user stat -c %i "$MNT/w/f1")" = "$(stat -c %i "$EXPORT/w/f1")" ] || fail "st_ino is not the server's"
 
 # RENAME_WHITEOUT and other flags are refused.
-python3 - "$MNT/w" <<'PY' || fail "renameat2 with RENAME_WHITEOUT must give EINVAL"
+as_user python3 - "$MNT/w" <<'PY' || fail "renameat2 with RENAME_WHITEOUT must give EINVAL"
 import ctypes, sys, os
 libc = ctypes.CDLL(None, use_errno=True)
 os.chdir(sys.argv[1])
@@ -223,65 +239,63 @@ PY
 
 # Big file: written through the mount, byte for byte on the server.
 head -c 5000000 /dev/urandom >"$T/big"
-cp "$T/big" "$MNT/big"
+as_user cp "$T/big" "$MNT/big" || fail "cp big"
 cmp "$T/big" "$EXPORT/big" || fail "big file differs on the server"
-cmp "$T/big" "$MNT/big" || fail "big file reads back differently"
-dd if="$MNT/big" bs=1M skip=2 count=1 status=none | cmp - <(dd if="$T/big" bs=1M skip=2 count=1 status=none) ||
+as_user cmp "$T/big" "$MNT/big" || fail "big file reads back differently"
+as_user dd if="$MNT/big" bs=1M skip=2 count=1 status=none | cmp - <(dd if="$T/big" bs=1M skip=2 count=1 status=none) ||
 	fail "read at an offset differs"
 
 # statfs: the export's filesystem.
-[ "$(stat -f -c '%S %b' "$MNT")" = "$(stat -f -c '%S %b' "$EXPORT")" ] || fail "statfs differs"
-df "$MNT" >/dev/null || fail "df failed"
+[ "$(as_user stat -f -c '%S %b' "$MNT")" = "$(stat -f -c '%S %b' "$EXPORT")" ] || fail "statfs differs"
+as_user df "$MNT" >/dev/null || fail "df failed"
 
 # Changes made on the server side show up (after the attribute timeout).
 echo "from the server" >"$EXPORT/w/server-side"
 sleep 1.1
-[ "$(cat "$MNT/w/server-side")" = "from the server" ] || fail "file created on the export not visible"
+[ "$(as_user cat "$MNT/w/server-side")" = "from the server" ] || fail "file created on the export not visible"
 
-# Unlink of a file open here: renamed aside, still readable and writable,
-# removed at last close.
-python3 - "$MNT/w" "$EXPORT/w" <<'PY' || fail "silly rename"
+# Unlink of a file open here: still readable and writable, gone at last
+# close.  The server keeps it nameless (REMOVE_OPEN, server/orphans.h),
+# st_nlink 0, as Linux does: no name is left in the directory.
+as_user python3 - "$MNT/w" "$EXPORT/w" <<'PY' || fail "unlink of an open file"
 import os, sys
 m, e = sys.argv[1], sys.argv[2]
 fd = os.open(f"{m}/open-file", os.O_RDWR | os.O_CREAT, 0o644)
 os.write(fd, b"still here")
 os.unlink(f"{m}/open-file")
 assert not os.path.exists(f"{m}/open-file"), "name still there"
-silly = [n for n in os.listdir(e) if n.startswith(".bramble-silly.")]
-assert len(silly) == 1, silly
+assert sorted(os.listdir(e)) == sorted(os.listdir(m)), (os.listdir(e), os.listdir(m))
+assert not [n for n in os.listdir(e) if n.startswith(".bramble")], os.listdir(e)
+assert os.fstat(fd).st_nlink == 0, "st_nlink %d" % os.fstat(fd).st_nlink
 assert os.pread(fd, 10, 0) == b"still here"
 os.pwrite(fd, b"STILL", 0)
 assert os.pread(fd, 10, 0) == b"STILL here"
 os.close(fd)
-# FUSE sends release after close() returns: give it a moment.
-import time
-for _ in range(40):
-    silly = [n for n in os.listdir(e) if n.startswith(".bramble-silly.")]
-    if not silly:
-        break
-    time.sleep(0.05)
-assert silly == [], silly
 PY
+# ... and the server kept no orphan either (its directory is root's).
+orphans() { [ -z "$(ls -A "$EXPORT/.bramble-orphans" 2>/dev/null)" ]; }
+wait_for 5 orphans || fail "orphans left at last close: $(ls -A "$EXPORT/.bramble-orphans")"
 
 # The control file: found by name, not listed, read-only, root's.
-grep -q "^server=127.0.0.1$" "$MNT/.bramble" || fail ".bramble lacks server"
-grep -q "^port=$PORT$" "$MNT/.bramble" || fail ".bramble lacks port"
-grep -q "^export=127.0.0.1:/$" "$MNT/.bramble" || fail ".bramble lacks export"
-grep -q "^pid=$FUSE_PID$" "$MNT/.bramble" || fail ".bramble lacks pid"
-grep -q "^timeout=60$" "$MNT/.bramble" || fail ".bramble lacks timeout"
-[ "$(stat -c '%a %U %s' "$MNT/.bramble")" = "444 root $(wc -c <"$MNT/.bramble")" ] ||
-	fail ".bramble attributes: $(stat -c '%a %U %s' "$MNT/.bramble")"
-ls -a "$MNT" | grep -q '^\.bramble$' && fail ".bramble is listed"
-(echo x >"$MNT/.bramble") 2>/dev/null && fail ".bramble is writable"
-cp -a "$MNT" "$T/copy"
-[ -e "$T/copy/.bramble" ] && fail "cp -a copied .bramble"
+as_user cat "$MNT/.bramble" >"$T/bramble.ctl" || fail "the user cannot read .bramble"
+grep -q "^server=127.0.0.1$" "$T/bramble.ctl" || fail ".bramble lacks server"
+grep -q "^port=$PORT$" "$T/bramble.ctl" || fail ".bramble lacks port"
+grep -q "^export=127.0.0.1:/$" "$T/bramble.ctl" || fail ".bramble lacks export"
+grep -q "^pid=$FUSE_PID$" "$T/bramble.ctl" || fail ".bramble lacks pid"
+grep -q "^timeout=60$" "$T/bramble.ctl" || fail ".bramble lacks timeout"
+[ "$(as_user stat -c '%a %U %s' "$MNT/.bramble")" = "444 root $(as_user sh -c 'wc -c <"$1"' - "$MNT/.bramble")" ] ||
+	fail ".bramble attributes: $(as_user stat -c '%a %U %s' "$MNT/.bramble")"
+as_user ls -a "$MNT" | grep -q '^\.bramble$' && fail ".bramble is listed"
+as_user sh -c 'echo x >"$1"' - "$MNT/.bramble" 2>/dev/null && fail ".bramble is writable"
+as_user cp -a "$MNT" "$T/home1/copy"
+[ -e "$T/home1/copy/.bramble" ] && fail "cp -a copied .bramble"
 
 # Subdirectory mount.
 mkdir -p "$EXPORT/sub/deeper"
 echo inner >"$EXPORT/sub/deeper/file"
 SRC=127.0.0.1:/sub br_mount "$T/mnt2"
-[ "$(cat "$T/mnt2/deeper/file")" = inner ] || fail "subdir mount"
-grep -q "^export=127.0.0.1:/sub$" "$T/mnt2/.bramble" || fail ".bramble of subdir mount"
+[ "$(as_user cat "$T/mnt2/deeper/file")" = inner ] || fail "subdir mount"
+as_user grep -q "^export=127.0.0.1:/sub$" "$T/mnt2/.bramble" || fail ".bramble of subdir mount"
 
 # As fstab mounts it: mount.fuse3 with generic options.
 if command -v mount.fuse3 >/dev/null; then
@@ -291,7 +305,7 @@ if command -v mount.fuse3 >/dev/null; then
 		-o "port=$PORT,rw,nosuid,nodev,_netdev,allow_other,nofail,noauto,user,defaults,x-systemd.automount,comment=x" \
 		>>"$T/bramblefs.log" 2>&1 || fail "mount.fuse3 (fstab style) failed"
 	mount | grep -q "^127.0.0.1:/ on $T/mnt3 type fuse.bramblefs (rw,nosuid,nodev" || fail "fstab mount options"
-	[ "$(cat "$T/mnt3/w/f3")" = new ] || fail "fstab mount content"
+	[ "$(as_user cat "$T/mnt3/w/f3")" = new ] || fail "fstab mount content"
 	umount "$T/mnt3" || fail "umount of the fstab mount"
 fi
 
@@ -308,4 +322,16 @@ grep -q "No such file or directory" "$T/usage.out" || fail "missing dir error: $
 
 br_umount "$T/mnt2"
 br_umount "$MNT"
+
+# Root, unsquashed, on a server of its own: the same operations include
+# chown to another user and group and access() as root, which only an
+# unsquashed root can do; the transcripts must match a local dir's too.
+EXPORT=$T/export-root
+STATE=$T/state-root
+mkdir -p "$EXPORT" "$STATE"
+br_start_server --no-root-squash
+br_mount "$T/mnt-root"
+compare_ops root "$T/ref-root" "$T/mnt-root" "$EXPORT"
+grep -q '^chown: ok$' "$T/ops.root.mnt" || fail "root's chown to another user: $(grep '^chown' "$T/ops.root.mnt")"
+br_umount "$T/mnt-root"
 exit 0

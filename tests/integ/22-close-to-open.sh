@@ -4,9 +4,12 @@
 # on the other (even inside the attribute timeout), and a file that did
 # not change keeps its page cache (no READ reaches bramblefs), and a
 # cold open+read of a small file costs the server exactly OPEN + READ.
+# The files are an ordinary user's (as_user), in a 1777 export; the
+# server squashes root.
 . "$(dirname "$0")/lib.sh"
 
-br_start_server --no-root-squash --trace
+chmod 1777 "$EXPORT"
+br_start_server --trace
 br_mount "$T/a" -o attr_timeout=30,entry_timeout=30
 br_mount "$T/b" -o attr_timeout=30,entry_timeout=30,trace
 A=$T/a
@@ -15,44 +18,47 @@ reads_b() { grep -c "trace read ino=" "$T/bramblefs.log"; }
 
 # New file: complete on the other mount.
 head -c 3000000 /dev/urandom >"$T/v1"
-cp "$T/v1" "$A/f"
-cmp "$T/v1" "$B/f" || fail "new file incomplete on the other mount"
+as_user cp "$T/v1" "$A/f" || fail "cp v1"
+as_user cmp "$T/v1" "$B/f" || fail "new file incomplete on the other mount"
 
 # Rewrites in place, growth and shrinking, each visible at the next open
 # although both mounts cache attributes for 30 s.
 for round in 1 2 3 4 5; do
 	head -c $((1000000 + round * 300000)) /dev/urandom >"$T/v$round"
-	cat "$T/v$round" >"$A/f"              # O_TRUNC + write, then close
-	cmp "$T/v$round" "$B/f" || fail "round $round: B read stale data"
+	# O_TRUNC + write, then close
+	as_user sh -c 'cat "$1" >"$2"' - "$T/v$round" "$A/f" || fail "round $round: rewrite"
+	as_user cmp "$T/v$round" "$B/f" || fail "round $round: B read stale data"
 	# B writes a piece back; A sees it at its next open.
-	printf 'B%05d' "$round" | dd of="$B/f" bs=1 seek=1000 conv=notrunc status=none
+	printf 'B%05d' "$round" | as_user dd of="$B/f" bs=1 seek=1000 conv=notrunc status=none ||
+		fail "round $round: write on B"
 	printf 'B%05d' "$round" | dd of="$T/v$round" bs=1 seek=1000 conv=notrunc status=none
-	cmp "$T/v$round" "$A/f" || fail "round $round: A read stale data"
+	as_user cmp "$T/v$round" "$A/f" || fail "round $round: A read stale data"
 done
-: >"$A/f"
+as_user sh -c ': >"$1"' - "$A/f" || fail "truncating on A"
 # B's next open sees the truncation, and revalidates B's attributes: a
 # stat after it gives the new size although B caches attributes 30 s.
-[ -z "$(cat "$B/f")" ] || fail "truncated file still has data on B"
-sz=$(stat -c %s "$B/f")
+[ -z "$(as_user cat "$B/f")" ] || fail "truncated file still has data on B"
+sz=$(as_user stat -c %s "$B/f")
 [ "$sz" = 0 ] || fail "B's size of the truncated file after its next open: $sz"
 
 # Append on A, read the tail on B.
-seq 1 100000 >"$A/log"
-tail -n 1 "$B/log" | grep -qx 100000 || fail "B did not see the whole log"
-seq 100001 100500 >>"$A/log"
-tail -n 1 "$B/log" | grep -qx 100500 || fail "B did not see the appended lines"
+as_user sh -c 'seq 1 100000 >"$1"' - "$A/log" || fail "writing the log"
+as_user tail -n 1 "$B/log" | grep -qx 100000 || fail "B did not see the whole log"
+as_user sh -c 'seq 100001 100500 >>"$1"' - "$A/log" || fail "appending to the log"
+as_user tail -n 1 "$B/log" | grep -qx 100500 || fail "B did not see the appended lines"
 
 # Unchanged file keeps the page cache on B.
-head -c 2000000 /dev/urandom >"$A/cached"
-cmp "$A/cached" "$B/cached" || fail "cached file differs"
+head -c 2000000 /dev/urandom | as_user dd of="$A/cached" bs=1M status=none || fail "writing cached"
+as_user cmp "$A/cached" "$B/cached" || fail "cached file differs"
 n1=$(reads_b)
-cmp "$A/cached" "$B/cached" || fail "cached file differs (2)"
-cat "$B/cached" >/dev/null
+as_user cmp "$A/cached" "$B/cached" || fail "cached file differs (2)"
+as_user cat "$B/cached" >/dev/null
 n2=$(reads_b)
 [ "$n1" = "$n2" ] || fail "an unchanged file was read again from the server ($n1 -> $n2 READs)"
 # ... and a change drops it.
-printf 'changed' | dd of="$A/cached" bs=1 seek=500000 conv=notrunc status=none
-dd if="$B/cached" bs=1 skip=500000 count=7 status=none | grep -qx changed ||
+printf 'changed' | as_user dd of="$A/cached" bs=1 seek=500000 conv=notrunc status=none ||
+	fail "changing cached"
+as_user dd if="$B/cached" bs=1 skip=500000 count=7 status=none | grep -qx changed ||
 	fail "B kept stale pages after a change"
 n3=$(reads_b)
 [ "$n3" -gt "$n2" ] || fail "a changed file was not read again"
@@ -68,29 +74,32 @@ file_getattrs() {
 	fh=$(sed -n "$(($1 + 1)),\$p" "$T/brambled.log" | sed -n 's/.*trace OPEN \(fh=[^ ]*\).*/\1/p' | head -1)
 	sed -n "$(($1 + 1)),\$p" "$T/brambled.log" | grep -c "trace GETATTR ${fh:-fh=none} "
 }
-for i in 1 2 3; do head -c 3000 /dev/urandom >"$T/small$i"; cp "$T/small$i" "$A/"; done
+for i in 1 2 3; do
+	head -c 3000 /dev/urandom >"$T/small$i"
+	as_user cp "$T/small$i" "$A/" || fail "cp small$i"
+done
 br_mount "$T/d" -o attr_timeout=30,entry_timeout=30
-stat "$T/d" >/dev/null                # the root's attributes: not counted
+as_user stat "$T/d" >/dev/null        # the root's attributes: not counted
 for i in 1 2 3; do
 	mark=$(wc -l <"$T/brambled.log")
-	cmp "$T/small$i" "$T/d/small$i" || fail "small$i differs on a cold mount"
+	as_user cmp "$T/small$i" "$T/d/small$i" || fail "small$i differs on a cold mount"
 	sleep 0.2                      # let the trace lines reach the log
 	got="$(srv_ops "$mark" OPEN) $(srv_ops "$mark" READ) $(file_getattrs "$mark")"
 	[ "$got" = "1 1 0" ] || fail "cold read of small$i: OPEN READ GETATTR = $got, want 1 1 0"
 done
 # ... and a change made elsewhere is still seen at the next open, which
 # also leaves the kernel the new size (attributes cached 30 s or not).
-printf 'XY' | dd of="$A/small1" bs=1 seek=4000 conv=notrunc status=none
-cmp "$A/small1" "$T/d/small1" || fail "grown file read short on the other mount"
-sz=$(stat -c %s "$T/d/small1")
+printf 'XY' | as_user dd of="$A/small1" bs=1 seek=4000 conv=notrunc status=none || fail "growing small1"
+as_user cmp "$A/small1" "$T/d/small1" || fail "grown file read short on the other mount"
+sz=$(as_user stat -c %s "$T/d/small1")
 [ "$sz" = 4002 ] || fail "the other mount's size of the grown file after its next open: $sz"
 
 # A file replaced by rename (editors, git) is seen at the next lookup
 # once the entry cache expires: use a mount with short timeouts.
 br_mount "$T/c" -o attr_timeout=0.2,entry_timeout=0.2
-echo old >"$A/renamed"
-cat "$T/c/renamed" >/dev/null
-echo new >"$A/renamed.tmp" && mv "$A/renamed.tmp" "$A/renamed"
+as_user sh -c 'echo old >"$1"' - "$A/renamed" || fail "writing renamed"
+as_user cat "$T/c/renamed" >/dev/null
+as_user sh -c 'echo new >"$1.tmp" && mv "$1.tmp" "$1"' - "$A/renamed" || fail "replacing renamed"
 sleep 0.3
-[ "$(cat "$T/c/renamed")" = new ] || fail "replaced file not seen after the entry timeout"
+[ "$(as_user cat "$T/c/renamed")" = new ] || fail "replaced file not seen after the entry timeout"
 exit 0

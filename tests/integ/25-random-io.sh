@@ -2,9 +2,12 @@
 # A long random write/read run (several processes, several files, odd
 # sizes and offsets, truncates, fsyncs) checked against a reference copy
 # kept in memory, then the files on the server against the same copy.
+# The processes are an ordinary user's (as_user), in a 1777 export; the
+# server squashes root.
 . "$(dirname "$0")/lib.sh"
 
-br_start_server --no-root-squash
+chmod 1777 "$EXPORT"
+br_start_server
 br_mount "$T/mnt"
 
 cat >"$T/rio.py" <<'PY'
@@ -62,7 +65,7 @@ PY
 
 pids=""
 for seed in 1 2 3 4; do
-	python3 "$T/rio.py" "$T/mnt" "$seed" 2500 "$T/mnt" "$EXPORT" >"$T/rio$seed.out" 2>&1 &
+	as_user python3 "$T/rio.py" "$T/mnt" "$seed" 2500 "$T/mnt" "$EXPORT" >"$T/rio$seed.out" 2>&1 &
 	pids="$pids $!"
 done
 for p in $pids; do
@@ -73,7 +76,7 @@ done
 # sparse file with data at 5 GiB, written and read back through the mount
 # and checked on the server.
 big=$((5 * 1024 * 1024 * 1024))
-python3 - "$T/mnt/big" "$EXPORT/big" "$big" <<'PY' || fail "I/O past 4 GiB"
+as_user python3 - "$T/mnt/big" "$EXPORT/big" "$big" <<'PY' || fail "I/O past 4 GiB"
 import os, sys
 path, server, off = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = b"past four gigabytes\n"

@@ -10,14 +10,18 @@
 # until the test has (for most cases) kill -9'd and restarted the server.
 # The application (python3 on the mount) must see success, not EEXIST or
 # ENOENT.  With --drc off the same sequence must fail: the test proves the
-# cache, not luck.
+# cache, not luck.  The application and the files are an ordinary
+# user's (as_user; the export is that user's directory), and the server
+# squashes root.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"
 
 CTL=$T/proxy
 mkdir -p "$CTL"
-SERVER_ARGS=(--insecure --no-root-squash --trace)
+# --insecure: the proxy forwards from a port of its own, not a reserved one.
+SERVER_ARGS=(--insecure --trace)
+chown "$BR_UID:$BR_GID" "$EXPORT"
 br_start_server "${SERVER_ARGS[@]}"
 python3 "$top_srcdir/tests/integ/rpcproxy.py" "$CTL" "$PORT" >>"$T/proxy.log" 2>&1 &
 PROXY_PID=$!
@@ -56,7 +60,7 @@ lose() {
 	shift 2
 	rm -f "$CTL/cut" "$CTL/go"
 	echo "$proc" >"$CTL/arm"
-	python3 "$T/op.py" "$@" >"$T/op.out" 2>&1 &
+	as_user python3 "$T/op.py" "$@" >"$T/op.out" 2>&1 &
 	pid=$!
 	wait_for 20 test -e "$CTL/cut" || fail "$1: the proxy never saw proc $proc"
 	if [ "$how" = restart ]; then
@@ -79,6 +83,7 @@ replays() { grep -c "trace $1 replayed" "$T/brambled.log"; }
 lose 10 restart create "$MNT/excl"
 expect_ok "exclusive create across a restart"
 [ -f "$EXPORT/excl" ] || fail "excl was not created"
+[ "$(stat -c %u "$EXPORT/excl")" = "$BR_UID" ] || fail "excl is not the user's: $(stat -c %u "$EXPORT/excl")"
 [ "$(replays CREATE)" -ge 1 ] || fail "the re-sent CREATE was not replayed"
 grep -q "replies kept from the previous run" "$T/brambled.log" ||
 	fail "the restarted server loaded no replies"
@@ -87,12 +92,13 @@ lose 11 restart mkdir "$MNT/dir"
 expect_ok "mkdir across a restart"
 [ -d "$EXPORT/dir" ] || fail "dir was not made"
 
-echo data >"$EXPORT/gone"
+# (fixtures made on the server's disk by the user, whose files they are)
+as_user sh -c 'echo data >"$1"' - "$EXPORT/gone" || fail "making gone"
 lose 14 restart unlink "$MNT/gone"
 expect_ok "unlink across a restart"
 [ ! -e "$EXPORT/gone" ] || fail "gone still exists"
 
-echo moved >"$EXPORT/from"
+as_user sh -c 'echo moved >"$1"' - "$EXPORT/from" || fail "making from"
 lose 16 restart rename "$MNT/from" "$MNT/to"
 expect_ok "rename across a restart"
 [ ! -e "$EXPORT/from" ] && [ "$(cat "$EXPORT/to")" = moved ] || fail "rename went wrong"
@@ -113,19 +119,19 @@ done
 	fail "the client did not re-send every lost call (see proxy.log)"
 
 # ---- the control: without the cache the re-sent call runs twice
-SERVER_ARGS=(--insecure --no-root-squash --trace --drc off)
+SERVER_ARGS=(--insecure --trace --drc off)
 br_kill_server
 br_restart_server "${SERVER_ARGS[@]}"
 lose 10 restart create "$MNT/excl2"
 [ "$OP_RC" = 3 ] && grep -q "File exists" <<<"$OP_OUT" ||
 	fail "without the cache a lost CREATE reply should give EEXIST (rc $OP_RC: $OP_OUT)"
-echo x >"$EXPORT/gone2"
+as_user sh -c 'echo x >"$1"' - "$EXPORT/gone2" || fail "making gone2"
 lose 14 keep unlink "$MNT/gone2"
 [ "$OP_RC" = 3 ] && grep -q "No such file" <<<"$OP_OUT" ||
 	fail "without the cache a lost REMOVE reply should give ENOENT (rc $OP_RC: $OP_OUT)"
 
 # The mount still works normally.
-echo fine >"$MNT/after"
+as_user sh -c 'echo fine >"$1"' - "$MNT/after" || fail "writing after"
 [ "$(cat "$EXPORT/after")" = fine ] || fail "mount broken afterwards"
 kill -0 "$SERVER_PID" || fail "brambled died"
 exit 0

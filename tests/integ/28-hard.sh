@@ -14,6 +14,8 @@
 # Then: -o bg mounts while no server listens and works once one starts;
 # -o hard (fg) waits for the server before mounting; soft fg gives up
 # after its timeout with exit status 1.
+# The readers and writers are an ordinary user's (as_user), in a 1777
+# export; the server squashes root.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"
@@ -37,11 +39,20 @@ kill $sleeper
 wait $sleeper 2>/dev/null
 case $w in ""|0) skip "this kernel hides /proc/PID/wchan: cannot tell a process waits on FUSE" ;; esac
 
-br_start_server --no-root-squash
+chmod 1777 "$EXPORT"
+br_start_server
 for f in a b c d e; do head -c 3000000 /dev/urandom >"$EXPORT/$f"; done
 MNT=$T/mnt
 br_mount "$MNT" -o hard,timeout=1
-ls "$MNT" >/dev/null
+as_user ls "$MNT" >/dev/null || fail "ls of the mount"
+GO=$T/home1/go                        # the writer's cue (and its answer)
+# as_user_bg CMD...: as_user CMD in the background, $! being CMD's own pid
+# (`as_user CMD &' forks a shell running the function: signals and
+# /proc/PID/wchan must reach CMD itself).
+as_user_bg() {
+	setpriv --reuid="$BR_UID" --regid="$BR_GID" --init-groups --reset-env -- \
+		env HOME="$T/home1" USER="$BR_USER" LOGNAME="$BR_USER" "$@" &
+}
 
 # A writer that opens its file now (open needs the server) and writes and
 # fsyncs once told to, while the server is stopped.
@@ -54,15 +65,15 @@ while not os.path.exists(sys.argv[2]):
 os.write(fd, b"x" * 65536)
 os.fsync(fd)
 EOF
-python3 "$T/fsync.py" "$MNT/new" "$T/go" &
+as_user_bg python3 "$T/fsync.py" "$MNT/new" "$GO"
 wpid=$!
-wait_for 20 test -e "$T/go.ready" || fail "the writer could not open its file"
+wait_for 20 test -e "$GO.ready" || fail "the writer could not open its file"
 
 kill -STOP "$SERVER_PID"
 br_on_cleanup "kill -CONT $SERVER_PID 2>/dev/null"
 
 # SIGKILL of a blocked reader.
-cat "$MNT/a" >/dev/null 2>&1 &
+as_user_bg cat "$MNT/a" >/dev/null 2>&1
 victim=$!
 wait_for 20 blocked $victim || fail "the reader never blocked on the mount"
 kill -KILL $victim
@@ -70,7 +81,7 @@ wait_for 10 gone $victim || fail "a reader blocked on a hard mount survived SIGK
 wait $victim 2>/dev/null
 
 # The same through timeout(1).
-timeout -s KILL 1 cat "$MNT/b" >/dev/null 2>&1 &
+as_user_bg timeout -s KILL 1 cat "$MNT/b" >/dev/null 2>&1
 tpid=$!
 wait_for 20 gone $tpid || fail "timeout -s KILL could not end a blocked reader"
 wait $tpid && fail "the reader of b finished while the server was stopped"
@@ -92,7 +103,7 @@ except Interrupted:
 except OSError as e:
     print("error: %s" % e)
 EOF
-python3 "$T/intr.py" "$MNT/c" >"$T/intr.out" 2>&1 &
+as_user_bg python3 "$T/intr.py" "$MNT/c" >"$T/intr.out" 2>&1
 ipid=$!
 wait_for 20 blocked $ipid || fail "the python reader never blocked on the mount"
 kill -INT $ipid
@@ -102,16 +113,16 @@ wait $ipid
 	fail "expected EINTR (the handler's exception), got: $(cat "$T/intr.out")"
 
 # The writer: write() returns (write-behind), fsync() waits for it.
-touch "$T/go"
+touch "$GO"
 wait_for 20 blocked $wpid || fail "the writer never blocked on the mount"
 kill -KILL $wpid
 wait_for 10 gone $wpid || fail "a writer blocked in fsync survived SIGKILL"
 wait $wpid 2>/dev/null
 
 # Readers left alone wait through the outage, longer than timeout=1.
-cmp "$MNT/d" "$EXPORT/d" >"$T/cmp-d.out" 2>&1 &
+as_user_bg cmp "$MNT/d" "$EXPORT/d" >"$T/cmp-d.out" 2>&1
 c1=$!
-( ls -l "$MNT" >/dev/null && cat "$MNT/e" >"$T/e.copy" ) 2>"$T/cat-e.err" &
+as_user sh -c 'ls -l "$1" >/dev/null && cat "$1/e"' - "$MNT" >"$T/e.copy" 2>"$T/cat-e.err" &
 c2=$!
 wait_for 20 blocked $c1 || fail "the reader of d never blocked"
 sleep 2                               # > timeout=1: soft would have failed
@@ -122,7 +133,7 @@ wait $c2 || fail "reader of e failed after the server resumed: $(cat "$T/cat-e.e
 cmp "$T/e.copy" "$EXPORT/e" || fail "e read wrong after the outage"
 grep -q "Input/output error" "$T"/*.out "$T"/*.err && fail "EIO on a hard mount"
 # The mount carries on.
-echo after >"$MNT/after"
+as_user sh -c 'echo after >"$1"' - "$MNT/after" || fail "writing after"
 [ "$(cat "$EXPORT/after")" = after ] || fail "the mount does not work after the outage"
 br_umount "$MNT"
 
@@ -134,10 +145,10 @@ PORT=$(br_free_port)
 MNT2=$T/mnt-bg
 br_mount_nowait "$MNT2" -o bg,timeout=60
 wait_for 20 br_mounted "$MNT2" || fail "-o bg did not mount while the server was down"
-cat "$MNT2/a" >"$T/a.copy" 2>"$T/bg.err" &
+as_user_bg cat "$MNT2/a" >"$T/a.copy" 2>"$T/bg.err"
 bgr=$!
 wait_for 20 blocked $bgr || fail "a reader of the bg mount did not wait"
-br_restart_server --no-root-squash
+br_restart_server
 wait $bgr || fail "reading through the bg mount failed: $(cat "$T/bg.err")"
 cmp "$T/a.copy" "$EXPORT/a" || fail "wrong data through the bg mount"
 grep -q "mounting now and connecting in the background" "$T/bramblefs.log" ||
@@ -152,9 +163,9 @@ hpid=$FUSE_PID
 sleep 1.5                             # > timeout=1: soft would have given up
 gone $hpid && fail "a hard mount gave up while the server was down"
 br_mounted "$MNT3" && fail "mounted without a server"
-br_restart_server --no-root-squash
+br_restart_server
 wait_for 20 br_mounted "$MNT3" || fail "the hard mount did not come up with the server"
-cmp "$MNT3/b" "$EXPORT/b" || fail "wrong data through the late hard mount"
+as_user cmp "$MNT3/b" "$EXPORT/b" || fail "wrong data through the late hard mount"
 br_umount "$MNT3"
 br_stop_server
 

@@ -17,6 +17,7 @@ mkdir -p "$X/data/sub/deep" "$X/pub" "$X/lab" "$X/rooty" "$X/later"
 echo hello >"$X/data/sub/file"
 chmod 1777 "$X/data/sub"     # squashed root (nobody) writes here
 echo public >"$X/pub/file"
+mkdir "$X/pub/u" && chown "$BR_UID:$BR_GID" "$X/pub/u"   # the user's, on the ro export
 echo later >"$X/later/file"
 seq 1 20000 >"$X/data/big"
 
@@ -85,8 +86,13 @@ grep -q "No such file" "$T/nope.txt" || fail "bramblefs on an unknown export: $(
 grep -q "MOUNT 'nope': no such export" "$T/brambled.log" || fail "unknown export not logged"
 
 # ---- read-only (a user) and root squash per export (root, on purpose)
-out=$(as_user touch "$T/m-pub/new" 2>&1) && fail "created a file in the ro export"
-echo "$out" | grep -q "Read-only file system" || fail "ro export: $out"
+# A read-only export is mounted read-only: EROFS, as from a local ro
+# mount, in a directory of root's and in the user's own alike.
+grep " $T/m-pub " /proc/mounts | grep -q "[ ,]ro[ ,]" || fail "ro export not mounted ro"
+for d in "$T/m-pub" "$T/m-pub/u"; do
+	out=$(as_user touch "$d/new" 2>&1) && fail "created a file in the ro export ($d)"
+	echo "$out" | grep -q "Read-only file system" || fail "ro export ($d): $out"
+done
 as_user sh -c "echo x >$T/m-data/sub/user" || fail "user's write to data"
 [ "$(stat -c %u "$X/data/sub/user")" = "$BR_UID" ] || fail "user's file not the user's on data"
 echo x >"$T/m-data/sub/squashed" || fail "write to data"

@@ -8,8 +8,14 @@
 #                       sparse file, a binary blob holding the prefix
 #   envcp_runs Q        run every program of the environment at Q and check
 #                       that each one uses Q (fails the test otherwise)
+#   envcp_user FUNC ARGS...
+#                       run envcp_fixture or envcp_runs as the ordinary user
+#                       (as_user), as users build and run environments: its
+#                       work files (wheel, C sources) go to the user's HOME
 #
 # See TESTING.md section 3 for why it is built this way.
+
+_envcp_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 
 command -v gcc >/dev/null || skip "no gcc"
 command -v pkg-config >/dev/null || skip "no pkg-config"
@@ -118,6 +124,15 @@ envcp_fixture() {
 	chmod 640 "$P/etc/greet.conf"
 	chmod 4755 "$P/bin/greet-origin"
 	touch -d '2020-01-02 03:04:05.123456789' "$P/etc/greet.conf" "$P/share/greet"
+}
+
+# envcp_user FUNC ARGS...: FUNC of this file in a bash of the user's own,
+# with T=$T/home1 (lib.sh's HOME of as_user: the user may write there).
+# Its failure ends the test (with its message), as in the root shell.
+envcp_user() {
+	as_user env T="$T/home1" bash -c 'fail() { echo "FAIL: $*" >&2; exit 1; }
+		skip() { echo "SKIP: $*" >&2; exit 77; }
+		. "$0" && "$@"' "$_envcp_lib" "$@" || exit $?
 }
 
 # envcp_runs Q: everything in Q works and refers to Q.

@@ -2,21 +2,24 @@
 # bramble envcp on local disk: a real venv + C tree relocated to a shorter
 # prefix with the original hidden; permissions, times, links, sparse files;
 # .pyc untouched; --check; copy, move by hand, copy again; --json; usage.
+# All of it as an ordinary user (as_user, in its HOME $W), as users copy
+# their environments; root only compares and reads the results.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/4-envcp-lib.sh"
 
-P=$T/build/prefix_placeholder_padding_padding_padding_padding_padding
-Q=$T/q
-envcp_fixture "$P"
-envcp_runs "$P"
+W=$T/home1
+P=$W/build/prefix_placeholder_padding_padding_padding_padding_padding
+Q=$W/q
+envcp_user envcp_fixture "$P"
+envcp_user envcp_runs "$P"
 
-out=$("$BRAMBLE" envcp "$P" "$Q" 2>&1) || fail "envcp: $out"
+out=$(as_user "$BRAMBLE" envcp "$P" "$Q" 2>&1) || fail "envcp: $out"
 echo "$out" | grep -q "^prefix $P (from the path) -> $Q\$" || fail "summary: $out"
 echo "$out" | grep -q "copied by copy_file_range" || fail "summary: $out"
 
 # The original out of the way: nothing may still use it.
-mv "$P" "$P.hidden"
-envcp_runs "$Q"
+as_user mv "$P" "$P.hidden" || fail "mv $P"
+envcp_user envcp_runs "$Q"
 
 # Kept: modes (set-uid too), times (ns), sparse holes, identical bytes of
 # every file that did not hold the prefix, .pyc untouched.
@@ -37,14 +40,14 @@ for pyc in $(cd "$P.hidden" && find . -name '*.pyc' | head -50); do
 	n=$((n + 1))
 done
 [ "$n" -gt 10 ] || fail "fixture has too few .pyc files ($n)"
-"$Q/bin/python3" -c 'import pip._internal.cli.main' || fail "pip's .pyc broken"
+as_user "$Q/bin/python3" -c 'import pip._internal.cli.main' || fail "pip's .pyc broken"
 grep -q "^prefix=$Q\$" "$Q/.bramble-envcp" || fail "marker: $(cat "$Q/.bramble-envcp")"
 grep -q "^from=$P\$" "$Q/.bramble-envcp" || fail "marker from"
 
 # --check: clean, and as JSON.
-out=$("$BRAMBLE" envcp --check "$Q") || fail "check of a good copy: $out"
+out=$(as_user "$BRAMBLE" envcp --check "$Q") || fail "check of a good copy: $out"
 echo "$out" | grep -q "^$Q: ok (.*bin/python runs)\$" || fail "check summary: $out"
-"$BRAMBLE" envcp --check --json "$Q" >"$T/check.json" || fail "check --json"
+as_user "$BRAMBLE" envcp --check --json "$Q" >"$T/check.json" || fail "check --json"
 /usr/bin/python3 - "$T/check.json" "$Q" <<-'EOF' || fail "check json: $(cat "$T/check.json")"
 	import json, sys
 	j = json.load(open(sys.argv[1]))
@@ -54,25 +57,25 @@ EOF
 
 # --check finds what is wrong: a leftover prefix (path and offset), a
 # missing library, a missing interpreter.
-cp -a "$Q" "$T/bad"
-printf 'x\n%s/lib\n' "$P" >>"$T/bad/etc/greet.conf"
-off=$(($(stat -c %s "$T/bad/etc/greet.conf") - ${#P} - 5))
-rm "$T/bad/lib/libgreet.so.1"
-printf '#!%s/bin/nonesuch\n' "$T/bad" >"$T/bad/bin/broken"
-chmod 755 "$T/bad/bin/broken"
-"$BRAMBLE" envcp --check "$T/bad" >"$T/out" 2>&1 && fail "check of a broken copy passed"
+as_user cp -a "$Q" "$W/bad" || fail "cp -a"
+as_user sh -c 'printf "x\n%s/lib\n" "$1" >>"$2/etc/greet.conf" &&
+	rm "$2/lib/libgreet.so.1" &&
+	printf "#!%s/bin/nonesuch\n" "$2" >"$2/bin/broken" &&
+	chmod 755 "$2/bin/broken"' sh "$P" "$W/bad" || fail "breaking the copy"
+off=$(($(stat -c %s "$W/bad/etc/greet.conf") - ${#P} - 5))
+as_user "$BRAMBLE" envcp --check "$W/bad" >"$T/out" 2>&1 && fail "check of a broken copy passed"
 grep -q "^prefix  etc/greet.conf:$off: old prefix $P at offset $off\$" "$T/out" ||
 	fail "leftover prefix report: $(cat "$T/out")"
 grep -q "^lib     bin/greet-origin: libgreet.so.1 => not found (RUNPATH \$ORIGIN/../lib)" "$T/out" ||
 	fail "missing library report: $(cat "$T/out")"
-grep -q "^interp  bin/broken: interpreter $T/bad/bin/nonesuch not found" "$T/out" ||
+grep -q "^interp  bin/broken: interpreter $W/bad/bin/nonesuch not found" "$T/out" ||
 	fail "missing interpreter report: $(cat "$T/out")"
-grep -q "^marker  .: made for $Q but found at $T/bad" "$T/out" || fail "moved copy: $(cat "$T/out")"
+grep -q "^marker  .: made for $Q but found at $W/bad" "$T/out" || fail "moved copy: $(cat "$T/out")"
 
 # Copy, move by hand, copy again: the marker gives the right old prefix.
-mv "$Q" "$T/moved"
-R=$T/r
-"$BRAMBLE" envcp --json "$T/moved" "$R" >"$T/r.json" || fail "envcp of a moved copy"
+as_user mv "$Q" "$W/moved" || fail "mv $Q"
+R=$W/r
+as_user "$BRAMBLE" envcp --json "$W/moved" "$R" >"$T/r.json" || fail "envcp of a moved copy"
 /usr/bin/python3 - "$T/r.json" "$Q" "$R" <<-'EOF' || fail "json: $(cat "$T/r.json")"
 	import json, sys
 	j = json.load(open(sys.argv[1]))
@@ -84,20 +87,20 @@ R=$T/r
 	assert j["rewritten"]["symlinks"] == 2 and j["hardlinks"] == 2, j
 	assert j["unsafe"] == [] and j["failed"] == [], j
 EOF
-mv "$T/moved" "$T/moved.hidden"
-envcp_runs "$R"
-"$BRAMBLE" envcp --check "$R" >/dev/null || fail "check of the second copy"
+as_user mv "$W/moved" "$W/moved.hidden" || fail "mv moved"
+envcp_user envcp_runs "$R"
+as_user "$BRAMBLE" envcp --check "$R" >/dev/null || fail "check of the second copy"
 
 # Refusals and usage errors.
-"$BRAMBLE" envcp "$R" "$R" >"$T/out" 2>&1 && fail "copy into itself"
+as_user "$BRAMBLE" envcp "$R" "$R" >"$T/out" 2>&1 && fail "copy into itself"
 grep -q "cannot copy" "$T/out" || fail "no clear message: $(cat "$T/out")"
-"$BRAMBLE" envcp "$R" "$T/moved.hidden" >"$T/out" 2>&1 && fail "copy over a non-empty dir"
+as_user "$BRAMBLE" envcp "$R" "$W/moved.hidden" >"$T/out" 2>&1 && fail "copy over a non-empty dir"
 grep -q "exists and is not an empty directory" "$T/out" || fail "message: $(cat "$T/out")"
-"$BRAMBLE" envcp "$T/nonesuch" "$T/x" >/dev/null 2>&1
+as_user "$BRAMBLE" envcp "$W/nonesuch" "$W/x" >/dev/null 2>&1
 [ $? = 1 ] || fail "missing SRC must exit 1"
-"$BRAMBLE" envcp "$R" >/dev/null 2>&1
+as_user "$BRAMBLE" envcp "$R" >/dev/null 2>&1
 [ $? = 2 ] || fail "one argument must exit 2"
-"$BRAMBLE" envcp -j 0 "$R" "$T/x" >/dev/null 2>&1
+as_user "$BRAMBLE" envcp -j 0 "$R" "$W/x" >/dev/null 2>&1
 [ $? = 2 ] || fail "bad -j must exit 2"
-"$BRAMBLE" help envcp | grep -q -- "--skip-unsafe" || fail "help envcp"
+as_user "$BRAMBLE" help envcp | grep -q -- "--skip-unsafe" || fail "help envcp"
 exit 0

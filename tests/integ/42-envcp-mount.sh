@@ -2,31 +2,35 @@
 # bramble envcp into and within a bramble mount.  Within the mount, a file
 # that needs no rewriting is copied by the server (copy_file_range ->
 # COPY_RANGE): brambled --trace must show no READ or WRITE for it; only the
-# few files that hold the prefix are read and written.
+# few files that hold the prefix are read and written.  The environment
+# is an ordinary user's: built, copied and run as_user (in its HOME and its
+# directory on the export); root only looks at the export and the trace.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/4-envcp-lib.sh"
 
-br_start_server --no-root-squash --trace
-M=$T/mnt
-br_mount "$M"
-P=$T/build/prefix_placeholder_padding_padding_padding_padding_padding
-envcp_fixture "$P"
+mkdir "$EXPORT/u" && chown "$BR_UID:$BR_GID" "$EXPORT/u"
+br_start_server --trace
+br_mount "$T/mnt"
+M=$T/mnt/u
+X=$EXPORT/u
+P=$T/home1/build/prefix_placeholder_padding_padding_padding_padding_padding
+envcp_user envcp_fixture "$P"
 # A big file that holds no prefix: were it read, it would take 8+ READs.
-head -c 8M /dev/urandom >"$P/share/greet/big.bin"
+as_user sh -c "head -c 8M /dev/urandom >$P/share/greet/big.bin" || fail "big.bin"
 
 # Local disk -> mount: data has to travel (the kernel refuses a cross-
 # filesystem copy_file_range), and the copy works from the mount.
-"$BRAMBLE" envcp --json "$P" "$M/env1" >"$T/j1" || fail "envcp into the mount: $(cat "$T/j1")"
-mv "$P" "$P.hidden"
-envcp_runs "$M/env1"
-cmp -s "$P.hidden/share/greet/big.bin" "$EXPORT/env1/share/greet/big.bin" || fail "big.bin in the export"
-[ "$(stat -c %i "$EXPORT/env1/etc/plain-a")" = "$(stat -c %i "$EXPORT/env1/etc/plain-b")" ] ||
+as_user "$BRAMBLE" envcp --json "$P" "$M/env1" >"$T/j1" || fail "envcp into the mount: $(cat "$T/j1")"
+as_user mv "$P" "$P.hidden" || fail "mv $P"
+envcp_user envcp_runs "$M/env1"
+cmp -s "$P.hidden/share/greet/big.bin" "$X/env1/share/greet/big.bin" || fail "big.bin in the export"
+[ "$(stat -c %i "$X/env1/etc/plain-a")" = "$(stat -c %i "$X/env1/etc/plain-b")" ] ||
 	fail "hard link in the export"
 
 # Mount -> mount, traced.  The marker written by the first copy says which
 # files hold the prefix; every other one is copied on the server unread.
 mark=$(wc -l <"$T/brambled.log")
-"$BRAMBLE" envcp --json -j 4 "$M/env1" "$M/env2" >"$T/j2" || fail "envcp within the mount: $(cat "$T/j2")"
+as_user "$BRAMBLE" envcp --json -j 4 "$M/env1" "$M/env2" >"$T/j2" || fail "envcp within the mount: $(cat "$T/j2")"
 tail -n +"$((mark + 1))" "$T/brambled.log" >"$T/trace"
 reads=$(grep -c " trace READ " "$T/trace")
 writes=$(grep -c " trace WRITE " "$T/trace")
@@ -49,14 +53,14 @@ note "within the mount: $copies COPY_RANGE, $reads READ ($read_fhs files), $writ
 	assert read_fhs <= rewritten, (read_fhs, rewritten)
 	assert write_fhs <= rewritten + 1, (write_fhs, rewritten)   # + the marker
 EOF
-cmp -s "$P.hidden/share/greet/big.bin" "$EXPORT/env2/share/greet/big.bin" || fail "big.bin copied wrong"
-cmp -s "$P.hidden/bin/python3" "$EXPORT/env2/bin/python3" || fail "python3 copied wrong"
+cmp -s "$P.hidden/share/greet/big.bin" "$X/env2/share/greet/big.bin" || fail "big.bin copied wrong"
+cmp -s "$P.hidden/bin/python3" "$X/env2/bin/python3" || fail "python3 copied wrong"
 # Holes: written through the mount they stay holes (env1), and the
 # server's COPY_RANGE skips them, so the copy within the mount keeps them.
-[ "$(stat -c %b "$EXPORT/env1/share/greet/sparse.bin")" -lt 64 ] || fail "holes lost on the way in"
-cmp -s "$P.hidden/share/greet/sparse.bin" "$EXPORT/env2/share/greet/sparse.bin" || fail "sparse.bin"
-[ "$(stat -c %b "$EXPORT/env2/share/greet/sparse.bin")" -lt 64 ] || fail "holes lost by envcp within the mount"
-mv "$M/env1" "$M/env1.hidden"
-envcp_runs "$M/env2"
-"$BRAMBLE" envcp --check "$M/env2" >"$T/out" || fail "check in the mount: $(cat "$T/out")"
+[ "$(stat -c %b "$X/env1/share/greet/sparse.bin")" -lt 64 ] || fail "holes lost on the way in"
+cmp -s "$P.hidden/share/greet/sparse.bin" "$X/env2/share/greet/sparse.bin" || fail "sparse.bin"
+[ "$(stat -c %b "$X/env2/share/greet/sparse.bin")" -lt 64 ] || fail "holes lost by envcp within the mount"
+as_user mv "$M/env1" "$M/env1.hidden" || fail "mv env1"
+envcp_user envcp_runs "$M/env2"
+as_user "$BRAMBLE" envcp --check "$M/env2" >"$T/out" 2>&1 || fail "check in the mount: $(cat "$T/out")"
 exit 0

@@ -6,6 +6,9 @@
 # restart serves the map from bramble.db without reading the file again;
 # garbage and out-of-range arguments get clear errors.  chunkcli does the
 # same through libbramble (bramble_chunkmap, bramble_read_chunk).
+# chunks.py calls with an ordinary user's credentials ($BR_UID); the
+# process stays root only to bind a reserved source port, as chunkcli
+# does (libbramble as root, squashed: no --insecure here).
 . "$(dirname "$0")/lib.sh"
 
 PY=python3
@@ -74,7 +77,7 @@ if phase == "first":
     check(st == EINVAL, "READ_CHUNK beyond the end -> EINVAL (%s)" % st)
     st, _ = c.read_chunk(fh, b"\0" * 16, 1, m["version"])
     check(st == ESTALE, "READ_CHUNK with a wrong hash -> ESTALE (%s)" % st)
-    # Not a regular file; no read permission (root is squashed).
+    # Not a regular file; no read permission (root's 0600 file).
     st, _ = c.chunkmap(root)
     check(st == EISDIR, "CHUNKMAP of a directory -> EISDIR (%s)" % st)
     st, sfh, _ = c.lookup(root, "secret")
@@ -116,7 +119,7 @@ elif phase == "same":
     check(m["version"] == old["version"], "same version (%d, %d)" % (old["version"], m["version"]))
 sys.exit(1 if FAILS else 0)
 EOF
-chunks() { $PY "$T/chunks.py" "$top_srcdir/tests/integ" "$PORT" "$1" "$EXPORT" "$T/saved.json"; }
+chunks() { RAWRPC_UID=$BR_UID RAWRPC_GID=$BR_GID $PY "$T/chunks.py" "$top_srcdir/tests/integ" "$PORT" "$1" "$EXPORT" "$T/saved.json"; }
 hashed() { grep -c "chunk index: hashed" "$1" || true; }
 
 chunks first || fail "first map"

@@ -12,14 +12,18 @@
 #  - the quota holds while reading more than it; cache=ram and cache=off;
 #  - two mounts sharing one cache at once; kill -9 of bramblefs in the
 #    middle of fetching leaves a cache that verifies and serves.
+# Reads and writes through the mounts run as an ordinary user (as_user),
+# whose files they are; root keeps the node cache (damaging its files,
+# counting them, `bramble cache verify`), the mounts and the changes made
+# behind the server's back.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"
-br_start_server --no-root-squash
+br_start_server
 
 # chunk_calls: READ_CHUNK calls the server has answered so far.
 chunk_calls() {
-	"$BRAMBLE" stats --json "127.0.0.1:$PORT" |
+	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" |
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["procedures"]["READ_CHUNK"]["calls"])'
 }
 # expect_fetched BEFORE N WHAT: exactly N READ_CHUNKs since BEFORE.
@@ -28,9 +32,9 @@ expect_fetched() {
 	now=$(chunk_calls)
 	[ "$((now - $1))" -eq "$2" ] || fail "$3: $((now - $1)) chunks fetched, want $2"
 }
-# same FILE REF WHAT: identical bytes.
+# same FILE REF WHAT: identical bytes, as the user reads them.
 same() {
-	cmp -s "$1" "$2" || fail "$3: $1 differs from $2"
+	as_user cmp -s "$1" "$2" || fail "$3: $1 differs from $2"
 }
 # cache_chunk_files DIR: the chunk files of a disk cache.
 cache_chunk_files() {
@@ -45,6 +49,7 @@ remount() {
 head -c $((5 * 1048576 + 524288)) /dev/urandom >"$T/big.ref"
 cp "$T/big.ref" "$EXPORT/big"
 cp "$T/big.ref" "$EXPORT/big-copy"
+chown "$BR_UID:$BR_GID" "$EXPORT/big" "$EXPORT/big-copy"   # the user's files
 mkdir "$T/a" "$T/b"
 
 # ---- cold read, dedup, warm after remount
@@ -60,7 +65,7 @@ remount "$T/a"
 same "$T/a/big" "$T/big.ref" "warm read after a remount"
 expect_fetched "$c0" 6 "warm read after a remount"
 # The mount's own counters (.bramble) agree: every byte from the cache.
-ctl() { awk -F= -v k="$2" '$1 == k { print $2 }' "$1/.bramble"; }
+ctl() { as_user awk -F= -v k="$2" '$1 == k { print $2 }' "$1/.bramble"; }
 [ "$(ctl "$T/a" read.bytes_from_server)" = 0 ] ||
 	fail "read.bytes_from_server is $(ctl "$T/a" read.bytes_from_server) after a warm remount"
 [ "$(ctl "$T/a" read.cache_hits)" = 6 ] ||
@@ -68,7 +73,7 @@ ctl() { awk -F= -v k="$2" '$1 == k { print $2 }' "$1/.bramble"; }
 [ "$(ctl "$T/a" read.bytes_read)" = "$(stat -c %s "$T/big.ref")" ] ||
 	fail "read.bytes_read is $(ctl "$T/a" read.bytes_read)"
 
-# ---- corrupted and truncated cache files
+# ---- corrupted and truncated cache files (root: the node cache is root's)
 set -- $(cache_chunk_files "$T/nodecache")
 printf 'garbage' | dd of="$1" bs=1 seek=1000 conv=notrunc status=none
 truncate -s 4096 "$2"
@@ -87,12 +92,13 @@ BR_CACHE_DIR=$T/nodecache-b br_mount "$T/b" -o attr_timeout=3600,entry_timeout=3
 same "$T/b/big" "$T/big.ref" "mount b caches the file"
 # A whole new content, written and closed on a.
 head -c $((3 * 1048576)) /dev/urandom >"$T/big2.ref"
-cp "$T/big2.ref" "$T/a/big"
+as_user cp "$T/big2.ref" "$T/a/big" || fail "cp onto a/big"
 same "$T/b/big" "$T/big2.ref" "b after a rewrote the file"
 # One chunk changed in place (size kept), on a.
 cp "$T/big2.ref" "$T/big3.ref"
 head -c 100 /dev/urandom | dd of="$T/big3.ref" bs=1 seek=$((1048576 + 77)) conv=notrunc status=none
-dd if="$T/big3.ref" of="$T/a/big" bs=1M skip=1 seek=1 count=1 conv=notrunc status=none
+as_user dd if="$T/big3.ref" of="$T/a/big" bs=1M skip=1 seek=1 count=1 conv=notrunc status=none ||
+	fail "dd into a/big"
 c0=$(chunk_calls)
 same "$T/b/big" "$T/big3.ref" "b after a changed one chunk in place"
 expect_fetched "$c0" 1 "one changed chunk (the others are cached)"
@@ -108,8 +114,8 @@ br_umount "$T/b"
 # ---- two mounts on one cache, reading at once
 BR_CACHE_DIR=$T/nodecache br_mount "$T/b"
 for i in 1 2 3; do head -c $((2 * 1048576 + i)) /dev/urandom >"$EXPORT/f$i"; done
-(for i in 1 2 3; do cat "$T/a/f$i" >"$T/a-f$i" || exit 1; done) & pa=$!
-(for i in 3 2 1; do cat "$T/b/f$i" >"$T/b-f$i" || exit 1; done) & pb=$!
+(for i in 1 2 3; do as_user cat "$T/a/f$i" >"$T/a-f$i" || exit 1; done) & pa=$!
+(for i in 3 2 1; do as_user cat "$T/b/f$i" >"$T/b-f$i" || exit 1; done) & pb=$!
 wait "$pa" || fail "reading on a"
 wait "$pb" || fail "reading on b"
 for i in 1 2 3; do
@@ -146,7 +152,7 @@ grep -q "cache=floppy" "$T/bramblefs.log" || fail "no message naming cache=flopp
 head -c $((48 * 1048576)) /dev/urandom >"$EXPORT/large"
 BR_CACHE_DIR=$T/nodecache-k br_mount "$T/b"
 kpid=$FUSE_PID
-(cat "$T/b/large" >/dev/null 2>&1) & rpid=$!
+(as_user cat "$T/b/large" >/dev/null 2>&1) & rpid=$!
 wait_for 20 sh -c "[ \$(find '$T/nodecache-k/chunks' -type f 2>/dev/null | wc -l) -ge 2 ]" ||
 	fail "no chunk was fetched"
 kill -9 "$kpid"

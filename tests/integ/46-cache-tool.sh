@@ -3,7 +3,9 @@
 # fills from local files: stats and ls (text and JSON) agree with what was
 # put, pins by owner, pin/unpin, evict around pins, gc of expired pins,
 # verify of a corrupted chunk and a stray file, the quota under more data
-# than it holds, and errors (no cache there, bad arguments).
+# than it holds, and errors (no cache there, bad arguments).  All as root:
+# the node cache is root's, and `bramble cache` is run by root (or the
+# Prolog/Epilog) on real nodes; there is no mount and no server here.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"

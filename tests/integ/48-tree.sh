@@ -31,7 +31,11 @@ command -v python3 >/dev/null || skip "python3 needed"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) needed"
 TREECLI=$top_builddir/tests/integ/treecli
 [ -x "$TREECLI" ] || fail "no $TREECLI (make check builds it)"
-U=4242                          # the tree's owner, who walks it
+# The tree's owner, who walks it: lib.sh's ordinary user.  treecli and
+# rawrpc.py call with its credentials; they stay root processes only to
+# bind reserved source ports (the server squashes root, the default).
+U=$BR_UID
+G=$BR_GID
 
 python3 - "$EXPORT" <<'EOF'
 import os, sys
@@ -69,16 +73,16 @@ mkdir "$EXPORT/mnt"
 mount -t tmpfs -o size=1m,mode=0755 tmpfs "$EXPORT/mnt" || skip "cannot mount a tmpfs"
 br_on_cleanup 'umount "$EXPORT/mnt" || umount -l "$EXPORT/mnt"'
 echo other >"$EXPORT/mnt/other-fs"
-chown -R $U:$U "$EXPORT"
+chown -R "$U:$G" "$EXPORT"
 chmod 000 "$EXPORT/locked" "$EXPORT/noread"
 
 # 64 KiB chunks: big.bin (3 MiB) has 48 chunks, huge.bin (5 MiB) 80.
 br_start_server --chunk-size 65536
 
 # What the owner sees, by find(1) run as the owner: NUL-separated records.
-(cd "$EXPORT" && setpriv --reuid=$U --regid=$U --clear-groups \
+(cd "$EXPORT" && as_user \
 	find . -mindepth 1 -xdev -printf '%P\0%y\0%s\0%m\0%n\0%i\0' >"$T/find.out" 2>"$T/find.err")
-(cd "$EXPORT" && setpriv --reuid=$U --regid=$U --clear-groups \
+(cd "$EXPORT" && as_user \
 	find . -mindepth 1 -maxdepth 1 -xdev -printf '%P\0%y\0%s\0%m\0%n\0%i\0' >"$T/find1.out" 2>/dev/null)
 grep -q "locked" "$T/find.err" || fail "find did not meet the unreadable directory: $(cat "$T/find.err")"
 
@@ -136,7 +140,7 @@ sys.exit(1 if fails else 0)
 EOF
 
 # The whole walk with the server's bounds (bramble_tree_walk).
-"$TREECLI" "$PORT" $U $U 0 0 0 >"$T/walk.out" 2>"$T/walk.err" || fail "treecli walk: $(cat "$T/walk.err")"
+"$TREECLI" "$PORT" $U $G 0 0 0 >"$T/walk.out" 2>"$T/walk.err" || fail "treecli walk: $(cat "$T/walk.err")"
 python3 "$T/compare.py" "$T/walk.out" "$T/find.out" -13 || fail "walk differs from find"
 N=$(wc -l <"$T/walk.out")
 note "$(tail -n 1 "$T/walk.err")"
@@ -159,7 +163,7 @@ grep -q $'\tmnt/' "$T/walk.out" && fail "the walk entered another filesystem"
 # Paged: L entries a call.  Stateless cookie: every call but the last
 # returns exactly L, so ceil(N / L) calls, + 1 when N is a multiple of L.
 L=100
-"$TREECLI" "$PORT" $U $U 0 $L 0 >"$T/paged.out" 2>"$T/paged.err" || fail "paged: $(cat "$T/paged.err")"
+"$TREECLI" "$PORT" $U $G 0 $L 0 >"$T/paged.out" 2>"$T/paged.err" || fail "paged: $(cat "$T/paged.err")"
 cmp -s "$T/walk.out" "$T/paged.out" || fail "paged walk differs from the whole walk"
 calls=$(sed -n 's/^calls=\([0-9]*\) .*/\1/p' "$T/paged.err")
 bound=$(( (N + L - 1) / L + 1 ))
@@ -167,14 +171,14 @@ note "paged by $L: $calls calls for $N entries (bound $bound)"
 [ "$calls" -le "$bound" ] || fail "$calls calls paged by $L, bound $bound"
 
 # Depth 1: find -maxdepth 1.
-"$TREECLI" "$PORT" $U $U 0 1000 1 >"$T/d1.out" 2>"$T/d1.err" || fail "depth 1: $(cat "$T/d1.err")"
+"$TREECLI" "$PORT" $U $G 0 1000 1 >"$T/d1.out" 2>"$T/d1.err" || fail "depth 1: $(cat "$T/d1.err")"
 python3 "$T/compare.py" "$T/d1.out" "$T/find1.out" 0 || fail "depth-1 walk differs from find -maxdepth 1"
 
 # Chunk maps, checked against CHUNKMAP: without hashing on demand ...
 # (An entry hashed less than 1 s after its file changed is not trusted
 # later, chunkidx.h: let the chown/chmod above be 1 s old first.)
 sleep 1.1
-"$TREECLI" "$PORT" $U $U 1 0 0 check-maps >"$T/maps.out" 2>"$T/maps.err" ||
+"$TREECLI" "$PORT" $U $G 1 0 0 check-maps >"$T/maps.out" 2>"$T/maps.err" ||
 	fail "maps: $(cat "$T/maps.err")"
 note "maps: $(tail -n 1 "$T/maps.err")"
 case "$(mapof d3/s4/f05)" in v*/1) ;; *) fail "small file map: $(mapof d3/s4/f05)" ;; esac
@@ -183,16 +187,16 @@ case "$(mapof d3/s4/f05)" in v*/1) ;; *) fail "small file map: $(mapof d3/s4/f05
 [ "$(mapof noread)" = E13 ] || fail "unreadable file: want EACCES, got $(mapof noread)"
 [ "$(mapof d3)" = - ] || fail "a directory with a map"
 # ... and with it (BRAMBLE_TREE_HASH), after which the index has them.
-"$TREECLI" "$PORT" $U $U 3 0 0 check-maps >"$T/maps.out" 2>"$T/maps.err" ||
+"$TREECLI" "$PORT" $U $G 3 0 0 check-maps >"$T/maps.out" 2>"$T/maps.err" ||
 	fail "maps with hashing: $(cat "$T/maps.err")"
 case "$(mapof mid.bin)" in v*/4) ;; *) fail "mid.bin with hashing: $(mapof mid.bin)" ;; esac
 case "$(mapof big.bin)" in v*/48) ;; *) fail "big.bin with hashing: $(mapof big.bin)" ;; esac
 [ "$(mapof huge.bin)" = E27 ] || fail "huge.bin with hashing: $(mapof huge.bin)"
-"$TREECLI" "$PORT" $U $U 1 0 0 >"$T/maps.out" 2>"$T/maps.err" || fail "maps again"
+"$TREECLI" "$PORT" $U $G 1 0 0 >"$T/maps.out" 2>"$T/maps.err" || fail "maps again"
 case "$(mapof mid.bin)" in v*/4) ;; *) fail "mid.bin not from the index: $(mapof mid.bin)" ;; esac
 
 # Malformed arguments, and a walk resumed while the tree changes.
-python3 "$top_srcdir/tests/integ/rawrpc.py" "$PORT" tree "$EXPORT" "$STATE" $U $U ||
+python3 "$top_srcdir/tests/integ/rawrpc.py" "$PORT" tree "$EXPORT" "$STATE" $U $G ||
 	fail "rawrpc tree checks"
 
 # A paged walk while a shell loop changes the tree: it must end cleanly
@@ -208,7 +212,7 @@ python3 "$top_srcdir/tests/integ/rawrpc.py" "$PORT" tree "$EXPORT" "$STATE" $U $
 ) &
 churn=$!
 br_on_cleanup "kill $churn 2>/dev/null"
-"$TREECLI" "$PORT" $U $U 0 37 0 >"$T/churn.out" 2>"$T/churn.err" || fail "walk during changes: $(cat "$T/churn.err")"
+"$TREECLI" "$PORT" $U $G 0 37 0 >"$T/churn.out" 2>"$T/churn.err" || fail "walk during changes: $(cat "$T/churn.err")"
 kill $churn
 wait $churn 2>/dev/null
 note "during changes: $(tail -n 1 "$T/churn.err")"

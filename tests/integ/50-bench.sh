@@ -12,6 +12,12 @@
 #      the export) the verdict names the server's disk.
 # Only the bottleneck is asserted: the shaping is extreme (40 Mbit/s or
 # 4 MB/s against a loopback link and a local disk), no timing threshold.
+# The servers squash root (the default).  The benches run as root, as the
+# README's `sudo bramble bench` does: BENCH_DISK is root's (--bench-disk
+# root, the default) and the node's cache directory too; through the
+# squashing mount root works as nobody, so each bench runs in a 1777
+# scratch directory of the export (a squashed mount's root is not
+# writable for root).  An ordinary user's bench is test 64's.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"
@@ -48,12 +54,16 @@ print("verdict:", d["verdict"][0])
 EOF
 }
 
+# scratch DIR: a directory anyone (squashed root too) may write in.
+scratch() { mkdir "$1" && chmod 1777 "$1"; }
+
 # ---- (a) loopback
-br_start_server --no-root-squash
+scratch "$EXPORT/scratch"
+br_start_server
 br_mount "$T/mnt"
 # (the cache directory comes from the mount's .bramble: $T/nodecache)
 "$BRAMBLE" bench --quick --json --svg "$T/bench.svg" \
-	"$T/mnt" >"$T/a.json" 2>"$T/a.err" || fail "bench on loopback: $(cat "$T/a.err")"
+	"$T/mnt/scratch" >"$T/a.json" 2>"$T/a.err" || fail "bench on loopback: $(cat "$T/a.err")"
 check_json "$T/a.json" all || fail "(a) loopback: see above ($T/a.json)"
 python3 -c '
 import sys, xml.etree.ElementTree as E
@@ -61,14 +71,15 @@ r = E.parse(sys.argv[1]).getroot()
 bars = [e for e in r.iter() if e.tag.endswith("rect")]
 assert len(bars) > 16, "%d rects" % len(bars)' "$T/bench.svg" || fail "the SVG does not parse"
 # The node cache directory is the mount's own (lib.sh): only ours must go.
-left=$(ls -A "$EXPORT"; ls -A "$T/nodecache" | grep bramble-bench)
+left=$(ls -A "$EXPORT/scratch"; ls -A "$T/nodecache" | grep bramble-bench)
 [ -z "$left" ] || fail "bench left files behind: $left"
 "$BRAMBLE" bench --quick --seconds 1 --files 50 --cache-dir "$T/nodecache" \
-	"$T/mnt" >"$T/a.txt" 2>&1 || fail "text output: $(cat "$T/a.txt")"
+	"$T/mnt/scratch" >"$T/a.txt" 2>&1 || fail "text output: $(cat "$T/a.txt")"
 grep -q "^verdict:" "$T/a.txt" && grep -q "network, server -> node" "$T/a.txt" ||
 	fail "text output: $(cat "$T/a.txt")"
 
-# The wire contract, with hand-made calls.
+# The wire contract, with hand-made calls (root on purpose: BENCH_DISK
+# is root's, before the squash; uid 1000 is refused).
 python3 - "$RAW" "$PORT" <<'EOF' || fail "BENCH_NET / BENCH_DISK on the wire: see above"
 import sys
 sys.path.insert(0, sys.argv[1].rsplit("/", 1)[0])
@@ -109,7 +120,7 @@ print("wire: BENCH_NET capped at %d; BENCH_DISK EPERM for uid 1000, %d MiB for r
 EOF
 # Counted in STATS like any procedure: BENCH_DISK twice from the two
 # benches, three times above (EPERM, OK, EINVAL).
-"$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$T/stats.json" || fail "bramble stats"
+as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$T/stats.json" || fail "bramble stats"
 python3 - "$T/stats.json" <<'EOF' || fail "BENCH_* counters wrong"
 import json, sys
 p = json.load(open(sys.argv[1]))["procedures"]
@@ -142,11 +153,11 @@ for side in "$NS_S $VS" "$NS_C $VC"; do
 	ip netns exec "$1" tc qdisc add dev "$2" root tbf rate 40mbit burst 64kb latency 100ms ||
 		fail "tc tbf on $2"
 done
-BR_WRAP_SERVER="nsenter --net=/run/netns/$NS_S" br_start_server --no-root-squash \
+BR_WRAP_SERVER="nsenter --net=/run/netns/$NS_S" br_start_server \
 	--listen 10.251.7.1:0 --allow 10.251.7.0/24
 BR_WRAP_FUSE="nsenter --net=/run/netns/$NS_C" SRC=10.251.7.1:/ br_mount "$T/mnt2"
 nsenter --net="/run/netns/$NS_C" "$BRAMBLE" bench --quick --json --cache-dir "$T/nodecache" \
-	"$T/mnt2" >"$T/b.json" 2>"$T/b.err" || fail "bench over the shaped link: $(cat "$T/b.err")"
+	"$T/mnt2/scratch" >"$T/b.json" 2>"$T/b.err" || fail "bench over the shaped link: $(cat "$T/b.err")"
 check_json "$T/b.json" network || fail "(b) 40 Mbit/s: the verdict does not name the network"
 br_umount "$T/mnt2"
 br_stop_server
@@ -167,7 +178,8 @@ LOOP=$(losetup -f --show "$T/disk.img" 2>"$T/loop.err") || skip "no loop device:
 SLOW=$T/slowexport
 mkdir -p "$SLOW"
 br_on_cleanup "rmdir $CG 2>/dev/null; umount $SLOW 2>/dev/null; losetup -d $LOOP"
-mkfs.ext4 -q "$LOOP" && mount "$LOOP" "$SLOW" || fail "cannot make the slow filesystem"
+mkfs.ext4 -q "$LOOP" && mount "$LOOP" "$SLOW" && scratch "$SLOW/scratch" ||
+	fail "cannot make the slow filesystem"
 DEV=$(cat "/sys/class/block/$(basename "$LOOP")/dev")
 mkdir "$CG" || skip "cannot make a cgroup"
 if [ -f "$CG/blkio.throttle.write_bps_device" ]; then
@@ -176,13 +188,13 @@ if [ -f "$CG/blkio.throttle.write_bps_device" ]; then
 else
 	echo "$DEV rbps=4194304 wbps=4194304" >"$CG/io.max" || fail "io.max"
 fi
-EXPORT=$SLOW br_start_server --no-root-squash
+EXPORT=$SLOW br_start_server
 echo "$SERVER_PID" >"$CG/cgroup.procs" || fail "cannot move brambled into $CG"
 br_mount "$T/mnt3"
-"$BRAMBLE" bench --quick --json --cache-dir "$T/nodecache" "$T/mnt3" >"$T/c.json" \
+"$BRAMBLE" bench --quick --json --cache-dir "$T/nodecache" "$T/mnt3/scratch" >"$T/c.json" \
 	2>"$T/c.err" || fail "bench on the slow disk: $(cat "$T/c.err")"
 check_json "$T/c.json" server_disk || fail "(c) 4 MB/s disk: the verdict does not name the server's disk"
-[ -z "$(ls -A "$SLOW" | grep -v lost+found)" ] || fail "bench left files in the slow export"
+[ -z "$(ls -A "$SLOW/scratch")" ] || fail "bench left files in the slow export"
 br_umount "$T/mnt3"
 br_stop_server
 exit 0

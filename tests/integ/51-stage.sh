@@ -171,8 +171,14 @@ grep -qx "bramble stage: not staged: $T/m2/huge: no room in the node cache (quot
 
 # ---- a staged file changed afterwards by another node (m2; same size): its
 # kept map is not used (other mtime/ctime), the mount reads the new bytes
-printf 'CHANGED' | dd of="$T/m2/env/lib2/model.bin" bs=1 seek=$((MIB + 5)) conv=notrunc status=none
-printf 'changed' | dd of="$T/m2/env/lib6/pkg/m1.py" bs=1 seek=3 conv=notrunc status=none
+cp "$E/lib2/model.bin" "$T/want-model.bin"
+# (written by their owner: the server squashes root)
+chown "$BR_UID" "$E/lib2/model.bin" "$E/lib6/pkg/m1.py"
+printf 'CHANGED' | as_user dd of="$T/m2/env/lib2/model.bin" bs=1 seek=$((MIB + 5)) conv=notrunc status=none ||
+	fail "changing model.bin"
+printf 'changed' | as_user dd of="$T/m2/env/lib6/pkg/m1.py" bs=1 seek=3 conv=notrunc status=none ||
+	fail "changing m1.py"
+cmp -s "$E/lib2/model.bin" "$T/want-model.bin" && fail "model.bin did not change"
 "$BRAMBLE" stage --release 102 >/dev/null && "$BRAMBLE" cache --dir "$NC" evict >/dev/null ||
 	fail "release and evict"
 for f in lib2/model.bin lib6/pkg/m1.py; do

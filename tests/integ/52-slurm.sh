@@ -2,7 +2,10 @@
 # 52-slurm: the Slurm Prolog/Epilog of tools/slurm against a real Slurm
 # (Debian's slurmctld + slurmd, one node "n1" on 127.0.0.1, a munged of
 # this test's own) and the real `bramble stage`, with a brambled and a
-# bramblefs mount (allow_other) that the jobs read.  Jobs run as "nobody".
+# bramblefs mount (allow_other) that the jobs read.  Jobs run as the
+# ordinary user $BR_USER; the server squashes root (the default), and the
+# environment is the user's own, mode 0700 (as envcp made them): the
+# Prolog, root, stages it with the user's credentials.
 #  (a) `#BRAMBLE stage` lines: while the job runs its inputs are pinned for
 #      job:ID in the node cache, and its reads of them transfer no chunk;
 #      after it, the Epilog has released the pins (the chunks stay cached);
@@ -38,7 +41,7 @@ EPILOG=$top_builddir/tools/slurm/slurm-epilog
 json() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 MIB=1048576
 CACHE=$T/nodecache
-JOBUSER=nobody
+JOBUSER=$BR_USER
 S=$T/slurm
 O=$T/out
 mkdir -p "$S/state" "$S/spool/n1" "$O" "$T/jobs"
@@ -64,7 +67,7 @@ head -c $((2 * MIB)) /dev/urandom >"$EXPORT/secret/weights"
 chmod 700 "$EXPORT/secret"
 chmod -R a+rX "$EXPORT/env" "$EXPORT/model.bin"
 
-br_start_server --no-root-squash
+br_start_server                        # root squashed (the default)
 br_mount "$T/mnt" -o allow_other,record="$T/learned"
 MNT=$T/mnt
 [ "$(cat "$MNT/env/bin/tool.py")" = 'print("hi")' ] || fail "the mount does not show the export"

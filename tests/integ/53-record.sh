@@ -12,10 +12,15 @@
 #    within RECORD_INTERVAL_S (5 s); a kill -9 of bramblefs keeps what was
 #    written, and a new bramblefs goes on with the set;
 #  - `bramble record --name` / --rm; bad record= values fail the mount.
+# The export's files are an ordinary user's, and the jobs' processes run as
+# that user (as_user, as Slurm runs them).  Root keeps what root does on a
+# node: the mounts, the sets' directory, reading .bramble (the test's sync
+# point), moving a process into a cgroup, `bramble record` (the Epilog's)
+# and `bramble stage` (the Prolog's).
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 needed"
-br_start_server --no-root-squash
+br_start_server                 # root squashed (the default)
 
 REC=$T/rec/sub  # bramblefs makes the missing directories
 M=$T/m
@@ -27,15 +32,17 @@ for f in env/lib/a.py env/lib/b.py data/c.txt data/d.txt data/e.txt \
 done
 echo nl >"$EXPORT/data/new
 line"
+chown -R "$BR_UID:$BR_GID" "$EXPORT"
 
-# as JOB CMD...: run CMD with SLURM_JOB_ID=JOB (empty: without one).
+# as JOB CMD...: run CMD as the user with SLURM_JOB_ID=JOB (empty:
+# without one).
 as() {
 	local job=$1
 	shift
 	if [ -n "$job" ]; then
-		env SLURM_JOB_ID="$job" "$@"
+		as_user env SLURM_JOB_ID="$job" "$@"
 	else
-		env -u SLURM_JOB_ID "$@"
+		as_user env -u SLURM_JOB_ID "$@"
 	fi
 }
 # expect_set JOB WHAT: $REC/job-JOB.set is the header plus stdin.
@@ -84,7 +91,7 @@ with open(d + "/tmp-out", "w") as f:
 os.rename(d + "/tmp-out", d + "/out")
 open(d + "/out").read()' "$M/data"
 # known to the kernel from a listing (READDIRPLUS) rather than a lookup
-ls -l "$M/listed/deep" >/dev/null
+as_user ls -l "$M/listed/deep" >/dev/null
 as 102 cat "$M/listed/deep/f" >/dev/null
 as 102 cat "$M/data/c.txt" >/dev/null                 # again
 
@@ -122,8 +129,10 @@ for base in /sys/fs/cgroup/pids /sys/fs/cgroup/unified /sys/fs/cgroup; do
 	fi
 done
 if [ -n "$cg" ]; then
-	as "" sh -c 'echo $$ >"$1/cgroup.procs" && exec cat "$2"' sh "$cg/job_103" \
-		"$M/cg.txt" >/dev/null || fail "cannot run in $cg/job_103"
+	# (root moves the subshell into the cgroup; its child, the user's
+	# cat, is born there)
+	( echo "$BASHPID" >"$cg/job_103/cgroup.procs" && as "" cat "$M/cg.txt" >/dev/null ) ||
+		fail "cannot run in $cg/job_103"
 	cat "$M/.bramble" >/dev/null
 	expect_set 103 "job 103 (cgroup)" <<<"cg.txt"
 else
@@ -131,8 +140,8 @@ else
 fi
 
 # ---- a hard link whose first name is gone: recorded by the name it has
-ln "$M/hl-src" "$M/hl-dst"
-rm "$M/hl-src"
+as_user ln "$M/hl-src" "$M/hl-dst" || fail "ln on the mount"
+as_user rm "$M/hl-src" || fail "rm on the mount"
 as 104 cat "$M/hl-dst" >/dev/null
 cat "$M/.bramble" >/dev/null
 expect_set 104 "job 104 (hard link)" <<<"hl-dst"

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 br_start_server
+chmod 777 "$EXPORT"     # before mounting: the mount caches its mode
 M=$T/mnt
 br_mount "$M"
 FIRST=$FUSE_PID
@@ -29,7 +30,6 @@ second_mount "$M" "" "$M"
 second_mount "$M/" "" "$M"
 [ "$(awk -v m="$M" '$2 == m' /proc/mounts | wc -l)" = 1 ] || fail "two mounts at $M: $(grep "$M" /proc/mounts)"
 kill -0 "$FIRST" || fail "the first bramblefs died"
-chmod 777 "$EXPORT"
 as_user sh -c "echo still >$M/f" && [ "$(cat "$EXPORT/f")" = still ] ||
 	fail "the first mount no longer works"
 

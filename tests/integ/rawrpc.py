@@ -149,9 +149,16 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, port, reserved=True, uid=0, gid=0, groups=(),
+    def __init__(self, port, reserved=True, uid=None, gid=None, groups=(),
                  auth=AUTH_SYS, host="127.0.0.1", machname="rawrpc",
                  src="127.0.0.1"):
+        # uid/gid not given: RAWRPC_UID/RAWRPC_GID, else root's (a test
+        # sends an ordinary user's credentials by setting them; binding a
+        # reserved port still needs this process to be root)
+        if uid is None:
+            uid = int(os.environ.get("RAWRPC_UID", 0))
+        if gid is None:
+            gid = int(os.environ.get("RAWRPC_GID", 0))
         self.uid, self.gid, self.groups, self.auth = uid, gid, list(groups), auth
         # the opaque body of any other flavor (AUTH_SHORT, BR_AUTH_MUNGE)
         self.cred_body = b""

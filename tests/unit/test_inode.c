@@ -136,8 +136,8 @@ START_TEST(test_open_silly)
 	/* The kernel forgets the name while the file is open. */
 	inode_forget(t, ia, 1);
 	ck_assert_int_eq(inode_fh(t, ia, &out), 0);
-	ck_assert(!inode_close(t, ia, &d2, &name));
-	ck_assert(inode_close(t, ia, &d2, &name));
+	ck_assert_int_eq(inode_close(t, ia, &d2, &name), INODE_CLOSED);
+	ck_assert_int_eq(inode_close(t, ia, &d2, &name), INODE_CLOSED_SILLY);
 	ck_assert_str_eq(name, ".bramble-silly.1");
 	ck_assert(bramble_fh_eq(&d2, &dir));
 	free(name);
@@ -147,6 +147,30 @@ START_TEST(test_open_silly)
 	ck_assert(!inode_set_silly(t, ia, &dir, ".bramble-silly.2"));
 	/* Last close of a forgotten inode drops it. */
 	ck_assert_int_eq(inode_fh(t, ia, &out), -ESTALE);
+	inode_table_free(t);
+}
+END_TEST
+
+/* Removed while open, kept by the server: the last close says so. */
+START_TEST(test_open_orphan)
+{
+	struct inode_table *t;
+	struct bramble_fh root = mkfh(0), a = mkfh(1), d2;
+	uint64_t ia;
+	char *name = NULL;
+
+	inode_table_new(&root, &t);
+	ia = inode_ref(t, &a);
+	ck_assert(!inode_set_orphan(t, ia));    /* not open */
+	inode_open(t, ia);
+	inode_open(t, ia);
+	ck_assert(inode_set_orphan(t, ia));
+	ck_assert_int_eq(inode_close(t, ia, &d2, &name), INODE_CLOSED);
+	ck_assert_int_eq(inode_close(t, ia, &d2, &name), INODE_CLOSED_ORPHAN);
+	ck_assert_ptr_null(name);
+	/* Once: a new open and close of the inode leaves nothing to do. */
+	inode_open(t, ia);
+	ck_assert_int_eq(inode_close(t, ia, &d2, &name), INODE_CLOSED);
 	inode_table_free(t);
 }
 END_TEST
@@ -209,6 +233,7 @@ static Suite *inode_suite(void)
 	tcase_add_test(tc, test_cto_note_newer);
 	tcase_add_test(tc, test_kattr);
 	tcase_add_test(tc, test_open_silly);
+	tcase_add_test(tc, test_open_orphan);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,270 @@
+/* stage_path.c - staging (stage_int.h): a path to its mount and handle,
+ * resolved as the user staging is for, without touching the mounts.
+ *
+ * A Prolog runs `bramble stage` as root for the job's user.  A stat or
+ * realpath through the mount would reach the server with root's
+ * credentials, which it squashes (a file in the user's 0700 directory:
+ * "Permission denied", though the user may read it), and would wait for a
+ * server that is down.  So the path is resolved as realpath(3) does, one
+ * component at a time: outside bramblefs mounts locally (lstat,
+ * readlink), inside them with LOOKUP and READLINK on the mount's server,
+ * as the user (s->cred) -- the server checks every step with the user's
+ * rights.  Mount points come from /proc/self/mountinfo, read once; only
+ * a mount's .bramble (answered by bramblefs itself) is read through it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "stage_int.h"
+#include "util.h"
+#include "xalloc.h"
+
+/* /proc/self/mountinfo writes blanks and backslashes as \ooo. */
+static void unoctal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* Every mount point of this machine, once per run. */
+void stage_load_mounts(struct stage *s)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char *line = NULL, mnt[4096], type[256], *sep;
+	size_t cap = 0;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - TYPE SOURCE ... */
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%255s", type) != 1)
+			continue;
+		unoctal(mnt);
+		s->mnts = xrealloc(s->mnts, (s->nmnts + 1) * sizeof(*s->mnts));
+		s->mnts[s->nmnts].dir = xstrdup(mnt);
+		s->mnts[s->nmnts].bramble = !strcmp(type, "fuse.bramblefs");
+		s->nmnts++;
+	}
+	free(line);
+	if (f)
+		fclose(f);
+}
+
+/* The mount on dir (absolute, resolved): the last one mounted there. */
+static const struct smnt *mnt_at(const struct stage *s, const char *dir)
+{
+	for (size_t i = s->nmnts; i-- > 0;)
+		if (!strcmp(s->mnts[i].dir, dir))
+			return &s->mnts[i];
+	return NULL;
+}
+
+#define MAX_LINKS 40
+
+/* Where resolve() is: cur is the resolved absolute path so far ("" for
+ * "/"); inside a bramble mount m, fhs[depth] is cur's handle (fhs[0] the
+ * mount's root); rest[pos...] is what is left to resolve. */
+struct res {
+	struct stage *s;
+	struct buf cur, rest;
+	size_t pos;
+	struct smount *m;
+	struct bramble_fh *fhs;
+	size_t depth, cap;
+	unsigned int links;
+	bool st_ok;                /* *st describes cur */
+};
+
+static void res_push(struct res *r, const struct bramble_fh *fh)
+{
+	if (r->depth + 1 >= r->cap) {
+		r->cap *= 2;
+		r->fhs = xrealloc(r->fhs, r->cap * sizeof(*r->fhs));
+	}
+	r->fhs[++r->depth] = *fh;
+}
+
+/* Continue with text (a link's target, or cur when starting over after
+ * "..") followed by what was left. */
+static int res_splice(struct res *r, const char *text, bool link)
+{
+	struct buf n = BUF_INIT;
+
+	if (link && ++r->links > MAX_LINKS)
+		return -ELOOP;
+	buf_addf(&n, "%s/%s", text, r->rest.data + r->pos);
+	buf_release(&r->rest);
+	r->rest = n;
+	r->pos = 0;
+	if (text[0] == '/') {
+		buf_setlen(&r->cur, 0);
+		r->m = NULL;
+		r->depth = 0;
+	}
+	return 0;
+}
+
+/* cand is a mount point: a bramble mount's root (connected, its root's
+ * handle and attributes as the user), or another filesystem. */
+static int res_enter(struct res *r, const struct smnt *mt, const char *cand,
+		     struct stat *st, char *err, size_t len)
+{
+	struct target t;
+	int rc;
+
+	r->m = NULL;
+	r->depth = 0;
+	r->st_ok = false;
+	if (!mt->bramble)
+		return 0;
+	rc = target_mount_root(cand, &t);
+	if (rc < 0) {
+		if (rc == -EPROTO)
+			snprintf(err, len, "its mount's .bramble names no server");
+		else
+			snprintf(err, len, "cannot read %s/.bramble: %s", cand, strerror(-rc));
+		return rc;
+	}
+	r->m = stage_mount_for(r->s, &t, err, len);
+	if (!r->m)
+		return -EIO;
+	r->fhs[0] = r->m->root;
+	rc = bramble_getattr(r->m->b, &r->s->cred, &r->m->root, st);
+	r->st_ok = rc == 0;
+	return rc;
+}
+
+/* One component c of the path, from cur. */
+static int res_step(struct res *r, const char *c, struct stat *st, char *err, size_t len)
+{
+	struct buf cand = BUF_INIT;
+	const struct smnt *mt;
+	struct bramble_fh next;
+	char target[4096];
+	ssize_t n;
+	int rc = 0;
+
+	if (!strcmp(c, "..")) {
+		char *slash = strrchr(r->cur.data, '/');
+
+		char *up;
+
+		buf_setlen(&r->cur, slash ? (size_t)(slash - r->cur.data) : 0);
+		if (r->m && r->depth > 0) {
+			r->depth--;
+			r->st_ok = false;
+			return 0;
+		}
+		/* Out of a mount's root, or outside any: start again from the
+		 * parent, so that the mount it is in (if any) is found. */
+		up = xstrdup(r->cur.len ? r->cur.data : "/");
+		rc = res_splice(r, up, false);
+		free(up);
+		return rc;
+	}
+	buf_addf(&cand, "%s/%s", r->cur.data, c);
+	mt = mnt_at(r->s, cand.data);
+	if (mt) {
+		rc = res_enter(r, mt, cand.data, st, err, len);
+	} else if (r->m) {
+		rc = bramble_lookup(r->m->b, &r->s->cred, &r->fhs[r->depth], c, &next, st);
+		if (rc == 0 && S_ISLNK(st->st_mode)) {
+			n = bramble_readlink(r->m->b, &r->s->cred, &next, target, sizeof(target) - 1);
+			if (n < 0)
+				rc = (int)n;
+			else
+				target[n] = '\0';
+			rc = rc < 0 ? rc : res_splice(r, target, true);
+			goto out;
+		}
+		if (rc == 0) {
+			res_push(r, &next);
+			r->st_ok = true;
+		}
+	} else {
+		rc = lstat(cand.data, st) < 0 ? -errno : 0;
+		if (rc == 0 && S_ISLNK(st->st_mode)) {
+			n = readlink(cand.data, target, sizeof(target) - 1);
+			if (n < 0)
+				rc = -errno;
+			else
+				target[n] = '\0';
+			rc = rc < 0 ? rc : res_splice(r, target, true);
+			goto out;
+		}
+	}
+	if (rc == 0) {
+		struct buf old = r->cur;
+
+		r->cur = cand;
+		cand = old;
+	}
+out:
+	buf_release(&cand);
+	return rc;
+}
+
+/* path resolved as realpath(3) would, then to a handle, as the user
+ * (s->cred): components outside bramblefs mounts are looked at locally
+ * (lstat, readlink), those inside with LOOKUP and READLINK on the mount's
+ * server -- never through the mount, whose calls would carry this
+ * process's credentials (root's, squashed by the server, in a Prolog)
+ * and wait for a server that is down.  0 with *mp NULL: not in a bramble
+ * mount.  -errno, with err set when it is not strerror's. */
+int stage_resolve(struct stage *s, const char *path, struct smount **mp,
+		   struct bramble_fh *fh, struct stat *st, char *err, size_t len)
+{
+	struct res r = { .s = s, .cur = BUF_INIT, .rest = BUF_INIT };
+	char cwd[4096];
+	int rc = 0;
+
+	*mp = NULL;
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		buf_addf(&r.rest, "%s/", cwd);
+	}
+	buf_adds(&r.rest, path);
+	r.cap = 16;
+	r.fhs = xmalloc(r.cap * sizeof(*r.fhs));
+	while (rc == 0) {
+		const char *p = r.rest.data + r.pos;
+		size_t n;
+		char *c;
+
+		p += strspn(p, "/");
+		if (!*p)
+			break;
+		n = strcspn(p, "/");
+		c = xstrndup(p, n);
+		r.pos = (size_t)(p - r.rest.data) + n;
+		if (strcmp(c, "."))
+			rc = res_step(&r, c, st, err, len);
+		free(c);
+	}
+	if (rc == 0 && r.m && !r.st_ok)
+		rc = bramble_getattr(r.m->b, &s->cred, &r.fhs[r.depth], st);
+	if (rc == 0 && r.m) {
+		*mp = r.m;
+		*fh = r.fhs[r.depth];
+	}
+	buf_release(&r.cur);
+	buf_release(&r.rest);
+	free(r.fhs);
+	return rc;
+}
+
