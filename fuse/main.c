@@ -16,6 +16,7 @@
 #include "chunkfs.h"
 #include "intr.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "ops.h"
 #include "record.h"
 #include "stagereq.h"
@@ -240,23 +241,6 @@ static char *mountpoint_path(const char *arg)
 	return out;
 }
 
-/* mountinfo writes blanks and backslashes in paths as \ooo. */
-static void unoctal(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* A second bramblefs over a bramble mount would hide the first (and
  * double its cache and locks) without a word: refuse.  Only the topmost
  * mount at the point counts, so mounting over another filesystem (a
@@ -264,35 +248,24 @@ static void unoctal(char *s)
  * fine.  0 or -EBUSY (logged). */
 static int check_not_mounted(const char *arg)
 {
-	char *mp = mountpoint_path(arg), *line = NULL;
-	char mnt[4096], type[256], src[4096], top_src[4096] = "";
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	bool top_ours = false;
-	size_t cap = 0;
+	char *mp = mountpoint_path(arg);
+	const struct mountinfo *top = NULL;
+	struct mountinfo *v = NULL;
+	size_t n = 0;
+	bool ours;
 
-	while (mp && f && getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - ");
-
-		/* id parent dev root MOUNTPOINT opts [tags] - FSTYPE SOURCE ... */
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%255s %4095s", type, src) != 2)
-			continue;
-		unoctal(mnt);
-		if (strcmp(mnt, mp))
-			continue;
-		/* Listed after what it covers: the last one is on top. */
-		top_ours = !strcmp(type, "fuse.bramblefs");
-		unoctal(src);
-		snprintf(top_src, sizeof(top_src), "%s", src);
-	}
-	if (top_ours)
+	if (mp)
+		mountinfo_read(&v, &n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].dir, mp))
+			top = &v[i];    /* listed after what it covers */
+	ours = top && !strcmp(top->type, "fuse.bramblefs");
+	if (ours)
 		log_err("%s is already a bramble mount of %s; unmount it first "
-			"(fusermount3 -u %s)", mp, top_src, mp);
-	if (f)
-		fclose(f);
-	free(line);
+			"(fusermount3 -u %s)", mp, top->source, mp);
+	mountinfo_free(v, n);
 	free(mp);
-	return top_ours ? -EBUSY : 0;
+	return ours ? -EBUSY : 0;
 }
 
 static void add_default_opts(struct fuse_args *args, const struct bfs_opts *o)

@@ -33,10 +33,10 @@ static size_t bucket(const struct openstate_key *k)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;         /* FNV-1a */
 
-	for (uint32_t i = 0; i < k->fhlen; i++)
-		h = (h ^ k->fh[i]) * 0x100000001b3ULL;
+	for (uint32_t i = 0; i < k->fk.fhlen; i++)
+		h = (h ^ k->fk.fh[i]) * 0x100000001b3ULL;
 	h = (h ^ k->client) * 0x100000001b3ULL;
-	h = (h ^ k->cred.uid) * 0x100000001b3ULL;
+	h = (h ^ k->fk.cred.uid) * 0x100000001b3ULL;
 	return (size_t)(h ^ (h >> 29)) & (NBUCKETS - 1);
 }
 
@@ -72,13 +72,7 @@ void openstate_key_init(struct openstate_key *k, uint64_t client,
 {
 	memset(k, 0, sizeof(*k));
 	k->client = client;
-	k->fhlen = (uint32_t)BR_MIN(fhlen, sizeof(k->fh));
-	memcpy(k->fh, fh, k->fhlen);
-	k->cred.uid = cred->uid;
-	k->cred.gid = cred->gid;
-	k->cred.ngroups = BR_MIN(cred->ngroups, (uint32_t)RPC_AUTH_SYS_GROUPS);
-	memcpy(k->cred.groups, cred->groups, k->cred.ngroups * sizeof(cred->groups[0]));
-	k->accmode = accmode;
+	fdcache_key_init(&k->fk, fh, fhlen, cred, accmode);
 }
 
 /* The chain link pointing at k's entry, or at the chain's NULL end. */
@@ -152,7 +146,7 @@ static struct oentry *find_mode(struct openstate *os, const struct openstate_key
 {
 	struct openstate_key k2 = *k;
 
-	k2.accmode = mode;
+	k2.fk.accmode = mode;
 	return *find(os, &k2);
 }
 
@@ -162,8 +156,8 @@ bool openstate_get(struct openstate *os, const struct openstate_key *k,
 	struct oentry *e;
 
 	pthread_mutex_lock(&os->lock);
-	e = find_mode(os, k, k->accmode);
-	if (!e && k->accmode != O_RDWR)
+	e = find_mode(os, k, k->fk.accmode);
+	if (!e && k->fk.accmode != O_RDWR)
 		e = find_mode(os, k, O_RDWR);
 	/* An entry whose holds are gone (lease ended) serves no new call. */
 	if (e && e->holds == 0)

@@ -31,17 +31,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proto.h"
-#include "rpcmsg.h"
+#include "fdcache.h"
 
 #define OPENSTATE_MAX 65536         /* entries: more are not held */
 
+/* The fd cache's key (handle, credentials, access mode) and the client. */
 struct openstate_key {
 	uint64_t client;
-	unsigned char fh[BR_FH_MAX];
-	uint32_t fhlen;
-	struct br_cred cred;
-	int accmode;                /* O_RDONLY, O_WRONLY or O_RDWR */
+	struct fdcache_key fk;
 };
 
 /* An entry in use: returned by openstate_get, given back with _put. */

@@ -19,49 +19,26 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "mountinfo.h"
 #include "stage_int.h"
 #include "util.h"
 #include "xalloc.h"
 
-/* /proc/self/mountinfo writes blanks and backslashes as \ooo. */
-static void unoctal(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* Every mount point of this machine, once per run. */
 void stage_load_mounts(struct stage *s)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char *line = NULL, mnt[4096], type[256], *sep;
-	size_t cap = 0;
+	struct mountinfo *v;
+	size_t n;
 
-	while (f && getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - TYPE SOURCE ... */
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%255s", type) != 1)
-			continue;
-		unoctal(mnt);
-		s->mnts = xrealloc(s->mnts, (s->nmnts + 1) * sizeof(*s->mnts));
-		s->mnts[s->nmnts].dir = xstrdup(mnt);
-		s->mnts[s->nmnts].bramble = !strcmp(type, "fuse.bramblefs");
-		s->nmnts++;
+	mountinfo_read(&v, &n);
+	s->mnts = xcalloc(n ? n : 1, sizeof(*s->mnts));
+	for (size_t i = 0; i < n; i++) {
+		s->mnts[i].dir = v[i].dir;
+		v[i].dir = NULL;        /* s->mnts's now */
+		s->mnts[i].bramble = !strcmp(v[i].type, "fuse.bramblefs");
 	}
-	free(line);
-	if (f)
-		fclose(f);
+	s->nmnts = n;
+	mountinfo_free(v, n);
 }
 
 /* The mount on dir (absolute, resolved): the last one mounted there. */

@@ -13,6 +13,7 @@
 #include "cmds.h"
 #include "envcp.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "netaddr.h"
 #include "target.h"
 #include "util.h"
@@ -138,23 +139,6 @@ int target_mount_root(const char *root, struct target *t)
 	return ctl_server(t);
 }
 
-/* /proc/self/mountinfo escapes blanks and backslashes as \ooo. */
-static void unoctal(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* mnt is abs or a directory above it. */
 static bool path_under(const char *abs, const char *mnt)
 {
@@ -166,37 +150,24 @@ static bool path_under(const char *abs, const char *mnt)
 
 char *target_mount_point(const char *path)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char *abs = envcp_abspath(path), *best = NULL, *line = NULL;
-	char mnt[4096], type[256];
-	bool best_ours = false;
-	size_t cap = 0, best_len = 0;
+	char *abs = envcp_abspath(path), *best = NULL;
+	struct mountinfo *v;
+	size_t n, best_len = 0;
 
-	while (f && getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - ");
+	mountinfo_read(&v, &n);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i].dir);
 
-		/* id parent dev root MOUNTPOINT opts [tags] - FSTYPE source ... */
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%255s", type) != 1)
-			continue;
-		unoctal(mnt);
 		/* The longest mount point above the path decides; of equal
 		 * ones the last listed, which is mounted over the others. */
-		if (!path_under(abs, mnt) || strlen(mnt) < best_len)
+		if (!path_under(abs, v[i].dir) || len < best_len)
 			continue;
+		best_len = len;
 		free(best);
-		best = xstrdup(mnt);
-		best_len = strlen(mnt);
-		best_ours = !strcmp(type, "fuse.bramblefs");
+		best = !strcmp(v[i].type, "fuse.bramblefs") ? xstrdup(v[i].dir) : NULL;
 	}
-	if (f)
-		fclose(f);
-	free(line);
+	mountinfo_free(v, n);
 	free(abs);
-	if (!best_ours) {
-		free(best);
-		best = NULL;
-	}
 	return best;
 }
 
