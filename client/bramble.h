@@ -630,6 +630,20 @@ void bramble_cancel_reset(struct bramble_cancel *t);
  * caller's own waits outside libbramble. */
 bool bramble_cancelled(void);
 
+/* ---- a deadline for several calls
+ *
+ * A thread that makes several calls for one request of its own caller
+ * (bramblefs: the calls of one system call) can bound them together, so
+ * that the request as a whole gives up in time, not each call.  While a
+ * deadline is set, every call of the calling thread, on any struct
+ * bramble (hard ones too), ends at the earlier of its own deadline and
+ * this one with -ETIMEDOUT; a call that starts after it has passed sends
+ * nothing.  deadline_ns is CLOCK_MONOTONIC (as now_ns()); 0 clears it.
+ * bramble_deadline() returns the thread's deadline (0: none), for the
+ * caller's own waits outside libbramble. */
+void bramble_deadline_set(int64_t deadline_ns);
+int64_t bramble_deadline(void);
+
 /* ---- counters */
 
 struct bramble_proc_stats {

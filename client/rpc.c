@@ -78,6 +78,29 @@ static int dial(void *ctx, int *fd_out)
 	return 0;
 }
 
+/* The calling thread's request deadline (bramble_deadline_set), 0: none. */
+static __thread int64_t thread_deadline;
+
+void bramble_deadline_set(int64_t deadline_ns)
+{
+	thread_deadline = deadline_ns;
+}
+
+int64_t bramble_deadline(void)
+{
+	return thread_deadline;
+}
+
+/* A call's deadline: its own (none when hard), cut short by the
+ * thread's request deadline. */
+static int64_t call_deadline(const struct bramble *b, int64_t start_ns)
+{
+	int64_t d = b->hard ? CONN_NO_DEADLINE :
+			      start_ns + (int64_t)b->timeout_ms * 1000000;
+
+	return thread_deadline > 0 ? BR_MIN(d, thread_deadline) : d;
+}
+
 /* 16 hex digits, the form brambled's drc_client_id() accepts.  Unique
  * enough: only a clash with another client at the same address, XID and
  * arguments within two minutes would matter. */
@@ -217,7 +240,7 @@ int bramble_auth_open(struct bramble *b, const struct bramble_cred *cr)
 	if (!auth_munge_on(&b->auth))
 		return -EOPNOTSUPP;
 	return auth_session(&b->auth, b->conn, cr->uid, cr->gid,
-			    now_ns() + (int64_t)b->timeout_ms * 1000000, handle);
+			    call_deadline(b, now_ns()), handle);
 }
 
 const char *bramble_server_addr(const struct bramble *b)
@@ -297,8 +320,12 @@ int rpc_run(struct bramble *b, struct rpc_op *op, uint32_t proc,
 		wp = &wire;
 	}
 	op->req.xid = conn_next_xid(b->conn);
-	op->req.deadline_ns = b->hard ? CONN_NO_DEADLINE :
-			      op->start_ns + (int64_t)b->timeout_ms * 1000000;
+	op->req.deadline_ns = call_deadline(b, op->start_ns);
+	/* The request it belongs to has already given up (its caller got
+	 * an error): a call sent now could only change the server behind
+	 * the caller's back. */
+	if (op->start_ns >= op->req.deadline_ns)
+		return -ETIMEDOUT;
 	for (int tries = 1; ; tries++) {
 		rc = pick_auth(b, wp, op->req.deadline_ns, handle, &short_used, &au);
 		if (rc < 0)

@@ -1,9 +1,11 @@
 /* intr.c - interruptible requests and the first-connect gate (intr.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "intr.h"
 #include "log.h"
@@ -108,7 +110,18 @@ static void on_interrupt(fuse_req_t req, void *data)
 	pthread_mutex_unlock(&t->lock);
 }
 
-static struct tok *scope_begin(fuse_req_t req)
+/* When the request must be answered by: `timeout' from now on a soft
+ * mount, whatever the handler does meanwhile (several calls, waits for
+ * write-behind); 0 (each call's own deadline) on a hard mount and for
+ * requests that may wait for ever anyway (bounded false). */
+static int64_t request_deadline(const struct bfs *fs, bool bounded)
+{
+	if (fs->opts.hard || !bounded)
+		return 0;
+	return now_ns() + (int64_t)(fs->opts.timeout * 1e9);
+}
+
+static struct tok *scope_begin(fuse_req_t req, bool bounded)
 {
 	struct tok *t = pthread_getspecific(tok_key);
 
@@ -119,6 +132,7 @@ static struct tok *scope_begin(fuse_req_t req)
 	t->fs = fuse_req_userdata(req);
 	pthread_mutex_unlock(&t->lock);
 	bramble_cancel_reset(t->cancel);
+	bramble_deadline_set(request_deadline(t->fs, bounded));
 	fuse_req_interrupt_func(req, on_interrupt, t);
 	return t;
 }
@@ -128,19 +142,21 @@ static void scope_end(struct tok *t)
 	pthread_mutex_lock(&t->lock);
 	t->req = NULL;
 	pthread_mutex_unlock(&t->lock);
+	bramble_deadline_set(0);  /* calls made off a request: their own */
 }
 
 /* Before the mount has its root (-o bg): wait for intr_set_ready(), up to
- * `timeout' (or for ever when hard), interruptibly.  0 or -errno. */
+ * the request's deadline, or `timeout' for a request without one (for
+ * ever when hard), interruptibly.  0 or -errno. */
 static int gate_pass(struct bfs *fs)
 {
-	int64_t deadline;
+	int64_t deadline = bramble_deadline();
 	int rc = 0;
 
 	if (atomic_load(&gate_open))
 		return 0;
-	deadline = fs->opts.hard ? INT64_MAX
-				 : now_ns() + (int64_t)(fs->opts.timeout * 1e9);
+	if (deadline == 0)
+		deadline = fs->opts.hard ? INT64_MAX : request_deadline(fs, true);
 	pthread_mutex_lock(&gate_lock);
 	while (!atomic_load(&gate_open)) {
 		struct timespec ts;
@@ -179,11 +195,12 @@ void intr_set_ready(void)
 	pthread_mutex_unlock(&gate_lock);
 }
 
-/* w_OP: bind the token, pass the gate, run the real handler. */
-#define WRAP(op, params, args)                                          \
+/* w_OP: bind the token and the deadline (bounded: whether the request
+ * has one), pass the gate, run the real handler. */
+#define WRAP_B(op, bounded, params, args)                               \
 	static void w_##op params                                       \
 	{                                                               \
-		struct tok *t = scope_begin(req);                       \
+		struct tok *t = scope_begin(req, bounded);              \
 		int rc = gate_pass(fuse_req_userdata(req));             \
                                                                         \
 		if (rc < 0)                                             \
@@ -192,6 +209,8 @@ void intr_set_ready(void)
 			orig.op args;                                   \
 		scope_end(t);                                           \
 	}
+
+#define WRAP(op, params, args) WRAP_B(op, true, params, args)
 
 typedef struct fuse_file_info ffi;
 
@@ -217,7 +236,10 @@ WRAP(read, (fuse_req_t req, fuse_ino_t i, size_t s, off_t o, ffi *fi),
 WRAP(write, (fuse_req_t req, fuse_ino_t i, const char *b, size_t s, off_t o,
 	     ffi *fi), (req, i, b, s, o, fi))
 WRAP(flush, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
-WRAP(release, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
+/* No process waits for a release (the kernel sends it after close()
+ * returned): its calls (CLOSE, unlocks) keep their own deadlines, so a
+ * long wait for write-behind does not cut them short. */
+WRAP_B(release, false, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
 WRAP(fsync, (fuse_req_t req, fuse_ino_t i, int d, ffi *fi), (req, i, d, fi))
 WRAP(opendir, (fuse_req_t req, fuse_ino_t i, ffi *fi), (req, i, fi))
 WRAP(readdir, (fuse_req_t req, fuse_ino_t i, size_t s, off_t o, ffi *fi),
@@ -238,9 +260,13 @@ WRAP(create, (fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, ffi *fi),
      (req, p, n, m, fi))
 WRAP(getlk, (fuse_req_t req, fuse_ino_t i, ffi *fi, struct flock *l),
      (req, i, fi, l))
-WRAP(setlk, (fuse_req_t req, fuse_ino_t i, ffi *fi, struct flock *l, int s),
-     (req, i, fi, l, s))
-WRAP(flock, (fuse_req_t req, fuse_ino_t i, ffi *fi, int op), (req, i, fi, op))
+/* A blocking lock waits for the holder as long as it takes (ops_lock.c
+ * re-sends the call at each deadline): no deadline for the request. */
+WRAP_B(setlk, !s || l->l_type == F_UNLCK,
+       (fuse_req_t req, fuse_ino_t i, ffi *fi, struct flock *l, int s),
+       (req, i, fi, l, s))
+WRAP_B(flock, (o & LOCK_NB) || !(o & (LOCK_SH | LOCK_EX)),
+       (fuse_req_t req, fuse_ino_t i, ffi *fi, int o), (req, i, fi, o))
 WRAP(fallocate, (fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l, ffi *fi),
      (req, i, m, o, l, fi))
 WRAP(copy_file_range, (fuse_req_t req, fuse_ino_t ii, off_t oi, ffi *fii,

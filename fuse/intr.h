@@ -12,6 +12,16 @@
  * the handler answers EINTR.  Without an interrupt nothing changes: a
  * call waits until its deadline, or for ever with -o hard.
  *
+ * The deadline: on a soft mount `timeout' bounds the whole request, not
+ * each call it makes (a system call may need several: write-behind, then
+ * COMMIT; a wait for write-behind, then REMOVE).  The wrapper sets the
+ * thread's libbramble deadline (bramble_deadline_set) to `timeout' from
+ * the request's start; every call and every wait for write-behind of the
+ * handler ends by then (-ETIMEDOUT: EIO), and a call that starts later
+ * sends nothing.  Without one: hard mounts, blocking lock waits (they
+ * wait for the holder as long as it takes), release (nobody waits for
+ * it).
+ *
  * The gate: a mount made with -o bg while the server is down runs the
  * FUSE session before it has the export's root.  Until intr_set_ready(),
  * every operation waits at the gate -- up to `timeout' seconds (then EIO),

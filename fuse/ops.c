@@ -59,8 +59,9 @@ int entry_fresh(struct bfs *fs, const struct bramble_cred *cr, uint64_t gen,
 	if (!S_ISREG(st->st_mode) || !inode_find_fh(fs->inodes, fh, &ino) ||
 	    !wb_changed_since(fs->wb, ino, gen))
 		return 0;
-	wb_wait_ino(fs->wb, ino);
-	return bramble_getattr(fs->cl, cr, fh, st);
+	int rc = wb_wait_ino(fs->wb, ino);
+
+	return rc < 0 ? rc : bramble_getattr(fs->cl, cr, fh, st);
 }
 
 void make_entry(struct bfs *fs, struct fuse_entry_param *e,

@@ -151,8 +151,9 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		f->hold = access_flags(fi->flags);
 	}
 	/* OPEN's attributes (and O_TRUNC) must come after our own writes. */
-	wb_wait_ino(fs->wb, ino);
-	rc = lease_open(fs, &f->cred, &fh, fi->flags, bflags, &st);
+	rc = wb_wait_ino(fs->wb, ino);
+	if (rc == 0)
+		rc = lease_open(fs, &f->cred, &fh, fi->flags, bflags, &st);
 	if (rc < 0) {
 		free(f);
 		reply_err(req, "open", ino, rc, t0);
@@ -281,7 +282,12 @@ void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, "read", ino, -ENOMEM, t0);
 		return;
 	}
-	wb_wait_ino(fs->wb, ino);  /* read what this node wrote */
+	n = wb_wait_ino(fs->wb, ino);  /* read what this node wrote */
+	if (n < 0) {
+		reply_err(req, "read", ino, (int)n, t0);
+		free(buf);
+		return;
+	}
 	n = chunkfs_read(fs->chunks, f, (uint64_t)off, buf, size);
 	if (n >= 0) {
 		got = (size_t)n;
@@ -449,10 +455,12 @@ void bfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		return;
 	}
 	/* The server copies what it has: our writes first. */
-	wb_wait_ino(fs->wb, in->ino);
-	wb_wait_ino(fs->wb, out->ino);
-	n = bramble_copy_range(fs->cl, &out->cred, &in->fh, (uint64_t)off_in,
-			       &out->fh, (uint64_t)off_out, len, &st);
+	n = wb_wait_ino(fs->wb, in->ino);
+	if (n == 0)
+		n = wb_wait_ino(fs->wb, out->ino);
+	if (n == 0)
+		n = bramble_copy_range(fs->cl, &out->cred, &in->fh, (uint64_t)off_in,
+				       &out->fh, (uint64_t)off_out, len, &st);
 	if (n < 0) {
 		reply_err(req, "copy_file_range", ino_out, (int)n, t0);
 		return;

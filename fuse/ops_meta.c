@@ -100,8 +100,11 @@ void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = ino_fh(fs, ino, &fh);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
-		wb_wait_ino(fs->wb, ino);  /* the size must include our writes */
-		rc = lease_getattr(fs, &cr, &fh, &st);  /* lease.h */
+		/* The size must include our writes; a wait that ran out of
+		 * the call's time (intr.h) ends it, not cached attributes. */
+		rc = wb_wait_ino(fs->wb, ino);
+		if (rc == 0)
+			rc = lease_getattr(fs, &cr, &fh, &st);  /* lease.h */
 	}
 	if (rc < 0) {
 		reply_err(req, "getattr", ino, rc, t0);
@@ -192,10 +195,12 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 		/* A truncate, utimes or chmod must not be overtaken by a write
 		 * acknowledged before it (size, mtime, permission to write). */
-		wb_wait_ino(fs->wb, ino);
+		rc = wb_wait_ino(fs->wb, ino);
 		/* Only FUSE_SET_ATTR_CTIME (or nothing we know): the server
 		 * has no way to set ctime; report the attributes. */
-		if (sa.valid == 0)
+		if (rc < 0)
+			;
+		else if (sa.valid == 0)
 			rc = bramble_getattr(fs->cl, &cr, &fh, &st);
 		else
 			rc = bramble_setattr(fs->cl, &cr, &fh, &sa, &st);
@@ -322,8 +327,9 @@ void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		rc = ino_fh(fs, newparent, &dir);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
-		wb_wait_ino(fs->wb, ino);  /* LINK's attributes: with our writes */
-		rc = bramble_link(fs->cl, &cr, &fh, &dir, newname, &st);
+		rc = wb_wait_ino(fs->wb, ino);  /* LINK's attributes: with our writes */
+		if (rc == 0)
+			rc = bramble_link(fs->cl, &cr, &fh, &dir, newname, &st);
 	}
 	if (rc < 0) {
 		reply_err(req, "link", ino, rc, t0);
@@ -396,8 +402,9 @@ void bfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		cred_of_req(fs, req, &cr);
 		/* Handles survive renames, but finish what was acknowledged
 		 * before the name goes (cheap: nothing in flight is usual). */
-		wb_wait_all(fs->wb);
-		rc = remove_open_file(fs, &cr, &dir, name);
+		rc = wb_wait_all(fs->wb);
+		if (rc == 0)
+			rc = remove_open_file(fs, &cr, &dir, name);
 		if (rc == 0)
 			rc = bramble_remove(fs->cl, &cr, &dir, name);
 		else if (rc > 0)
@@ -445,9 +452,9 @@ void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = ino_fh(fs, newparent, &to);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
-		wb_wait_all(fs->wb);  /* as unlink */
+		rc = wb_wait_all(fs->wb);  /* as unlink */
 		/* Renaming over a file open here would unlink it. */
-		if (flags == 0)
+		if (rc == 0 && flags == 0)
 			rc = remove_open_file(fs, &cr, &to, newname);
 		if (rc >= 0)
 			rc = bramble_rename(fs->cl, &cr, &from, name, &to, newname,

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bfs.h"
 #include "log.h"
@@ -170,6 +171,7 @@ int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
 	   size_t max_file_bytes, struct wb **out)
 {
 	struct wb *wb = xcalloc(1, sizeof(*wb));
+	pthread_condattr_t ca;
 	int rc = 0;
 
 	wb->fs = fs;
@@ -177,7 +179,10 @@ int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
 	wb->max_file_bytes = max_file_bytes;
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->work, NULL);
-	pthread_cond_init(&wb->done, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  /* request deadlines */
+	pthread_cond_init(&wb->done, &ca);
+	pthread_condattr_destroy(&ca);
 	wb->threads = xcalloc(nthreads, sizeof(*wb->threads));
 	for (; wb->nthreads < nthreads; wb->nthreads++) {
 		rc = -pthread_create(&wb->threads[wb->nthreads], NULL,
@@ -209,6 +214,28 @@ void wb_free(struct wb *wb)
 	free(wb);
 }
 
+/* A handler's wait for some write to finish (wb->lock held): 0 once
+ * woken, -EINTR when its request was interrupted, -ETIMEDOUT when the
+ * request's deadline (bramble_deadline(), intr.c) has passed. */
+static int wait_done(struct wb *wb)
+{
+	int64_t deadline = bramble_deadline();
+	struct timespec ts;
+
+	if (bramble_cancelled())
+		return -EINTR;
+	if (deadline == 0) {
+		pthread_cond_wait(&wb->done, &wb->lock);
+		return 0;
+	}
+	if (now_ns() >= deadline)
+		return -ETIMEDOUT;
+	ts.tv_sec = deadline / 1000000000;
+	ts.tv_nsec = deadline % 1000000000;
+	pthread_cond_timedwait(&wb->done, &wb->lock, &ts);
+	return 0;
+}
+
 int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	     const void *buf, size_t len)
 {
@@ -227,8 +254,10 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	pthread_mutex_lock(&wb->lock);
 	for (;;) {
 		rc = f->wb_err;
-		if (rc < 0)
+		if (rc < 0) {
+			f->wb_err = 0;  /* reported now */
 			break;
+		}
 		if (bramble_cancelled()) {
 			rc = -EINTR;
 			break;
@@ -238,11 +267,11 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 		    (wb->bytes == 0 || wb->bytes + len <= wb->max_bytes) &&
 		    (f->wb_bytes == 0 || f->wb_bytes + len <= wb->max_file_bytes))
 			break;
-		pthread_cond_wait(&wb->done, &wb->lock);
+		rc = wait_done(wb);
+		if (rc < 0)
+			break;
 	}
 	if (rc < 0) {
-		if (rc != -EINTR)
-			f->wb_err = 0;  /* reported now */
 		pthread_mutex_unlock(&wb->lock);
 		free(r->data);
 		free(r);
@@ -285,11 +314,9 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 	/* The list is in seq order: its head is the oldest still going.
 	 * Later writes do not hold us up (no starvation by a busy writer). */
 	while ((wi = find_inode(wb, ino)) && wi->head->seq <= target) {
-		if (bramble_cancelled()) {
-			rc = -EINTR;
+		rc = wait_done(wb);
+		if (rc < 0)
 			break;
-		}
-		pthread_cond_wait(&wb->done, &wb->lock);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
@@ -313,11 +340,9 @@ int wb_wait_all(struct wb *wb)
 	target = wb->seq;
 	if (wb->bytes > 0 || wb->q_head) {
 		while (any_older(wb, target)) {
-			if (bramble_cancelled()) {
-				rc = -EINTR;
+			rc = wait_done(wb);
+			if (rc < 0)
 				break;
-			}
-			pthread_cond_wait(&wb->done, &wb->lock);
 		}
 	}
 	pthread_mutex_unlock(&wb->lock);
@@ -338,11 +363,9 @@ int wb_wait_file_intr(struct wb *wb, struct bfs_file *f)
 
 	pthread_mutex_lock(&wb->lock);
 	while (f->wb_pending > 0) {
-		if (bramble_cancelled()) {
-			rc = -EINTR;
+		rc = wait_done(wb);
+		if (rc < 0)
 			break;
-		}
-		pthread_cond_wait(&wb->done, &wb->lock);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return rc;

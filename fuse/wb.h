@@ -28,9 +28,11 @@
  *    call does (for ever with -o hard).  A handler's waits for them
  *    (wb_write when over a bound, wb_wait_ino/all/file_intr) end with
  *    -EINTR once the handler thread's cancel token fires
- *    (bramble_cancelled(); intr.c then calls wb_interrupt to wake them).
- *    wb_wait_file is never interrupted: release must not free a file
- *    whose writes are still going.
+ *    (bramble_cancelled(); intr.c then calls wb_interrupt to wake them),
+ *    and with -ETIMEDOUT once the request's deadline has passed
+ *    (bramble_deadline(): `timeout' bounds the whole request on a soft
+ *    mount, intr.h).  wb_wait_file is never interrupted: release must not
+ *    free a file whose writes are still going.
  *
  * Locking: one mutex (wb->lock) protects the queue, the per-inode lists,
  * the counters and the wb_* fields of every struct bfs_file.  It is never
@@ -59,20 +61,20 @@ void wb_free(struct wb *wb);
 
 /* Queue a copy of buf[0..len) for f at off.  Returns 0 (queued), the
  * error latched on f by an earlier write (then nothing is queued and the
- * error is cleared), or -EINTR (interrupted while waiting for room;
- * nothing queued). */
+ * error is cleared), or -EINTR / -ETIMEDOUT (interrupted, or out of time,
+ * while waiting for room; nothing queued). */
 int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	     const void *buf, size_t len);
 
 /* Wait until every write of ino queued before this call is done.  0, or
- * -EINTR when interrupted first. */
+ * -EINTR / -ETIMEDOUT when interrupted or out of time first. */
 int wb_wait_ino(struct wb *wb, uint64_t ino);
 /* Wait until every write of the mount queued before this call is done.
- * 0 or -EINTR. */
+ * 0, -EINTR or -ETIMEDOUT. */
 int wb_wait_all(struct wb *wb);
 /* Wait until all of f's writes are done; never interrupted (release). */
 void wb_wait_file(struct wb *wb, struct bfs_file *f);
-/* The same for flush (close): 0, or -EINTR when interrupted first. */
+/* The same for flush (close): 0, -EINTR or -ETIMEDOUT. */
 int wb_wait_file_intr(struct wb *wb, struct bfs_file *f);
 /* Wake every wait above so it can notice its thread was interrupted. */
 void wb_interrupt(struct wb *wb);
