@@ -196,11 +196,11 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		/* A truncate, utimes or chmod must not be overtaken by a write
 		 * acknowledged before it (size, mtime, permission to write). */
 		rc = wb_wait_ino(fs->wb, ino);
+	}
+	if (rc == 0) {
 		/* Only FUSE_SET_ATTR_CTIME (or nothing we know): the server
 		 * has no way to set ctime; report the attributes. */
-		if (rc < 0)
-			;
-		else if (sa.valid == 0)
+		if (sa.valid == 0)
 			rc = bramble_getattr(fs->cl, &cr, &fh, &st);
 		else
 			rc = bramble_setattr(fs->cl, &cr, &fh, &sa, &st);

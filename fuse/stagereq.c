@@ -137,20 +137,15 @@ static void say(struct conn *c, const char *fmt, ...)
 	buf_release(&m);
 }
 
+/* Exactly len bytes (read_full()'s, an early end of the stream being a
+ * broken request). */
 static int recv_full(int fd, void *buf, size_t len)
 {
-	size_t got = 0;
+	ssize_t n = read_full(fd, buf, len);
 
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPROTO;
-		got += (size_t)n;
-	}
-	return 0;
+	if (n < 0)
+		return (int)n;
+	return (size_t)n < len ? -EPROTO : 0;
 }
 
 /* The head (with the two descriptors) and the payload. */

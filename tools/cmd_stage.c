@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "cmds.h"
 #include "json.h"
+#include "mountinfo.h"
 #include "stage.h"
 #include "target.h"
 #include "util.h"
@@ -219,19 +220,17 @@ static int read_manifest(struct args *a, const char *file)
 	return 0;
 }
 
-/* Every bramblefs mount point of this machine (/proc/self/mounts). */
+/* Every bramblefs mount point of this machine. */
 static void bramblefs_mounts(struct list *out)
 {
-	FILE *m = fopen("/proc/self/mounts", "r");
-	char line[4096], dev[1024], mnt[2048], type[256];
+	struct mountinfo *v;
+	size_t n;
 
-	if (!m)
-		return;
-	while (fgets(line, sizeof(line), m))
-		if (sscanf(line, "%1023s %2047s %255s", dev, mnt, type) == 3 &&
-		    !strcmp(type, "fuse.bramblefs"))
-			list_add(out, mnt);
-	fclose(m);
+	mountinfo_read(&v, &n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].type, "fuse.bramblefs"))
+			list_add(out, v[i].dir);
+	mountinfo_free(v, n);
 }
 
 /* ---- learned sets (the format: stage.h's contract, README) */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "mountinfo.h"
 #include "stage.h"
 #include "target.h"
 #include "util.h"
@@ -44,8 +45,9 @@ static char *socket_of_mount(const char *root)
 
 char *stage_req_socket(char *const *paths, size_t npaths)
 {
-	FILE *f;
-	char line[8192], dev[2048], mnt[4096], type[256], *sock = NULL;
+	struct mountinfo *v;
+	char *sock = NULL;
+	size_t n;
 
 	/* the first path's mount decides (none offering one: no staging by
 	 * another mount's bramblefs, whose limit is not this mount's) */
@@ -66,14 +68,13 @@ char *stage_req_socket(char *const *paths, size_t npaths)
 			sock = socket_of_mount(root);
 		free(root);
 	}
-	f = sock ? NULL : fopen("/proc/self/mounts", "r");
-	while (f && !sock && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%2047s %4095s %255s", dev, mnt, type) == 3 &&
-		    !strcmp(type, "fuse.bramblefs") && !strchr(mnt, '\\'))
-			sock = socket_of_mount(mnt);
-	}
-	if (f)
-		fclose(f);
+	if (sock)
+		return sock;
+	mountinfo_read(&v, &n);
+	for (size_t i = 0; i < n && !sock; i++)
+		if (!strcmp(v[i].type, "fuse.bramblefs"))
+			sock = socket_of_mount(v[i].dir);
+	mountinfo_free(v, n);
 	return sock;
 }
 
