@@ -50,10 +50,13 @@ int bramble_filemap_get(struct bramble *b, const struct bramble_cred *cr,
 			struct bramble_filemap **out);
 /* A map of hashes[0 .. nchunks) (taken over: freed with the map), with
  * one reference for the caller: for maps kept elsewhere (the node cache's
- * stored maps, bramble_cache_map_to_filemap). */
+ * stored maps, bramble_filemap_from_cache). */
 struct bramble_filemap *bramble_filemap_new(uint64_t version, uint64_t size,
 					    uint32_t chunk_size, uint32_t nchunks,
 					    unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN]);
+/* The map of a node-cache map m, with one reference for the caller: it
+ * takes m->hashes (m is left empty). */
+struct bramble_filemap *bramble_filemap_from_cache(struct bramble_cache_map *m);
 struct bramble_filemap *bramble_filemap_ref(struct bramble_filemap *m);
 void bramble_filemap_put(struct bramble_filemap *m);   /* NULL is fine */
 

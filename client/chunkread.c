@@ -105,6 +105,17 @@ struct bramble_filemap *bramble_filemap_new(uint64_t version, uint64_t size,
 	return m;
 }
 
+struct bramble_filemap *bramble_filemap_from_cache(struct bramble_cache_map *m)
+{
+	struct bramble_filemap *f;
+
+	f = bramble_filemap_new(m->version, m->size, m->chunk_size, m->nchunks,
+				m->hashes);
+	m->hashes = NULL;
+	m->nchunks = 0;
+	return f;
+}
+
 struct bramble_filemap *bramble_filemap_ref(struct bramble_filemap *m)
 {
 	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);

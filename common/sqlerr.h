@@ -1,5 +1,5 @@
 /* sqlerr.h - what every module that keeps a SQLite database shares
- * (server/state.c for bramble.db, client/cachedb.c for the node cache's
+ * (server/state.c for bramble.db, cache/cachedb.c for the node cache's
  * index): result codes as -errno, and the one way to open a database.
  * Header-only, so common/ itself does not link SQLite: only the programs
  * that include it do. */

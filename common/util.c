@@ -1,9 +1,12 @@
-/* util.c - number parsing, full reads/writes, timestamps. */
+/* util.c - number parsing, full reads/writes, timestamps, paths. */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "util.h"
 
 int parse_uint(const char *s, unsigned long long min, unsigned long long max,
@@ -118,4 +121,41 @@ int parse_size(const char *s, uint64_t *out)
 		return -ERANGE;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+char *path_abs_lexical(const char *path)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	char cwd[PATH_MAX];
+
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			snprintf(cwd, sizeof(cwd), "/");
+		buf_addf(&in, "%s/", cwd);
+	}
+	buf_adds(&in, path);
+	for (char *s = in.data; *s;) {
+		size_t n;
+
+		while (*s == '/')
+			s++;
+		n = strcspn(s, "/");
+		if (n == 0)
+			break;
+		if (n == 1 && s[0] == '.') {
+			;
+		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
+			char *slash = strrchr(out.data, '/');
+
+			buf_setlen(&out, slash ? (size_t)(slash - out.data) : 0);
+		} else {
+			buf_adds(&out, "/");
+			buf_add(&out, s, n);
+		}
+		s += n;
+	}
+	if (!out.len)
+		buf_adds(&out, "/");
+	buf_release(&in);
+	return buf_detach(&out, NULL);
 }

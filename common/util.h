@@ -57,4 +57,8 @@ int write_all(int fd, const void *buf, size_t len);
 /* Read until len bytes or EOF.  Returns bytes read or -errno. */
 ssize_t read_full(int fd, void *buf, size_t len);
 
+/* path made absolute (against the cwd) and lexically clean: no "//",
+ * "." or "..", no trailing '/'; symlinks are not looked at.  Caller frees. */
+char *path_abs_lexical(const char *path);
+
 #endif

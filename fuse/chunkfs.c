@@ -265,7 +265,7 @@ static struct bramble_filemap *map_persisted(struct chunkfs *cf, struct bfs_file
 		bramble_cache_map_release(&cm);
 		return NULL;
 	}
-	return bramble_cache_map_to_filemap(&cm);
+	return bramble_filemap_from_cache(&cm);
 }
 
 /* The node cache has no map for this open of ino: do not ask again

@@ -1,5 +1,5 @@
 /* stagereq.h - staging for the node's ordinary users: the mount's stage
- * socket (the client side is tools/stage_req.c).
+ * socket (the client side is tools/stage/stage_req.c).
  *
  * The node cache is root's, and bramblefs (root) owns it.  A user's
  * `bramble stage` cannot write it; it connects to the Unix socket this

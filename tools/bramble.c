@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bramble.h"
 #include "cmds.h"
 #include "log.h"
 #include "util.h"
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bramble COMMAND [OPTIONS] TARGET\n\n"
 		   "TARGET is HOST[:PORT] (port %d by default) or a path in a "
-		   "bramblefs mount.\n\nCommands:\n", BRAMBLE_PORT_DEFAULT);
+		   "bramblefs mount.\n\nCommands:\n", BRAMBLE_DEFAULT_PORT);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'bramble COMMAND --help' shows a command's options.\n");

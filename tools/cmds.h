@@ -5,8 +5,6 @@
 #ifndef BR_CMDS_H
 #define BR_CMDS_H
 
-#define BRAMBLE_PORT_DEFAULT 7049
-
 int cmd_ping(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

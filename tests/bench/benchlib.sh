@@ -141,7 +141,7 @@ bench_drive() {
 	done
 	PEERS_SH=${PEERS_SH:-$BENCH_TOP/../shared/bench/peers.sh}
 	[ -f "$PEERS_SH" ] || bench_die "$PEERS_SH not found (set PEERS_SH)"
-	command -v fio >/dev/null || bench_die "fio missing: tools/install-deps --bench"
+	command -v fio >/dev/null || bench_die "fio missing: scripts/install-deps --bench"
 	[ $# -gt 0 ] || set -- ${BENCH_PEERS:-bramble local bindfs sshfs}
 	export BRAMBLE_BUILD
 	export BASE=${BENCH_BASE:-/tmp/bramble-bench}-$name

@@ -1,6 +1,6 @@
 #!/bin/bash
 # 29-fuse-restart: bramblefs itself dies (kill -9).  The kernel keeps a dead
-# mount; the recovery the README and tools/systemd/bramblefs@.service use
+# mount; the recovery the README and dist/systemd/bramblefs@.service use
 # (detach it with fusermount3 -u -z, start bramblefs again) brings the same
 # files back, and nothing written and closed before the crash is lost.
 # The files, and the process holding one open, are an ordinary user's

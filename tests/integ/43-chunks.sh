@@ -14,7 +14,7 @@
 PY=python3
 $PY -c 'import xxhash' 2>/dev/null || PY=/usr/bin/python3
 $PY -c 'import xxhash' 2>/dev/null ||
-	skip "python3 with the xxhash module needed (Debian python3-xxhash, tools/install-deps)"
+	skip "python3 with the xxhash module needed (Debian python3-xxhash, scripts/install-deps)"
 MiB=1048576
 head -c $((3 * MiB + MiB / 2)) /dev/urandom >"$EXPORT/big"
 head -c 100 /dev/urandom >"$EXPORT/secret"

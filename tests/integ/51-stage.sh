@@ -1,5 +1,5 @@
 #!/bin/bash
-# 51-stage: `bramble stage` (tools/stage.h).  A tree of hundreds of nested
+# 51-stage: `bramble stage` (tools/stage/stage.h).  A tree of hundreds of nested
 # files (small ones, some over 1 MiB, a duplicate of a large and of a small
 # file) is staged, then read whole through the mount: the server's
 # counters show no READ, READ_CHUNK or CHUNKMAP for those reads, and the

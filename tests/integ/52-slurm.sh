@@ -1,5 +1,5 @@
 #!/bin/bash
-# 52-slurm: the Slurm Prolog/Epilog of tools/slurm against a real Slurm
+# 52-slurm: the Slurm Prolog/Epilog of dist/slurm against a real Slurm
 # (Debian's slurmctld + slurmd, one node "n1" on 127.0.0.1, a munged of
 # this test's own) and the real `bramble stage`, with a brambled and a
 # bramblefs mount (allow_other) that the jobs read.  Jobs run as the
@@ -31,8 +31,8 @@ command -v munged >/dev/null || skip "munged not installed (Debian package munge
 command -v setpriv >/dev/null || skip "setpriv needed (util-linux)"
 command -v python3 >/dev/null || skip "python3 needed"
 PATH=$PATH:/usr/sbin
-PROLOG=$top_builddir/tools/slurm/slurm-prolog
-EPILOG=$top_builddir/tools/slurm/slurm-epilog
+PROLOG=$top_builddir/dist/slurm/slurm-prolog
+EPILOG=$top_builddir/dist/slurm/slurm-epilog
 [ -x "$PROLOG" ] && [ -x "$EPILOG" ] || fail "no $PROLOG or $EPILOG (make builds them)"
 "$BRAMBLE" stage --release 0 --cache-dir "$T/no-cache" >/dev/null 2>"$T/err" ||
 	fail "this bramble cannot 'stage --release': $(cat "$T/err")"
@@ -97,7 +97,7 @@ for s in prolog epilog; do
 	# slurmd gives the Prolog a fixed environment: the settings file is
 	# named by a wrapper.
 	printf '#!/bin/sh\nBRAMBLE_SLURM_CONFIG=%s exec %s\n' "$S/stage.conf" \
-		"$top_builddir/tools/slurm/slurm-$s" >"$S/$s.sh"
+		"$top_builddir/dist/slurm/slurm-$s" >"$S/$s.sh"
 	chmod 755 "$S/$s.sh"
 done
 cat >"$S/slurm.conf" <<EOF
@@ -130,7 +130,7 @@ NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=$p_node CPUs=2 RealMemory=50
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 # The SPANK plugin (sbatch --stage=), built when libslurm-dev is there.
-SPANK=$top_builddir/tools/slurm/spank_bramble.so
+SPANK=$top_builddir/dist/slurm/spank_bramble.so
 if [ -f "$SPANK" ]; then
 	echo "required $SPANK" >"$S/plugstack.conf"
 	echo "PlugStackConfig=$S/plugstack.conf" >>"$S/slurm.conf"

@@ -22,10 +22,10 @@
 
 PY=/usr/bin/python3
 for c in git rsync sqlite3 tar setpriv; do
-	command -v "$c" >/dev/null || skip "needs $c (tools/install-deps)"
+	command -v "$c" >/dev/null || skip "needs $c (scripts/install-deps)"
 done
 "$PY" -c 'import venv, ensurepip, setuptools, wheel, sqlite3' 2>/dev/null ||
-	skip "system python lacks venv/ensurepip/setuptools/wheel (tools/install-deps)"
+	skip "system python lacks venv/ensurepip/setuptools/wheel (scripts/install-deps)"
 
 H=$T/home1                            # the user's HOME (lib.sh)
 mkdir -p "$EXPORT/u1"                 # the user's directory on the server

@@ -38,7 +38,7 @@
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-# BRAMBLED may name another build's server (tools/check-armhf runs a 32-bit
+# BRAMBLED may name another build's server (scripts/check-armhf runs a 32-bit
 # one under qemu against this build's client).
 : "${BRAMBLED:=$top_builddir/server/brambled}"
 BRAMBLEFS=$top_builddir/fuse/bramblefs
@@ -102,11 +102,11 @@ br_cleanup() {
 trap br_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The ordinary users workloads run as (tools/install-deps makes them).
+# The ordinary users workloads run as (scripts/install-deps makes them).
 BR_USER=bramble-u1
 BR_USER2=bramble-u2
-BR_UID=$(id -u "$BR_USER" 2>/dev/null) || fail "no user $BR_USER: run tools/install-deps"
-BR_UID2=$(id -u "$BR_USER2" 2>/dev/null) || fail "no user $BR_USER2: run tools/install-deps"
+BR_UID=$(id -u "$BR_USER" 2>/dev/null) || fail "no user $BR_USER: run scripts/install-deps"
+BR_UID2=$(id -u "$BR_USER2" 2>/dev/null) || fail "no user $BR_USER2: run scripts/install-deps"
 BR_GID=$(id -g "$BR_USER")
 BR_GID2=$(id -g "$BR_USER2")
 # The README's fstab options (_netdev is mount(8)'s; bramblefs accepts it).

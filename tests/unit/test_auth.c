@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* By path: the client has an auth.h of its own, and -I client comes first. */
-#include "../../server/auth.h"
+#include "auth.h"
 #include "proto.h"
 #include "rpcmsg.h"
 

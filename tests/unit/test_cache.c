@@ -1,4 +1,4 @@
-/* test_cache.c - the node cache (client/bramble_cache.h): round trips,
+/* test_cache.c - the node cache (cache/bramble_cache.h): round trips,
  * repair of corrupted/truncated/missing chunk files, the quota under 3x
  * its size of puts (index and files), pins through eviction pressure and
  * reopen, -ENOSPC when all is pinned, unpin, gc, evict, verify of planted

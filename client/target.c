@@ -10,8 +10,6 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "cmds.h"
-#include "envcp.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "netaddr.h"
@@ -150,7 +148,7 @@ static bool path_under(const char *abs, const char *mnt)
 
 char *target_mount_point(const char *path)
 {
-	char *abs = envcp_abspath(path), *best = NULL;
+	char *abs = path_abs_lexical(path), *best = NULL;
 	struct mountinfo *v;
 	size_t n, best_len = 0;
 
@@ -214,7 +212,7 @@ int target_parse(const char *spec, struct target *t)
 		fprintf(stderr, "bramble: cannot access %s: %s\n", spec, strerror(-rc));
 		return rc;
 	}
-	rc = netaddr_split(spec, BRAMBLE_PORT_DEFAULT, &t->host, &t->port);
+	rc = netaddr_split(spec, BRAMBLE_DEFAULT_PORT, &t->host, &t->port);
 	if (rc < 0 || t->port == 0) {
 		fprintf(stderr, "bramble: '%s' is neither a path nor HOST[:PORT]\n", spec);
 		target_release(t);

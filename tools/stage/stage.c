@@ -244,7 +244,7 @@ static struct bramble_filemap *tree_map(const struct bramble_tree_entry *e)
 
 	cm.hashes = xmalloc((size_t)BR_MAX(cm.nchunks, 1u) * BRAMBLE_HASH_LEN);
 	memcpy(cm.hashes, e->hashes, (size_t)cm.nchunks * BRAMBLE_HASH_LEN);
-	return bramble_cache_map_to_filemap(&cm);
+	return bramble_filemap_from_cache(&cm);
 }
 
 struct walk {

@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bramble.h"
-#include "bramble_reader.h"
 #include "cache_int.h"
 #include "cachedb.h"
+#include "proto.h"
 #include "xalloc.h"
 
 /* A map read marks its row used at most once per 10 s (as chunks do). */
@@ -55,7 +54,7 @@ static bool map_ok(const struct bramble_cache_map *m)
 
 static bool fh_ok(const void *fh, size_t fhlen)
 {
-	return fh && fhlen >= 1 && fhlen <= BRAMBLE_FH_MAX;
+	return fh && fhlen >= 1 && fhlen <= BR_FH_MAX;
 }
 
 static void map_copy(struct bramble_cache_map *dst, const struct bramble_cache_map *src)
@@ -298,15 +297,4 @@ int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n)
 		*n = c->mapram ? c->mapram->n : 0;
 	pthread_mutex_unlock(&c->mu);
 	return rc;
-}
-
-struct bramble_filemap *bramble_cache_map_to_filemap(struct bramble_cache_map *m)
-{
-	struct bramble_filemap *f;
-
-	f = bramble_filemap_new(m->version, m->size, m->chunk_size, m->nchunks,
-				m->hashes);
-	m->hashes = NULL;
-	m->nchunks = 0;
-	return f;
 }

@@ -69,10 +69,6 @@ void envcp_result_release(struct envcp_result *res);
 /* Live counters for --progress (valid during envcp_copy). */
 const struct envcp_stats *envcp_live_stats(void);
 
-/* Make path absolute (against the cwd) and lexically clean: no "//",
- * "." or "..", no trailing '/'.  Caller frees. */
-char *envcp_abspath(const char *path);
-
 /* ---- --check */
 
 struct envcp_problem {

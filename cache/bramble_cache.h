@@ -180,10 +180,6 @@ int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 /* Forget fh's map (it proved stale); 0 also when there was none. */
 int bramble_cache_map_drop(struct bramble_cache *c, const void *fh, size_t fhlen);
 void bramble_cache_map_release(struct bramble_cache_map *m);   /* frees hashes */
-/* A chunk reader's map (bramble_reader.h) of m, with one reference for the
- * caller: it takes m->hashes (m is left empty). */
-struct bramble_filemap;
-struct bramble_filemap *bramble_cache_map_to_filemap(struct bramble_cache_map *m);
 /* Maps stored now. */
 int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n);
 

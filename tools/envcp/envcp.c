@@ -70,43 +70,6 @@ const struct envcp_stats *envcp_live_stats(void)
 	return live;
 }
 
-char *envcp_abspath(const char *path)
-{
-	struct buf in = BUF_INIT, out = BUF_INIT;
-	char cwd[PATH_MAX];
-
-	if (path[0] != '/') {
-		if (!getcwd(cwd, sizeof(cwd)))
-			snprintf(cwd, sizeof(cwd), "/");
-		buf_addf(&in, "%s/", cwd);
-	}
-	buf_adds(&in, path);
-	for (char *s = in.data; *s;) {
-		size_t n;
-
-		while (*s == '/')
-			s++;
-		n = strcspn(s, "/");
-		if (n == 0)
-			break;
-		if (n == 1 && s[0] == '.') {
-			;
-		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
-			char *slash = strrchr(out.data, '/');
-
-			buf_setlen(&out, slash ? (size_t)(slash - out.data) : 0);
-		} else {
-			buf_adds(&out, "/");
-			buf_add(&out, s, n);
-		}
-		s += n;
-	}
-	if (!out.len)
-		buf_adds(&out, "/");
-	buf_release(&in);
-	return buf_detach(&out, NULL);
-}
-
 static void issue(struct ent *x, bool unsafe, const char *fmt, ...) BR_PRINTF(3, 4);
 static void issue(struct ent *x, bool unsafe, const char *fmt, ...)
 {
@@ -725,8 +688,8 @@ static int setup(struct envcp *e)
 	DIR *d;
 	int rc;
 
-	res->src = envcp_abspath(o->src);
-	res->dst = envcp_abspath(o->dst);
+	res->src = path_abs_lexical(o->src);
+	res->dst = path_abs_lexical(o->dst);
 	res->new_prefix = xstrdup(res->dst);
 	rc = stat(res->src, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 	if (rc < 0) {
@@ -745,10 +708,10 @@ static int setup(struct envcp *e)
 		fprintf(stderr, "bramble envcp: ignoring %s/%s: %s\n", res->src,
 			ENVCP_MARKER, rc == -EPROTO ? "not an envcp marker" : strerror(-rc));
 	if (o->old_prefix) {
-		res->old_prefix = envcp_abspath(o->old_prefix);
+		res->old_prefix = path_abs_lexical(o->old_prefix);
 		res->old_from = "option";
 	} else if (rc == 0) {
-		res->old_prefix = envcp_abspath(e->mk.prefix);
+		res->old_prefix = path_abs_lexical(e->mk.prefix);
 		res->old_from = "marker";
 	} else {
 		res->old_prefix = xstrdup(res->src);

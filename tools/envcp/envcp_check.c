@@ -470,7 +470,7 @@ int envcp_check(const char *dst, const char *old_prefix, struct envcp_check_resu
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	res->dst = envcp_abspath(dst);
+	res->dst = path_abs_lexical(dst);
 	rc = stat(res->dst, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 	if (rc < 0) {
 		fprintf(stderr, "bramble envcp: %s: %s\n", dst, strerror(-rc));
@@ -480,17 +480,17 @@ int envcp_check(const char *dst, const char *old_prefix, struct envcp_check_resu
 	if (rc == 0) {
 		res->made_for = xstrdup(mk.prefix);
 		if (!old_prefix && mk.from)
-			res->old_prefix = envcp_abspath(mk.from);
+			res->old_prefix = path_abs_lexical(mk.from);
 		envcp_marker_release(&mk);
 	}
 	if (old_prefix)
-		res->old_prefix = envcp_abspath(old_prefix);
+		res->old_prefix = path_abs_lexical(old_prefix);
 	/* A venv names its birthplace: a copy still tied to it (cp -a, or
 	 * envcp given the wrong old prefix) is not whole, marker or not. */
 	guess = old_prefix ? NULL : venv_home(res->dst);
 	if (guess) {
 		if (!res->old_prefix)
-			res->old_prefix = envcp_abspath(guess);
+			res->old_prefix = path_abs_lexical(guess);
 		problem(&c, "marker", "", -1, "a venv made at %s but found at %s "
 			"(copied without relocating it: use bramble envcp)", guess, res->dst);
 		free(guess);
