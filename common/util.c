@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
 #include "util.h"
+#include "xalloc.h"
 
 int parse_uint(const char *s, unsigned long long min, unsigned long long max,
 	       unsigned long long *out)
@@ -125,16 +125,17 @@ int parse_size(const char *s, uint64_t *out)
 
 char *path_abs_lexical(const char *path)
 {
-	struct buf in = BUF_INIT, out = BUF_INIT;
-	char cwd[PATH_MAX];
+	char cwd[PATH_MAX] = "/";
+	size_t cap, len = 0;
+	char *in, *out;
 
-	if (path[0] != '/') {
-		if (!getcwd(cwd, sizeof(cwd)))
-			snprintf(cwd, sizeof(cwd), "/");
-		buf_addf(&in, "%s/", cwd);
-	}
-	buf_adds(&in, path);
-	for (char *s = in.data; *s;) {
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		strcpy(cwd, "/");
+	cap = strlen(cwd) + strlen(path) + 3;
+	in = xmalloc(cap);
+	out = xmalloc(cap);     /* never longer than in */
+	snprintf(in, cap, "%s/%s", path[0] == '/' ? "" : cwd, path);
+	for (char *s = in; *s;) {
 		size_t n;
 
 		while (*s == '/')
@@ -142,20 +143,19 @@ char *path_abs_lexical(const char *path)
 		n = strcspn(s, "/");
 		if (n == 0)
 			break;
-		if (n == 1 && s[0] == '.') {
-			;
-		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
-			char *slash = strrchr(out.data, '/');
-
-			buf_setlen(&out, slash ? (size_t)(slash - out.data) : 0);
-		} else {
-			buf_adds(&out, "/");
-			buf_add(&out, s, n);
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			while (len && out[--len] != '/')
+				;       /* drop the last component */
+		} else if (n != 1 || s[0] != '.') {
+			out[len++] = '/';
+			memcpy(out + len, s, n);
+			len += n;
 		}
 		s += n;
 	}
-	if (!out.len)
-		buf_adds(&out, "/");
-	buf_release(&in);
-	return buf_detach(&out, NULL);
+	if (!len)
+		out[len++] = '/';
+	out[len] = '\0';
+	free(in);
+	return out;
 }
