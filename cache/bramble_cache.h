@@ -44,7 +44,14 @@
 #define BRAMBLE_HASH_LEN 16            /* XXH3-128, canonical big-endian bytes */
 #define BRAMBLE_CACHE_DIR "/var/cache/bramble"
 #define BRAMBLE_CACHE_OWNER_MAX 255    /* bytes of a pin's owner string */
+/* Modes.  Their names ("off", "disk", "ram": -o cache=, .bramble's
+ * cache= line, `bramble cache stats') are spelled only by the two
+ * functions below. */
 enum { BRAMBLE_CACHE_OFF = 0, BRAMBLE_CACHE_DISK = 1, BRAMBLE_CACHE_RAM = 2 };
+/* The name of mode, or NULL when it is none of them. */
+const char *bramble_cache_mode_name(int mode);
+/* The mode called name (BRAMBLE_CACHE_*), or -EINVAL. */
+int bramble_cache_mode_parse(const char *name);
 
 struct bramble_cache_opts {
 	int mode;              /* BRAMBLE_CACHE_DISK or _RAM (OFF: open fails -EINVAL;
@@ -153,7 +160,8 @@ int bramble_cache_list_pins(struct bramble_cache *c,
  * server's file handle bytes (handles are MAC'd per server, so they do not
  * collide between servers).  A map is valid only while the file's size,
  * mtime and ctime (as the server reports them) equal the stored ones:
- * the reader compares them, the cache only keeps them.  Bounded: at most
+ * libbramble's read path compares them (bramble_filemap_kept,
+ * bramble_reader.h), the cache only keeps them.  Bounded: at most
  * BRAMBLE_CACHE_MAPS_MAX rows (disk) or the RAM mode's bound, least
  * recently used dropped first.  Disk mode: a table of DIR/index.db,
  * shared by every process of the node; RAM mode: this process only.

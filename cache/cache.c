@@ -9,6 +9,7 @@
 
 #include "bramble_cache.h"
 #include "cache_int.h"
+#include "util.h"
 #include "xalloc.h"
 
 int64_t cache_wall_ms(void)
@@ -135,6 +136,27 @@ void bramble_cache_close(struct bramble_cache *c)
 int bramble_cache_mode(const struct bramble_cache *c)
 {
 	return c->mode;
+}
+
+static const char *const mode_names[] = {
+	[BRAMBLE_CACHE_OFF] = "off",
+	[BRAMBLE_CACHE_DISK] = "disk",
+	[BRAMBLE_CACHE_RAM] = "ram",
+};
+
+const char *bramble_cache_mode_name(int mode)
+{
+	if (mode < 0 || (size_t)mode >= ARRAY_SIZE(mode_names))
+		return NULL;
+	return mode_names[mode];
+}
+
+int bramble_cache_mode_parse(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(mode_names); i++)
+		if (!strcmp(name, mode_names[i]))
+			return (int)i;
+	return -EINVAL;
 }
 
 uint64_t bramble_cache_quota(const struct bramble_cache *c)

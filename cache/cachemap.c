@@ -12,6 +12,7 @@
 
 #include "cache_int.h"
 #include "cachedb.h"
+#include "hashtab.h"
 #include "proto.h"
 #include "xalloc.h"
 
@@ -22,7 +23,7 @@
 #define RAM_MIN_BUCKETS 256
 
 struct mapent {
-	struct mapent *hnext;
+	struct hashtab_node hn;         /* in ram->table, by fh */
 	struct mapent *prev, *next;     /* LRU: ram->lru.next is the oldest */
 	struct bramble_cache_map m;     /* m.hashes owned */
 	size_t fhlen;
@@ -30,8 +31,8 @@ struct mapent {
 };
 
 struct cachemapram {
-	struct mapent **buckets;
-	size_t nbuckets, n, bytes;
+	struct hashtab table;           /* of mapent, by fh */
+	size_t bytes;
 	struct mapent lru;              /* sentinel */
 };
 
@@ -84,32 +85,33 @@ static struct cachemapram *ram_get(struct bramble_cache *c)
 
 	if (!r) {
 		r = xcalloc(1, sizeof(*r));
-		r->nbuckets = RAM_MIN_BUCKETS;
-		r->buckets = xcalloc(r->nbuckets, sizeof(*r->buckets));
+		hashtab_init(&r->table, RAM_MIN_BUCKETS);
 		r->lru.next = r->lru.prev = &r->lru;
 		c->mapram = r;
 	}
 	return r;
 }
 
-/* FNV-1a: handles end in a MAC, so their bytes are well spread anyway. */
-static size_t ram_bucket(const struct cachemapram *r, const void *fh, size_t fhlen)
-{
-	const unsigned char *p = fh;
-	uint64_t h = 0xcbf29ce484222325ULL;
+struct fh_key {
+	const void *fh;
+	size_t fhlen;
+};
 
-	for (size_t i = 0; i < fhlen; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return (size_t)(h & (r->nbuckets - 1));
+static bool mapent_is(const struct hashtab_node *n, const void *key)
+{
+	const struct mapent *e = HASHTAB_ENTRY(n, struct mapent, hn);
+	const struct fh_key *k = key;
+
+	return e->fhlen == k->fhlen && !memcmp(e->fh, k->fh, k->fhlen);
 }
 
-static struct mapent **ram_find(struct cachemapram *r, const void *fh, size_t fhlen)
+static struct mapent *ram_find(struct cachemapram *r, const void *fh, size_t fhlen)
 {
-	struct mapent **pp = &r->buckets[ram_bucket(r, fh, fhlen)];
+	struct fh_key k = { fh, fhlen };
+	struct hashtab_node *n = hashtab_find(&r->table, hash_bytes(fh, fhlen),
+					      mapent_is, &k);
 
-	while (*pp && ((*pp)->fhlen != fhlen || memcmp((*pp)->fh, fh, fhlen)))
-		pp = &(*pp)->hnext;
-	return pp;
+	return n ? HASHTAB_ENTRY(n, struct mapent, hn) : NULL;
 }
 
 static void ram_lru_unlink(struct mapent *e)
@@ -126,66 +128,34 @@ static void ram_lru_push(struct cachemapram *r, struct mapent *e)
 	r->lru.prev = e;
 }
 
-/* Unlink *pp from its chain and the LRU, and free it. */
-static void ram_remove(struct cachemapram *r, struct mapent **pp)
+/* Unlink e from the table and the LRU, and free it. */
+static void ram_remove(struct cachemapram *r, struct mapent *e)
 {
-	struct mapent *e = *pp;
-
-	*pp = e->hnext;
+	hashtab_remove(&r->table, &e->hn);
 	ram_lru_unlink(e);
-	r->n--;
 	r->bytes -= map_bytes(&e->m);
 	free(e->m.hashes);
 	free(e);
-}
-
-static void ram_grow(struct cachemapram *r)
-{
-	size_t old = r->nbuckets;
-	struct mapent **ob = r->buckets;
-
-	r->nbuckets *= 2;
-	r->buckets = xcalloc(r->nbuckets, sizeof(*r->buckets));
-	for (size_t i = 0; i < old; i++) {
-		struct mapent *e, *next;
-
-		for (e = ob[i]; e; e = next) {
-			size_t b = ram_bucket(r, e->fh, e->fhlen);
-
-			next = e->hnext;
-			e->hnext = r->buckets[b];
-			r->buckets[b] = e;
-		}
-	}
-	free(ob);
 }
 
 static void ram_put(struct bramble_cache *c, const void *fh, size_t fhlen,
 		    const struct bramble_cache_map *m)
 {
 	struct cachemapram *r = ram_get(c);
-	struct mapent **pp = ram_find(r, fh, fhlen), *e;
+	struct mapent *e = ram_find(r, fh, fhlen);
 
-	if (*pp)
-		ram_remove(r, pp);
+	if (e)
+		ram_remove(r, e);
 	/* the oldest go first, until the new one fits both bounds */
-	while (r->n && (r->n + 1 > c->maps_max ||
-			r->bytes + map_bytes(m) > RAM_MAP_BYTES_MAX)) {
-		struct mapent *old = r->lru.next;
-
-		ram_remove(r, ram_find(r, old->fh, old->fhlen));
-	}
-	if (r->n + 1 > r->nbuckets)
-		ram_grow(r);
+	while (r->table.count && (r->table.count + 1 > c->maps_max ||
+				  r->bytes + map_bytes(m) > RAM_MAP_BYTES_MAX))
+		ram_remove(r, r->lru.next);
 	e = xcalloc(1, sizeof(*e) + fhlen);
 	memcpy(e->fh, fh, fhlen);
 	e->fhlen = fhlen;
 	map_copy(&e->m, m);
-	pp = &r->buckets[ram_bucket(r, fh, fhlen)];
-	e->hnext = *pp;
-	*pp = e;
+	hashtab_insert(&r->table, &e->hn, hash_bytes(fh, fhlen));
 	ram_lru_push(r, e);
-	r->n++;
 	r->bytes += map_bytes(m);
 }
 
@@ -193,7 +163,7 @@ static int ram_get_map(struct bramble_cache *c, const void *fh, size_t fhlen,
 		       struct bramble_cache_map *out)
 {
 	struct cachemapram *r = ram_get(c);
-	struct mapent *e = *ram_find(r, fh, fhlen);
+	struct mapent *e = ram_find(r, fh, fhlen);
 
 	if (!e)
 		return -ENOENT;
@@ -209,9 +179,9 @@ void cachemap_free(struct bramble_cache *c)
 
 	if (!r)
 		return;
-	while (r->n)
-		ram_remove(r, ram_find(r, r->lru.next->fh, r->lru.next->fhlen));
-	free(r->buckets);
+	while (r->table.count)
+		ram_remove(r, r->lru.next);
+	hashtab_release(&r->table);
 	free(r);
 	c->mapram = NULL;
 }
@@ -277,10 +247,10 @@ int bramble_cache_map_drop(struct bramble_cache *c, const void *fh, size_t fhlen
 		rc = cachedb_map_drop(c->db, fh, fhlen);
 	} else {
 		struct cachemapram *r = ram_get(c);
-		struct mapent **pp = ram_find(r, fh, fhlen);
+		struct mapent *e = ram_find(r, fh, fhlen);
 
-		if (*pp)
-			ram_remove(r, pp);
+		if (e)
+			ram_remove(r, e);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
@@ -294,7 +264,7 @@ int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n)
 	if (c->mode == BRAMBLE_CACHE_DISK)
 		rc = cachedb_map_count(c->db, n);
 	else
-		*n = c->mapram ? c->mapram->n : 0;
+		*n = c->mapram ? c->mapram->table.count : 0;
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cache_int.h"
+#include "hashtab.h"
 #include "log.h"
 #include "util.h"
 #include "xalloc.h"
@@ -26,7 +27,7 @@ struct rpin {
 };
 
 struct rent {
-	struct rent *hnext;             /* hash chain */
+	struct hashtab_node hn;         /* in ram->table, by hash */
 	struct rent *prev, *next;       /* LRU list: ram->lru.next is the oldest */
 	struct rpin *pins;
 	unsigned npins;
@@ -37,28 +38,30 @@ struct rent {
 };
 
 struct cacheram {
-	struct rent **buckets;
-	size_t nbuckets, n;
+	struct hashtab table;           /* of entries, by their chunk's hash */
 	struct rent lru;                /* sentinel of the circular LRU list */
 	uint64_t used;
 };
 
-/* The hash is already uniform: its first bytes pick the bucket. */
-static size_t bucket(const struct cacheram *r, const unsigned char *hash)
+/* The chunk's hash is already uniform: its first bytes serve the table. */
+static uint64_t key_hash(const unsigned char *hash)
 {
 	uint64_t k;
 
 	memcpy(&k, hash, sizeof(k));
-	return (size_t)(k & (r->nbuckets - 1));
+	return k;
+}
+
+static bool entry_is(const struct hashtab_node *n, const void *hash)
+{
+	return !memcmp(HASHTAB_ENTRY(n, struct rent, hn)->hash, hash, BRAMBLE_HASH_LEN);
 }
 
 static struct rent *find(struct cacheram *r, const unsigned char *hash)
 {
-	struct rent *e = r->buckets[bucket(r, hash)];
+	struct hashtab_node *n = hashtab_find(&r->table, key_hash(hash), entry_is, hash);
 
-	while (e && memcmp(e->hash, hash, BRAMBLE_HASH_LEN))
-		e = e->hnext;
-	return e;
+	return n ? HASHTAB_ENTRY(n, struct rent, hn) : NULL;
 }
 
 static void lru_unlink(struct rent *e)
@@ -76,39 +79,10 @@ static void lru_push(struct cacheram *r, struct rent *e)
 	r->lru.prev = e;
 }
 
-static void grow(struct cacheram *r)
-{
-	size_t nb = r->nbuckets * 2;
-	struct rent **old = r->buckets;
-	size_t on = r->nbuckets;
-
-	r->buckets = xcalloc(nb, sizeof(*r->buckets));
-	r->nbuckets = nb;
-	for (size_t i = 0; i < on; i++) {
-		struct rent *e = old[i], *nx;
-
-		for (; e; e = nx) {
-			size_t b = bucket(r, e->hash);
-
-			nx = e->hnext;
-			e->hnext = r->buckets[b];
-			r->buckets[b] = e;
-		}
-	}
-	free(old);
-}
-
 static void insert(struct cacheram *r, struct rent *e)
 {
-	size_t b;
-
-	if (r->n >= r->nbuckets)
-		grow(r);
-	b = bucket(r, e->hash);
-	e->hnext = r->buckets[b];
-	r->buckets[b] = e;
+	hashtab_insert(&r->table, &e->hn, key_hash(e->hash));
 	lru_push(r, e);
-	r->n++;
 	r->used += e->len;
 }
 
@@ -126,13 +100,8 @@ static void free_pins(struct rent *e)
 
 static void remove_entry(struct cacheram *r, struct rent *e)
 {
-	struct rent **pp = &r->buckets[bucket(r, e->hash)];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
+	hashtab_remove(&r->table, &e->hn);
 	lru_unlink(e);
-	r->n--;
 	r->used -= e->len;
 	free_pins(e);
 	free(e);
@@ -403,7 +372,7 @@ static void cr_index_stats(struct bramble_cache *c, struct bramble_cache_stats *
 	struct cacheram *r = c->ram;
 
 	s->used = r->used;
-	s->chunks = r->n;
+	s->chunks = r->table.count;
 	for (struct rent *e = r->lru.next; e != &r->lru; e = e->next)
 		if (e->npins) {
 			s->pinned_chunks++;
@@ -418,7 +387,7 @@ static int cr_list(struct bramble_cache *c, struct bramble_cache_entry **out, si
 	size_t i = 0;
 
 	pthread_mutex_lock(&c->mu);
-	a = xmalloc((r->n ? r->n : 1) * sizeof(*a));
+	a = xmalloc((r->table.count ? r->table.count : 1) * sizeof(*a));
 	for (struct rent *e = r->lru.next; e != &r->lru; e = e->next, i++) {
 		memcpy(a[i].hash, e->hash, BRAMBLE_HASH_LEN);
 		a[i].len = e->len;
@@ -479,7 +448,7 @@ static void cr_close(struct bramble_cache *c)
 		return;
 	while (r->lru.next != &r->lru)
 		remove_entry(r, r->lru.next);
-	free(r->buckets);
+	hashtab_release(&r->table);
 	free(r);
 }
 
@@ -506,8 +475,7 @@ int cacheram_open(struct bramble_cache *c, const struct bramble_cache_opts *o,
 
 	(void)err;
 	(void)errlen;
-	r->nbuckets = MIN_BUCKETS;
-	r->buckets = xcalloc(r->nbuckets, sizeof(*r->buckets));
+	hashtab_init(&r->table, MIN_BUCKETS);
 	r->lru.next = r->lru.prev = &r->lru;
 	c->ram = r;
 	c->quota = o->size ? o->size : default_quota();

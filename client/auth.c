@@ -18,7 +18,7 @@
 #define AUTH_RETRY_NS (1000 * 1000000LL)
 
 struct auth_entry {
-	struct auth_entry *next;        /* in its bucket */
+	struct hashtab_node hn;         /* in a->table, by uid and gid */
 	uint32_t uid, gid;
 	/* protected by a->lock: */
 	bool valid;                     /* handle holds for conn generation gen */
@@ -39,24 +39,20 @@ void auth_init(struct auth *a, int mode, const char *socket, uint64_t client_id)
 	a->client_id = client_id;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->opened, NULL);
+	hashtab_init(&a->table, 0);
 }
 
-static void free_entries(struct auth *a)
+/* Frees an entry without unlinking it: the whole table goes next. */
+static int free_entry(struct hashtab_node *n, void *unused)
 {
-	for (size_t i = 0; i < AUTH_BUCKETS; i++) {
-		while (a->bucket[i]) {
-			struct auth_entry *e = a->bucket[i];
-
-			a->bucket[i] = e->next;
-			free(e);
-		}
-	}
-	a->count = 0;
+	free(HASHTAB_ENTRY(n, struct auth_entry, hn));
+	return 0;
 }
 
 void auth_release(struct auth *a)
 {
-	free_entries(a);
+	hashtab_foreach(&a->table, free_entry, NULL);
+	hashtab_release(&a->table);
 	free(a->socket);
 	pthread_cond_destroy(&a->opened);
 	pthread_mutex_destroy(&a->lock);
@@ -259,36 +255,44 @@ static int open_session(struct auth *a, struct conn *c, uint32_t uid,
 
 /* ---- the table (a->lock held) */
 
+static uint64_t user_key(uint32_t uid, uint32_t gid)
+{
+	return (uint64_t)uid << 32 | gid;
+}
+
+static bool entry_is(const struct hashtab_node *n, const void *key)
+{
+	const struct auth_entry *e = HASHTAB_ENTRY(n, struct auth_entry, hn);
+
+	return user_key(e->uid, e->gid) == *(const uint64_t *)key;
+}
+
+/* Idle entries go; busy ones are kept: a thread is opening them. */
+static int forget_idle(struct hashtab_node *n, void *table)
+{
+	struct auth_entry *e = HASHTAB_ENTRY(n, struct auth_entry, hn);
+
+	if (!e->opening) {
+		hashtab_remove(table, n);
+		free(e);
+	}
+	return 0;
+}
+
 static struct auth_entry *entry_get(struct auth *a, uint32_t uid, uint32_t gid)
 {
-	size_t b = (uid * 2654435761u ^ gid) % AUTH_BUCKETS;
+	uint64_t key = user_key(uid, gid), h = hash_u64(key);
+	struct hashtab_node *n = hashtab_find(&a->table, h, entry_is, &key);
 	struct auth_entry *e;
 
-	for (e = a->bucket[b]; e; e = e->next)
-		if (e->uid == uid && e->gid == gid)
-			return e;
-	if (a->count >= AUTH_ENTRIES_MAX) {
-		/* So many users on one node: forget the idle ones (busy
-		 * ones are kept: a thread is opening them). */
-		for (size_t i = 0; i < AUTH_BUCKETS; i++)
-			for (struct auth_entry **pp = &a->bucket[i]; *pp;) {
-				struct auth_entry *x = *pp;
-
-				if (x->opening) {
-					pp = &x->next;
-					continue;
-				}
-				*pp = x->next;
-				free(x);
-				a->count--;
-			}
-	}
+	if (n)
+		return HASHTAB_ENTRY(n, struct auth_entry, hn);
+	if (a->table.count >= AUTH_ENTRIES_MAX)     /* so many users on one node */
+		hashtab_foreach(&a->table, forget_idle, &a->table);
 	e = xcalloc(1, sizeof(*e));
 	e->uid = uid;
 	e->gid = gid;
-	e->next = a->bucket[b];
-	a->bucket[b] = e;
-	a->count++;
+	hashtab_insert(&a->table, &e->hn, h);
 	return e;
 }
 

@@ -28,9 +28,9 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "hashtab.h"
 #include "rpcmsg.h"
 
-#define AUTH_BUCKETS 64
 #define AUTH_ENTRIES_MAX 4096      /* (uid, gid) pairs remembered */
 
 struct auth_entry;
@@ -42,8 +42,7 @@ struct auth {
 	uint64_t client_id;         /* sealed into every MUNGE credential */
 	pthread_mutex_t lock;
 	pthread_cond_t opened;      /* an opening finished (lock) */
-	struct auth_entry *bucket[AUTH_BUCKETS]; /* protected by lock */
-	unsigned int count;         /* protected by lock */
+	struct hashtab table;       /* of auth_entry by uid, gid; protected by lock */
 };
 
 /* socket is copied (NULL: libmunge's default). */

@@ -56,8 +56,7 @@ int bramble_bench_disk(struct bramble *b, const struct bramble_cred *cr,
 	br_bench_disk_res r;
 	int rc;
 
-	a.dir.br_fh_len = BR_MIN(dir->len, (uint32_t)BR_FH_MAX);
-	a.dir.br_fh_val = (char *)dir->data;
+	rpc_fh_arg(&a.dir, dir);
 	rc = rpc_run_decode(b, &op, BRPROC_BENCH_DISK, cr,
 			    (xdrproc_t)xdr_br_bench_disk_args, &a,
 			    (xdrproc_t)xdr_br_bench_disk_res, &r, sizeof(r));

@@ -55,9 +55,13 @@
 #include <sys/types.h>
 #include <time.h>
 
+/* A constant here that the protocol also has (the port, the limits, the
+ * capability and flag values below) equals its BR_* in bramble_prot.x:
+ * client/consts.c (or the procedure file that uses it) checks each one
+ * at compile time, so change both together. */
 #define BRAMBLE_DEFAULT_PORT 7049
 #define BRAMBLE_DEFAULT_TIMEOUT_MS 60000
-#define BRAMBLE_FH_MAX 64          /* == BR_FH_MAX in bramble_prot.x */
+#define BRAMBLE_FH_MAX 64
 #define BRAMBLE_NAME_MAX 255
 #define BRAMBLE_PATH_MAX 4096
 #define BRAMBLE_DATA_MAX 1048576   /* largest READ/WRITE */
@@ -276,8 +280,9 @@ int bramble_info(struct bramble *b, struct bramble_info *out);
  * the request read to the reply queued (percentiles within 25 %). */
 #define BRAMBLE_STATS_PROCS_MAX 64
 #define BRAMBLE_STATS_COUNTERS_MAX 256
+#define BRAMBLE_STATS_NAME_MAX 32
 struct bramble_server_proc_stats {
-	char name[33];             /* "GETATTR" */
+	char name[BRAMBLE_STATS_NAME_MAX + 1]; /* "GETATTR" */
 	uint64_t calls, errors;    /* errors: status other than OK */
 	uint64_t bytes_in, bytes_out; /* whole RPC records */
 	uint64_t p50_us, p90_us, p99_us, max_us, sum_us;
@@ -295,7 +300,7 @@ struct bramble_server_stats {
 	 * None from a server that predates them. */
 	size_t ncounters;
 	struct bramble_server_counter {
-		char name[33];
+		char name[BRAMBLE_STATS_NAME_MAX + 1];
 		uint64_t value;
 	} counters[BRAMBLE_STATS_COUNTERS_MAX];
 };

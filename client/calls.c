@@ -1,14 +1,18 @@
-/* calls.c - one function per procedure of bramble_prot.x (see bramble.h).
+/* calls.c - one function per metadata procedure of bramble_prot.x (see
+ * bramble.h): NULL, INFO, STATS, MOUNT, attributes, names, directories,
+ * extended attributes.  The data and chunk procedures are in
+ * calls_data.c, TREE in tree.c, the locks in locks.c, the benchmarks in
+ * bench.c.
  *
  * Each function packs its arguments into the rpcgen types (pointing into
  * the caller's memory, never copying), runs the call, converts the wire
  * status with br_stat_to_errno() and copies the results out into plain C
- * types.  XDR types never escape this file. */
+ * types.  XDR types stay inside client/'s procedure files and rpc.c:
+ * bramble.h shows callers plain C types only. */
 #include <errno.h>
 #include <string.h>
 
 #include "rpc.h"
-#include "xxhash128.h"
 
 _Static_assert(BRAMBLE_CAP_OPENS == BR_CAP_OPENS, "bramble.h out of date");
 _Static_assert(BRAMBLE_OPEN_HOLD == BR_OPEN_HOLD, "bramble.h out of date");
@@ -20,28 +24,6 @@ _Static_assert(BRAMBLE_SET_OPEN == BR_SET_OPEN &&
 	       BRAMBLE_SET_KILL_SETID == BR_SET_KILL_SETID, "bramble.h out of date");
 
 /* ---- argument and result helpers */
-
-static void fh_arg(br_fh *w, const struct bramble_fh *fh)
-{
-	w->br_fh_len = BR_MIN(fh->len, (uint32_t)BR_FH_MAX);
-	w->br_fh_val = (char *)fh->data;  /* encoding only reads it */
-}
-
-static void fh_out(struct bramble_fh *out, const br_fh *w)
-{
-	if (!out)
-		return;
-	memset(out, 0, sizeof(*out));
-	out->len = BR_MIN(w->br_fh_len, (u_int)BR_FH_MAX);  /* xdr bound */
-	if (out->len > 0)  /* an empty handle's val is NULL */
-		memcpy(out->data, w->br_fh_val, out->len);
-}
-
-static void attr_out(struct stat *st, const br_attr *a)
-{
-	if (st)
-		br_attr_to_stat(a, st);
-}
 
 /* Names are checked here so an over-long one gets the errno open(2)
  * would give, not an encoding failure. */
@@ -59,8 +41,8 @@ static int entry_result(br_entry_res *r, struct bramble_fh *fh, struct stat *st)
 	int rc = br_stat_to_errno(r->status);
 
 	if (rc == 0) {
-		fh_out(fh, &r->br_entry_res_u.ok.fh);
-		attr_out(st, &r->br_entry_res_u.ok.attr);
+		rpc_fh_out(fh, &r->br_entry_res_u.ok.fh);
+		rpc_attr_out(st, &r->br_entry_res_u.ok.attr);
 	}
 	xdr_free((xdrproc_t)xdr_br_entry_res, (char *)r);
 	return rc;
@@ -71,7 +53,7 @@ static int attr_result(br_attr_res *r, struct stat *st)
 	int rc = br_stat_to_errno(r->status);
 
 	if (rc == 0)
-		attr_out(st, &r->br_attr_res_u.attr);
+		rpc_attr_out(st, &r->br_attr_res_u.attr);
 	xdr_free((xdrproc_t)xdr_br_attr_res, (char *)r);
 	return rc;
 }
@@ -265,7 +247,7 @@ int bramble_mount(struct bramble *b, const char *path,
 			br_mount_ok *ok = &r.br_mount_res_u.ok;
 
 			memset(out, 0, sizeof(*out));
-			fh_out(&out->root, &ok->fh);
+			rpc_fh_out(&out->root, &ok->fh);
 			br_attr_to_stat(&ok->attr, &out->attr);
 			out->max_data = ok->max_data;
 			out->read_only = ok->read_only;
@@ -282,7 +264,7 @@ int bramble_getattr(struct bramble *b, const struct bramble_cred *cr,
 {
 	br_fh_args a;
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	return attr_call(b, BRPROC_GETATTR, cr, (xdrproc_t)xdr_br_fh_args, &a, st);
 }
 
@@ -298,7 +280,7 @@ int bramble_setattr(struct bramble *b, const struct bramble_cred *cr,
 		.size = sa->size,
 	};
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	rpc_time_to_wire(&a.atime, &sa->atime);
 	rpc_time_to_wire(&a.mtime, &sa->mtime);
 	return attr_call(b, BRPROC_SETATTR, cr, (xdrproc_t)xdr_br_setattr_args,
@@ -311,7 +293,7 @@ int bramble_open(struct bramble *b, const struct bramble_cred *cr,
 {
 	br_open_args a = { .flags = flags };
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	return attr_call(b, BRPROC_OPEN, cr, (xdrproc_t)xdr_br_open_args, &a, st);
 }
 
@@ -320,7 +302,7 @@ int bramble_close(struct bramble *b, const struct bramble_cred *cr,
 {
 	br_close_args a = { .flags = flags };
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	return stat_call(b, BRPROC_CLOSE, cr, (xdrproc_t)xdr_br_close_args, &a);
 }
 
@@ -329,7 +311,7 @@ int bramble_access(struct bramble *b, const struct bramble_cred *cr,
 {
 	br_access_args a = { .mask = mask };
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	return stat_call(b, BRPROC_ACCESS, cr, (xdrproc_t)xdr_br_access_args, &a);
 }
 
@@ -338,7 +320,7 @@ int bramble_commit(struct bramble *b, const struct bramble_cred *cr,
 {
 	br_commit_args a = { .flags = flags };
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	return stat_call(b, BRPROC_COMMIT, cr, (xdrproc_t)xdr_br_commit_args, &a);
 }
 
@@ -350,7 +332,7 @@ int bramble_statfs(struct bramble *b, const struct bramble_cred *cr,
 	br_statfs_res r;
 	int rc;
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	rc = rpc_run_decode(b, &op, BRPROC_STATFS, cr, (xdrproc_t)xdr_br_fh_args,
 			    &a, (xdrproc_t)xdr_br_statfs_res, &r, sizeof(r));
 	if (rc == 0) {
@@ -385,7 +367,7 @@ int bramble_lookup(struct bramble *b, const struct bramble_cred *cr,
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	return entry_call(b, BRPROC_LOOKUP, cr, (xdrproc_t)xdr_br_dirop_args, &a,
 			  fh, st);
 }
@@ -400,7 +382,7 @@ int bramble_create(struct bramble *b, const struct bramble_cred *cr,
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	return entry_call(b, BRPROC_CREATE, cr, (xdrproc_t)xdr_br_create_args,
 			  &a, fh, st);
 }
@@ -414,7 +396,7 @@ int bramble_mkdir(struct bramble *b, const struct bramble_cred *cr,
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	return entry_call(b, BRPROC_MKDIR, cr, (xdrproc_t)xdr_br_mkdir_args, &a,
 			  fh, st);
 }
@@ -430,7 +412,7 @@ int bramble_symlink(struct bramble *b, const struct bramble_cred *cr,
 		return rc;
 	if (!target || strlen(target) > BR_PATH_MAX)
 		return -ENAMETOOLONG;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	return entry_call(b, BRPROC_SYMLINK, cr, (xdrproc_t)xdr_br_symlink_args,
 			  &a, fh, st);
 }
@@ -444,7 +426,7 @@ int bramble_mknod(struct bramble *b, const struct bramble_cred *cr,
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	return entry_call(b, BRPROC_MKNOD, cr, (xdrproc_t)xdr_br_mknod_args, &a,
 			  fh, st);
 }
@@ -458,8 +440,8 @@ int bramble_link(struct bramble *b, const struct bramble_cred *cr,
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.fh, fh);
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.dir, dir);
 	return entry_call(b, BRPROC_LINK, cr, (xdrproc_t)xdr_br_link_args, &a,
 			  NULL, st);
 }
@@ -472,7 +454,7 @@ static int dirop(struct bramble *b, uint32_t proc, const struct bramble_cred *cr
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	return stat_call(b, proc, cr, (xdrproc_t)xdr_br_dirop_args, &a);
 }
 
@@ -507,8 +489,8 @@ int bramble_rename(struct bramble *b, const struct bramble_cred *cr,
 		rc = check_name(to_name);
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.from_dir, from_dir);
-	fh_arg(&a.to_dir, to_dir);
+	rpc_fh_arg(&a.from_dir, from_dir);
+	rpc_fh_arg(&a.to_dir, to_dir);
 	return stat_call(b, BRPROC_RENAME, cr, (xdrproc_t)xdr_br_rename_args, &a);
 }
 
@@ -521,7 +503,7 @@ ssize_t bramble_readlink(struct bramble *b, const struct bramble_cred *cr,
 	int rc;
 	size_t n = 0;
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	rc = rpc_run_decode(b, &op, BRPROC_READLINK, cr, (xdrproc_t)xdr_br_fh_args,
 			    &a, (xdrproc_t)xdr_br_readlink_res, &r, sizeof(r));
 	if (rc == 0) {
@@ -556,7 +538,7 @@ int bramble_readdirplus(struct bramble *b, const struct bramble_cred *cr,
 	br_readdir_res r;
 	int rc;
 
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	rc = rpc_run_decode(b, &op, BRPROC_READDIRPLUS, cr,
 			    (xdrproc_t)xdr_br_readdir_args, &a,
 			    (xdrproc_t)xdr_br_readdir_res, &r, sizeof(r));
@@ -576,7 +558,7 @@ int bramble_readdirplus(struct bramble *b, const struct bramble_cred *cr,
 					.fh = &fh, .attr = &st,
 				};
 
-				fh_out(&fh, &w->fh);
+				rpc_fh_out(&fh, &w->fh);
 				br_attr_to_stat(&w->attr, &st);
 				rc = fn(ctx, &de);
 			}
@@ -587,109 +569,6 @@ int bramble_readdirplus(struct bramble *b, const struct bramble_cred *cr,
 		xdr_free((xdrproc_t)xdr_br_readdir_res, (char *)&r);
 	}
 	return rpc_end(b, &op, rc);
-}
-
-/* ---- data */
-
-/* READ is decoded by hand so the data lands in the caller's buffer
- * without an intermediate allocation; its length is checked against
- * count before a byte is copied. */
-ssize_t bramble_read(struct bramble *b, const struct bramble_cred *cr,
-		     const struct bramble_fh *fh, uint64_t off, void *buf,
-		     size_t count, bool *eof)
-{
-	struct rpc_op op;
-	br_read_args a = { .offset = off,
-			   .count = (u_int)BR_MIN(count, (size_t)BR_DATA_MAX) };
-	u_int len = 0;
-	int rc;
-
-	fh_arg(&a.fh, fh);
-	rc = rpc_run(b, &op, BRPROC_READ, cr, (xdrproc_t)xdr_br_read_args, &a);
-	if (rc == 0) {
-		XDR x;
-		br_stat st;
-		bool_t e = FALSE;
-
-		xdrmem_create(&x, (char *)op.body, (u_int)op.body_len, XDR_DECODE);
-		if (!xdr_br_stat(&x, &st)) {
-			rc = -EBADMSG;
-		} else if ((rc = br_stat_to_errno(st)) == 0) {
-			if (!xdr_u_int(&x, &len) || len > a.count ||
-			    !xdr_opaque(&x, buf, len) || !xdr_bool(&x, &e))
-				rc = -EBADMSG;
-			else if (xdr_getpos(&x) != op.body_len)
-				rc = -EBADMSG;
-			else if (eof)
-				*eof = e;
-		}
-		xdr_destroy(&x);
-	}
-	rc = rpc_end(b, &op, rc);
-	return rc < 0 ? rc : (ssize_t)len;
-}
-
-ssize_t bramble_write(struct bramble *b, const struct bramble_cred *cr,
-		      const struct bramble_fh *fh, uint64_t off,
-		      const void *buf, size_t count, unsigned int flags,
-		      struct stat *st)
-{
-	struct rpc_op op;
-	br_write_args a = { .offset = off, .flags = flags };
-	br_write_res r;
-	u_int n = 0;
-	int rc;
-
-	if (count > BR_DATA_MAX)
-		return -EINVAL;
-	fh_arg(&a.fh, fh);
-	a.data.data_len = (u_int)count;
-	a.data.data_val = (char *)buf;
-	rc = rpc_run_decode(b, &op, BRPROC_WRITE, cr, (xdrproc_t)xdr_br_write_args,
-			    &a, (xdrproc_t)xdr_br_write_res, &r, sizeof(r));
-	if (rc == 0) {
-		rc = br_stat_to_errno(r.status);
-		if (rc == 0) {
-			n = r.br_write_res_u.ok.count;
-			if (n > count)
-				rc = -EBADMSG;
-			attr_out(st, &r.br_write_res_u.ok.attr);
-		}
-		xdr_free((xdrproc_t)xdr_br_write_res, (char *)&r);
-	}
-	rc = rpc_end(b, &op, rc);
-	return rc < 0 ? rc : (ssize_t)n;
-}
-
-ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
-			   const struct bramble_fh *src, uint64_t src_off,
-			   const struct bramble_fh *dst, uint64_t dst_off,
-			   uint64_t count, struct stat *dst_st)
-{
-	struct rpc_op op;
-	br_copy_args a = { .src_offset = src_off, .dst_offset = dst_off,
-			   .count = count };
-	br_copy_res r;
-	uint64_t n = 0;
-	int rc;
-
-	fh_arg(&a.src, src);
-	fh_arg(&a.dst, dst);
-	rc = rpc_run_decode(b, &op, BRPROC_COPY_RANGE, cr,
-			    (xdrproc_t)xdr_br_copy_args, &a,
-			    (xdrproc_t)xdr_br_copy_res, &r, sizeof(r));
-	if (rc == 0) {
-		rc = br_stat_to_errno(r.status);
-		if (rc == 0) {
-			n = r.br_copy_res_u.ok.count;
-			if (n > count)
-				rc = -EBADMSG;
-			attr_out(dst_st, &r.br_copy_res_u.ok.dst_attr);
-		}
-		xdr_free((xdrproc_t)xdr_br_copy_res, (char *)&r);
-	}
-	rc = rpc_end(b, &op, rc);
-	return rc < 0 ? rc : (ssize_t)n;
 }
 
 /* ---- extended attributes */
@@ -737,7 +616,7 @@ ssize_t bramble_getxattr(struct bramble *b, const struct bramble_cred *cr,
 
 	if (n < 0)
 		return n;
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	rc = rpc_run_decode(b, &op, BRPROC_GETXATTR, cr,
 			    (xdrproc_t)xdr_br_getxattr_args, &a,
 			    (xdrproc_t)xdr_br_xattr_res, &r, sizeof(r));
@@ -757,7 +636,7 @@ ssize_t bramble_listxattr(struct bramble *b, const struct bramble_cred *cr,
 	ssize_t n = 0;
 	int rc;
 
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	rc = rpc_run_decode(b, &op, BRPROC_LISTXATTR, cr,
 			    (xdrproc_t)xdr_br_listxattr_args, &a,
 			    (xdrproc_t)xdr_br_xattr_res, &r, sizeof(r));
@@ -778,7 +657,7 @@ int bramble_setxattr(struct bramble *b, const struct bramble_cred *cr,
 		return rc;
 	if (size > BR_XATTR_SIZE_MAX)
 		return -E2BIG;
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	a.value.value_len = (u_int)size;
 	a.value.value_val = (char *)(value ? value : "");
 	return stat_call(b, BRPROC_SETXATTR, cr, (xdrproc_t)xdr_br_setxattr_args,
@@ -793,92 +672,7 @@ int bramble_removexattr(struct bramble *b, const struct bramble_cred *cr,
 
 	if (rc < 0)
 		return rc;
-	fh_arg(&a.fh, fh);
+	rpc_fh_arg(&a.fh, fh);
 	return stat_call(b, BRPROC_REMOVEXATTR, cr,
 			 (xdrproc_t)xdr_br_removexattr_args, &a);
-}
-
-/* ---- chunks */
-
-int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
-		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
-		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
-		     struct bramble_chunkmap *out)
-{
-	struct rpc_op op;
-	br_chunkmap_args a = { .first = first,
-			       .max = max ? max : BR_CHUNKS_MAX };
-	br_chunkmap_res r;
-	int rc;
-
-	if (a.max > BR_CHUNKS_MAX)
-		return -EINVAL;
-	fh_arg(&a.fh, fh);
-	rc = rpc_run_decode(b, &op, BRPROC_CHUNKMAP, cr,
-			    (xdrproc_t)xdr_br_chunkmap_args, &a,
-			    (xdrproc_t)xdr_br_chunkmap_res, &r, sizeof(r));
-	if (rc == 0) {
-		const br_chunkmap_ok *ok = &r.br_chunkmap_res_u.ok;
-
-		rc = br_stat_to_errno(r.status);
-		/* A reply that does not answer the question is not used. */
-		if (rc == 0 && (ok->first != first || ok->hashes.hashes_len > a.max ||
-				ok->chunk_size == 0 ||
-				(ok->chunk_size & (ok->chunk_size - 1))))
-			rc = -EBADMSG;
-		if (rc == 0) {
-			out->version = ok->file_version;
-			out->size = ok->size;
-			out->chunk_size = ok->chunk_size;
-			out->first = ok->first;
-			out->count = ok->hashes.hashes_len;
-			out->eof = ok->eof;
-			if (out->count)
-				memcpy(hashes, ok->hashes.hashes_val,
-				       (size_t)out->count * BRAMBLE_CHUNK_HASH_LEN);
-		}
-		xdr_free((xdrproc_t)xdr_br_chunkmap_res, (char *)&r);
-	}
-	return rpc_end(b, &op, rc);
-}
-
-ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
-			   const struct bramble_fh *fh, uint32_t idx,
-			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
-			   uint64_t version, void *buf, size_t size)
-{
-	struct rpc_op op;
-	br_read_chunk_args a = { .idx = idx, .file_version = version };
-	br_read_chunk_res r;
-	size_t len = 0;
-	int rc;
-
-	fh_arg(&a.fh, fh);
-	memcpy(a.hash, hash, BRAMBLE_CHUNK_HASH_LEN);
-	rc = rpc_run_decode(b, &op, BRPROC_READ_CHUNK, cr,
-			    (xdrproc_t)xdr_br_read_chunk_args, &a,
-			    (xdrproc_t)xdr_br_read_chunk_res, &r, sizeof(r));
-	if (rc == 0) {
-		rc = br_stat_to_errno(r.status);
-		if (rc == 0) {
-			unsigned char got[BR_HASH128_LEN];
-
-			len = r.br_read_chunk_res_u.data.data_len;
-			br_hash128(r.br_read_chunk_res_u.data.data_val, len, got);
-			/* The caches built on this trust what it returns:
-			 * bytes that do not hash to what was asked for (a
-			 * broken server, memory or wire) are an I/O error,
-			 * not data.  -EIO rather than -EBADMSG: the reply
-			 * was well formed, its contents are wrong. */
-			if (memcmp(got, hash, BRAMBLE_CHUNK_HASH_LEN))
-				rc = -EIO;
-			else if (len > size)
-				rc = -ERANGE;
-			else if (len)
-				memcpy(buf, r.br_read_chunk_res_u.data.data_val, len);
-		}
-		xdr_free((xdrproc_t)xdr_br_read_chunk_res, (char *)&r);
-	}
-	rc = rpc_end(b, &op, rc);
-	return rc < 0 ? rc : (ssize_t)len;
 }

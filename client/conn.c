@@ -12,12 +12,12 @@
 
 #include "bramble.h"
 #include "conn.h"
+#include "hashtab.h"
 #include "log.h"
 #include "proto.h"
 #include "rpcmsg.h"
 #include "xalloc.h"
 
-#define XID_BUCKETS 256
 #define BACKOFF_MIN_NS (100 * 1000000LL)
 #define BACKOFF_MAX_NS (2000 * 1000000LL)
 #define READ_CHUNK (256 * 1024)
@@ -43,8 +43,7 @@ struct conn {
 	/* protected by lock: */
 	bool stopping;
 	bool reading;              /* someone holds the read side (below) */
-	struct conn_req *table[XID_BUCKETS];
-	uint32_t npending;
+	struct hashtab pending;    /* calls waiting for a reply, by XID */
 	uint64_t connects, resent, timeouts;
 
 	/* The read side: used only by the thread that set `reading', which
@@ -179,50 +178,34 @@ static void drain_wake(struct conn *c)
 
 /* ---- XID table (caller holds c->lock) */
 
-static struct conn_req **bucket(struct conn *c, uint32_t xid)
+/* XIDs are consecutive: as they are, they spread over the buckets
+ * evenly, with no mixing. */
+static uint64_t xid_hash(uint32_t xid)
 {
-	return &c->table[xid % XID_BUCKETS];
+	return xid;
 }
 
-static void table_add(struct conn *c, struct conn_req *r)
+static bool req_is(const struct hashtab_node *n, const void *xid)
 {
-	struct conn_req **head = bucket(c, r->xid);
-
-	r->next = *head;
-	if (r->next)
-		r->next->pprev = &r->next;
-	r->pprev = head;
-	*head = r;
-	c->npending++;
-}
-
-static void table_del(struct conn *c, struct conn_req *r)
-{
-	if (!r->pprev)
-		return;
-	*r->pprev = r->next;
-	if (r->next)
-		r->next->pprev = r->pprev;
-	r->next = NULL;
-	r->pprev = NULL;
-	c->npending--;
+	return HASHTAB_ENTRY(n, struct conn_req, hn)->xid == *(const uint32_t *)xid;
 }
 
 static struct conn_req *table_find(struct conn *c, uint32_t xid)
 {
-	struct conn_req *r;
+	struct hashtab_node *n = hashtab_find(&c->pending, xid_hash(xid), req_is, &xid);
 
-	for (r = *bucket(c, xid); r; r = r->next)
-		if (r->xid == xid)
-			return r;
-	return NULL;
+	return n ? HASHTAB_ENTRY(n, struct conn_req, hn) : NULL;
+}
+
+static int wake_req(struct hashtab_node *n, void *unused)
+{
+	pthread_cond_signal(&HASHTAB_ENTRY(n, struct conn_req, hn)->cond);
+	return 0;
 }
 
 static void wake_all_requests(struct conn *c)
 {
-	for (size_t i = 0; i < XID_BUCKETS; i++)
-		for (struct conn_req *r = c->table[i]; r; r = r->next)
-			pthread_cond_signal(&r->cond);
+	hashtab_foreach(&c->pending, wake_req, NULL);
 }
 
 /* ---- socket lifetime (reader thread) */
@@ -276,7 +259,7 @@ static void deliver(struct conn *c, struct buf *rec)
 	pthread_mutex_lock(&c->lock);
 	r = table_find(c, xid);
 	if (r) {
-		table_del(c, r);
+		hashtab_remove(&c->pending, &r->hn);
 		/* Swap, not copy: a READ reply is up to 1 MiB. */
 		struct buf t = r->reply;
 
@@ -356,7 +339,7 @@ static int read_some(struct conn *c, int fd, uint64_t gen, int64_t deadline_ns)
  * broke (it has been dropped). */
 static bool read_while_needed(struct conn *c)
 {
-	while (!c->stopping && c->fd >= 0 && c->npending > 0 && !c->reading) {
+	while (!c->stopping && c->fd >= 0 && c->pending.count > 0 && !c->reading) {
 		int fd = c->fd;
 		uint64_t gen = c->gen;
 		int rc;
@@ -421,11 +404,11 @@ static void *reader_main(void *arg)
 
 		if (fd >= 0) {
 			had_conn = true;
-			if (c->npending == 0 && !c->reading && c->cb_fn) {
+			if (c->pending.count == 0 && !c->reading && c->cb_fn) {
 				watch_idle(c);
 				continue;
 			}
-			if (c->npending == 0 || c->reading) {
+			if (c->pending.count == 0 || c->reading) {
 				/* Idle, or a caller reads: it wakes us when it
 				 * stops while others still wait. */
 				pthread_cond_wait(&c->work, &c->lock);
@@ -435,7 +418,7 @@ static void *reader_main(void *arg)
 				log_info("connection to server lost; reconnecting when needed");
 			continue;
 		}
-		if (c->npending == 0) {
+		if (c->pending.count == 0) {
 			/* Nobody needs the server: do not hammer it. */
 			pthread_cond_wait(&c->work, &c->lock);
 			continue;
@@ -533,7 +516,7 @@ static void read_own_reply(struct conn *c, struct conn_req *req)
 	c->reading = false;
 	if (rc == -EPIPE)
 		log_info("connection to server lost; reconnecting when needed");
-	if (c->npending > 0 || c->fd < 0 || c->cb_fn)
+	if (c->pending.count > 0 || c->fd < 0 || c->cb_fn)
 		pthread_cond_signal(&c->work);
 }
 
@@ -544,8 +527,6 @@ int conn_call(struct conn *c, struct conn_req *req)
 	cond_init_mono(&req->cond);
 	req->done = false;
 	req->sent_gen = 0;
-	req->next = NULL;
-	req->pprev = NULL;
 	req->cancel = bound_token;
 	buf_init(&req->reply, 0);
 
@@ -555,7 +536,7 @@ int conn_call(struct conn *c, struct conn_req *req)
 		rc = -ESHUTDOWN;
 		goto out;
 	}
-	table_add(c, req);
+	hashtab_insert(&c->pending, &req->hn, xid_hash(req->xid));
 	if (c->fd < 0)
 		pthread_cond_signal(&c->work);
 	while (!req->done) {
@@ -591,8 +572,8 @@ int conn_call(struct conn *c, struct conn_req *req)
 
 		pthread_cond_timedwait(&req->cond, &c->lock, &ts);
 	}
-	if (!req->done)
-		table_del(c, req);
+	if (!req->done)         /* else the reply took it out */
+		hashtab_remove(&c->pending, &req->hn);
 out:
 	pthread_mutex_unlock(&c->lock);
 	publish(req->cancel, NULL, NULL);  /* before req->cond goes */
@@ -629,6 +610,7 @@ int conn_new(int fd, conn_dial_fn *dial, void *ctx, struct conn **out)
 	pthread_mutex_init(&c->send_lock, NULL);
 	cond_init_mono(&c->work);
 	rm_reader_init(&c->rm, BR_RECORD_MAX);
+	hashtab_init(&c->pending, 0);
 	c->chunk = xmalloc(READ_CHUNK);
 	c->dial = dial;
 	c->dial_ctx = ctx;
@@ -678,6 +660,7 @@ void conn_free(struct conn *c)
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
 	rm_reader_release(&c->rm);
+	hashtab_release(&c->pending);
 	free(c->chunk);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->send_lock);
@@ -700,7 +683,7 @@ void conn_get_counters(struct conn *c, struct conn_counters *out)
 	out->connects = c->connects;
 	out->resent = c->resent;
 	out->timeouts = c->timeouts;
-	out->in_flight = c->npending;
+	out->in_flight = (uint32_t)c->pending.count;
 	out->connected = c->fd >= 0;
 	pthread_mutex_unlock(&c->lock);
 }

@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "hashtab.h"
 
 struct conn;
 
@@ -69,7 +70,7 @@ struct conn_req {
 	/* protected by c->lock: */
 	bool done;
 	uint64_t sent_gen;         /* connection generation it went out on */
-	struct conn_req *next, **pprev; /* XID hash chain */
+	struct hashtab_node hn;    /* in the connection's table of calls */
 	pthread_cond_t cond;
 };
 

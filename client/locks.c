@@ -26,8 +26,7 @@ static int lock_call(struct bramble *b, uint32_t proc, const struct bramble_cred
 	br_lock_res r;
 	int rc;
 
-	a.fh.br_fh_len = BR_MIN(fh->len, (uint32_t)BR_FH_MAX);
-	a.fh.br_fh_val = (char *)fh->data;  /* encoding only reads it */
+	rpc_fh_arg(&a.fh, fh);
 	if (holder)
 		memset(holder, 0, sizeof(*holder));
 	rc = rpc_run_decode(b, &op, proc, cr, (xdrproc_t)xdr_br_lock_args, &a,

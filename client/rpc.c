@@ -384,6 +384,28 @@ void rpc_time_to_wire(br_time *w, const struct timespec *ts)
 	w->nsec = (u_int)ts->tv_nsec;
 }
 
+void rpc_fh_arg(br_fh *w, const struct bramble_fh *fh)
+{
+	w->br_fh_len = BR_MIN(fh->len, (uint32_t)BR_FH_MAX);
+	w->br_fh_val = (char *)fh->data;  /* encoding only reads it */
+}
+
+void rpc_fh_out(struct bramble_fh *out, const br_fh *w)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->len = BR_MIN(w->br_fh_len, (u_int)BR_FH_MAX);  /* xdr bound */
+	if (out->len > 0)  /* an empty handle's val is NULL */
+		memcpy(out->data, w->br_fh_val, out->len);
+}
+
+void rpc_attr_out(struct stat *st, const br_attr *a)
+{
+	if (st)
+		br_attr_to_stat(a, st);
+}
+
 void bramble_stats(struct bramble *b, struct bramble_proc_stats *out,
 		   size_t n, struct bramble_conn_stats *cs)
 {

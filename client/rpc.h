@@ -1,4 +1,5 @@
-/* rpc.h - call plumbing shared by the procedure functions (calls.c):
+/* rpc.h - call plumbing shared by the procedure functions (calls.c,
+ * calls_data.c, tree.c, locks.c, bench.c, callback.c):
  * encode, send with a deadline, decode the reply header and body, count.
  *
  * Internal to client/; the public API is bramble.h.  Thread-safe: any
@@ -75,7 +76,12 @@ int rpc_run_decode(struct bramble *b, struct rpc_op *op, uint32_t proc,
 /* Release the call, count it, and pass rc through. */
 int rpc_end(struct bramble *b, struct rpc_op *op, int rc);
 
-/* Plain timespec <-> wire time. */
+/* Plain C types <-> wire types, for the procedure files.  rpc_fh_arg
+ * points w into fh (encoding only reads it); rpc_fh_out copies (out may
+ * be NULL), and rpc_attr_out converts (st may be NULL). */
 void rpc_time_to_wire(br_time *w, const struct timespec *ts);
+void rpc_fh_arg(br_fh *w, const struct bramble_fh *fh);
+void rpc_fh_out(struct bramble_fh *out, const br_fh *w);
+void rpc_attr_out(struct stat *st, const br_attr *a);
 
 #endif

@@ -1,6 +1,5 @@
 /* target.c - resolve a command's target to a server address. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bramble_ctl.h"
 #include "buf.h"
 #include "log.h"
 #include "mountinfo.h"
@@ -17,27 +17,7 @@
 #include "util.h"
 #include "xalloc.h"
 
-int target_read_ctl(const char *dir, struct buf *ctl)
-{
-	struct buf path = BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	int fd, rc = 0;
-
-	buf_addf(&path, "%s/.bramble", dir);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
-	buf_release(&path);
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && ctl->len < 65536)
-		buf_add(ctl, chunk, (size_t)n);
-	if (n < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* Walk up from path until a directory with a .bramble control file. */
+/* Walk up from path until a directory with a control file. */
 static int find_mount(const char *path, struct target *t)
 {
 	char *dir = realpath(path, NULL);
@@ -53,7 +33,7 @@ static int find_mount(const char *path, struct target *t)
 			*(slash == dir ? slash + 1 : slash) = '\0';
 	}
 	for (;;) {
-		if (target_read_ctl(dir, &ctl) == 0 && ctl.len) {
+		if (bramble_ctl_read(dir, &ctl) == 0 && ctl.len) {
 			t->mount = dir;
 			t->ctl = buf_detach(&ctl, NULL);
 			return 0;
@@ -70,27 +50,6 @@ static int find_mount(const char *path, struct target *t)
 	return -ENOENT;
 }
 
-char *target_ctl_get(const struct target *t, const char *key)
-{
-	size_t klen = strlen(key);
-
-	for (char *p = t->ctl; p && *p;) {
-		if (!strncmp(p, key, klen) && p[klen] == '=')
-			return p + klen + 1;
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
-
-static char *ctl_dup(const struct target *t, const char *key)
-{
-	char *v = target_ctl_get(t, key);
-
-	return v ? xstrndup(v, strcspn(v, "\n")) : NULL;
-}
-
 /* t->mount and t->ctl set: the server and port of the control file. */
 static int ctl_server(struct target *t)
 {
@@ -98,8 +57,8 @@ static int ctl_server(struct target *t)
 	char *port;
 	int rc;
 
-	t->host = ctl_dup(t, "server");
-	port = ctl_dup(t, "port");
+	t->host = bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_SERVER);
+	port = bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_PORT);
 	rc = !t->host || !port || parse_uint(port, 1, 65535, &p) < 0 ? -EPROTO : 0;
 	free(port);
 	if (rc < 0) {
@@ -125,7 +84,7 @@ int target_mount_root(const char *root, struct target *t)
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	rc = target_read_ctl(root, &ctl);
+	rc = bramble_ctl_read(root, &ctl);
 	if (rc == 0 && !ctl.len)
 		rc = -ENOENT;
 	if (rc < 0) {
@@ -162,7 +121,7 @@ char *target_mount_point(const char *path)
 			continue;
 		best_len = len;
 		free(best);
-		best = !strcmp(v[i].type, "fuse.bramblefs") ? xstrdup(v[i].dir) : NULL;
+		best = !strcmp(v[i].type, BRAMBLE_MOUNT_TYPE) ? xstrdup(v[i].dir) : NULL;
 	}
 	mountinfo_free(v, n);
 	free(abs);

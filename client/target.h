@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "bramble.h"
+#include "bramble_ctl.h"
 
 /* How long ping, info and stats wait for a server unless told (-t): a
  * dead server is reported in seconds, not after a mount's 60 s. */
@@ -16,7 +17,8 @@ struct target {
 	char *host;             /* server host, malloc'd */
 	int port;
 	char *mount;            /* mount root when the target is a mount, else NULL */
-	char *ctl;              /* the control file's whole text, or NULL */
+	char *ctl;              /* the control file's whole text, or NULL
+				 * (bramble_ctl_value reads a key of it) */
 };
 
 /* Resolve spec into *t: a path inside a bramblefs mount (by
@@ -44,24 +46,15 @@ int target_mount_root(const char *root, struct target *t);
  * bramblefs mount; else the caller frees. */
 char *target_mount_point(const char *path);
 
-/* Read dir/.bramble (as it is now: its counters change) into ctl; the
- * control file is answered by lookup even though readdir never lists it.
- * 0 or -errno. */
-struct buf;
-int target_read_ctl(const char *dir, struct buf *ctl);
-
-/* Value of `key' in the control file (NULL if absent or not a mount);
- * points into t->ctl up to the end of line: copy it before use. */
-char *target_ctl_get(const struct target *t, const char *key);
-
 /* target_parse(spec) and connect to its server with timeout_ms per call
  * (connecting included: a server that accepts but does not answer is
  * given up after timeout_ms), saying why on stderr when either fails: the
  * resolver's message for a host that does not resolve, "not a bramble
  * server" for a port that answers something else (-EPROTONOSUPPORT),
  * "no answer within N s" (-ETIMEDOUT).  BRAMBLE_AUTH (sys, munge,
- * auto) and BRAMBLE_MUNGE_SOCKET choose the authentication (bramble.h).  On success the caller releases
- * *b (bramble_free) and *t; on failure both are left needing nothing. */
+ * auto) and BRAMBLE_MUNGE_SOCKET choose the authentication (bramble.h).
+ * On success the caller releases *b (bramble_free) and *t; on failure
+ * both are left needing nothing. */
 int target_open(const char *spec, unsigned int timeout_ms, struct target *t,
 		struct bramble **b);
 

@@ -1,7 +1,7 @@
 /* tree.c - TREE in libbramble: bramble_tree() (one call) and
  * bramble_tree_walk() (the whole walk), see bramble.h.
  *
- * As in calls.c, XDR types never leave this file: each entry is handed to
+ * As in calls.c, XDR types stay in this file: each entry is handed to
  * the caller's callback as plain C types that point into the decoded
  * reply, valid during the callback only.  A reply that could make a walk
  * go round forever (no entry but no end, or a cookie that does not move)
@@ -17,21 +17,6 @@ _Static_assert(BRAMBLE_TREE_HASH == BR_TREE_HASH, "bramble.h out of date");
 _Static_assert(BRAMBLE_TREE_CHUNKS_MAX == BR_TREE_CHUNKS_MAX, "bramble.h out of date");
 _Static_assert(BRAMBLE_TREE_ENTRIES_MAX == BR_TREE_ENTRIES_MAX, "bramble.h out of date");
 
-static void fh_arg(br_fh *w, const struct bramble_fh *fh)
-{
-	w->br_fh_len = BR_MIN(fh->len, (uint32_t)BR_FH_MAX);
-	w->br_fh_val = (char *)fh->data;  /* encoding only reads it */
-}
-
-static void fh_out(struct bramble_fh *out, const br_fh *w)
-{
-	memset(out, 0, sizeof(*out));
-	out->len = BR_MIN(w->br_fh_len, (u_int)BR_FH_MAX);  /* xdr bound */
-	if (out->len > 0)
-		memcpy(out->data, w->br_fh_val, out->len);
-}
-
-/* A map that does not describe a whole file is not passed on. */
 static int map_out(struct bramble_tree_entry *e, const br_tree_chunks *ch)
 {
 	uint32_t cs = ch->chunk_size;
@@ -68,7 +53,7 @@ static int deliver(const br_tree_ok *ok, bramble_tree_fn *fn, void *ctx)
 		memset(&e, 0, sizeof(e));
 		e.path = w->path;
 		e.status = br_stat_to_errno(w->status);
-		fh_out(&fh, &w->fh);
+		rpc_fh_out(&fh, &w->fh);
 		e.fh = &fh;
 		br_attr_to_stat(&w->attr, &st);
 		e.attr = &st;
@@ -98,7 +83,7 @@ int bramble_tree(struct bramble *b, const struct bramble_cred *cr,
 
 	if (strlen(a.cookie) > BR_PATH_MAX)
 		return -ENAMETOOLONG;
-	fh_arg(&a.dir, dir);
+	rpc_fh_arg(&a.dir, dir);
 	rc = rpc_run_decode(b, &op, BRPROC_TREE, cr, (xdrproc_t)xdr_br_tree_args, &a,
 			    (xdrproc_t)xdr_br_tree_res, &r, sizeof(r));
 	if (rc == 0) {

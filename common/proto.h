@@ -16,6 +16,11 @@
 #define BR_NPROCS (BRPROC_REMOVE_OPEN + 1)
 #define BR_SOFTWARE_VERSION PACKAGE_VERSION
 
+/* BR_DEFAULT_PORT as a string literal ("7049"), for default addresses. */
+#define BR_DEFAULT_PORT_STR BR_STRINGIFY_(BR_DEFAULT_PORT)
+#define BR_STRINGIFY_(x) BR_STRINGIFY__(x)
+#define BR_STRINGIFY__(x) #x
+
 /* BR_EGRACE has no errno: this private value stands for it (lock calls
  * only; never handed to an application). */
 #define BR_ERRNO_GRACE 10013

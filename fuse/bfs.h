@@ -13,12 +13,14 @@
 #include <stdint.h>
 
 #include "bramble.h"
+#include "bramble_ctl.h"
 #include "buf.h"
 #include "inode.h"
-#include "lease.h"
 #include "opts.h"
 
-#define BFS_CTL_NAME ".bramble"
+struct lease_table;      /* lease.h */
+
+#define BFS_CTL_NAME BRAMBLE_CTL_NAME
 #define BFS_SILLY_PREFIX ".bramble-silly."
 #define BFS_CTL_ST_INO 0xfffffffeULL  /* st_ino of .bramble */
 

@@ -1,28 +1,16 @@
-/* chunkfs.h - bramblefs reads through the chunk reader and the node cache
- * (client/bramble_reader.h, bramble_cache.h): the per-inode chunk maps
- * and the rules for when a map may be used.
- *
- * A map is kept per inode together with the attributes (size, mtime,
- * ctime) of the open it was fetched under.  An open whose OPEN attributes
- * differ drops it (close-to-open: another node changed the file), and so
- * does every change this node makes to the file (write, truncate,
- * copy_file_range into it) and a lock being granted (the holder before
- * may have written).  Files under 1 MiB whose map is not known are
- * read with plain READs: one round trip cold, as on NFS, rather than a
- * CHUNKMAP and a READ_CHUNK.  While the file is open for writing on this node its
- * reads are plain READs: the file changes under the map.  Maps of closed
- * files are kept (bounded) so a warm reopen of an unchanged file needs no
- * CHUNKMAP.  Maps also live in the node cache (bramble_cache_map_*), keyed
- * by handle with the size/mtime/ctime they belong to: `bramble stage'
- * stores them, and so does every CHUNKMAP here, so a staged file, small
- * or not, is read with no data call at all; a map found stale there is
- * dropped there too.
+/* chunkfs.h - bramblefs reads through chunks: the node cache -o cache=
+ * names, and client/'s read path over it (bramble_reader.h, "the read
+ * path": which reads go through chunks, which are plain READs, and when a
+ * kept map still belongs to the file).  This module only feeds it
+ * bramblefs's events by inode number: opens with OPEN's attributes,
+ * releases, and changes (write, truncate, copy_file_range into the file,
+ * a lock granted).
  *
  * Modes (-o cache=): disk (node cache under cache_dir, shared by every
  * process on the node), ram (a bounded cache in this process), off (no
  * chunk reads at all: every read is a plain READ, as before chunks).
  *
- * Thread-safe: one mutex over the table, never held across a call. */
+ * Thread-safe (the read path locks for itself). */
 #ifndef BR_FUSE_CHUNKFS_H
 #define BR_FUSE_CHUNKFS_H
 
@@ -57,10 +45,8 @@ void chunkfs_release(struct chunkfs *cf, uint64_t ino, bool write);
  * map. */
 void chunkfs_changed(struct chunkfs *cf, uint64_t ino);
 
-/* Read through the chunk reader.  Byte count, -errno, or -ENOTSUP when
- * this read must be a plain READ (open for writing here, a server
- * without chunks, a small random read of an uncached chunk, a file that
- * kept changing). */
+/* Read through chunks: byte count, -errno, or -ENOTSUP when the read
+ * path makes this read a plain READ. */
 ssize_t chunkfs_read(struct chunkfs *cf, struct bfs_file *f, uint64_t off,
 		     void *buf, size_t len);
 

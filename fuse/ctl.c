@@ -11,7 +11,8 @@
  *   cache.*   the node cache: size now, and this mount's use of it
  *   lease.*, cb.*                    callbacks and what they saved (lease.h)
  *   record.*  learned sets (record.h); opening .bramble writes them first
- * The names are stable: `bramble stats MOUNT' reads them.
+ * bramble_ctl.h names every key and says the format: `bramble stats',
+ * `bench', `stage' and `record' read it, and so do scripts.
  *
  * stage_socket=PATH (when there is one) is where an ordinary user's
  * `bramble stage` asks this bramblefs to stage for them (stagereq.h). */
@@ -19,42 +20,50 @@
 #include <unistd.h>
 
 #include "bfs.h"
+#include "bramble_ctl.h"
 #include "chunkfs.h"
+#include "lease.h"
 #include "proto.h"
 #include "record.h"
 #include "stagereq.h"
 
+/* A settings line, "KEY=VALUE\n", with VALUE printed by fmt. */
+#define CTL_LINE(key, fmt) key "=" fmt "\n"
+
 void ctl_render(struct bfs *fs, const char *mountpoint)
 {
 	const struct bfs_opts *o = &fs->opts;
+	struct buf *b = &fs->ctl;
 
-	buf_reset(&fs->ctl);
-	buf_addf(&fs->ctl, "server=%s\n", o->host);
-	buf_addf(&fs->ctl, "port=%u\n", o->port);
-	buf_addf(&fs->ctl, "export=%s\n", o->source);
-	buf_addf(&fs->ctl, "subdir=%s\n", o->subdir);
-	buf_addf(&fs->ctl, "mountpoint=%s\n", mountpoint ? mountpoint : "");
-	buf_addf(&fs->ctl, "version=%s\n", PACKAGE_VERSION);
-	buf_addf(&fs->ctl, "attr_timeout=%g\n", o->attr_timeout);
-	buf_addf(&fs->ctl, "entry_timeout=%g\n", o->entry_timeout);
-	buf_addf(&fs->ctl, "negative_timeout=%g\n", o->negative_timeout);
-	buf_addf(&fs->ctl, "timeout=%g\n", o->timeout);
-	buf_addf(&fs->ctl, "hard=%d\n", o->hard ? 1 : 0);
-	buf_addf(&fs->ctl, "max_data=%u\n", fs->max_data);
-	buf_addf(&fs->ctl, "read_only=%d\n", fs->read_only);
-	buf_addf(&fs->ctl, "cache=%s\n", o->cache_mode == BRAMBLE_CACHE_DISK ? "disk" :
-		 o->cache_mode == BRAMBLE_CACHE_RAM ? "ram" : "off");
-	buf_addf(&fs->ctl, "cache_dir=%s\n", o->cache_dir ? o->cache_dir : BRAMBLE_CACHE_DIR);
-	buf_addf(&fs->ctl, "pid=%ld\n", (long)getpid());
+	buf_reset(b);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_SERVER, "%s"), o->host);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_PORT, "%u"), o->port);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_EXPORT, "%s"), o->source);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_SUBDIR, "%s"), o->subdir);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_MOUNTPOINT, "%s"), mountpoint ? mountpoint : "");
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_VERSION, "%s"), PACKAGE_VERSION);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_ATTR_TIMEOUT, "%g"), o->attr_timeout);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_ENTRY_TIMEOUT, "%g"), o->entry_timeout);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_NEGATIVE_TIMEOUT, "%g"), o->negative_timeout);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_TIMEOUT, "%g"), o->timeout);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_HARD, "%d"), o->hard ? 1 : 0);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_MAX_DATA, "%u"), fs->max_data);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_READ_ONLY, "%d"), fs->read_only);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_CACHE, "%s"),
+		 bramble_cache_mode_name(o->cache_mode));
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_CACHE_DIR, "%s"),
+		 o->cache_dir ? o->cache_dir : BRAMBLE_CACHE_DIR);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_PID, "%ld"), (long)getpid());
 	if (o->record_dir)
-		buf_addf(&fs->ctl, "record=%s\n", o->record_dir);
+		buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_RECORD, "%s"), o->record_dir);
 	/* The socket the file names is opened with it: once, when the mount
 	 * is ready (this runs then, also for -o bg). */
 	if (!fs->stagereq)
 		stagereq_start(fs);
 	if (fs->stagereq) {
-		buf_addf(&fs->ctl, "stage_socket=%s\n", stagereq_path(fs->stagereq));
-		buf_addf(&fs->ctl, "stage_user_max=%s\n", o->stage_user_max ?
+		buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_STAGE_SOCKET, "%s"),
+			 stagereq_path(fs->stagereq));
+		buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_STAGE_USER_MAX, "%s"), o->stage_user_max ?
 			 o->stage_user_max : BFS_STAGE_USER_MAX_DEFAULT);
 	}
 }
@@ -71,32 +80,32 @@ static void ctl_add_chunks(struct bfs *fs, struct buf *out)
 	if (!fs->chunks)
 		return;  /* cache=off */
 	chunkfs_stats(fs->chunks, &rd, &cs);
-	KV("read.", rd, reads);
-	KV("read.", rd, bytes_read);
-	KV("read.", rd, front_hits);
-	KV("read.", rd, cache_hits);
-	KV("read.", rd, fetches);
-	KV("read.", rd, bytes_from_cache);
-	KV("read.", rd, bytes_from_server);
-	KV("read.", rd, waits);
-	KV("read.", rd, readahead);
-	KV("read.", rd, stale);
-	KV("read.", rd, passed);
-	KV("read.", rd, cache_put_errors);
-	KV("cache.", cs, quota);
-	KV("cache.", cs, used);
-	KV("cache.", cs, chunks);
-	KV("cache.", cs, pinned_chunks);
-	KV("cache.", cs, pinned_bytes);
-	KV("cache.", cs, hits);
-	KV("cache.", cs, misses);
-	KV("cache.", cs, bytes_hit);
-	KV("cache.", cs, puts);
-	KV("cache.", cs, bytes_put);
-	KV("cache.", cs, dedup_puts);
-	KV("cache.", cs, evictions);
-	KV("cache.", cs, bytes_evicted);
-	KV("cache.", cs, verify_failures);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, reads);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, bytes_read);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, front_hits);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, cache_hits);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, fetches);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, bytes_from_cache);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, bytes_from_server);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, waits);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, readahead);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, stale);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, passed);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, cache_put_errors);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, quota);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, used);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, chunks);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, pinned_chunks);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, pinned_bytes);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, hits);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, misses);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, bytes_hit);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, puts);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, bytes_put);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, dedup_puts);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, evictions);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, bytes_evicted);
+	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, verify_failures);
 }
 
 void ctl_snapshot(struct bfs *fs, struct buf *out)
@@ -112,17 +121,17 @@ void ctl_snapshot(struct bfs *fs, struct buf *out)
 	for (size_t i = 0; i < BRAMBLE_NPROCS; i++) {
 		if (!procs[i].calls)
 			continue;
-		buf_addf(out, "rpc.%s.calls=%llu\n", procs[i].name,
+		buf_addf(out, BRAMBLE_CTL_PREFIX_RPC "%s.calls=%llu\n", procs[i].name,
 			 (unsigned long long)procs[i].calls);
-		buf_addf(out, "rpc.%s.errors=%llu\n", procs[i].name,
+		buf_addf(out, BRAMBLE_CTL_PREFIX_RPC "%s.errors=%llu\n", procs[i].name,
 			 (unsigned long long)procs[i].errors);
-		buf_addf(out, "rpc.%s.us=%llu\n", procs[i].name,
+		buf_addf(out, BRAMBLE_CTL_PREFIX_RPC "%s.us=%llu\n", procs[i].name,
 			 (unsigned long long)procs[i].total_us);
 	}
-	buf_addf(out, "conn.connects=%llu\n", (unsigned long long)conn.connects);
-	buf_addf(out, "conn.resent=%llu\n", (unsigned long long)conn.resent);
-	buf_addf(out, "conn.timeouts=%llu\n", (unsigned long long)conn.timeouts);
-	buf_addf(out, "conn.in_flight=%u\n", conn.in_flight);
+	KV(BRAMBLE_CTL_PREFIX_CONN, conn, connects);
+	KV(BRAMBLE_CTL_PREFIX_CONN, conn, resent);
+	KV(BRAMBLE_CTL_PREFIX_CONN, conn, timeouts);
+	KV(BRAMBLE_CTL_PREFIX_CONN, conn, in_flight);
 	ctl_add_chunks(fs, out);
 	lease_ctl(fs, out);
 }

@@ -4,15 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtab.h"
 #include "inode.h"
 #include "xalloc.h"
 
 struct inode {
 	uint64_t ino;
 	struct bramble_fh fh;
-	uint64_t hash;             /* of fh */
 	uint64_t nlookup;
-	struct inode *next_fh, *next_ino;  /* hash chains */
+	struct hashtab_node by_fh, by_ino;  /* in the table's by_fh and by_ino */
 	/* close-to-open: attributes last seen at open or own change */
 	bool cto_valid;
 	off_t size;
@@ -30,8 +30,7 @@ struct inode {
 
 struct inode_table {
 	pthread_mutex_t lock;
-	struct inode **by_fh, **by_ino;  /* protected by lock */
-	size_t nbuckets, count;          /* protected by lock */
+	struct hashtab by_fh, by_ino;    /* protected by lock; the same inodes */
 	uint64_t next_ino;               /* protected by lock */
 	uint64_t nopen;                  /* opens, all inodes; protected by lock */
 	struct inode *root;
@@ -39,68 +38,32 @@ struct inode_table {
 
 static uint64_t fh_hash(const struct bramble_fh *fh)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;  /* FNV-1a */
-
-	for (uint32_t i = 0; i < fh->len; i++) {
-		h ^= fh->data[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return hash_bytes(fh->data, fh->len);
 }
 
-static size_t ino_bucket(const struct inode_table *t, uint64_t ino)
+static bool ino_is(const struct hashtab_node *n, const void *ino)
 {
-	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 20) & (t->nbuckets - 1);
+	return HASHTAB_ENTRY(n, struct inode, by_ino)->ino == *(const uint64_t *)ino;
 }
 
-static void link_inode(struct inode_table *t, struct inode *in)
+static bool fh_is(const struct hashtab_node *n, const void *fh)
 {
-	size_t bf = in->hash & (t->nbuckets - 1);
-	size_t bi = ino_bucket(t, in->ino);
-
-	in->next_fh = t->by_fh[bf];
-	t->by_fh[bf] = in;
-	in->next_ino = t->by_ino[bi];
-	t->by_ino[bi] = in;
-}
-
-static void grow(struct inode_table *t)
-{
-	struct inode **old = t->by_fh;
-	size_t oldn = t->nbuckets;
-
-	t->nbuckets *= 2;
-	t->by_fh = xcalloc(t->nbuckets, sizeof(*t->by_fh));
-	free(t->by_ino);
-	t->by_ino = xcalloc(t->nbuckets, sizeof(*t->by_ino));
-	for (size_t i = 0; i < oldn; i++) {
-		struct inode *in = old[i], *next;
-
-		for (; in; in = next) {
-			next = in->next_fh;
-			link_inode(t, in);
-		}
-	}
-	free(old);
+	return bramble_fh_eq(&HASHTAB_ENTRY(n, struct inode, by_fh)->fh, fh);
 }
 
 static struct inode *find_ino(struct inode_table *t, uint64_t ino)
 {
-	struct inode *in = t->by_ino[ino_bucket(t, ino)];
+	struct hashtab_node *n = hashtab_find(&t->by_ino, hash_u64(ino), ino_is, &ino);
 
-	while (in && in->ino != ino)
-		in = in->next_ino;
-	return in;
+	return n ? HASHTAB_ENTRY(n, struct inode, by_ino) : NULL;
 }
 
 static struct inode *find_fh(struct inode_table *t, const struct bramble_fh *fh,
 			     uint64_t hash)
 {
-	struct inode *in = t->by_fh[hash & (t->nbuckets - 1)];
+	struct hashtab_node *n = hashtab_find(&t->by_fh, hash, fh_is, fh);
 
-	while (in && !(in->hash == hash && bramble_fh_eq(&in->fh, fh)))
-		in = in->next_fh;
-	return in;
+	return n ? HASHTAB_ENTRY(n, struct inode, by_fh) : NULL;
 }
 
 static struct inode *new_inode(struct inode_table *t, const struct bramble_fh *fh,
@@ -110,26 +73,15 @@ static struct inode *new_inode(struct inode_table *t, const struct bramble_fh *f
 
 	in->ino = ino;
 	in->fh = *fh;
-	in->hash = hash;
-	if (t->count + 1 > t->nbuckets * 2)
-		grow(t);
-	link_inode(t, in);
-	t->count++;
+	hashtab_insert(&t->by_fh, &in->by_fh, hash);
+	hashtab_insert(&t->by_ino, &in->by_ino, hash_u64(ino));
 	return in;
 }
 
 static void unlink_inode(struct inode_table *t, struct inode *in)
 {
-	struct inode **pp = &t->by_fh[in->hash & (t->nbuckets - 1)];
-
-	while (*pp != in)
-		pp = &(*pp)->next_fh;
-	*pp = in->next_fh;
-	pp = &t->by_ino[ino_bucket(t, in->ino)];
-	while (*pp != in)
-		pp = &(*pp)->next_ino;
-	*pp = in->next_ino;
-	t->count--;
+	hashtab_remove(&t->by_fh, &in->by_fh);
+	hashtab_remove(&t->by_ino, &in->by_ino);
 }
 
 int inode_table_new(const struct bramble_fh *root, struct inode_table **out)
@@ -137,9 +89,8 @@ int inode_table_new(const struct bramble_fh *root, struct inode_table **out)
 	struct inode_table *t = xcalloc(1, sizeof(*t));
 
 	pthread_mutex_init(&t->lock, NULL);
-	t->nbuckets = 1024;
-	t->by_fh = xcalloc(t->nbuckets, sizeof(*t->by_fh));
-	t->by_ino = xcalloc(t->nbuckets, sizeof(*t->by_ino));
+	hashtab_init(&t->by_fh, 1024);
+	hashtab_init(&t->by_ino, 1024);
 	t->next_ino = INODE_FIRST_INO;
 	t->root = new_inode(t, root, fh_hash(root), INODE_ROOT_INO);
 	t->root->nlookup = 1;  /* the kernel holds the root from the start */
@@ -147,21 +98,23 @@ int inode_table_new(const struct bramble_fh *root, struct inode_table **out)
 	return 0;
 }
 
+/* Frees an inode without unlinking it: both tables go next. */
+static int free_inode(struct hashtab_node *n, void *unused)
+{
+	struct inode *in = HASHTAB_ENTRY(n, struct inode, by_fh);
+
+	free(in->silly_name);
+	free(in);
+	return 0;
+}
+
 void inode_table_free(struct inode_table *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct inode *in = t->by_fh[i], *next;
-
-		for (; in; in = next) {
-			next = in->next_fh;
-			free(in->silly_name);
-			free(in);
-		}
-	}
-	free(t->by_fh);
-	free(t->by_ino);
+	hashtab_foreach(&t->by_fh, free_inode, NULL);
+	hashtab_release(&t->by_fh);
+	hashtab_release(&t->by_ino);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -247,7 +200,7 @@ size_t inode_count(struct inode_table *t)
 	size_t n;
 
 	pthread_mutex_lock(&t->lock);
-	n = t->count;
+	n = t->by_ino.count;
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }

@@ -15,6 +15,7 @@
 #include "bfs.h"
 #include "chunkfs.h"
 #include "intr.h"
+#include "lease.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "ops.h"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lease.h"
 #include "ops.h"
 #include "wb.h"
 #include "xalloc.h"

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "chunkfs.h"
+#include "lease.h"
 #include "log.h"
 #include "ops.h"
 #include "wb.h"

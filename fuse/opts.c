@@ -140,20 +140,14 @@ static int opt_proc(void *data, const char *arg, int key,
  * -EINVAL with o->err set. */
 static int parse_cache(struct bfs_opts *o)
 {
-	static const char *const modes[] = {
-		[BRAMBLE_CACHE_OFF] = "off", [BRAMBLE_CACHE_DISK] = "disk",
-		[BRAMBLE_CACHE_RAM] = "ram",
-	};
-
 	o->cache_mode = BRAMBLE_CACHE_DISK;
 	if (o->cache_name) {
-		o->cache_mode = -1;
-		for (int i = 0; i < (int)ARRAY_SIZE(modes); i++)
-			if (!strcmp(o->cache_name, modes[i]))
-				o->cache_mode = i;
+		o->cache_mode = bramble_cache_mode_parse(o->cache_name);
 		if (o->cache_mode < 0) {
-			snprintf(o->err, sizeof(o->err),
-				 "cache=%s: not disk, ram or off", o->cache_name);
+			snprintf(o->err, sizeof(o->err), "cache=%s: not %s, %s or %s",
+				 o->cache_name, bramble_cache_mode_name(BRAMBLE_CACHE_DISK),
+				 bramble_cache_mode_name(BRAMBLE_CACHE_RAM),
+				 bramble_cache_mode_name(BRAMBLE_CACHE_OFF));
 			return -EINVAL;
 		}
 	}

@@ -1,4 +1,6 @@
-/* record.c - learned input sets (see record.h). */
+/* record.c - learned input sets (see record.h): the sets, their files and
+ * the writer thread; the name map that turns handles into paths is
+ * recname.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,8 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hashtab.h"
 #include "log.h"
 #include "recjob.h"
+#include "recname.h"
 #include "record.h"
 #include "util.h"
 #include "xalloc.h"
@@ -19,20 +23,7 @@
 #define JOB_MAX RECJOB_MAX
 #define SWEEP_NS (30 * 1000000000LL)
 #define SWEEP_BATCH 1024           /* buckets per hold of the lock */
-#define DEPTH_MAX 512              /* components of a path */
 #define ESC_MAX (2 * BRAMBLE_PATH_MAX + 4)  /* an escaped path */
-#define FNV_OFF 0xcbf29ce484222325ULL
-
-/* One name the kernel was given: the handle fh is dir/name. */
-struct rname {
-	struct rname *next_fh, *next_link;  /* hash chains */
-	uint64_t hfh, hlink;                /* hlink: of link; 0 without */
-	int64_t touched;                    /* last record_name() of it */
-	unsigned char *link;                /* dir handle, then the name and
-	                                     * a NUL; NULL: no name known */
-	uint8_t dirlen, fhlen;
-	unsigned char fh[];
-};
 
 /* A path of a set: hash and offset + 1 of its line in text (0: free). */
 struct pslot {
@@ -61,8 +52,7 @@ struct record {
 	int dirfd, lockfd;
 	pthread_mutex_t lock;
 	/* protected by lock: */
-	struct rname **by_fh, **by_link;
-	size_t nb, nnames;
+	struct recname names;
 	struct rset *sets;
 	size_t nsets;
 	uint64_t pass;
@@ -75,193 +65,6 @@ struct record {
 	bool started;
 	struct bfs *fs;
 };
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= c[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static uint64_t link_hash(const struct bramble_fh *dir, const char *name)
-{
-	return fnv(fnv(FNV_OFF, dir->data, dir->len), name, strlen(name)) | 1;
-}
-
-/* ---- the name map (caller holds r->lock) */
-
-static struct rname *find_fh(struct record *r, const unsigned char *fh,
-			     size_t len, uint64_t h)
-{
-	struct rname *e = r->by_fh[h & (r->nb - 1)];
-
-	while (e && !(e->hfh == h && e->fhlen == len && !memcmp(e->fh, fh, len)))
-		e = e->next_fh;
-	return e;
-}
-
-static struct rname *find_link(struct record *r, const struct bramble_fh *dir,
-			       const char *name, uint64_t h)
-{
-	struct rname *e = r->by_link[h & (r->nb - 1)];
-
-	for (; e; e = e->next_link) {
-		if (e->hlink == h && e->dirlen == dir->len &&
-		    !memcmp(e->link, dir->data, dir->len) &&
-		    !strcmp((char *)e->link + e->dirlen, name))
-			return e;
-	}
-	return NULL;
-}
-
-static void chain_drop(struct rname **head, struct rname *e, bool by_link)
-{
-	struct rname **pp = head;
-
-	while (*pp && *pp != e)
-		pp = by_link ? &(*pp)->next_link : &(*pp)->next_fh;
-	if (*pp)
-		*pp = by_link ? e->next_link : e->next_fh;
-}
-
-/* e loses its name (renamed over, or the name now means another file). */
-static void unset_link(struct record *r, struct rname *e)
-{
-	if (!e->link)
-		return;
-	chain_drop(&r->by_link[e->hlink & (r->nb - 1)], e, true);
-	free(e->link);
-	e->link = NULL;
-	e->hlink = 0;
-}
-
-static void set_link(struct record *r, struct rname *e,
-		     const struct bramble_fh *dir, const char *name, uint64_t h)
-{
-	size_t n = strlen(name);
-	size_t b = h & (r->nb - 1);
-
-	e->link = xmalloc(dir->len + n + 1);
-	memcpy(e->link, dir->data, dir->len);
-	memcpy(e->link + dir->len, name, n + 1);
-	e->dirlen = (uint8_t)dir->len;
-	e->hlink = h;
-	e->next_link = r->by_link[b];
-	r->by_link[b] = e;
-}
-
-static void drop_name(struct record *r, struct rname *e)
-{
-	unset_link(r, e);
-	chain_drop(&r->by_fh[e->hfh & (r->nb - 1)], e, false);
-	r->nnames--;
-	free(e);
-}
-
-static void grow_names(struct record *r)
-{
-	struct rname **old = r->by_fh;
-	size_t oldn = r->nb;
-
-	r->nb *= 2;
-	r->by_fh = xcalloc(r->nb, sizeof(*r->by_fh));
-	free(r->by_link);
-	r->by_link = xcalloc(r->nb, sizeof(*r->by_link));
-	for (size_t i = 0; i < oldn; i++) {
-		struct rname *e = old[i], *next;
-
-		for (; e; e = next) {
-			next = e->next_fh;
-			e->next_fh = r->by_fh[e->hfh & (r->nb - 1)];
-			r->by_fh[e->hfh & (r->nb - 1)] = e;
-			if (e->link) {
-				e->next_link = r->by_link[e->hlink & (r->nb - 1)];
-				r->by_link[e->hlink & (r->nb - 1)] = e;
-			}
-		}
-	}
-	free(old);
-}
-
-static struct rname *get_name(struct record *r, const struct bramble_fh *fh)
-{
-	uint64_t h = fnv(FNV_OFF, fh->data, fh->len);
-	struct rname *e = find_fh(r, fh->data, fh->len, h);
-
-	if (e)
-		return e;
-	if (r->nnames + 1 > r->nb * 2)
-		grow_names(r);
-	e = xcalloc(1, sizeof(*e) + fh->len);
-	e->hfh = h;
-	e->fhlen = (uint8_t)fh->len;
-	memcpy(e->fh, fh->data, fh->len);
-	e->next_fh = r->by_fh[h & (r->nb - 1)];
-	r->by_fh[h & (r->nb - 1)] = e;
-	r->nnames++;
-	return e;
-}
-
-/* Append name to out[*pos..cap) escaped; false when it does not fit. */
-static bool esc_add(char *out, size_t *pos, size_t cap, const char *name)
-{
-	size_t p = *pos;
-
-	for (; *name; name++) {
-		if (p + 3 > cap)
-			return false;
-		if (*name == '\\' || *name == '\n') {
-			out[p++] = '\\';
-			out[p++] = *name == '\n' ? 'n' : '\\';
-		} else {
-			out[p++] = *name;
-		}
-	}
-	*pos = p;
-	return true;
-}
-
-/* The path of fh relative to root, escaped, into out (NUL-ended); its
- * length, or -ENOENT (a name on the way is unknown) / -ENAMETOOLONG. */
-static ssize_t resolve(struct record *r, const struct bramble_fh *root,
-		       const struct bramble_fh *fh, char *out, size_t cap)
-{
-	const struct rname *chain[DEPTH_MAX];
-	const unsigned char *cur = fh->data;
-	size_t len = fh->len, n = 0, pos = 0, raw = 0;
-
-	while (!(len == root->len && !memcmp(cur, root->data, len))) {
-		const struct rname *e = find_fh(r, cur, len, fnv(FNV_OFF, cur, len));
-
-		if (!e || !e->link)
-			return -ENOENT;
-		if (n == DEPTH_MAX)
-			return -ENAMETOOLONG;
-		chain[n++] = e;
-		cur = e->link;
-		len = e->dirlen;
-	}
-	if (n == 0)
-		return -ENOENT;  /* the root is no regular file */
-	while (n--) {
-		const char *name = (const char *)chain[n]->link + chain[n]->dirlen;
-
-		/* A first '#' would read as a comment: "./#...". */
-		if (pos == 0 && name[0] == '#') {
-			memcpy(out, "./", 2);
-			pos = 2;
-		}
-		raw += strlen(name) + 1;
-		if (raw > BRAMBLE_PATH_MAX || !esc_add(out, &pos, cap, name))
-			return -ENAMETOOLONG;
-		out[pos++] = n ? '/' : '\0';
-	}
-	return (ssize_t)pos - 1;
-}
 
 /* ---- sets (caller holds r->lock, except for a set not yet linked) */
 
@@ -285,7 +88,7 @@ static void tab_put(struct pslot *tab, size_t tabn, uint64_t h, size_t off1)
  * True when added. */
 static bool set_add(struct rset *s, const char *line, size_t n)
 {
-	uint64_t h = fnv(FNV_OFF, line, n);
+	uint64_t h = hash_bytes(line, n);
 
 	for (size_t i = h & (s->tabn - 1); s->tab[i].off1; i = (i + 1) & (s->tabn - 1))
 		if (s->tab[i].h == h && line_eq(s, s->tab[i].off1 - 1, line, n))
@@ -465,28 +268,11 @@ static void sweep(struct record *r)
 {
 	struct inode_table *inodes = __atomic_load_n(&r->fs->inodes, __ATOMIC_ACQUIRE);
 	int64_t old = now_ns() - SWEEP_NS;
+	bool more = inodes != NULL;
 
-	if (!inodes)
-		return;
-	for (size_t b0 = 0;; b0 += SWEEP_BATCH) {
+	for (size_t b0 = 0; more; b0 += SWEEP_BATCH) {
 		pthread_mutex_lock(&r->lock);
-		if (b0 >= r->nb) {
-			pthread_mutex_unlock(&r->lock);
-			break;
-		}
-		for (size_t b = b0; b < BR_MIN(b0 + SWEEP_BATCH, r->nb); b++) {
-			struct rname *e = r->by_fh[b], *next;
-
-			for (; e; e = next) {
-				struct bramble_fh fh = { .len = e->fhlen };
-				uint64_t ino;
-
-				next = e->next_fh;
-				memcpy(fh.data, e->fh, e->fhlen);
-				if (e->touched < old && !inode_find_fh(inodes, &fh, &ino))
-					drop_name(r, e);
-			}
-		}
+		more = recname_sweep(&r->names, b0, SWEEP_BATCH, old, inodes);
 		pthread_mutex_unlock(&r->lock);
 	}
 }
@@ -611,9 +397,7 @@ int record_new(const char *dir, struct record **out, char *err, size_t errlen)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	r->nb = 1024;
-	r->by_fh = xcalloc(r->nb, sizeof(*r->by_fh));
-	r->by_link = xcalloc(r->nb, sizeof(*r->by_link));
+	recname_init(&r->names);
 	*out = r;
 	return 0;
 fail:
@@ -651,23 +435,13 @@ void record_free(struct record *r)
 		pthread_join(r->thr, NULL);
 	}
 	flush_all(r);
-	for (size_t b = 0; b < r->nb; b++) {
-		struct rname *e = r->by_fh[b], *next;
-
-		for (; e; e = next) {
-			next = e->next_fh;
-			free(e->link);
-			free(e);
-		}
-	}
+	recname_release(&r->names);
 	while (r->sets) {
 		struct rset *s = r->sets;
 
 		r->sets = s->next;
 		set_free(s);
 	}
-	free(r->by_fh);
-	free(r->by_link);
 	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->flush_lock);
 	recjob_free(r->jobs);
@@ -684,22 +458,11 @@ void record_name(struct bfs *fs, const struct bramble_fh *dir,
 		 const char *name, const struct bramble_fh *fh)
 {
 	struct record *r = fs->rec;
-	struct rname *e, *other;
-	uint64_t h;
 
 	if (!r)
 		return;
-	h = link_hash(dir, name);
 	pthread_mutex_lock(&r->lock);
-	e = get_name(r, fh);
-	e->touched = now_ns();
-	if (!(e->link && e->hlink == h && find_link(r, dir, name, h) == e)) {
-		other = find_link(r, dir, name, h);
-		if (other)
-			unset_link(r, other);  /* the name means e now */
-		unset_link(r, e);
-		set_link(r, e, dir, name, h);
-	}
+	recname_set(&r->names, dir, name, fh, now_ns());
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -708,26 +471,11 @@ void record_rename(struct bfs *fs, const struct bramble_fh *from,
 		   const char *newname, unsigned int flags)
 {
 	struct record *r = fs->rec;
-	struct rname *a, *b;
-	uint64_t ha, hb;
 
 	if (!r)
 		return;
-	ha = link_hash(from, name);
-	hb = link_hash(to, newname);
 	pthread_mutex_lock(&r->lock);
-	a = find_link(r, from, name, ha);
-	b = find_link(r, to, newname, hb);
-	if (a == b)
-		b = NULL;  /* renamed onto itself */
-	if (a)
-		unset_link(r, a);
-	if (b)
-		unset_link(r, b);
-	if (a)
-		set_link(r, a, to, newname, hb);
-	if (b && (flags & RENAME_EXCHANGE))
-		set_link(r, b, from, name, ha);
+	recname_rename(&r->names, from, name, to, newname, flags);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -746,7 +494,7 @@ void record_open(struct bfs *fs, fuse_req_t req, const struct bramble_fh *fh)
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	n = resolve(r, &fs->root_fh, fh, path, sizeof(path));
+	n = recname_path(&r->names, &fs->root_fh, fh, path, sizeof(path));
 	if (n < 0) {
 		r->c.unresolved++;
 		pthread_mutex_unlock(&r->lock);
@@ -795,7 +543,7 @@ void record_ctl(struct bfs *fs, struct buf *out)
 		paths += s->npaths;
 	buf_addf(out, "record.jobs=%zu\n", r->nsets);
 	buf_addf(out, "record.paths=%zu\n", paths);
-	buf_addf(out, "record.names=%zu\n", r->nnames);
+	buf_addf(out, "record.names=%zu\n", r->names.count);
 	buf_addf(out, "record.opens=%llu\n", (unsigned long long)r->c.opens);
 	buf_addf(out, "record.added=%llu\n", (unsigned long long)r->c.added);
 	buf_addf(out, "record.no_job=%llu\n",

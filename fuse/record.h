@@ -8,13 +8,14 @@
  *
  * Paths.  The inode table knows handles, not names, and the server has
  * no "path of a handle", so this module keeps its own map handle ->
- * (parent handle, name), filled just before a reply gives the kernel an
- * entry (lookup, readdirplus, create, mkdir, mknod, link) and updated
- * by rename (a hard link's path is its latest name).  Before the reply,
- * because the kernel may open the entry the moment it has it.  An open
- * resolves its path by walking up to the root.  Entries whose handle the kernel no longer knows (no inode in the
- * table) are swept every 30 s once untouched for that long, so the map
- * stays the size of the kernel's own name cache.  Names removed by
+ * (parent handle, name) (recname.h), filled just before a reply gives the
+ * kernel an entry (lookup, readdirplus, create, mkdir, mknod, link) and
+ * updated by rename (a hard link's path is its latest name).  Before the
+ * reply, because the kernel may open the entry the moment it has it.  An
+ * open resolves its path by walking up to the root.  Entries whose handle
+ * the kernel no longer knows (no inode in the table) are swept every 30 s
+ * once untouched for that long, so the map stays the size of the kernel's
+ * own name cache.  Names removed by
  * unlink stay until swept (a removed name cannot be opened anyway).
  *
  * Sets.  Each job's set lists each path once, in first-open order, capped

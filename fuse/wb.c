@@ -6,11 +6,11 @@
 #include <time.h>
 
 #include "bfs.h"
+#include "hashtab.h"
 #include "log.h"
 #include "wb.h"
 #include "xalloc.h"
 
-#define WB_BUCKETS 256
 /* Completions remembered for wb_changed_since: enough for the writes one
  * LOOKUP or READDIRPLUS round trip can overlap; older ones answer yes. */
 #define WB_RING 1024
@@ -29,7 +29,7 @@ struct wb_req {
 struct wb_inode {
 	uint64_t ino;
 	struct wb_req *head, *tail;        /* ascending seq */
-	struct wb_inode *next;             /* hash chain */
+	struct hashtab_node hn;            /* in wb->inodes, by ino */
 };
 
 struct wb {
@@ -39,7 +39,7 @@ struct wb {
 	pthread_cond_t done;               /* everyone else waits for completions */
 	/* protected by lock: */
 	struct wb_req *q_head, *q_tail;
-	struct wb_inode *by_ino[WB_BUCKETS];
+	struct hashtab inodes;             /* of wb_inode: those with writes */
 	size_t bytes, max_bytes, max_file_bytes;
 	uint64_t seq;                      /* last seq handed out */
 	uint64_t ndone;                    /* completed writes */
@@ -50,18 +50,16 @@ struct wb {
 	unsigned int nthreads;
 };
 
-static struct wb_inode **bucket(struct wb *wb, uint64_t ino)
+static bool inode_is(const struct hashtab_node *n, const void *ino)
 {
-	return &wb->by_ino[(ino * 0x9e3779b97f4a7c15ULL) >> 56 & (WB_BUCKETS - 1)];
+	return HASHTAB_ENTRY(n, struct wb_inode, hn)->ino == *(const uint64_t *)ino;
 }
 
 static struct wb_inode *find_inode(struct wb *wb, uint64_t ino)
 {
-	struct wb_inode *wi = *bucket(wb, ino);
+	struct hashtab_node *n = hashtab_find(&wb->inodes, hash_u64(ino), inode_is, &ino);
 
-	while (wi && wi->ino != ino)
-		wi = wi->next;
-	return wi;
+	return n ? HASHTAB_ENTRY(n, struct wb_inode, hn) : NULL;
 }
 
 static bool overlaps(const struct wb_inode *wi, uint64_t off, size_t len)
@@ -114,11 +112,7 @@ static void complete(struct wb *wb, struct wb_req *r, int rc)
 	else
 		wi->tail = r->prev;
 	if (!wi->head) {
-		struct wb_inode **pp = bucket(wb, wi->ino);
-
-		while (*pp != wi)
-			pp = &(*pp)->next;
-		*pp = wi->next;
+		hashtab_remove(&wb->inodes, &wi->hn);
 		free(wi);
 	}
 	wb->bytes -= r->len;
@@ -178,6 +172,7 @@ int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
 	wb->max_bytes = max_bytes;
 	wb->max_file_bytes = max_file_bytes;
 	pthread_mutex_init(&wb->lock, NULL);
+	hashtab_init(&wb->inodes, 0);
 	pthread_cond_init(&wb->work, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  /* request deadlines */
@@ -208,6 +203,7 @@ void wb_free(struct wb *wb)
 	for (unsigned int i = 0; i < wb->nthreads; i++)
 		pthread_join(wb->threads[i], NULL);
 	free(wb->threads);
+	hashtab_release(&wb->inodes);      /* empty: the writers drained it */
 	pthread_cond_destroy(&wb->done);
 	pthread_cond_destroy(&wb->work);
 	pthread_mutex_destroy(&wb->lock);
@@ -280,8 +276,7 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	if (!wi) {
 		wi = xcalloc(1, sizeof(*wi));
 		wi->ino = f->ino;
-		wi->next = *bucket(wb, f->ino);
-		*bucket(wb, f->ino) = wi;
+		hashtab_insert(&wb->inodes, &wi->hn, hash_u64(wi->ino));
 	}
 	r->seq = ++wb->seq;
 	r->prev = wi->tail;
@@ -322,13 +317,16 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 	return rc;
 }
 
+/* Stops the walk at an inode whose oldest write is not after target. */
+static int is_older(struct hashtab_node *n, void *target)
+{
+	return HASHTAB_ENTRY(n, struct wb_inode, hn)->head->seq <=
+	       *(const uint64_t *)target;
+}
+
 static bool any_older(struct wb *wb, uint64_t target)
 {
-	for (size_t i = 0; i < WB_BUCKETS; i++)
-		for (struct wb_inode *wi = wb->by_ino[i]; wi; wi = wi->next)
-			if (wi->head->seq <= target)
-				return true;
-	return false;
+	return hashtab_foreach(&wb->inodes, is_older, &target);
 }
 
 int wb_wait_all(struct wb *wb)

@@ -9,7 +9,6 @@
 #include <sys/random.h>
 
 #include "auth.h"
-#include "dispatch.h"
 #include "drc.h"
 #include "log.h"
 #include "pool.h"
@@ -17,7 +16,7 @@
 #include "xalloc.h"
 
 struct auth_session {
-	struct auth_session *next;          /* in its bucket */
+	struct hashtab_node hn;             /* in auth_sessions.table, by handle */
 	unsigned char handle[RPC_SHORT_LEN];
 	struct br_cred cred;                /* vouched uid/gid, looked-up groups */
 	uint64_t client_id;
@@ -51,50 +50,52 @@ bool auth_flavor_ok(uint32_t flavor, enum auth_mode required)
 
 void auth_sessions_init(struct auth_sessions *s)
 {
-	memset(s, 0, sizeof(*s));
+	hashtab_init(&s->table, 0);
+}
+
+static void drop_session(struct auth_sessions *s, struct auth_session *x)
+{
+	hashtab_remove(&s->table, &x->hn);
+	free(x);
+}
+
+static int drop_each(struct hashtab_node *n, void *s)
+{
+	drop_session(s, HASHTAB_ENTRY(n, struct auth_session, hn));
+	return 0;
 }
 
 void auth_sessions_release(struct auth_sessions *s)
 {
-	for (size_t i = 0; i < AUTH_BUCKETS; i++) {
-		while (s->bucket[i]) {
-			struct auth_session *x = s->bucket[i];
-
-			s->bucket[i] = x->next;
-			free(x);
-		}
-	}
-	s->count = 0;
+	hashtab_foreach(&s->table, drop_each, s);
+	hashtab_release(&s->table);
 }
 
-/* Handles are random: their first byte spreads them well enough. */
-static struct auth_session **bucket_of(struct auth_sessions *s,
-				       const unsigned char *handle)
+static bool session_is(const struct hashtab_node *n, const void *handle)
 {
-	return &s->bucket[handle[0] % AUTH_BUCKETS];
+	return !memcmp(HASHTAB_ENTRY(n, struct auth_session, hn)->handle,
+		       handle, RPC_SHORT_LEN);
 }
 
-static void unlink_session(struct auth_sessions *s, struct auth_session **pp)
+static int note_older(struct hashtab_node *n, void *oldest)
 {
-	struct auth_session *x = *pp;
+	struct auth_session *x = HASHTAB_ENTRY(n, struct auth_session, hn);
+	struct auth_session **o = oldest;
 
-	*pp = x->next;
-	free(x);
-	s->count--;
+	if (!*o || x->used_ns < (*o)->used_ns)
+		*o = x;
+	return 0;
 }
 
 /* Drop the least recently used session (a full table: AUTH_SESSIONS_MAX
  * users on one connection is rare, so a scan is fine). */
 static void evict_lru(struct auth_sessions *s)
 {
-	struct auth_session **victim = NULL;
+	struct auth_session *victim = NULL;
 
-	for (size_t i = 0; i < AUTH_BUCKETS; i++)
-		for (struct auth_session **pp = &s->bucket[i]; *pp; pp = &(*pp)->next)
-			if (!victim || (*pp)->used_ns < (*victim)->used_ns)
-				victim = pp;
+	hashtab_foreach(&s->table, note_older, &victim);
 	if (victim)
-		unlink_session(s, victim);
+		drop_session(s, victim);
 }
 
 void auth_session_add(struct auth_sessions *s,
@@ -103,17 +104,14 @@ void auth_session_add(struct auth_sessions *s,
 		      int64_t now_ns)
 {
 	struct auth_session *x = xcalloc(1, sizeof(*x));
-	struct auth_session **head = bucket_of(s, handle);
 
-	if (s->count >= AUTH_SESSIONS_MAX)
+	if (s->table.count >= AUTH_SESSIONS_MAX)
 		evict_lru(s);
 	memcpy(x->handle, handle, RPC_SHORT_LEN);
 	x->cred = *cred;
 	x->client_id = client_id;
 	x->created_ns = x->used_ns = now_ns;
-	x->next = *head;
-	*head = x;
-	s->count++;
+	hashtab_insert(&s->table, &x->hn, hash_bytes(handle, RPC_SHORT_LEN));
 }
 
 /* The live session with this handle, or NULL (an expired one is dropped:
@@ -122,29 +120,45 @@ static struct auth_session *find_session(struct auth_sessions *s,
 					 const unsigned char *handle,
 					 int64_t now_ns)
 {
-	for (struct auth_session **pp = bucket_of(s, handle); *pp; pp = &(*pp)->next) {
-		struct auth_session *x = *pp;
+	struct hashtab_node *n = hashtab_find(&s->table,
+					      hash_bytes(handle, RPC_SHORT_LEN),
+					      session_is, handle);
+	struct auth_session *x;
 
-		if (memcmp(x->handle, handle, RPC_SHORT_LEN))
-			continue;
-		if (now_ns - x->created_ns > AUTH_SESSION_TTL_NS) {
-			unlink_session(s, pp);
-			return NULL;
-		}
-		x->used_ns = now_ns;
-		return x;
+	if (!n)
+		return NULL;
+	x = HASHTAB_ENTRY(n, struct auth_session, hn);
+	if (now_ns - x->created_ns > AUTH_SESSION_TTL_NS) {
+		drop_session(s, x);
+		return NULL;
 	}
-	return NULL;
+	x->used_ns = now_ns;
+	return x;
 }
 
 /* ---- the policy, in the loop */
+
+/* NULL, INFO, MOUNT and HELLO accept AUTH_NONE. */
+static bool none_ok(uint32_t proc)
+{
+	return proc == BRPROC_NULL || proc == BRPROC_INFO ||
+	       proc == BRPROC_MOUNT || proc == BRPROC_HELLO;
+}
+
+/* NULL, INFO, HELLO, STATS and BENCH_NET are answered whatever the
+ * client's source port. */
+static bool any_port(uint32_t proc)
+{
+	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_HELLO ||
+	       proc == BRPROC_STATS || proc == BRPROC_BENCH_NET;
+}
 
 static enum auth_stat admit_sys(const struct rpc_call *call,
 				enum auth_mode required, bool port_ok,
 				const char *peer, struct auth_who *who)
 {
 	/* NULL, INFO and HELLO do nothing as anybody: any port, any mode. */
-	if (!dispatch_any_port(call->proc)) {
+	if (!any_port(call->proc)) {
 		if (required == AUTH_MODE_MUNGE) {
 			log_warn_rl("%s from %s with AUTH_SYS refused: this server "
 				    "requires MUNGE (--auth=munge)",
@@ -199,9 +213,9 @@ enum auth_stat auth_admit(struct auth_sessions *s, const struct rpc_call *call,
 		return AUTH_OK;
 	case RPC_AUTH_NONE:
 		/* Under MUNGE the source port proves nothing either way. */
-		if (!dispatch_auth_none_ok(call->proc) ||
+		if (!none_ok(call->proc) ||
 		    !(port_ok || required == AUTH_MODE_MUNGE ||
-		      dispatch_any_port(call->proc)))
+		      any_port(call->proc)))
 			return AUTH_TOOWEAK;
 		who->flavor = RPC_AUTH_NONE;
 		return AUTH_OK;

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hashtab.h"
 #include "rpcmsg.h"
 
 struct job;
@@ -49,7 +50,6 @@ enum auth_mode {
 
 #define AUTH_SESSIONS_MAX 256               /* per connection (LRU beyond) */
 #define AUTH_SESSION_TTL_NS (600 * 1000000000LL)
-#define AUTH_BUCKETS 64
 
 /* "sys" or "munge": 0, or -EINVAL. */
 int auth_mode_parse(const char *s, enum auth_mode *out);
@@ -65,8 +65,7 @@ struct auth_session;
 
 /* The sessions of one connection.  Loop thread only. */
 struct auth_sessions {
-	struct auth_session *bucket[AUTH_BUCKETS];
-	unsigned int count;
+	struct hashtab table;   /* of struct auth_session, by handle */
 };
 
 void auth_sessions_init(struct auth_sessions *s);

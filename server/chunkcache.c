@@ -1,11 +1,12 @@
-/* chunkcache.c - the hot-chunk cache (chunkcache.h): a chained hash table
- * of entries, the ready ones on a doubly linked LRU list. */
+/* chunkcache.c - the hot-chunk cache (chunkcache.h): a hash table of
+ * entries, the ready ones on a doubly linked LRU list. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "chunkcache.h"
+#include "hashtab.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -17,7 +18,7 @@ enum state {
 
 struct entry {
 	unsigned char key[CHUNKCACHE_KEY_LEN];
-	struct entry *hnext;            /* hash chain */
+	struct hashtab_node hn;         /* in the table, by key */
 	struct entry *prev, *next;      /* LRU list (READY only) */
 	void *data;
 	size_t len;
@@ -33,8 +34,7 @@ struct chunkcache_fill {
 struct chunkcache {
 	pthread_mutex_t mu;             /* everything below */
 	pthread_cond_t loaded;          /* a LOADING entry changed state */
-	struct entry **buckets;
-	size_t nbuckets;                /* a power of two */
+	struct hashtab table;           /* of entries (LOADING and READY), by key */
 	struct entry lru;               /* sentinel: lru.next most recent */
 	struct chunkcache_stats st;     /* used, bound, entries kept current */
 };
@@ -46,13 +46,13 @@ static size_t cost(size_t len)
 	return len + sizeof(struct entry);
 }
 
-/* The key is a good hash already: its first bytes pick the bucket. */
-static size_t bucket_of(const struct chunkcache *cc, const unsigned char *key)
+/* The key is a good hash already: its first bytes serve as the table's. */
+static uint64_t key_hash(const unsigned char *key)
 {
 	uint64_t h;
 
 	memcpy(&h, key, sizeof(h));
-	return (size_t)h & (cc->nbuckets - 1);
+	return h;
 }
 
 struct chunkcache *chunkcache_new(uint64_t bound)
@@ -61,27 +61,28 @@ struct chunkcache *chunkcache_new(uint64_t bound)
 
 	pthread_mutex_init(&cc->mu, NULL);
 	pthread_cond_init(&cc->loaded, NULL);
-	cc->nbuckets = MIN_BUCKETS;
-	cc->buckets = xcalloc(cc->nbuckets, sizeof(*cc->buckets));
+	hashtab_init(&cc->table, MIN_BUCKETS);
 	cc->lru.next = cc->lru.prev = &cc->lru;
 	cc->st.bound = bound;
 	return cc;
+}
+
+/* Frees an entry without unlinking it: the whole table goes next. */
+static int free_entry(struct hashtab_node *n, void *unused)
+{
+	struct entry *e = HASHTAB_ENTRY(n, struct entry, hn);
+
+	free(e->data);
+	free(e);
+	return 0;
 }
 
 void chunkcache_free(struct chunkcache *cc)
 {
 	if (!cc)
 		return;
-	for (size_t b = 0; b < cc->nbuckets; b++) {
-		struct entry *e = cc->buckets[b], *n;
-
-		for (; e; e = n) {
-			n = e->hnext;
-			free(e->data);
-			free(e);
-		}
-	}
-	free(cc->buckets);
+	hashtab_foreach(&cc->table, free_entry, NULL);
+	hashtab_release(&cc->table);
 	pthread_cond_destroy(&cc->loaded);
 	pthread_mutex_destroy(&cc->mu);
 	free(cc);
@@ -111,60 +112,27 @@ bool chunkcache_wants_file(const struct chunkcache *cc, uint64_t size)
 
 /* ---- table and list (cc->mu held) */
 
-static struct entry *find(struct chunkcache *cc, const unsigned char *key)
+static bool entry_is(const struct hashtab_node *n, const void *key)
 {
-	struct entry *e = cc->buckets[bucket_of(cc, key)];
-
-	while (e && memcmp(e->key, key, CHUNKCACHE_KEY_LEN))
-		e = e->hnext;
-	return e;
+	return !memcmp(HASHTAB_ENTRY(n, struct entry, hn)->key, key, CHUNKCACHE_KEY_LEN);
 }
 
-/* Double the buckets when the chains grow past one entry on average:
- * small chunks (small files) can make many entries for one bound. */
-static void grow(struct chunkcache *cc)
+static struct entry *find(struct chunkcache *cc, const unsigned char *key)
 {
-	size_t n = cc->nbuckets * 2;
-	struct entry **nb = xcalloc(n, sizeof(*nb));
-	struct entry **old = cc->buckets;
-	size_t oldn = cc->nbuckets;
+	struct hashtab_node *n = hashtab_find(&cc->table, key_hash(key), entry_is, key);
 
-	cc->buckets = nb;
-	cc->nbuckets = n;
-	for (size_t b = 0; b < oldn; b++) {
-		struct entry *e = old[b], *next;
-
-		for (; e; e = next) {
-			size_t i = bucket_of(cc, e->key);
-
-			next = e->hnext;
-			e->hnext = nb[i];
-			nb[i] = e;
-		}
-	}
-	free(old);
+	return n ? HASHTAB_ENTRY(n, struct entry, hn) : NULL;
 }
 
 static void table_add(struct chunkcache *cc, struct entry *e)
 {
-	size_t i;
-
-	if (cc->st.entries >= cc->nbuckets)
-		grow(cc);
-	i = bucket_of(cc, e->key);
-	e->hnext = cc->buckets[i];
-	cc->buckets[i] = e;
+	hashtab_insert(&cc->table, &e->hn, key_hash(e->key));
 	cc->st.entries++;
 }
 
 static void table_del(struct chunkcache *cc, struct entry *e)
 {
-	struct entry **p = &cc->buckets[bucket_of(cc, e->key)];
-
-	while (*p != e)
-		p = &(*p)->hnext;
-	*p = e->hnext;
-	e->hnext = NULL;
+	hashtab_remove(&cc->table, &e->hn);
 	cc->st.entries--;
 }
 

@@ -1,6 +1,6 @@
 /* chunkcache.h - the server's hot-chunk cache: chunk bytes in RAM, keyed
  * by their XXH3-128 hash (chunkidx.h), bounded, least recently used out
- * first (issue 4, item 2).
+ * first.
  *
  * Why: when eight nodes read the same file at once (a job starting on a
  * whole cluster) each READ_CHUNK would read and hash the same chunk from

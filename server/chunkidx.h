@@ -1,5 +1,5 @@
 /* chunkidx.h - the server's chunk index: per file, the XXH3-128 hash of
- * each chunk, kept in bramble.db (issue 4, item 1).
+ * each chunk, kept in bramble.db: what CHUNKMAP and READ_CHUNK serve.
  *
  * A regular file is cut into chunks of chunk_size bytes (the last one is
  * shorter; a file of 0 bytes has no chunk).  For each file identity

@@ -1,23 +1,20 @@
-/* dispatch.c - procedure table, call context, and dispatch_run(). */
+/* dispatch.c - the procedure table, and running one call of it: decode,
+ * route to its export, perform as the caller, answer (dispatch.h).  What
+ * the handlers themselves use lives in call.c. */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/openat2.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cred.h"
+#include "dispatch.h"
 #include "drc.h"
 #include "exports.h"
-#include "fdcache.h"
 #include "log.h"
-#include "orphans.h"
 #include "proc.h"
+#include "util.h"
 #include "watch.h"
-#include "stats.h"
 #include "xalloc.h"
 
 enum {
@@ -95,7 +92,7 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	P(BRPROC_TESTLOCK, br_lock_args, br_lock_res, proc_testlock, P_FH),
 	/* The reply grows by named counters when asked (stats.h). */
 	[BRPROC_STATS] = { (xdrproc_t)xdr_br_stats_args, sizeof(br_stats_args),
-			   (xdrproc_t)stats_xdr_reply, sizeof(br_stats_ext_res),
+			   (xdrproc_t)proc_stats_xdr_res, sizeof(br_stats_ext_res),
 			   proc_stats, 0 },
 	/* Hashing reads the whole file: never in the loop. */
 	P(BRPROC_CHUNKMAP, br_chunkmap_args, br_chunkmap_res, proc_chunkmap, P_FH),
@@ -120,18 +117,6 @@ bool dispatch_known(uint32_t proc)
 	return proc == BRPROC_NULL || (proc < BR_NPROCS && procs[proc].fn);
 }
 
-bool dispatch_auth_none_ok(uint32_t proc)
-{
-	return proc == BRPROC_NULL || proc == BRPROC_INFO ||
-	       proc == BRPROC_MOUNT || proc == BRPROC_HELLO;
-}
-
-bool dispatch_any_port(uint32_t proc)
-{
-	return proc == BRPROC_NULL || proc == BRPROC_INFO || proc == BRPROC_HELLO ||
-	       proc == BRPROC_STATS || proc == BRPROC_BENCH_NET;
-}
-
 bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size)
 {
 	if (proc >= BR_NPROCS || !procs[proc].fn)
@@ -139,128 +124,6 @@ bool dispatch_args_xdr(uint32_t proc, xdrproc_t *xargs, size_t *size)
 	*xargs = procs[proc].xargs;
 	*size = procs[proc].args_size;
 	return true;
-}
-
-/* ---- helpers for the handlers */
-
-int call_would_block(struct call *c)
-{
-	c->blocked = true;
-	return -EAGAIN;
-}
-
-int call_fh(struct call *c, const br_fh *fh, int *fd, struct stat *st)
-{
-	int rc;
-
-	/* route() made sure every handle of the call claims c->exp; the
-	 * MAC check in export.c proves it. */
-	if (!c->nowait)
-		return export_fh_open(c->exp->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
-	rc = export_fh_open_cached(c->exp->ex, fh->br_fh_val, fh->br_fh_len, fd, st);
-	return rc == -EAGAIN ? call_would_block(c) : rc;
-}
-
-/* openat(dirfd, name, O_PATH | O_NOFOLLOW), or in nowait mode the same
- * through the dentry cache only: RESOLVE_CACHED fails with EAGAIN where a
- * lookup would need I/O (or EINVAL before Linux 5.12).  A cached negative
- * dentry answers ENOENT without I/O. */
-static int lookup_at(struct call *c, int dirfd, const char *name)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-		.resolve = RESOLVE_CACHED | RESOLVE_BENEATH,
-	};
-	long fd;
-
-	if (!c->nowait) {
-		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		return fd < 0 ? -errno : (int)fd;
-	}
-	fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-	if (fd >= 0)
-		return (int)fd;
-	if (errno == EAGAIN || errno == EINVAL || errno == ENOSYS)
-		return call_would_block(c);
-	return -errno;
-}
-
-int call_dir(struct call *c, const br_fh *fh, int *fd)
-{
-	struct stat st;
-	int rc = call_fh(c, fh, fd, &st);
-
-	if (rc == 0 && !S_ISDIR(st.st_mode)) {
-		close(*fd);
-		rc = -ENOTDIR;
-	}
-	return rc;
-}
-
-int call_as_user(struct call *c)
-{
-	return cred_as(&c->cred);
-}
-
-void call_as_root(struct call *c)
-{
-	(void)c;
-	cred_root();
-}
-
-void call_attr(struct call *c, br_attr *out, const struct stat *st)
-{
-	br_attr_from_stat(out, st);
-	if (S_ISREG(st->st_mode) && st->st_nlink > 0 &&
-	    orphans_is(c->svc->orphans, st->st_dev, st->st_ino))
-		out->nlink--;
-}
-
-void fh_set(br_fh *dst, const struct export_fh *src)
-{
-	dst->br_fh_len = src->len;
-	dst->br_fh_val = xmemdup(src->data, src->len);
-}
-
-void fd_path(int fd, char *buf, size_t len)
-{
-	snprintf(buf, len, "/proc/self/fd/%d", fd);
-}
-
-void close_quiet(int fd)
-{
-	int saved = errno;
-
-	if (fd >= 0)
-		close(fd);
-	errno = saved;
-}
-
-int call_entry(struct call *c, int dirfd, const char *name, br_entry *out)
-{
-	struct export_fh fh;
-	struct stat st;
-	int fd, rc;
-
-	/* As the caller: the kernel checks search permission on dirfd. */
-	rc = call_as_user(c);
-	if (rc < 0)
-		return rc;
-	fd = lookup_at(c, dirfd, name);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	rc = export_fh_from_fd(c->exp->ex, fd, &fh);
-	close(fd);
-	if (rc < 0)
-		return rc;
-	fh_set(&out->fh, &fh);
-	call_attr(c, &out->attr, &st);
-	return 0;
 }
 
 /* ---- routing a call to its export */
@@ -340,11 +203,6 @@ static void trace(const struct job *j, const void *args, unsigned int flags,
 		 st ? st : "?", (long long)((t_end - j->t0_ns) / 1000));
 }
 
-/* Decode, perform and encode one call.  With nowait (the loop thread), a
- * handler that would wait for the disk gives up before doing anything
- * (c.blocked); the job is then left as it came, record included, for the
- * pool, and this returns false.  Undecodable arguments also go back: the
- * pool answers and logs them. */
 /* A call a previous run began and may have done before it died
  * (DRC_UNCERTAIN, drc.h): the answer that says "already done" -- EEXIST
  * from a call making a name, ENOENT from one removing or moving it -- is
@@ -394,16 +252,21 @@ static int settle_uncertain(struct call *c, uint32_t proc, void *args,
 	return proc_lookup(c, &look, res);
 }
 
-static uint64_t watch_seq_of(struct service *svc)
-{
-	return svc->watch ? watch_seq(svc->watch) : 0;
-}
+/* What a call changes, as the watchers (watch.h) need to hear of it: the
+ * change number before it ran, and the handles of the objects a REMOVE,
+ * RMDIR or RENAME is about to unlink or replace (victims[i] points into
+ * buf[i]). */
+struct watched {
+	uint64_t seq0;
+	br_fh victims[2];
+	struct export_fh buf[2];
+	unsigned int nvictims;
+};
 
-/* The handles of the objects a REMOVE, RMDIR or RENAME is about to
- * unlink or replace, while their names still lead to them: their
- * watchers are told too (watch.h).  out[i] points into buf[i]. */
-static unsigned int find_victims(struct call *c, uint32_t proc, const void *args,
-				 br_fh out[2], struct export_fh buf[2])
+/* Find the victims while their names still lead to them: their watchers
+ * are told too. */
+static void find_victims(struct call *c, uint32_t proc, const void *args,
+			 struct watched *w)
 {
 	const br_fh *dirs[2];
 	const char *names[2];
@@ -415,118 +278,79 @@ static unsigned int find_victims(struct call *c, uint32_t proc, const void *args
 
 		if (call_dir(c, dirs[i], &fd) < 0)
 			continue;
-		if (export_fh_at(c->exp->ex, fd, names[i], &buf[k]) == 0) {
-			out[k].br_fh_len = buf[k].len;
-			out[k].br_fh_val = (char *)buf[k].data;
+		if (export_fh_at(c->exp->ex, fd, names[i], &w->buf[k]) == 0) {
+			w->victims[k].br_fh_len = w->buf[k].len;
+			w->victims[k].br_fh_val = (char *)w->buf[k].data;
 			k++;
 		}
 		close(fd);
 	}
-	return k;
+	w->nvictims = k;
 }
 
-static bool execute(struct service *svc, struct job *j, bool nowait,
-		    bool uncertain)
+/* The caller's identity: a MUNGE session's uid/gid are vouched for, but
+ * root squash applies to them all the same; AUTH_NONE is nobody. */
+static void take_cred(struct call *c, const struct job *j)
 {
-	const struct proc_desc *d = &procs[j->proc];
-	struct call c = { .svc = svc, .nowait = nowait, .job = j,
-			  .has_client = j->has_client_id, .client = j->client_id };
-	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
-	void *res = xcalloc(1, d->res_size);
-	int rc, status = 0;
-	uint64_t seq0 = 0;
-	br_fh victims[2];
-	struct export_fh victim_buf[2];
-	unsigned int nvictims = 0;
+	if (j->flavor != RPC_AUTH_SYS && j->flavor != BR_AUTH_MUNGE) {
+		c->cred.uid = c->cred.gid = CRED_NOBODY;
+		return;
+	}
+	c->cred = j->cred;
+	/* The export's choice; MOUNT (no export yet) resolves as the server
+	 * whatever the caller is. */
+	if (!c->exp || c->exp->root_squash)
+		cred_squash(&c->cred);
+	c->root = c->cred.uid == 0;
+}
 
-	rc = rpcmsg_decode_body(j->args, j->args_len, d->xargs, args, d->args_size);
-	if (rc < 0 && nowait) {
-		free(args);
-		free(res);
-		return false;
-	}
-	if (rc < 0) {
-		free(j->rec);
-		j->rec = NULL;
-		j->args = NULL;
-		log_warn_rl("%s: undecodable arguments (xid %08x)",
-			    br_proc_name(j->proc), j->xid);
-		rpcmsg_reply_accept_err(&j->reply, j->xid, GARBAGE_ARGS, 0, 0);
-		j->failed = true;
-		if (svc->trace)
-			trace(j, NULL, 0, -1, now_ns());
-		free(args);
-		free(res);
-		return true;
-	}
+/* Run the handler, watching what it reads before it reads it. */
+static int perform(struct call *c, const struct proc_desc *d, void *args,
+		   void *res, struct watched *w)
+{
+	struct job *j = c->job;
 
-	c.peer = (const struct sockaddr *)&j->peer_sa;
-	rc = route(svc, j, d->flags, args, &c);
-	if (rc == -EKEYREJECTED) {
-		exports_unref(c.exp);
-		free(j->rec);
-		j->rec = NULL;
-		j->args = NULL;
-		rpcmsg_reply_denied(&j->reply, j->xid, AUTH_ERROR, AUTH_TOOWEAK);
-		j->failed = true;
-		xdr_free(d->xargs, args);
-		free(args);
-		free(res);
-		return true;
-	}
-	if (rc == 0 && nowait && c.exp && !c.exp->local)
-		c.blocked = true;       /* fstat may wait on its filesystem */
+	w->seq0 = c->svc->watch ? watch_seq(c->svc->watch) : 0;
+	watch_before(c->svc->watch, j->wc, j->proc, args);
+	find_victims(c, j->proc, args, w);
+	return cred_root() < 0 ? -EPERM : d->fn(c, args, res);
+}
 
-	/* A MUNGE session's uid/gid are vouched for, but root squash
-	 * applies to them all the same. */
-	if (j->flavor == RPC_AUTH_SYS || j->flavor == BR_AUTH_MUNGE) {
-		c.cred = j->cred;
-		/* The export's choice; MOUNT (no export yet) resolves as the
-		 * server whatever the caller is. */
-		if (!c.exp || c.exp->root_squash)
-			cred_squash(&c.cred);
-		c.root = c.cred.uid == 0;
-	} else {
-		c.cred.uid = c.cred.gid = CRED_NOBODY;
-	}
-
-	if (rc == 0 && !c.blocked) {
-		/* Watch what it reads before reading it (watch.h). */
-		seq0 = watch_seq_of(svc);
-		watch_before(svc->watch, j->wc, j->proc, args);
-		nvictims = find_victims(&c, j->proc, args, victims, victim_buf);
-		rc = cred_root() < 0 ? -EPERM : d->fn(&c, args, res);
-	}
-	if (uncertain)
-		rc = settle_uncertain(&c, j->proc, args, res, rc);
-	cred_root();
-	/* A removed export is freed here when this call was its last user. */
-	exports_unref(c.exp);
-
-	if (c.parked) {
-		/* A lock wait kept the job (lock.h): it is not ours any more. */
-		assert(!nowait);
-		xdr_free(d->xargs, args);
-		xdr_free(d->xres, res);
-		free(args);
-		free(res);
-		return false;
-	}
-	if (c.blocked) {
-		assert(nowait);
-		xdr_free(d->xargs, args);
-		xdr_free(d->xres, res);
-		free(args);
-		free(res);
-		return false;
-	}
-	/* Callbacks for what it changed: the other connections' are queued
-	 * before this reply, this connection's after it (j->trail). */
-	watch_after(svc->watch, j->wc, j->proc, args, res, rc, seq0, victims,
-		    nvictims, &j->trail);
-	free(j->rec);                   /* the record is not needed any more */
+/* The record is not needed once the call is answered. */
+static void drop_record(struct job *j)
+{
+	free(j->rec);
 	j->rec = NULL;
 	j->args = NULL;
+}
+
+static void answer_garbage(struct service *svc, struct job *j)
+{
+	drop_record(j);
+	log_warn_rl("%s: undecodable arguments (xid %08x)",
+		    br_proc_name(j->proc), j->xid);
+	rpcmsg_reply_accept_err(&j->reply, j->xid, GARBAGE_ARGS, 0, 0);
+	j->failed = true;
+	if (svc->trace)
+		trace(j, NULL, 0, -1, now_ns());
+}
+
+/* The export demands MUNGE and the call has AUTH_SYS (route()): the
+ * RPC-level refusal on which a client in auto mode opens a session. */
+static void answer_too_weak(struct job *j)
+{
+	drop_record(j);
+	rpcmsg_reply_denied(&j->reply, j->xid, AUTH_ERROR, AUTH_TOOWEAK);
+	j->failed = true;
+}
+
+/* Encode the handler's result with the status rc gives. */
+static void answer(struct service *svc, struct job *j, const struct proc_desc *d,
+		   const void *args, void *res, int rc)
+{
+	int status = 0;
+
+	drop_record(j);
 	if (!(d->flags & P_NOSTATUS)) {
 		/* Every result type of the .x but INFO's starts with its
 		 * br_stat (a union's discriminant or a bare br_stat). */
@@ -542,11 +366,65 @@ static bool execute(struct service *svc, struct job *j, bool nowait,
 	}
 	if (svc->trace)
 		trace(j, args, d->flags, status, now_ns());
+}
+
+/* Decode, perform and answer one call; true when j->reply holds the
+ * answer.  With nowait (the loop thread), a handler that would wait for
+ * the disk gives up before doing anything (c.blocked), and undecodable
+ * arguments are left for the pool to answer and log: the job goes back
+ * as it came, record included, and this returns false.  false too for a
+ * LOCK that waits: the lock manager keeps the job (c.parked). */
+static bool execute(struct service *svc, struct job *j, bool nowait,
+		    bool uncertain)
+{
+	const struct proc_desc *d = &procs[j->proc];
+	struct call c = { .svc = svc, .nowait = nowait, .job = j,
+			  .has_client = j->has_client_id, .client = j->client_id,
+			  .peer = (const struct sockaddr *)&j->peer_sa };
+	void *args = xcalloc(1, d->args_size ? d->args_size : 1);
+	void *res = xcalloc(1, d->res_size);
+	struct watched w = { 0 };
+	bool answered = false;
+	int rc;
+
+	if (rpcmsg_decode_body(j->args, j->args_len, d->xargs, args, d->args_size) < 0) {
+		if (!nowait)
+			answer_garbage(svc, j);
+		answered = !nowait;
+		goto out;
+	}
+	rc = route(svc, j, d->flags, args, &c);
+	if (rc == -EKEYREJECTED) {
+		answer_too_weak(j);
+		answered = true;
+		goto out;
+	}
+	if (rc == 0 && nowait && c.exp && !c.exp->local)
+		c.blocked = true;       /* fstat may wait on its filesystem */
+	take_cred(&c, j);
+	if (rc == 0 && !c.blocked)
+		rc = perform(&c, d, args, res, &w);
+	if (uncertain)
+		rc = settle_uncertain(&c, j->proc, args, res, rc);
+	cred_root();
+	if (c.parked || c.blocked) {
+		assert(c.parked ? !nowait : nowait);
+		goto out;
+	}
+	/* Callbacks for what it changed: the other connections' are queued
+	 * before this reply, this connection's after it (j->trail). */
+	watch_after(svc->watch, j->wc, j->proc, args, res, rc, w.seq0, w.victims,
+		    w.nvictims, &j->trail);
+	answer(svc, j, d, args, res, rc);
+	answered = true;
+out:
+	/* A removed export is freed here when this call was its last user. */
+	exports_unref(c.exp);
 	xdr_free(d->xargs, args);
 	xdr_free(d->xres, res);
 	free(args);
 	free(res);
-	return true;
+	return answered;
 }
 
 bool dispatch_run(void *ctx, struct job *j)

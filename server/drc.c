@@ -9,12 +9,13 @@
 
 #include "drc.h"
 #include "drcstore.h"
+#include "hashtab.h"
 #include "log.h"
 #include "xalloc.h"
 
 struct drc_entry {
 	struct drc_key key;
-	struct drc_entry *hnext;       /* bucket chain */
+	struct hashtab_node hn;        /* in the table, by key */
 	struct drc_entry *older, *newer; /* age list */
 	int64_t t_ns;                  /* when the first copy began */
 	bool done;                     /* reply stored */
@@ -31,10 +32,8 @@ struct drc {
 	pthread_cond_t cond;           /* broadcast when an entry is done */
 	unsigned int max;
 	int64_t ttl_ns;
-	size_t nbuckets;               /* a power of two */
-	struct drc_entry **buckets;    /* protected by lock */
+	struct hashtab table;          /* protected by lock; at most max entries */
 	struct drc_entry *oldest, *newest; /* protected by lock */
-	unsigned int count;            /* protected by lock */
 	struct drcstore *store;        /* NULL: memory only; set before use */
 	unsigned int stores;           /* protected by lock: since the last prune */
 };
@@ -47,10 +46,8 @@ struct drc *drc_new(unsigned int max, int64_t ttl_ns)
 	pthread_cond_init(&d->cond, NULL);
 	d->max = max ? max : 1;
 	d->ttl_ns = ttl_ns;
-	d->nbuckets = 16;
-	while (d->nbuckets < d->max)
-		d->nbuckets *= 2;
-	d->buckets = xcalloc(d->nbuckets, sizeof(*d->buckets));
+	/* As many buckets as entries allowed: the table never grows. */
+	hashtab_init(&d->table, d->max);
 	return d;
 }
 
@@ -65,7 +62,7 @@ void drc_free(struct drc *d)
 		free(e->reply);
 		free(e);
 	}
-	free(d->buckets);
+	hashtab_release(&d->table);
 	drcstore_close(d->store);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
@@ -99,9 +96,10 @@ bool drc_client_id(const char *machname, uint64_t *id)
 
 /* FNV-1a, 64 bits: the arguments of the cached calls are a few hundred
  * bytes at most, and this only tells a retransmission from a reused XID. */
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
+uint64_t drc_sum(const void *p, size_t len)
 {
 	const unsigned char *b = p;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
 
 	for (size_t i = 0; i < len; i++) {
 		h ^= b[i];
@@ -110,35 +108,29 @@ static uint64_t fnv(uint64_t h, const void *p, size_t len)
 	return h;
 }
 
-uint64_t drc_sum(const void *p, size_t len)
-{
-	return fnv(UINT64_C(0xcbf29ce484222325), p, len);
-}
-
 static bool key_eq(const struct drc_key *a, const struct drc_key *b)
 {
 	return a->client == b->client && a->xid == b->xid &&
 	       a->proc == b->proc && a->sum == b->sum;
 }
 
-static struct drc_entry **bucket(struct drc *d, const struct drc_key *k)
+static uint64_t key_hash(const struct drc_key *k)
 {
-	uint64_t h = drc_sum(&k->client, sizeof(k->client));
+	uint64_t f[3] = { k->client, (uint64_t)k->xid << 32 | k->proc, k->sum };
 
-	h = fnv(h, &k->xid, sizeof(k->xid));
-	h = fnv(h, &k->proc, sizeof(k->proc));
-	h = fnv(h, &k->sum, sizeof(k->sum));
-	return &d->buckets[h & (d->nbuckets - 1)];
+	return hash_bytes(f, sizeof(f));
+}
+
+static bool entry_is(const struct hashtab_node *n, const void *k)
+{
+	return key_eq(&HASHTAB_ENTRY(n, struct drc_entry, hn)->key, k);
 }
 
 static struct drc_entry *find(struct drc *d, const struct drc_key *k)
 {
-	struct drc_entry *e;
+	struct hashtab_node *n = hashtab_find(&d->table, key_hash(k), entry_is, k);
 
-	for (e = *bucket(d, k); e; e = e->hnext)
-		if (key_eq(&e->key, k))
-			return e;
-	return NULL;
+	return n ? HASHTAB_ENTRY(n, struct drc_entry, hn) : NULL;
 }
 
 /* Only a finished entry nobody waits for may go. */
@@ -149,12 +141,8 @@ static bool removable(const struct drc_entry *e)
 
 static void remove_entry(struct drc *d, struct drc_entry *e)
 {
-	struct drc_entry **pp = bucket(d, &e->key);
-
 	assert(removable(e));
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
+	hashtab_remove(&d->table, &e->hn);
 	if (e->older)
 		e->older->newer = e->newer;
 	else
@@ -163,7 +151,6 @@ static void remove_entry(struct drc *d, struct drc_entry *e)
 		e->newer->older = e->older;
 	else
 		d->newest = e->older;
-	d->count--;
 	free(e->reply);
 	free(e);
 }
@@ -179,12 +166,12 @@ static bool make_room(struct drc *d, int64_t now_ns)
 		if (removable(e))
 			remove_entry(d, e);
 	}
-	for (e = d->oldest; e && d->count >= d->max; e = next) {
+	for (e = d->oldest; e && d->table.count >= d->max; e = next) {
 		next = e->newer;
 		if (removable(e))
 			remove_entry(d, e);
 	}
-	return d->count < d->max;
+	return d->table.count < d->max;
 }
 
 /* A new entry for k, newest in the age list.  Lock held; room made. */
@@ -192,19 +179,16 @@ static struct drc_entry *insert(struct drc *d, const struct drc_key *k,
 				int64_t now_ns)
 {
 	struct drc_entry *e = xcalloc(1, sizeof(*e));
-	struct drc_entry **pp = bucket(d, k);
 
 	e->key = *k;
 	e->t_ns = now_ns;
-	e->hnext = *pp;
-	*pp = e;
+	hashtab_insert(&d->table, &e->hn, key_hash(k));
 	e->older = d->newest;
 	if (d->newest)
 		d->newest->newer = e;
 	else
 		d->oldest = e;
 	d->newest = e;
-	d->count++;
 	return e;
 }
 
@@ -350,7 +334,7 @@ int drc_persist(struct drc *d, const char *db_path, int64_t now_ns,
 	pthread_mutex_lock(&d->lock);
 	rc = drcstore_load(d->store, d->max, real_ns(), load_row, &lc);
 	if (rc >= 0)
-		rc = (int)d->count;     /* entries: an intent and its reply are one */
+		rc = (int)d->table.count;     /* entries: an intent and its reply are one */
 	pthread_mutex_unlock(&d->lock);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot read the duplicate-request table of "
@@ -366,7 +350,7 @@ unsigned int drc_count(struct drc *d)
 	unsigned int n;
 
 	pthread_mutex_lock(&d->lock);
-	n = d->count;
+	n = (unsigned int)d->table.count;
 	pthread_mutex_unlock(&d->lock);
 	return n;
 }

@@ -50,18 +50,12 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "drckey.h"
 
 #define DRC_MAX 16384                  /* about 5 MiB at most */
 #define DRC_TTL_NS (120 * INT64_C(1000000000))
-#define DRC_REPLY_MAX 4096
 #define DRC_CLIENT_ID_LEN 16           /* hex digits in the machinename */
 #define DRC_PRUNE_EVERY 1024           /* stores between two prunes */
-
-struct drc_key {
-	uint64_t client;               /* from the machinename */
-	uint32_t xid, proc;
-	uint64_t sum;                  /* checksum of the arguments */
-};
 
 struct drc;
 struct drc_entry;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drc.h"
+#include "drckey.h"
 #include "drcstore.h"
 #include "state.h"
 #include "xalloc.h"

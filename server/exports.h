@@ -15,7 +15,7 @@
  * `brambled --export DIR' is the same as a file with the one line
  * "basename(DIR)  DIR".
  *
- * Export ids.  Each handle carries its export's 16-bit id (export.h),
+ * Export ids.  Each handle carries its export's 16-bit id (fhandle.h),
  * derived from the NAME (the first two bytes of its BLAKE2b hash), so
  * handles survive restarts and reloads as long as the name stays; `id=N'
  * overrides it when two names collide (refused at load, naming both).
@@ -49,7 +49,7 @@
 
 #include "allow.h"
 #include "buf.h"
-#include "export.h"
+#include "fhandle.h"
 
 #define EXPORTS_NAME_MAX 64
 
@@ -106,6 +106,10 @@ int exports_parse(const char *file, const char *text,
 void exports_table_free(struct exports_table *t);
 /* The id a name gets without id=N. */
 uint16_t exports_name_id(const char *name);
+/* A valid NAME (see above). */
+bool exports_name_ok(const char *s);
+/* Append e (its reference passes to t). */
+void exports_table_add(struct exports_table *t, struct exports_entry *e);
 
 /* ---- the live set */
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "fdcache.h"
+#include "hashtab.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -13,32 +14,18 @@ struct fentry {
 	int fd;
 	int64_t last_ns;
 	struct fentry *prev, *next;    /* most recently given back first */
-	struct fentry *hnext;          /* hash chain */
+	struct hashtab_node hn;        /* in the table, by key */
 };
 
 struct fdcache {
 	pthread_mutex_t lock;
 	struct fentry lru;             /* protected by lock; sentinel */
-	struct fentry **table;         /* protected by lock */
-	size_t nbuckets;               /* power of two, >= max */
-	unsigned int count;            /* protected by lock */
+	/* Beside the LRU list: every READ or WRITE looks up a key or two,
+	 * and a full cache scanned linearly cost microseconds per call. */
+	struct hashtab table;          /* protected by lock; at most max entries */
 	unsigned int max;
 	int64_t idle_ns;
 };
-
-/* A hash table beside the LRU list: every READ or WRITE looks up a key or
- * two, and a full cache scanned linearly cost microseconds per call. */
-
-static size_t key_bucket(const struct fdcache *fc, const struct fdcache_key *k)
-{
-	uint64_t h = 1469598103934665603ull;       /* FNV-1a */
-
-	for (uint32_t i = 0; i < k->fhlen; i++)
-		h = (h ^ k->fh[i]) * 1099511628211ull;
-	h = (h ^ k->cred.uid) * 1099511628211ull;
-	h = (h ^ (uint32_t)k->accmode) * 1099511628211ull;
-	return (size_t)(h ^ (h >> 29)) & (fc->nbuckets - 1);
-}
 
 struct fdcache *fdcache_new(unsigned int max, unsigned int idle_sec)
 {
@@ -47,33 +34,37 @@ struct fdcache *fdcache_new(unsigned int max, unsigned int idle_sec)
 	pthread_mutex_init(&fc->lock, NULL);
 	fc->lru.next = fc->lru.prev = &fc->lru;
 	fc->max = max ? max : 1;
-	for (fc->nbuckets = 16; fc->nbuckets < fc->max; fc->nbuckets *= 2)
-		;
-	fc->table = xcalloc(fc->nbuckets, sizeof(*fc->table));
+	/* As many buckets as entries allowed: the table never grows. */
+	hashtab_init(&fc->table, fc->max);
 	fc->idle_ns = (int64_t)idle_sec * 1000000000;
 	return fc;
 }
 
-/* The chain link pointing at k's entry, or at the chain's NULL end. */
-static struct fentry **find(struct fdcache *fc, const struct fdcache_key *k)
+/* Keys are zeroed before they are filled (fdcache_key_init) and compared
+ * whole: hashed whole too. */
+static uint64_t key_hash(const struct fdcache_key *k)
 {
-	struct fentry **pp = &fc->table[key_bucket(fc, k)];
+	return hash_bytes(k, sizeof(*k));
+}
 
-	while (*pp && memcmp(&(*pp)->key, k, sizeof(*k)))
-		pp = &(*pp)->hnext;
-	return pp;
+static bool entry_is(const struct hashtab_node *n, const void *k)
+{
+	return !memcmp(&HASHTAB_ENTRY(n, struct fentry, hn)->key, k,
+		       sizeof(struct fdcache_key));
+}
+
+static struct fentry *find(struct fdcache *fc, const struct fdcache_key *k)
+{
+	struct hashtab_node *n = hashtab_find(&fc->table, key_hash(k), entry_is, k);
+
+	return n ? HASHTAB_ENTRY(n, struct fentry, hn) : NULL;
 }
 
 static void unlink_entry(struct fdcache *fc, struct fentry *e)
 {
-	struct fentry **pp = &fc->table[key_bucket(fc, &e->key)];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
+	hashtab_remove(&fc->table, &e->hn);
 	e->prev->next = e->next;
 	e->next->prev = e->prev;
-	fc->count--;
 }
 
 void fdcache_free(struct fdcache *fc)
@@ -88,7 +79,7 @@ void fdcache_free(struct fdcache *fc)
 		free(e);
 	}
 	pthread_mutex_destroy(&fc->lock);
-	free(fc->table);
+	hashtab_release(&fc->table);
 	free(fc);
 }
 
@@ -112,7 +103,7 @@ int fdcache_take(struct fdcache *fc, const struct fdcache_key *k)
 	struct fentry *e;
 
 	pthread_mutex_lock(&fc->lock);
-	e = *find(fc, k);
+	e = find(fc, k);
 	if (e) {
 		unlink_entry(fc, e);
 		fd = e->fd;
@@ -124,33 +115,29 @@ int fdcache_take(struct fdcache *fc, const struct fdcache_key *k)
 
 void fdcache_give(struct fdcache *fc, const struct fdcache_key *k, int fd)
 {
-	struct fentry *e, *victim = NULL, **pp;
+	struct fentry *e, *victim = NULL;
 
 	if (fd < 0)
 		return;
 	pthread_mutex_lock(&fc->lock);
-	pp = find(fc, k);
-	if (*pp) {
+	if (find(fc, k)) {
 		pthread_mutex_unlock(&fc->lock);
 		close(fd);      /* one per key is enough */
 		return;
 	}
-	if (fc->count >= fc->max) {
+	if (fc->table.count >= fc->max) {
 		victim = fc->lru.prev;
 		unlink_entry(fc, victim);
-		pp = find(fc, k);       /* the victim may have shared k's chain */
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->key = *k;
 	e->fd = fd;
 	e->last_ns = now_ns();
-	e->hnext = NULL;
-	*pp = e;
+	hashtab_insert(&fc->table, &e->hn, key_hash(k));
 	e->next = fc->lru.next;
 	e->prev = &fc->lru;
 	fc->lru.next->prev = e;
 	fc->lru.next = e;
-	fc->count++;
 	pthread_mutex_unlock(&fc->lock);
 	if (victim) {
 		close(victim->fd);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bramble_prot.h"
+#include "hashtab.h"
 #include "lock.h"
 #include "lockdb.h"
 #include "log.h"
@@ -16,7 +17,6 @@
 #include "util.h"
 #include "xalloc.h"
 
-#define NBUCKETS 1024
 #define NS 1000000000LL
 
 _Static_assert(LKR_POSIX == BR_LK_POSIX && LKR_FLOCK == BR_LK_FLOCK &&
@@ -25,7 +25,7 @@ _Static_assert(LKR_POSIX == BR_LK_POSIX && LKR_FLOCK == BR_LK_FLOCK &&
 
 
 struct lfile {
-	struct lfile *hnext;
+	struct hashtab_node hn;        /* in lockmgr.files, by (dev, ino) */
 	uint64_t dev, ino;
 	struct lkr_set locks;
 	unsigned int nwaiters;
@@ -54,7 +54,7 @@ struct lockmgr {
 	lock_reply_fn *reply;
 	struct lockdb *db;             /* NULL: nothing kept */
 	/* protected by lock: */
-	struct lfile *files[NBUCKETS];
+	struct hashtab files;          /* struct lfile */
 	size_t nlocks;
 	struct waiter *wait_head, *wait_tail;
 	size_t nwaiters;
@@ -70,40 +70,50 @@ struct lockmgr {
 
 /* ---- files */
 
-static struct lfile **file_slot(struct lockmgr *m, uint64_t dev, uint64_t ino)
+static uint64_t file_hash(uint64_t dev, uint64_t ino)
 {
-	uint64_t h = (ino * 0x9e3779b97f4a7c15ULL) ^ dev;
-	struct lfile **p = &m->files[(h >> 20) % NBUCKETS];
+	return hash_u64(hash_u64(dev) ^ ino);
+}
 
-	while (*p && ((*p)->dev != dev || (*p)->ino != ino))
-		p = &(*p)->hnext;
-	return p;
+static bool file_is(const struct hashtab_node *n, const void *key)
+{
+	const struct lfile *f = HASHTAB_ENTRY(n, struct lfile, hn);
+	const uint64_t *k = key;       /* dev, ino */
+
+	return f->dev == k[0] && f->ino == k[1];
 }
 
 static struct lfile *file_get(struct lockmgr *m, uint64_t dev, uint64_t ino,
 			      bool create)
 {
-	struct lfile **p = file_slot(m, dev, ino);
+	const uint64_t key[2] = { dev, ino };
+	uint64_t h = file_hash(dev, ino);
+	struct hashtab_node *n = hashtab_find(&m->files, h, file_is, key);
+	struct lfile *f;
 
-	if (!*p && create) {
-		*p = xcalloc(1, sizeof(**p));
-		(*p)->dev = dev;
-		(*p)->ino = ino;
-	}
-	return *p;
+	if (n)
+		return HASHTAB_ENTRY(n, struct lfile, hn);
+	if (!create)
+		return NULL;
+	f = xcalloc(1, sizeof(*f));
+	f->dev = dev;
+	f->ino = ino;
+	hashtab_insert(&m->files, &f->hn, h);
+	return f;
+}
+
+static void file_free(struct lockmgr *m, struct lfile *f)
+{
+	hashtab_remove(&m->files, &f->hn);
+	lkr_set_release(&f->locks);
+	free(f);
 }
 
 /* Free f when nothing refers to it any more. */
 static void file_put(struct lockmgr *m, struct lfile *f)
 {
-	struct lfile **p;
-
-	if (f->locks.n || f->nwaiters)
-		return;
-	p = file_slot(m, f->dev, f->ino);
-	*p = f->hnext;
-	lkr_set_release(&f->locks);
-	free(f);
+	if (!f->locks.n && !f->nwaiters)
+		file_free(m, f);
 }
 
 /* Apply a change to f's set, keeping the table's count. */
@@ -203,6 +213,20 @@ static void file_wake(struct lockmgr *m, struct lfile *f)
 		}
 		w = next;
 	}
+}
+
+/* hashtab_foreach: file_wake() every file. */
+static int file_wake_each(struct hashtab_node *n, void *arg)
+{
+	file_wake(arg, HASHTAB_ENTRY(n, struct lfile, hn));
+	return 0;
+}
+
+/* hashtab_foreach: free every file (lockmgr_free()). */
+static int file_free_each(struct hashtab_node *n, void *arg)
+{
+	file_free(arg, HASHTAB_ENTRY(n, struct lfile, hn));
+	return 0;
 }
 
 /* End f's waits of who's owner (any owner of who's client if all) that
@@ -392,27 +416,36 @@ int lockmgr_call(struct lockmgr *m, const struct lock_call *c,
 /* ---- leases and grace */
 
 /* Forget client c: its locks go, its waiters end, its row too. */
+struct expiry {
+	struct lockmgr *m;
+	struct lclient *c;
+	size_t dropped;
+};
+
+/* hashtab_foreach: drop the gone client's locks and waits on one file. */
+static int file_expire(struct hashtab_node *n, void *arg)
+{
+	struct expiry *x = arg;
+	struct lfile *f = HASHTAB_ENTRY(n, struct lfile, hn);
+	struct lkr who = { .client = x->c->id };
+	size_t k = lkr_drop(&f->locks, x->c->id, true, 0);
+
+	x->m->nlocks -= k;
+	x->dropped += k;
+	cancel_waits(x->m, f, &who, true);
+	if (k)
+		file_wake(x->m, f);
+	file_put(x->m, f);
+	return 0;
+}
+
 static void client_expire(struct lockmgr *m, struct lclient *c)
 {
-	size_t dropped = 0;
+	struct expiry x = { m, c, 0 };
+	size_t dropped;
 
-	for (size_t b = 0; b < NBUCKETS; b++) {
-		struct lfile *f = m->files[b];
-
-		while (f) {
-			struct lfile *next = f->hnext;
-			struct lkr who = { .client = c->id };
-			size_t n = lkr_drop(&f->locks, c->id, true, 0);
-
-			m->nlocks -= n;
-			dropped += n;
-			cancel_waits(m, f, &who, true);
-			if (n)
-				file_wake(m, f);
-			file_put(m, f);
-			f = next;
-		}
-	}
+	hashtab_foreach(&m->files, file_expire, &x);
+	dropped = x.dropped;
 	if (dropped || c->reclaiming)
 		log_info("client %016" PRIx64 " gone for %us: %zu lock%s released",
 			 c->id, m->o.lease_sec, dropped, dropped == 1 ? "" : "s");
@@ -446,9 +479,7 @@ void lockmgr_sweep(struct lockmgr *m, int64_t now)
 			 m->pending ? " (some clients did not come back)" : "");
 		/* Waits parked before?  None: grace refuses them.  But a
 		 * reclaim may have left waiters of other kinds; wake all. */
-		for (size_t b = 0; b < NBUCKETS; b++)
-			for (struct lfile *f = m->files[b]; f; f = f->hnext)
-				file_wake(m, f);
+		hashtab_foreach(&m->files, file_wake_each, m);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -584,6 +615,7 @@ int lockmgr_new(const struct lock_opts *o, lock_reply_fn *reply,
 	int rc = 0;
 
 	pthread_mutex_init(&m->lock, NULL);
+	hashtab_init(&m->files, 0);
 	m->o = *o;
 	m->reply = reply;
 	if (o->db_path) {
@@ -648,15 +680,8 @@ void lockmgr_free(struct lockmgr *m)
 		job_free(w->job);
 		free(w);
 	}
-	for (size_t b = 0; b < NBUCKETS; b++) {
-		while (m->files[b]) {
-			struct lfile *f = m->files[b];
-
-			m->files[b] = f->hnext;
-			lkr_set_release(&f->locks);
-			free(f);
-		}
-	}
+	hashtab_foreach(&m->files, file_free_each, m);
+	hashtab_release(&m->files);
 	while (m->clients) {
 		struct lclient *c = m->clients;
 

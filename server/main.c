@@ -25,7 +25,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "drc.h"
-#include "export.h"
+#include "fhandle.h"
 #include "exports.h"
 #include "fdcache.h"
 #include "lock.h"

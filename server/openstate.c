@@ -7,41 +7,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hashtab.h"
 #include "openstate.h"
 #include "util.h"
 #include "xalloc.h"
-
-#define NBUCKETS 4096               /* power of two */
 
 struct oentry {
 	struct openstate_key key;
 	int fd;
 	unsigned int holds;         /* protected by os->lock */
 	unsigned int users;         /* protected by os->lock */
-	struct oentry *hnext;       /* protected by os->lock */
+	struct hashtab_node hn;     /* protected by os->lock */
+	struct oentry *dead_next;   /* openstate_client_gone's list to close */
 };
 
 struct openstate {
 	pthread_mutex_t lock;
-	struct oentry *table[NBUCKETS];     /* protected by lock */
-	/* Written under lock; read without it by openstate_get(), which
-	 * then skips the lock on every READ of a server holding nothing. */
+	struct hashtab table;               /* protected by lock */
+	/* table.count, kept beside it for openstate_get() to read without
+	 * the lock: it skips the lock on every READ of a server holding
+	 * nothing. */
 	atomic_uint count;
 	unsigned int max;
 };
-
-/* The bucket of a key: the access mode is left out, so that a lookup for
- * O_WRONLY and one for O_RDWR walk one chain. */
-static size_t bucket(const struct openstate_key *k)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;         /* FNV-1a */
-
-	for (uint32_t i = 0; i < k->fk.fhlen; i++)
-		h = (h ^ k->fk.fh[i]) * 0x100000001b3ULL;
-	h = (h ^ k->client) * 0x100000001b3ULL;
-	h = (h ^ k->fk.cred.uid) * 0x100000001b3ULL;
-	return (size_t)(h ^ (h >> 29)) & (NBUCKETS - 1);
-}
 
 struct openstate *openstate_new(unsigned int max)
 {
@@ -49,22 +37,26 @@ struct openstate *openstate_new(unsigned int max)
 
 	pthread_mutex_init(&os->lock, NULL);
 	os->max = max ? max : 1;
+	hashtab_init(&os->table, 0);
 	return os;
+}
+
+/* Frees an entry without unlinking it: the whole table goes next. */
+static int close_entry(struct hashtab_node *n, void *unused)
+{
+	struct oentry *e = HASHTAB_ENTRY(n, struct oentry, hn);
+
+	close(e->fd);
+	free(e);
+	return 0;
 }
 
 void openstate_free(struct openstate *os)
 {
 	if (!os)
 		return;
-	for (size_t b = 0; b < NBUCKETS; b++) {
-		while (os->table[b]) {
-			struct oentry *e = os->table[b];
-
-			os->table[b] = e->hnext;
-			close(e->fd);
-			free(e);
-		}
-	}
+	hashtab_foreach(&os->table, close_entry, NULL);
+	hashtab_release(&os->table);
 	pthread_mutex_destroy(&os->lock);
 	free(os);
 }
@@ -78,40 +70,52 @@ void openstate_key_init(struct openstate_key *k, uint64_t client,
 	fdcache_key_init(&k->fk, fh, fhlen, cred, accmode);
 }
 
-/* The chain link pointing at k's entry, or at the chain's NULL end. */
-static struct oentry **find(struct openstate *os, const struct openstate_key *k)
+/* Keys are zeroed before they are filled (openstate_key_init) and
+ * compared whole: hashed whole too. */
+static uint64_t key_hash(const struct openstate_key *k)
 {
-	struct oentry **pp = &os->table[bucket(k)];
+	return hash_bytes(k, sizeof(*k));
+}
 
-	while (*pp && memcmp(&(*pp)->key, k, sizeof(*k)))
-		pp = &(*pp)->hnext;
-	return pp;
+static bool entry_is(const struct hashtab_node *n, const void *k)
+{
+	return !memcmp(&HASHTAB_ENTRY(n, struct oentry, hn)->key, k,
+		       sizeof(struct openstate_key));
+}
+
+static struct oentry *find(struct openstate *os, const struct openstate_key *k)
+{
+	struct hashtab_node *n = hashtab_find(&os->table, key_hash(k), entry_is, k);
+
+	return n ? HASHTAB_ENTRY(n, struct oentry, hn) : NULL;
+}
+
+static void unlink_entry(struct openstate *os, struct oentry *e)
+{
+	hashtab_remove(&os->table, &e->hn);
+	os->count--;
 }
 
 /* Unlink e (holds and users both 0) and hand its fd back to be closed
  * outside the lock: a last close may free a removed file's blocks. */
 static int drop(struct openstate *os, struct oentry *e)
 {
-	struct oentry **pp = &os->table[bucket(&e->key)];
 	int fd = e->fd;
 
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	os->count--;
+	unlink_entry(os, e);
 	free(e);
 	return fd;
 }
 
 int openstate_hold(struct openstate *os, const struct openstate_key *k, int fd)
 {
-	struct oentry **pp, *e;
+	struct oentry *e;
 	int rc = 0;
 
 	pthread_mutex_lock(&os->lock);
-	pp = find(os, k);
-	if (*pp) {
-		(*pp)->holds++;
+	e = find(os, k);
+	if (e) {
+		e->holds++;
 	} else if (os->count >= os->max) {
 		rc = -ENFILE;
 	} else {
@@ -119,7 +123,7 @@ int openstate_hold(struct openstate *os, const struct openstate_key *k, int fd)
 		e->key = *k;
 		e->fd = fd;
 		e->holds = 1;
-		*pp = e;
+		hashtab_insert(&os->table, &e->hn, key_hash(k));
 		os->count++;
 		fd = -1;                /* the table's now */
 	}
@@ -135,7 +139,7 @@ void openstate_release(struct openstate *os, const struct openstate_key *k)
 	int fd = -1;
 
 	pthread_mutex_lock(&os->lock);
-	e = *find(os, k);
+	e = find(os, k);
 	if (e && e->holds > 0 && --e->holds == 0 && e->users == 0)
 		fd = drop(os, e);
 	pthread_mutex_unlock(&os->lock);
@@ -150,7 +154,7 @@ static struct oentry *find_mode(struct openstate *os, const struct openstate_key
 	struct openstate_key k2 = *k;
 
 	k2.fk.accmode = mode;
-	return *find(os, &k2);
+	return find(os, &k2);
 }
 
 bool openstate_get(struct openstate *os, const struct openstate_key *k,
@@ -193,37 +197,41 @@ void openstate_put(struct openstate *os, struct openstate_use *use)
 	use->fd = -1;
 }
 
+struct client_gone {
+	struct openstate *os;
+	uint64_t client;
+	struct oentry *dead;        /* unlinked, to close outside the lock */
+};
+
+/* The client's entry loses its holds, and goes unless a call uses it
+ * (then its last _put drops it). */
+static int unhold(struct hashtab_node *n, void *arg)
+{
+	struct oentry *e = HASHTAB_ENTRY(n, struct oentry, hn);
+	struct client_gone *g = arg;
+
+	if (e->key.client != g->client)
+		return 0;
+	e->holds = 0;
+	if (e->users)
+		return 0;
+	unlink_entry(g->os, e);
+	e->dead_next = g->dead;
+	g->dead = e;
+	return 0;
+}
+
 void openstate_client_gone(struct openstate *os, uint64_t client)
 {
-	struct oentry *dead = NULL;
+	struct client_gone g = { os, client, NULL };
 
 	pthread_mutex_lock(&os->lock);
-	for (size_t b = 0; b < NBUCKETS; b++) {
-		struct oentry **pp = &os->table[b];
-
-		while (*pp) {
-			struct oentry *e = *pp;
-
-			if (e->key.client != client) {
-				pp = &e->hnext;
-				continue;
-			}
-			e->holds = 0;
-			if (e->users) {         /* its last _put drops it */
-				pp = &e->hnext;
-				continue;
-			}
-			*pp = e->hnext;
-			os->count--;
-			e->hnext = dead;
-			dead = e;
-		}
-	}
+	hashtab_foreach(&os->table, unhold, &g);
 	pthread_mutex_unlock(&os->lock);
-	while (dead) {
-		struct oentry *e = dead;
+	while (g.dead) {
+		struct oentry *e = g.dead;
 
-		dead = e->hnext;
+		g.dead = e->dead_next;
 		close(e->fd);
 		free(e);
 	}

@@ -14,31 +14,15 @@
 _Static_assert(CHUNKIDX_HASH_LEN == sizeof(br_chunk_hash), "hash size");
 _Static_assert(CHUNKIDX_MAX_CHUNK <= BR_DATA_MAX, "a chunk fits a reply");
 
-/* A read-only fd of the regular file fh, opened as the caller through
- * /proc/self/fd (as proc_data.c does; without the fd cache, whose entries
- * the data calls reuse: a CHUNKMAP is rare next to READs). */
+/* A read-only fd of the regular file fh, opened as the caller (without
+ * the fd cache, whose entries the data calls reuse: a CHUNKMAP is rare
+ * next to READs; and without the owner override, which only calls
+ * through a file the client opened have). */
 static int open_for_reading(struct call *c, const br_fh *fh)
 {
-	char path[32];
 	struct stat st;
-	int pfd, fd, rc;
 
-	rc = call_fh(c, fh, &pfd, &st);
-	if (rc < 0)
-		return rc;
-	if (!S_ISREG(st.st_mode)) {
-		close(pfd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	rc = call_as_user(c);
-	if (rc == 0) {
-		fd_path(pfd, path, sizeof(path));
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		rc = fd < 0 ? -errno : fd;
-		call_as_root(c);
-	}
-	close(pfd);
-	return rc;
+	return call_open_file(c, fh, O_RDONLY, false, &st);
 }
 
 int proc_chunkmap(struct call *c, void *args, void *res)
@@ -55,7 +39,7 @@ int proc_chunkmap(struct call *c, void *args, void *res)
 	if (fd < 0)
 		return fd;
 	rc = chunkidx_map(c->svc->chunks, fd, a->first, max, &m);
-	close_quiet(fd);
+	call_close_quiet(fd);
 	if (rc < 0)
 		return rc;
 	ok->file_version = m.version;
@@ -118,7 +102,7 @@ int proc_read_chunk(struct call *c, void *args, void *res)
 	if (fd < 0)
 		return fd;
 	rc = read_chunk(c->svc, fd, a, &data, &len);
-	close_quiet(fd);
+	call_close_quiet(fd);
 	if (rc < 0)
 		return rc;
 	r->br_read_chunk_res_u.data.data_len = (u_int)len;

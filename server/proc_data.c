@@ -22,35 +22,6 @@
 /* Largest READ the loop thread answers itself (dispatch_inline). */
 #define PROC_INLINE_READ_MAX (128 * 1024)
 
-/* An fd of the regular file at pfd (O_PATH) with accmode | extra, opened
- * as the caller through /proc/self/fd (key says for whom). */
-static int open_as_user(struct call *c, int pfd, int accmode, int extra)
-{
-	char path[32];
-	int fd, rc;
-
-	rc = call_as_user(c);
-	if (rc < 0)
-		return rc;
-	fd_path(pfd, path, sizeof(path));
-	fd = open(path, accmode | extra | O_CLOEXEC | O_NOCTTY);
-	rc = fd < 0 ? -errno : fd;
-	call_as_root(c);
-	return rc;
-}
-
-/* Decode fh and check it is a regular file. */
-static int regular(struct call *c, const br_fh *fh, int *pfd, struct stat *st)
-{
-	int rc = call_fh(c, fh, pfd, st);
-
-	if (rc == 0 && !S_ISREG(st->st_mode)) {
-		close(*pfd);
-		rc = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
-	}
-	return rc;
-}
-
 /* An fd of the caller's for fh from the fd cache; an O_RDWR one serves
  * for reading or writing too.  Returns the fd (*st: its attributes),
  * -EAGAIN on a miss, or -ESTALE for a removed file.  No decoding is
@@ -91,20 +62,6 @@ static int cached_fd(struct call *c, const br_fh *fh, int accmode,
 	return fd;
 }
 
-/* Open the regular file at pfd as the server (fsuid 0): the owner
- * override, for calls through an open file the server holds no state for
- * (openstate.h) -- after a restart, or from a client without open state.
- * The data is still written as the caller (set-id bits, quota). */
-static int open_as_owner(int pfd, int accmode)
-{
-	char path[32];
-	int fd;
-
-	fd_path(pfd, path, sizeof(path));
-	fd = open(path, accmode | O_CLOEXEC | O_NOCTTY);
-	return fd < 0 ? -errno : fd;
-}
-
 /* An fd of the regular file fh with accmode, as the caller: from the fd
  * cache or opened anew (not in nowait mode); refused, and the caller owns
  * the file, as its owner.  The caller gives it back with fdcache_give(*key)
@@ -112,22 +69,15 @@ static int open_as_owner(int pfd, int accmode)
 static int data_fd(struct call *c, const br_fh *fh, int accmode,
 		   struct fdcache_key *key, struct stat *st)
 {
-	int pfd, fd;
+	int fd;
 
 	fd = cached_fd(c, fh, accmode, key, st);
 	if (fd != -EAGAIN || c->blocked)
 		return fd;
 	if (c->nowait)
 		return call_would_block(c);
-	fd = regular(c, fh, &pfd, st);
-	if (fd < 0)
-		return fd;
 	fdcache_key_init(key, fh->br_fh_val, fh->br_fh_len, &c->cred, accmode);
-	fd = open_as_user(c, pfd, accmode, 0);
-	if (fd == -EACCES && st->st_uid == c->cred.uid)
-		fd = open_as_owner(pfd, accmode);
-	close(pfd);
-	return fd;
+	return call_open_file(c, fh, accmode, true, st);
 }
 
 /* The file a READ, WRITE or COPY_RANGE works on: the caller's held open
@@ -210,14 +160,14 @@ int data_truncate(struct call *c, const br_fh *fh, int pfd, const struct stat *s
 		return rc;
 	}
 	/* By path, so the kernel checks write permission as the caller. */
-	fd_path(pfd, path, sizeof(path));
+	call_fd_path(pfd, path, sizeof(path));
 	rc = call_as_user(c);
 	if (rc == 0 && truncate(path, (off_t)size) < 0)
 		rc = -errno;
 	call_as_root(c);
 	if (rc != -EACCES || !through_open || st->st_uid != c->cred.uid)
 		return rc;
-	fd = open_as_owner(pfd, O_WRONLY);
+	fd = call_open_as_owner(pfd, O_WRONLY);
 	if (fd < 0)
 		return fd;
 	rc = truncate_fd(c, fd, size);
@@ -367,7 +317,7 @@ int proc_commit(struct call *c, void *args, void *res)
 		close(pfd);
 		return 0;               /* nothing to sync */
 	}
-	fd_path(pfd, path, sizeof(path));
+	call_fd_path(pfd, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)   /* O_NOATIME on another's file */
 		fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -484,7 +434,7 @@ int proc_open(struct call *c, void *args, void *res)
 		close(pfd);
 		return call_would_block(c);
 	}
-	fd = open_as_user(c, pfd, accmode, (f & BR_OPEN_TRUNC) ? O_TRUNC : 0);
+	fd = call_reopen(c, pfd, accmode | ((f & BR_OPEN_TRUNC) ? O_TRUNC : 0));
 	close(pfd);
 	if (fd < 0)
 		return fd;

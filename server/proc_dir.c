@@ -1,7 +1,7 @@
 /* proc_dir.c - calls that change or list a directory: CREATE, MKDIR,
  * SYMLINK, MKNOD, REMOVE, RMDIR, RENAME, LINK, READDIRPLUS.
  *
- * Every name is validated (export_check_name) before any syscall, every
+ * Every name is validated (exportpath_check_name) before any syscall, every
  * directory comes from a verified handle, and every syscall takes a
  * directory fd plus one component, so nothing can leave the export. */
 #include <dirent.h>
@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "exportpath.h"
 #include "fdcache.h"
 #include "log.h"
 #include "openstate.h"
@@ -28,7 +29,7 @@
 static int dir_and_name(struct call *c, const br_fh *dir, const char *name,
 			int *dfd)
 {
-	int rc = export_check_name(name);
+	int rc = exportpath_check_name(name);
 
 	if (rc == 0 && orphans_reserved(name))
 		rc = -EPERM;
@@ -339,9 +340,9 @@ int proc_rename(struct call *c, void *args, void *res)
 	(void)res;
 	if (a->flags & ~(unsigned int)(BR_RENAME_NOREPLACE | BR_RENAME_EXCHANGE))
 		return -EINVAL;
-	rc = export_check_name(a->from_name);
+	rc = exportpath_check_name(a->from_name);
 	if (rc == 0)
-		rc = export_check_name(a->to_name);
+		rc = exportpath_check_name(a->to_name);
 	if (rc == 0 && orphans_reserved(a->from_name))
 		rc = -ENOENT;
 	if (rc == 0 && orphans_reserved(a->to_name))
@@ -369,8 +370,8 @@ int proc_rename(struct call *c, void *args, void *res)
 	}
 	if (rc == 0 && have_fh)
 		drop_cached(c, &fh);
-	close_quiet(fdfd);
-	close_quiet(tdfd);
+	call_close_quiet(fdfd);
+	call_close_quiet(tdfd);
 	return rc;
 }
 
@@ -382,7 +383,7 @@ int proc_link(struct call *c, void *args, void *res)
 	struct stat st;
 	int fd = -1, dfd = -1, rc;
 
-	rc = export_check_name(a->name);
+	rc = exportpath_check_name(a->name);
 	if (rc == 0 && orphans_reserved(a->name))
 		rc = -EPERM;
 	if (rc == 0)
@@ -397,14 +398,14 @@ int proc_link(struct call *c, void *args, void *res)
 	 * magic link with AT_SYMLINK_FOLLOW does not, and links a symlink
 	 * itself rather than its target. */
 	if (rc == 0) {
-		fd_path(fd, path, sizeof(path));
+		call_fd_path(fd, path, sizeof(path));
 		if (linkat(AT_FDCWD, path, dfd, a->name, AT_SYMLINK_FOLLOW) < 0)
 			rc = -errno;
 	}
 	if (rc == 0)
 		rc = call_entry(c, dfd, a->name, &r->br_entry_res_u.ok);
-	close_quiet(fd);
-	close_quiet(dfd);
+	call_close_quiet(fd);
+	call_close_quiet(dfd);
 	return rc;
 }
 
@@ -455,7 +456,7 @@ int proc_readdirplus(struct call *c, void *args, void *res)
 	rc = call_dir(c, &a->dir, &pfd);
 	if (rc < 0)
 		return rc;
-	fd_path(pfd, path, sizeof(path));
+	call_fd_path(pfd, path, sizeof(path));
 	rc = call_as_user(c);
 	if (rc == 0) {
 		/* Reopened as the caller: the kernel checks read permission. */
@@ -518,7 +519,7 @@ int proc_readdirplus(struct call *c, void *args, void *res)
 			e->name = xstrdup(d->d_name);
 			e->cookie = (uint64_t)d->d_off;
 			if (fh.len)
-				fh_set(&e->fh, &fh);
+				call_fh_set(&e->fh, &fh);
 			call_attr(c, &e->attr, &st);
 			n++;
 		}
@@ -536,7 +537,7 @@ int proc_readdirplus(struct call *c, void *args, void *res)
 	ok->eof = eof;
 out:
 	free(buf);
-	close_quiet(dfd);
+	call_close_quiet(dfd);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "exportpath.h"
 #include "log.h"
 #include "orphans.h"
 #include "proc.h"
@@ -56,7 +57,7 @@ int proc_mount(struct call *c, void *args, void *res)
 			    "allow list", path, c->exp->name);
 		return -EACCES;
 	}
-	rc = export_resolve(c->exp->ex, sub, &fd);
+	rc = exportpath_resolve(c->exp->ex, sub, &fd);
 	if (rc < 0)
 		return rc;
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
@@ -65,7 +66,7 @@ int proc_mount(struct call *c, void *args, void *res)
 	close(fd);
 	if (rc < 0)
 		return rc;
-	fh_set(&r->br_mount_res_u.ok.fh, &fh);
+	call_fh_set(&r->br_mount_res_u.ok.fh, &fh);
 	call_attr(c, &r->br_mount_res_u.ok.attr, &st);
 	r->br_mount_res_u.ok.max_data = BR_DATA_MAX;
 	r->br_mount_res_u.ok.read_only = c->exp->read_only;
@@ -172,7 +173,7 @@ int proc_setattr(struct call *c, void *args, void *res)
 	rc = call_fh(c, &a->fh, &fd, &st);
 	if (rc < 0)
 		return rc;
-	fd_path(fd, path, sizeof(path));
+	call_fd_path(fd, path, sizeof(path));
 	if (valid & BR_SET_SIZE) {
 		rc = data_truncate(c, &a->fh, fd, &st, a->size, valid & BR_SET_OPEN);
 		/* ftruncate(2) set mtime and ctime itself: an ftruncate's
@@ -214,7 +215,7 @@ int proc_lookup(struct call *c, void *args, void *res)
 	br_entry_res *r = res;
 	int dfd, rc;
 
-	rc = export_check_name(a->name);
+	rc = exportpath_check_name(a->name);
 	if (rc < 0)
 		return rc;
 	if (orphans_reserved(a->name))

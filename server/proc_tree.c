@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "chunkidx.h"
+#include "exportpath.h"
 #include "log.h"
 #include "orphans.h"
 #include "proc.h"
@@ -328,7 +329,7 @@ static int make_entry(struct walk *w, struct level *l, const char *name,
 		if (rc == -ENOENT)
 			return 1;
 		if (rc == 0 && st.st_dev == w->dev)
-			fh_set(&e->fh, &fh);
+			call_fh_set(&e->fh, &fh);
 		else
 			e->status = br_stat_from_errno(rc == -EOPNOTSUPP || rc == 0 ?
 						       EXDEV : -rc);
@@ -449,7 +450,7 @@ static int split_cookie(char *cookie, char **comp, unsigned int *ncomp)
 		slash = strchr(s, '/');
 		if (slash)
 			*slash = '\0';
-		if (export_check_name(s) < 0)
+		if (exportpath_check_name(s) < 0)
 			return -EINVAL;
 		comp[n++] = s;
 		if (!slash)
@@ -532,7 +533,7 @@ static int open_root(struct call *c, const br_fh *dir, dev_t *dev)
 		return -ENOTDIR;
 	}
 	*dev = st.st_dev;
-	fd_path(pfd, path, sizeof(path));
+	call_fd_path(pfd, path, sizeof(path));
 	rc = call_as_user(c);
 	if (rc == 0) {
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

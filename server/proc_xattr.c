@@ -34,7 +34,7 @@ static int xattr_target(struct call *c, const br_fh *fh, int *fd, char *path,
 
 	if (rc < 0)
 		return rc;
-	fd_path(*fd, path, len);
+	call_fd_path(*fd, path, len);
 	rc = call_as_user(c);
 	if (rc < 0)
 		close(*fd);

@@ -1,4 +1,5 @@
-/* stats.h - the server's counters, served by the STATS procedure.
+/* stats.h - the server's counters, served by the STATS procedure
+ * (proc_stats.c).
  *
  * Per procedure: calls, errors (a status other than BR_OK, or an RPC-level
  * error), request and reply bytes (whole records, record mark included)
@@ -23,7 +24,7 @@
  * A reader sees each value exact, but the set is not a snapshot: a
  * procedure's calls may be one ahead of its histogram for a moment.
  *
- * Ownership: stats_new() allocates; the service (dispatch.h svc->stats)
+ * Ownership: stats_new() allocates; the service (service.h svc->stats)
  * keeps it for the life of the process.  Every update function accepts a
  * NULL struct stats and then does nothing (unit tests build services
  * without one). */
@@ -32,7 +33,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <rpc/rpc.h>
 
 #include "proto.h"
 
@@ -84,11 +84,5 @@ struct stats_totals {
 
 void stats_read_proc(const struct stats *st, uint32_t proc, struct stats_proc *out);
 void stats_read_totals(const struct stats *st, struct stats_totals *out);
-
-/* The STATS reply's XDR routine (dispatch.c's table): res is a
- * br_stats_ext_res.  With named counters (asked for by BR_STATS_COUNTERS:
- * proc_stats then fills at least one) it encodes br_stats_ext_res,
- * without them exactly the older br_stats_res, which is its prefix. */
-bool_t stats_xdr_reply(XDR *x, void *res);
 
 #endif

@@ -4,16 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtab.h"
 #include "log.h"
 #include "proto.h"
 #include "rpcmsg.h"
 #include "watch.h"
 #include "xalloc.h"
 
-#define WATCH_BUCKETS (1u << 16)
 /* Change numbers of recently changed handles, hashed: a slot remembers
  * the newest change of every handle that hashes to it (never too old,
- * sometimes too new: safe). */
+ * sometimes too new: safe).  A fixed array on purpose, not a hash table:
+ * it forgets nothing it must remember and never grows. */
 #define WATCH_RECENT (1u << 16)
 #define CHG_MAX 6               /* objects one call changes (victims too) */
 #define READS_MAX 2             /* objects one call reads by handle */
@@ -28,8 +29,7 @@ struct went {
 
 /* One watched object. */
 struct wobj {
-	struct wobj *hnext;
-	uint64_t hash;
+	struct hashtab_node hn;         /* in watch.objs, by handle bytes */
 	uint32_t len;
 	unsigned char fh[BR_FH_MAX];
 	struct went *watchers;
@@ -55,7 +55,7 @@ struct watch {
 	_Atomic uint64_t seq;           /* written under lock */
 	atomic_ulong npairs;            /* st.watched, readable without lock */
 	/* protected by lock: */
-	struct wobj **tab;
+	struct hashtab objs;            /* struct wobj */
 	uint64_t *recent;
 	struct watch_stats st;
 };
@@ -163,23 +163,22 @@ static unsigned int reads_of(uint32_t proc, const void *args, const br_fh **out)
 
 static uint64_t fh_hash(const void *p, size_t len)
 {
-	const unsigned char *b = p;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
+	return hash_bytes(p, len);
 }
 
-static struct wobj **obj_slot(struct watch *w, uint64_t h, const void *fh,
-			      uint32_t len)
+static bool wobj_is(const struct hashtab_node *n, const void *key)
 {
-	struct wobj **pp = &w->tab[h & (WATCH_BUCKETS - 1)];
+	const struct wobj *o = HASHTAB_ENTRY(n, struct wobj, hn);
+	const br_fh *fh = key;
 
-	for (; *pp; pp = &(*pp)->hnext)
-		if ((*pp)->hash == h && (*pp)->len == len && !memcmp((*pp)->fh, fh, len))
-			break;
-	return pp;
+	return o->len == fh->br_fh_len && !memcmp(o->fh, fh->br_fh_val, o->len);
+}
+
+static struct wobj *obj_find(struct watch *w, uint64_t h, const br_fh *fh)
+{
+	struct hashtab_node *n = hashtab_find(&w->objs, h, wobj_is, fh);
+
+	return n ? HASHTAB_ENTRY(n, struct wobj, hn) : NULL;
 }
 
 static void lru_unlink(struct watch_client *wc, struct went *e)
@@ -221,9 +220,7 @@ static void went_del(struct watch *w, struct went *e)
 	atomic_store(&w->npairs, w->st.watched);
 	free(e);
 	if (!o->watchers) {
-		struct wobj **op = obj_slot(w, o->hash, o->fh, o->len);
-
-		*op = o->hnext;
+		hashtab_remove(&w->objs, &o->hn);
 		free(o);
 	}
 }
@@ -362,7 +359,7 @@ static void watch_add(struct watch *w, struct watch_client *wc, const br_fh *fh,
 		      bool race, uint64_t seq0, struct cbset *s)
 {
 	uint64_t h;
-	struct wobj **op, *o;
+	struct wobj *o;
 	struct went *e;
 
 	if (fh->br_fh_len == 0 || fh->br_fh_len > BR_FH_MAX)
@@ -373,14 +370,12 @@ static void watch_add(struct watch *w, struct watch_client *wc, const br_fh *fh,
 			NULL);
 		return;
 	}
-	op = obj_slot(w, h, fh->br_fh_val, fh->br_fh_len);
-	o = *op;
+	o = obj_find(w, h, fh);
 	if (!o) {
 		o = xcalloc(1, sizeof(*o));
-		o->hash = h;
 		o->len = fh->br_fh_len;
 		memcpy(o->fh, fh->br_fh_val, fh->br_fh_len);
-		*op = o;
+		hashtab_insert(&w->objs, &o->hn, h);
 	}
 	for (e = o->watchers; e; e = e->onext) {
 		if (e->wc == wc) {              /* young again */
@@ -434,7 +429,7 @@ static void watch_changed(struct watch *w, const struct chg *c,
 
 	atomic_store(&w->seq, seq);
 	w->recent[h & (WATCH_RECENT - 1)] = seq;
-	o = *obj_slot(w, h, c->fh->br_fh_val, c->fh->br_fh_len);
+	o = obj_find(w, h, c->fh);
 	while (o && o->watchers) {
 		struct went *e = o->watchers;
 		bool last = !e->onext;
@@ -458,7 +453,7 @@ struct watch *watch_new(unsigned int max_per_client)
 
 	pthread_mutex_init(&w->lock, NULL);
 	w->max = max_per_client ? max_per_client : WATCH_MAX_PER_CLIENT;
-	w->tab = xcalloc(WATCH_BUCKETS, sizeof(*w->tab));
+	hashtab_init(&w->objs, 0);
 	w->recent = xcalloc(WATCH_RECENT, sizeof(*w->recent));
 	atomic_init(&w->seq, 0);
 	atomic_init(&w->xid, 1);
@@ -470,10 +465,9 @@ void watch_free(struct watch *w)
 	if (!w)
 		return;
 	/* Every client closed its set: the tables are empty. */
-	for (unsigned int i = 0; i < WATCH_BUCKETS; i++)
-		if (w->tab[i])
-			log_warn("watch: objects left at exit");
-	free(w->tab);
+	if (w->objs.count)
+		log_warn("watch: objects left at exit");
+	hashtab_release(&w->objs);
 	free(w->recent);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

@@ -1,7 +1,7 @@
 /* watch.h - who caches what: callbacks to clients (BR_CAP_CALLBACKS).
  *
  * A connection whose HELLO asked for BR_CAP_CALLBACKS has a watch set:
- * the objects (by handle: export.h makes the same object always yield
+ * the objects (by handle: fhandle.h makes the same object always yield
  * the same bytes) whose attributes or directory entries it was given.
  * When a call changes an object, every connection watching it gets one
  * CB_CHANGED record (bramble_prot.x, "Callbacks") and stops watching it.

@@ -14,13 +14,12 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bramble_cache.h"
 #include "buf.h"
 #include "cmds.h"
 #include "target.h"
 #include "util.h"
 #include "xalloc.h"
-
-#define CACHE_DIR_DEFAULT "/var/cache/bramble"
 
 static const char bench_usage[] =
 	"usage: bramble bench [OPTIONS] [MOUNT|HOST[:PORT]]\n"
@@ -36,21 +35,13 @@ static const char bench_usage[] =
 	"  --files N         files for the metadata test (default 1000; quick 200)\n"
 	"  --threads N       network calls in flight (default 8)\n"
 	"  --cache-dir DIR   the node cache directory to measure (default: the\n"
-	"                    mount's cache_dir, else " CACHE_DIR_DEFAULT ")\n"
+	"                    mount's cache_dir, else " BRAMBLE_CACHE_DIR ")\n"
 	"The server's disk is measured only for root (brambled --bench-disk).\n";
 
 static void on_sigint(int sig)
 {
 	(void)sig;
 	bench_stop = 1;
-}
-
-/* A control-file value, copied (NULL when absent). */
-static char *ctl_value(const struct target *t, const char *key)
-{
-	const char *v = target_ctl_get(t, key);
-
-	return v ? xstrndup(v, strcspn(v, "\n")) : NULL;
 }
 
 static bool is_dir(const char *path)
@@ -63,9 +54,10 @@ static bool is_dir(const char *path)
 /* Which cache directory to measure, or why none. */
 static void pick_cache_dir(struct bench *bn, const struct target *t)
 {
-	char *dir = bn->cache_dir_opt ? xstrdup(bn->cache_dir_opt) : ctl_value(t, "cache_dir");
+	char *dir = bn->cache_dir_opt ? xstrdup(bn->cache_dir_opt) :
+		    bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_CACHE_DIR);
 
-	bn->cache_mode = ctl_value(t, "cache");
+	bn->cache_mode = bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_CACHE);
 	if (!bn->cache_dir_opt && bn->cache_mode && (!strcmp(bn->cache_mode, "ram") ||
 						     !strcmp(bn->cache_mode, "off"))) {
 		free(dir);
@@ -75,7 +67,7 @@ static void pick_cache_dir(struct bench *bn, const struct target *t)
 		return;
 	}
 	if (!dir)
-		dir = xstrdup(CACHE_DIR_DEFAULT);
+		dir = xstrdup(BRAMBLE_CACHE_DIR);
 	if (!is_dir(dir)) {
 		bench_skip(bn, BL_CDISK_WRITE, "no cache directory %s (give --cache-dir DIR)", dir);
 		bench_skip(bn, BL_CDISK_READ, "%s", bn->f[BL_CDISK_WRITE].why);
@@ -91,7 +83,7 @@ static void pick_cache_dir(struct bench *bn, const struct target *t)
 static void make_scratch(struct bench *bn, const struct target *t, const char *spec)
 {
 	char *where = is_dir(spec) ? realpath(spec, NULL) : NULL;
-	char *ro = ctl_value(t, "read_only");
+	char *ro = bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_READ_ONLY);
 	struct buf p = BUF_INIT;
 
 	if (ro && !strcmp(ro, "1")) {
@@ -232,7 +224,7 @@ int cmd_bench(int argc, char **argv)
 		bn.seed = (uint64_t)now_ns() ^ (uint64_t)getpid() << 32;
 	bn.server = xstrdup(bramble_server_addr(bn.b));
 	bn.mount = t.mount;
-	bn.subdir = ctl_value(&t, "subdir");
+	bn.subdir = bramble_ctl_value(t.ctl, BRAMBLE_CTL_KEY_SUBDIR);
 	if (bn.subdir)          /* as bramblefs passes it to MOUNT */
 		memmove(bn.subdir, bn.subdir + strspn(bn.subdir, "/"),
 			strlen(bn.subdir + strspn(bn.subdir, "/")) + 1);

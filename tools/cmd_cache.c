@@ -161,14 +161,15 @@ static void cache_stats(struct bramble_cache *c, const char *dir, bool json)
 	if (json) {
 		fputs("{\"dir\": ", stdout);
 		json_str(dir);
-		printf(", \"mode\": \"disk\", \"quota\": %llu, \"used\": %llu, \"chunks\": %llu, "
+		printf(", \"mode\": \"%s\", \"quota\": %llu, \"used\": %llu, \"chunks\": %llu, "
 		       "\"pinned_chunks\": %llu, \"pinned_bytes\": %llu, \"maps\": %llu}\n",
-		       (unsigned long long)s.quota, (unsigned long long)s.used,
-		       (unsigned long long)s.chunks, (unsigned long long)s.pinned_chunks,
-		       (unsigned long long)s.pinned_bytes, (unsigned long long)maps);
+		       bramble_cache_mode_name(s.mode), (unsigned long long)s.quota,
+		       (unsigned long long)s.used, (unsigned long long)s.chunks,
+		       (unsigned long long)s.pinned_chunks, (unsigned long long)s.pinned_bytes,
+		       (unsigned long long)maps);
 		return;
 	}
-	printf("node cache %s (disk)\n", dir);
+	printf("node cache %s (%s)\n", dir, bramble_cache_mode_name(s.mode));
 	printf("quota   %14llu bytes (%.1f MiB)\n", (unsigned long long)s.quota,
 	       (double)s.quota / (1 << 20));
 	printf("used    %14llu bytes (%.1f%%)\n", (unsigned long long)s.used,

@@ -112,17 +112,15 @@ static size_t count_paths(const struct buf *b)
 static char *record_dir(const char *spec)
 {
 	struct target t;
-	char *v, *dir = NULL;
+	char *dir = NULL;
 
 	if (target_parse(spec, &t) < 0)
 		return NULL;  /* said why */
 	if (!t.mount) {
 		fprintf(stderr, "bramble record: %s is not a bramblefs mount\n", spec);
-	} else if (!(v = target_ctl_get(&t, "record"))) {
+	} else if (!(dir = bramble_ctl_value(t.ctl, BRAMBLE_CTL_KEY_RECORD))) {
 		fprintf(stderr, "bramble record: %s is not mounted with -o record=DIR\n",
 			t.mount);
-	} else {
-		dir = xstrndup(v, strcspn(v, "\n"));
 	}
 	target_release(&t);
 	return dir;

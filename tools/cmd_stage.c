@@ -1,11 +1,11 @@
 /* cmd_stage.c - `bramble stage`: stage paths of bramblefs mounts into the
  * node cache, pinned for a job (stage.h does the work), and `--release`.
  *
- * This file turns the command line into a list of paths (arguments,
- * quoted globs, a manifest, a learned set of the mount), prints the
- * progress/summary/JSON and picks the exit status: 0 everything staged,
- * 1 something was not (each on stderr as "not staged: PATH: REASON"),
- * 2 usage.
+ * This file parses the options, turns them into a list of paths (through
+ * stage_args.c: arguments, quoted globs, a manifest, a learned set of the
+ * mount), prints the progress/summary/JSON and picks the exit status:
+ * 0 everything staged, 1 something was not (each on stderr as "not
+ * staged: PATH: REASON"), 2 usage.
  *
  * Who stages what: every server call is made as the user staged for --
  * --user USER, else (root, in a Prolog) $SLURM_JOB_UID/$SLURM_JOB_GID,
@@ -15,14 +15,11 @@
  * for them (stage_req.c), under its per-user limit, owner user:NAME[:ID]. */
 #include <errno.h>
 #include <getopt.h>
-#include <glob.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +28,8 @@
 #include "buf.h"
 #include "cmds.h"
 #include "json.h"
-#include "mountinfo.h"
 #include "stage.h"
+#include "stage_args.h"
 #include "target.h"
 #include "util.h"
 #include "xalloc.h"
@@ -69,316 +66,9 @@ static const char stage_usage[] =
 	"Exit status: 0 everything staged, 1 something not (listed on stderr),\n"
 	"2 usage error.\n";
 
-/* A growing list of strings, and the failures found before staging. */
-struct list {
-	char **v;
-	size_t n;
-};
-
-static void list_add(struct list *l, const char *s)
-{
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-	l->v[l->n++] = xstrdup(s);
-}
-
-static void list_free(struct list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-struct args {
-	bool quiet, json, paths0;
-	const char *job, *manifest, *learned, *record_dir, *cache_dir, *release;
-	const char *user, *owner, *user_max;
-	int64_t expires;
-	unsigned long long expires_rel;
-	unsigned threads;
-	/* who the staging is for (setup_cred) */
-	struct bramble_cred cred;
-	char name[200];            /* ... their user name (or uid) */
-	bool for_user;             /* ... not this process's effective uid */
-	struct list paths, pre_path, pre_why;   /* pre_*: failures before staging */
-};
-
-static void pre_fail(struct args *a, const char *path, const char *why)
-{
-	list_add(&a->pre_path, path);
-	list_add(&a->pre_why, why);
-}
-
-/* A glob expanded by a child with the ids of the user staged for: the
- * names of a directory root may list but the user may not are never
- * seen.  Its answer: "P<path>\0" per match, or "F<reason>\0". */
-static void add_glob_as_user(struct args *a, const char *p)
-{
-	struct buf out = BUF_INIT;
-	gid_t groups[BRAMBLE_NGROUPS];
-	char chunk[4096];
-	int fds[2], status = 0;
-	ssize_t n;
-	pid_t pid;
-
-	for (uint32_t i = 0; i < a->cred.ngroups; i++)
-		groups[i] = a->cred.groups[i];
-	if (pipe(fds) < 0 || (pid = fork()) < 0) {
-		pre_fail(a, p, strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		struct buf r = BUF_INIT;
-		struct stat st;
-		glob_t g;
-
-		close(fds[0]);
-		if (setgroups(a->cred.ngroups, groups) < 0 || setgid(a->cred.gid) < 0 ||
-		    setuid(a->cred.uid) < 0)
-			_exit(3);
-		if (lstat(p, &st) == 0) {
-			buf_addf(&r, "P%s", p);
-			buf_add(&r, "", 1);
-		} else if (glob(p, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-			buf_adds(&r, "Fno file matches");
-			buf_add(&r, "", 1);
-		} else {
-			for (size_t i = 0; i < g.gl_pathc; i++) {
-				buf_addf(&r, "P%s", g.gl_pathv[i]);
-				buf_add(&r, "", 1);
-			}
-		}
-		_exit(write_all(fds[1], r.data, r.len) < 0 ? 4 : 0);
-	}
-	close(fds[1]);
-	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0 ||
-	       (n < 0 && errno == EINTR))
-		if (n > 0)
-			buf_add(&out, chunk, (size_t)n);
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		pre_fail(a, p, "cannot expand the glob as the user");
-	} else {
-		for (size_t i = 0; i < out.len; i += strlen(out.data + i) + 1) {
-			if (out.data[i] == 'P')
-				list_add(&a->paths, out.data + i + 1);
-			else
-				pre_fail(a, p, out.data + i + 1);
-		}
-	}
-	buf_release(&out);
-}
-
-/* A path, or a glob the shell left quoted. */
-static void add_arg(struct args *a, const char *p)
-{
-	struct stat st;
-	glob_t g;
-
-	if (strpbrk(p, "*?[") && a->for_user) {
-		add_glob_as_user(a, p);
-		return;
-	}
-	if (!strpbrk(p, "*?[") || lstat(p, &st) == 0) {
-		list_add(&a->paths, p);
-		return;
-	}
-	if (glob(p, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-		pre_fail(a, p, "no file matches");
-	} else {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			list_add(&a->paths, g.gl_pathv[i]);
-	}
-	globfree(&g);
-}
-
-static int read_manifest(struct args *a, const char *file)
-{
-	FILE *f = fopen(file, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (!f) {
-		fprintf(stderr, "bramble stage: cannot read %s: %s\n", file, strerror(errno));
-		return -1;
-	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *p = line;
-
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
-				 line[n - 1] == ' ' || line[n - 1] == '\t'))
-			line[--n] = '\0';
-		p += strspn(p, " \t");
-		if (*p && *p != '#')
-			add_arg(a, p);
-	}
-	free(line);
-	fclose(f);
-	return 0;
-}
-
-/* Every bramblefs mount point of this machine. */
-static void bramblefs_mounts(struct list *out)
-{
-	struct mountinfo *v;
-	size_t n;
-
-	mountinfo_read(&v, &n);
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i].type, "fuse.bramblefs"))
-			list_add(out, v[i].dir);
-	mountinfo_free(v, n);
-}
-
-/* ---- learned sets (the format: stage.h's contract, README) */
-
-/* Undo the set's escapes ("\\\\" and "\\n") in place; -1 if malformed. */
-static int unescape(char *s)
-{
-	char *o = s;
-
-	for (char *p = s; *p; p++) {
-		if (*p != '\\') {
-			*o++ = *p;
-			continue;
-		}
-		p++;
-		if (*p == '\\')
-			*o++ = '\\';
-		else if (*p == 'n')
-			*o++ = '\n';
-		else
-			return -1;
-	}
-	*o = '\0';
-	return 0;
-}
-
-static void learned_from(struct args *a, const char *mount_path)
-{
-	char *dir = NULL, *file = NULL, *line = NULL, why[512];
-	struct target t;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f = NULL;
-	bool head = false;
-
-	if (target_mount(mount_path, &t) < 0) {
-		pre_fail(a, mount_path, "not in a bramble mount");
-		return;
-	}
-	if (a->record_dir) {
-		dir = xstrdup(a->record_dir);
-	} else if (target_ctl_get(&t, "record")) {
-		const char *v = target_ctl_get(&t, "record");
-
-		dir = xstrndup(v, strcspn(v, "\n"));
-	}
-	if (!dir || !*dir) {
-		snprintf(why, sizeof(why), "learned set '%s': the mount %s records no sets "
-			 "(bramblefs -o record=DIR) and no --record-dir was given",
-			 a->learned, t.mount);
-		pre_fail(a, mount_path, why);
-		goto out;
-	}
-	file = xmalloc(strlen(dir) + strlen(a->learned) + 8);
-	sprintf(file, "%s/%s.set", dir, a->learned);
-	f = fopen(file, "r");
-	if (!f) {
-		snprintf(why, sizeof(why), "learned set '%s': %s: %s", a->learned, file,
-			 strerror(errno));
-		pre_fail(a, mount_path, why);
-		goto out;
-	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *full;
-
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (!head) {
-			if (strcmp(line, "# bramble learned set v1")) {
-				snprintf(why, sizeof(why), "%s is not a learned set "
-					 "(no '# bramble learned set v1' line)", file);
-				pre_fail(a, mount_path, why);
-				head = true;   /* said */
-				break;
-			}
-			head = true;
-			continue;
-		}
-		/* "# truncated" and other comments; "./#x" is how a name
-		 * starting with '#' is written */
-		if (!*line || *line == '#' || unescape(line) < 0)
-			continue;
-		full = xmalloc(strlen(t.mount) + strlen(line) + 2);
-		sprintf(full, "%s/%s", t.mount, line + (*line == '/'));
-		list_add(&a->paths, full);
-		free(full);
-	}
-	/* a set of only the header is an empty set; no header is no set */
-	if (!head) {
-		snprintf(why, sizeof(why), "learned set %s: empty file", file);
-		pre_fail(a, mount_path, why);
-	}
-out:
-	if (f)
-		fclose(f);
-	free(line);
-	free(file);
-	free(dir);
-	target_release(&t);
-}
-
-/* --learned without a PATH: the current directory's mount, else every
- * bramblefs mount whose record directory holds the set. */
-static void learned_anywhere(struct args *a)
-{
-	struct list mounts = { 0 };
-	struct target t;
-	size_t found = 0;
-
-	if (target_mount(".", &t) == 0) {
-		target_release(&t);
-		learned_from(a, ".");
-		return;
-	}
-	bramblefs_mounts(&mounts);
-	for (size_t i = 0; i < mounts.n; i++) {
-		const char *v;
-		char *file;
-
-		if (target_mount(mounts.v[i], &t) < 0)
-			continue;
-		v = a->record_dir ? a->record_dir : target_ctl_get(&t, "record");
-		if (v) {
-			size_t n = a->record_dir ? strlen(v) : strcspn(v, "\n");
-
-			file = xmalloc(n + strlen(a->learned) + 8);
-			sprintf(file, "%.*s/%s.set", (int)n, v, a->learned);
-			if (access(file, F_OK) == 0) {
-				learned_from(a, mounts.v[i]);
-				found++;
-			}
-			free(file);
-		}
-		target_release(&t);
-	}
-	if (!found) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "no bramblefs mount records a set named '%s' "
-			 "(give a PATH in the mount, or --record-dir)", a->learned);
-		pre_fail(a, a->learned, why);
-	}
-	list_free(&mounts);
-}
-
 /* ---- output */
 
-static void print_failures(const struct args *a, const struct stage_result *r)
+static void print_failures(const struct stage_args *a, const struct stage_result *r)
 {
 	for (size_t i = 0; i < a->pre_path.n; i++)
 		fprintf(stderr, "bramble stage: not staged: %s: %s\n", a->pre_path.v[i],
@@ -390,7 +80,7 @@ static void print_failures(const struct args *a, const struct stage_result *r)
 
 #define U(x) ((unsigned long long)(x))
 
-static void print_json(const struct args *a, const char *owner,
+static void print_json(const struct stage_args *a, const char *owner,
 		       const struct stage_result *r, bool ok)
 {
 	size_t k = 0;
@@ -441,43 +131,43 @@ static void print_summary(const char *owner, const struct stage_result *r)
 
 /* The cache directories to release in: --cache-dir, else those of the
  * PATHs' mounts, else of every bramblefs mount, else the default. */
-static void release_dirs(const struct args *a, struct list *dirs)
+static void release_dirs(const struct stage_args *a, struct strlist *dirs)
 {
-	struct list mounts = { 0 };
+	struct strlist mounts = { 0 };
 
 	if (a->cache_dir) {
-		list_add(dirs, a->cache_dir);
+		strlist_add(dirs, a->cache_dir);
 		return;
 	}
 	for (size_t i = 0; i < a->paths.n; i++)
-		list_add(&mounts, a->paths.v[i]);
+		strlist_add(&mounts, a->paths.v[i]);
 	if (!mounts.n)
-		bramblefs_mounts(&mounts);
+		stage_args_all_mounts(&mounts);
 	for (size_t i = 0; i < mounts.n; i++) {
 		struct target t;
-		const char *v;
 		char *dir;
 		bool seen = false;
 
 		if (target_mount(mounts.v[i], &t) < 0)
 			continue;
-		v = target_ctl_get(&t, "cache_dir");
-		dir = v ? xstrndup(v, strcspn(v, "\n")) : xstrdup(BRAMBLE_CACHE_DIR);
+		dir = bramble_ctl_value(t.ctl, BRAMBLE_CTL_KEY_CACHE_DIR);
+		if (!dir)
+			dir = xstrdup(BRAMBLE_CACHE_DIR);
 		for (size_t k = 0; k < dirs->n; k++)
 			seen |= !strcmp(dirs->v[k], dir);
 		if (!seen)
-			list_add(dirs, dir);
+			strlist_add(dirs, dir);
 		free(dir);
 		target_release(&t);
 	}
 	if (!dirs->n)
-		list_add(dirs, BRAMBLE_CACHE_DIR);
-	list_free(&mounts);
+		strlist_add(dirs, BRAMBLE_CACHE_DIR);
+	strlist_free(&mounts);
 }
 
-static int do_release(const struct args *a)
+static int do_release(const struct stage_args *a)
 {
-	struct list dirs = { 0 };
+	struct strlist dirs = { 0 };
 	char owner[BRAMBLE_CACHE_OWNER_MAX + 1], err[512];
 	uint64_t total = 0;
 	int status = 0;
@@ -516,13 +206,13 @@ static int do_release(const struct args *a)
 	} else if (!a->quiet) {
 		printf("released %llu pin(s) of %s\n", U(total), owner);
 	}
-	list_free(&dirs);
+	strlist_free(&dirs);
 	return status;
 }
 
 /* ---- main */
 
-static int parse(int argc, char **argv, struct args *a)
+static int parse(int argc, char **argv, struct stage_args *a)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' }, { "job", required_argument, NULL, 'j' },
@@ -589,7 +279,7 @@ static int parse(int argc, char **argv, struct args *a)
 
 /* Who the staging is for: --user, else (root) the Slurm job's user, else
  * the real ids.  -1 (said) when USER does not exist. */
-static int setup_cred(struct args *a)
+static int setup_cred(struct stage_args *a)
 {
 	const char *spec = a->user, *gspec = NULL;
 	unsigned long long v;
@@ -646,14 +336,14 @@ static int setup_cred(struct args *a)
 	return 0;
 }
 
-static const char *job_of(const struct args *a)
+static const char *job_of(const struct stage_args *a)
 {
 	const char *job = a->job ? a->job : getenv("SLURM_JOB_ID");
 
 	return job && *job ? job : NULL;
 }
 
-static void owner_of(const struct args *a, char *out, size_t len)
+static void owner_of(const struct stage_args *a, char *out, size_t len)
 {
 	if (a->owner)
 		snprintf(out, len, "%s", a->owner);
@@ -661,30 +351,6 @@ static void owner_of(const struct args *a, char *out, size_t len)
 		snprintf(out, len, "job:%s", job_of(a));
 	else
 		snprintf(out, len, "user:%s", a->name);
-}
-
-/* --paths0: the paths NUL-separated on stdin (bramblefs passes those a
- * user's command resolved), taken as they are: no globbing. */
-static int read_paths0(struct args *a)
-{
-	struct buf in = BUF_INIT;
-	char chunk[65536];
-	ssize_t n;
-
-	while ((n = read(STDIN_FILENO, chunk, sizeof(chunk))) > 0 ||
-	       (n < 0 && errno == EINTR))
-		if (n > 0)
-			buf_add(&in, chunk, (size_t)n);
-	if (n < 0) {
-		fprintf(stderr, "bramble stage: reading the paths: %s\n", strerror(errno));
-		buf_release(&in);
-		return -1;
-	}
-	for (size_t i = 0; i < in.len; i += strlen(in.data + i) + 1)
-		if (in.data[i])
-			list_add(&a->paths, in.data + i);
-	buf_release(&in);
-	return 0;
 }
 
 /* --user-max SIZE or N%: into o. */
@@ -707,7 +373,7 @@ static int parse_user_max(const char *text, struct stage_opts *o)
 /* An ordinary user's staging or release, by the mount's bramblefs
  * (stage_req.c): it decides the owner (user:NAME[:ID]), the limit and
  * the credentials; this process only says what and waits. */
-static int via_bramblefs(struct args *a, const char *sock)
+static int via_bramblefs(struct stage_args *a, const char *sock)
 {
 	struct buf req = BUF_INIT;
 	char num[32], cwd[4096];
@@ -746,7 +412,7 @@ static int via_bramblefs(struct args *a, const char *sock)
 	return status;
 }
 
-static int stage_main(struct args *a, int argc, char **argv)
+static int stage_main(struct stage_args *a, int argc, char **argv)
 {
 	struct stage_result r;
 	char owner[BRAMBLE_CACHE_OWNER_MAX + 1], limit_prefix[300];
@@ -769,18 +435,18 @@ static int stage_main(struct args *a, int argc, char **argv)
 		snprintf(limit_prefix, sizeof(limit_prefix), "user:%s", a->name);
 		o.limit_prefix = limit_prefix;
 	}
-	if (a->paths0 && read_paths0(a) < 0)
+	if (a->paths0 && stage_args_paths0(a) < 0)
 		return 1;
 	if (a->learned) {
 		if (optind == argc)
-			learned_anywhere(a);
+			stage_args_learned_anywhere(a);
 		for (int i = optind; i < argc; i++)
-			learned_from(a, argv[i]);
+			stage_args_learned(a, argv[i]);
 	} else {
 		for (int i = optind; i < argc; i++)
-			add_arg(a, argv[i]);
+			stage_args_add(a, argv[i]);
 	}
-	if (a->manifest && read_manifest(a, a->manifest) < 0)
+	if (a->manifest && stage_args_manifest(a, a->manifest) < 0)
 		return 1;
 	/* not root: the node cache is bramblefs's to write */
 	if (geteuid() != 0 && !a->cache_dir &&
@@ -807,7 +473,7 @@ static int stage_main(struct args *a, int argc, char **argv)
 
 int cmd_stage(int argc, char **argv)
 {
-	struct args a = { 0 };
+	struct stage_args a = { 0 };
 	int rc = parse(argc, argv, &a);
 
 	if (rc >= 0) {
@@ -819,7 +485,7 @@ int cmd_stage(int argc, char **argv)
 		char *sock = NULL;
 
 		for (int i = optind; i < argc; i++)
-			list_add(&a.paths, argv[i]);
+			strlist_add(&a.paths, argv[i]);
 		if (geteuid() != 0 && !a.cache_dir)
 			sock = stage_req_socket(a.paths.v, a.paths.n);
 		rc = sock ? via_bramblefs(&a, sock) : do_release(&a);
@@ -827,8 +493,8 @@ int cmd_stage(int argc, char **argv)
 	} else {
 		rc = stage_main(&a, argc, argv);
 	}
-	list_free(&a.paths);
-	list_free(&a.pre_path);
-	list_free(&a.pre_why);
+	strlist_free(&a.paths);
+	strlist_free(&a.pre_path);
+	strlist_free(&a.pre_why);
 	return rc;
 }

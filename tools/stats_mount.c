@@ -1,24 +1,20 @@
 /* stats_mount.c - the mount's own counters for `bramble stats MOUNT`:
- * read from the counter lines of its control file .bramble (fuse/ctl.c
- * says which), shown beside the server's. */
+ * read from the counter lines of its control file .bramble (bramble_ctl.h
+ * names their groups), shown beside the server's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bramble_ctl.h"
 #include "buf.h"
 #include "json.h"
 #include "stats_mount.h"
-#include "target.h"
 #include "xalloc.h"
 
-/* The prefixes of counter lines (the rest of .bramble is settings). */
-static const char *const prefixes[] = {
-	"rpc.", "conn.", "read.", "cache.", "lease.", "cb.", "record.", NULL
-};
-
+/* Counter lines have a group's prefix; the rest are settings. */
 static bool is_counter(const char *key)
 {
-	for (const char *const *p = prefixes; *p; p++)
+	for (const char *const *p = bramble_ctl_prefixes; *p; p++)
 		if (!strncmp(key, *p, strlen(*p)))
 			return true;
 	return false;
@@ -53,7 +49,7 @@ int mount_counters_read(const char *mount, struct mount_counters *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	rc = target_read_ctl(mount, &text);
+	rc = bramble_ctl_read(mount, &text);
 	buf_add(&text, "", 1);
 	for (line = strtok_r(text.data, "\n", &save); line && rc == 0;
 	     line = strtok_r(NULL, "\n", &save))
@@ -86,14 +82,15 @@ static double ratio(uint64_t part, uint64_t whole)
 /* "rpc.NAME.calls" -> NAME (into buf), or NULL for other keys. */
 static const char *rpc_name(const char *key, char *buf, size_t len)
 {
+	size_t plen = strlen(BRAMBLE_CTL_PREFIX_RPC);
 	const char *dot;
 
-	if (strncmp(key, "rpc.", 4))
+	if (strncmp(key, BRAMBLE_CTL_PREFIX_RPC, plen))
 		return NULL;
 	dot = strrchr(key, '.');
-	if (dot == key + 3 || strcmp(dot, ".calls"))
+	if (dot == key + plen - 1 || strcmp(dot, ".calls"))
 		return NULL;
-	snprintf(buf, len, "%.*s", (int)(dot - key - 4), key + 4);
+	snprintf(buf, len, "%.*s", (int)(dot - key - plen), key + plen);
 	return buf;
 }
 
@@ -102,14 +99,14 @@ static uint64_t rpc_field(const struct mount_counters *m, const char *proc,
 {
 	char key[MC_KEY_MAX + 16];
 
-	snprintf(key, sizeof(key), "rpc.%s.%s", proc, field);
+	snprintf(key, sizeof(key), BRAMBLE_CTL_PREFIX_RPC "%s.%s", proc, field);
 	return mc_get(m, key);
 }
 
 void mount_print_table(const char *mount, const struct mount_counters *m)
 {
-	uint64_t srv = mc_get(m, "read.bytes_from_server");
-	uint64_t cache = mc_get(m, "read.bytes_from_cache");
+	uint64_t srv = mc_get(m, BRAMBLE_CTL_PREFIX_READ "bytes_from_server");
+	uint64_t cache = mc_get(m, BRAMBLE_CTL_PREFIX_READ "bytes_from_cache");
 	char name[MC_KEY_MAX];
 
 	printf("\nmount %s\n", mount);
@@ -125,22 +122,23 @@ void mount_print_table(const char *mount, const struct mount_counters *m)
 	}
 	printf("reads: %.2f MB, chunks from the server %.2f MB, from the node cache "
 	       "%.2f MB (%.1f %% of chunk bytes), RAM front hits %llu\n",
-	       (double)mc_get(m, "read.bytes_read") / 1e6, (double)srv / 1e6,
+	       (double)mc_get(m, BRAMBLE_CTL_PREFIX_READ "bytes_read") / 1e6, (double)srv / 1e6,
 	       (double)cache / 1e6, ratio(cache, cache + srv),
-	       (unsigned long long)mc_get(m, "read.front_hits"));
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_READ "front_hits"));
 	printf("node cache: %.2f of %.2f MB used, %llu chunks (%llu pinned); this "
 	       "mount: %llu hits, %llu misses, %llu evictions, %llu verify failures\n",
-	       (double)mc_get(m, "cache.used") / 1e6, (double)mc_get(m, "cache.quota") / 1e6,
-	       (unsigned long long)mc_get(m, "cache.chunks"),
-	       (unsigned long long)mc_get(m, "cache.pinned_chunks"),
-	       (unsigned long long)mc_get(m, "cache.hits"),
-	       (unsigned long long)mc_get(m, "cache.misses"),
-	       (unsigned long long)mc_get(m, "cache.evictions"),
-	       (unsigned long long)mc_get(m, "cache.verify_failures"));
+	       (double)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "used") / 1e6,
+	       (double)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "quota") / 1e6,
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "chunks"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "pinned_chunks"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "hits"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "misses"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "evictions"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "verify_failures"));
 	printf("answered without the server: %llu getattr, %llu lookup, %llu open\n",
-	       (unsigned long long)mc_get(m, "lease.getattr_saved"),
-	       (unsigned long long)mc_get(m, "lease.lookup_saved"),
-	       (unsigned long long)mc_get(m, "lease.open_saved"));
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_LEASE "getattr_saved"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_LEASE "lookup_saved"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_LEASE "open_saved"));
 }
 
 /* ---- JSON: every counter under its own key */
@@ -189,7 +187,7 @@ void mount_print_prom(const char *mount, const struct mount_counters *m)
 		}
 	}
 	for (size_t i = 0; i < m->n; i++) {
-		if (!strncmp(m->kv[i].key, "rpc.", 4))
+		if (!strncmp(m->kv[i].key, BRAMBLE_CTL_PREFIX_RPC, strlen(BRAMBLE_CTL_PREFIX_RPC)))
 			continue;
 		prom_name(m->kv[i].key, name, sizeof(name));
 		snprintf(metric, sizeof(metric), "bramble_mount_%s", name);
@@ -205,11 +203,12 @@ void mount_print_rates(const struct mount_counters *a,
 		       const struct mount_counters *b, double dt)
 {
 	char name[MC_KEY_MAX];
-	uint64_t srv = mc_get(b, "read.bytes_from_server") -
-		       mc_get(a, "read.bytes_from_server");
-	uint64_t cache = mc_get(b, "read.bytes_from_cache") -
-			 mc_get(a, "read.bytes_from_cache");
-	uint64_t read = mc_get(b, "read.bytes_read") - mc_get(a, "read.bytes_read");
+	uint64_t srv = mc_get(b, BRAMBLE_CTL_PREFIX_READ "bytes_from_server") -
+		       mc_get(a, BRAMBLE_CTL_PREFIX_READ "bytes_from_server");
+	uint64_t cache = mc_get(b, BRAMBLE_CTL_PREFIX_READ "bytes_from_cache") -
+			 mc_get(a, BRAMBLE_CTL_PREFIX_READ "bytes_from_cache");
+	uint64_t read = mc_get(b, BRAMBLE_CTL_PREFIX_READ "bytes_read") -
+			mc_get(a, BRAMBLE_CTL_PREFIX_READ "bytes_read");
 
 	for (size_t i = 0; i < b->n; i++) {
 		uint64_t n;

@@ -1,4 +1,4 @@
-/* statcost.c - what the server's counters cost per call (issue 7's "<2%
+/* statcost.c - what the server's counters cost per call (the target: "<2%
  * of throughput"), measured on the real code: the two clock reads a call's
  * latency takes and stats_call() itself, from one thread and from two at
  * once (the workers and the loop contend on the same counters).

@@ -251,7 +251,7 @@ START_TEST(test_sessions)
 	ck_assert_int_eq(admit(&s, BRPROC_GETATTR, RPC_AUTH_SHORT, H1, RPC_SHORT_LEN,
 			       AUTH_MODE_MUNGE, false, AUTH_SESSION_TTL_NS + 1, &who, &v),
 			 AUTH_REJECTEDCRED);
-	ck_assert_uint_eq(s.count, 0);
+	ck_assert_uint_eq(s.table.count, 0);
 	auth_sessions_release(&s);
 }
 END_TEST
@@ -276,7 +276,7 @@ START_TEST(test_sessions_lru)
 					       3, &who, &v), AUTH_OK);
 		}
 	}
-	ck_assert_uint_eq(s.count, AUTH_SESSIONS_MAX);
+	ck_assert_uint_eq(s.table.count, AUTH_SESSIONS_MAX);
 	memset(h, 0, sizeof(h));
 	h[0] = 1;               /* session 1: the least recently used */
 	ck_assert_int_eq(admit(&s, BRPROC_GETATTR, RPC_AUTH_SHORT, h, RPC_SHORT_LEN,

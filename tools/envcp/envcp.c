@@ -8,7 +8,8 @@
  * has each name's lookup cached when a worker opens it.)  Last, the main
  * thread makes the extra names of hard-linked files, writes the marker,
  * and gives directories their modes, owners and times deepest first
- * (creating entries changes a directory's mtime). */
+ * (creating entries changes a directory's mtime).  Copying one entry is
+ * envcp_file.c's. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,51 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
-#include "envcp.h"
-#include "envcp_rw.h"
+#include "envcp_int.h"
 #include "util.h"
 #include "xalloc.h"
-
-struct ent {
-	char *rel;              /* path below the root */
-	struct stat st;
-	ssize_t link_to;        /* an extra name of ents[link_to], or -1 */
-	bool listed;            /* the marker says it holds the prefix */
-	bool holds;             /* DST's copy holds the new prefix (for the marker) */
-	bool failed;
-	bool unsafe;
-	char *msg;              /* issue, malloc'd */
-};
-
-struct envcp {
-	const struct envcp_opts *o;
-	struct envcp_result *res;
-	struct envcp_prefixes p;
-	struct envcp_marker mk;
-	bool trust;             /* mk is for old_prefix: unlisted files need no read */
-	bool root;              /* euid 0: owners are kept */
-	pthread_mutex_t lock;
-	pthread_cond_t more;    /* an entry was listed, or the walk ended */
-	struct ent **ents;      /* protected by lock (the entries themselves
-				 * belong to the one worker that took them) */
-	size_t n, cap;          /* protected by lock */
-	size_t next;            /* next entry for a worker; protected by lock */
-	bool walked;            /* the walk is over; protected by lock */
-	struct inode_map {      /* hard-linked files seen: walk thread only */
-		dev_t dev;
-		ino_t ino;
-		size_t idx;
-	} *inodes;
-	size_t ninodes, inodes_cap;
-	int cfr;                /* copy_file_range usable (atomic; 0 after EXDEV...) */
-};
-
-#define ADD(field, v) __atomic_fetch_add(&e->res->st.field, (v), __ATOMIC_RELAXED)
 
 static struct envcp_stats *live;
 
@@ -70,8 +33,7 @@ const struct envcp_stats *envcp_live_stats(void)
 	return live;
 }
 
-static void issue(struct ent *x, bool unsafe, const char *fmt, ...) BR_PRINTF(3, 4);
-static void issue(struct ent *x, bool unsafe, const char *fmt, ...)
+void envcp_ent_issue(struct envcp_ent *x, bool unsafe, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
 	va_list ap;
@@ -136,7 +98,7 @@ static ssize_t first_name(struct envcp *e, const struct stat *st, size_t idx)
 /* List an entry; a worker may take it at once. */
 static void add_ent(struct envcp *e, const char *rel, const struct stat *st, bool listed)
 {
-	struct ent *x = xcalloc(1, sizeof(*x));
+	struct envcp_ent *x = xcalloc(1, sizeof(*x));
 
 	x->rel = xstrdup(rel);
 	x->st = *st;
@@ -222,346 +184,6 @@ out:
 	return rc;
 }
 
-/* ---- copying one file */
-
-/* Owner, special mode bits and times of a file just written through fd. */
-static int finish_fd(struct envcp *e, const struct ent *x, int fd)
-{
-	const struct stat *st = &x->st;
-	struct timespec ts[2] = { st->st_atim, st->st_mtim };
-
-	if (e->root && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
-	    fchown(fd, st->st_uid, st->st_gid) < 0)
-		return -errno;
-	/* After chown, which clears set-id bits. */
-	if ((st->st_mode & 07000) && fchmod(fd, st->st_mode & 07777) < 0)
-		return -errno;
-	if (futimens(fd, ts) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Next data segment of a sparse file at or after *off: [*off, *end). */
-static bool next_data(int fd, off_t size, off_t *off, off_t *end)
-{
-	off_t d = lseek(fd, *off, SEEK_DATA), h;
-
-	if (d < 0 || d >= size)
-		return false;
-	h = lseek(fd, d, SEEK_HOLE);
-	*off = d;
-	*end = h < 0 || h > size ? size : h;
-	return true;
-}
-
-static bool sparse(const struct stat *st)
-{
-	return (off_t)st->st_blocks * 512 < st->st_size;
-}
-
-static int pwrite_all(int fd, const char *data, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t k = pwrite(fd, data, len, off);
-
-		if (k < 0 && errno != EINTR)
-			return -errno;
-		if (k > 0) {
-			data += k;
-			len -= (size_t)k;
-			off += k;
-		}
-	}
-	return 0;
-}
-
-/* Copy [off, end) of sfd to dfd at the same offsets.  Tries
- * copy_file_range first (*offloaded cleared when it is not used), then
- * writes from map (the file's bytes, if the caller has them) or
- * pread/pwrite.  0 or -errno. */
-static int copy_range(struct envcp *e, int sfd, int dfd, off_t off, off_t end,
-		      const char *map, bool *offloaded)
-{
-	char *tmp = NULL;
-	int rc = 0;
-
-	while (off < end && __atomic_load_n(&e->cfr, __ATOMIC_RELAXED)) {
-		loff_t in = off, out = off;
-		ssize_t n = copy_file_range(sfd, &in, dfd, &out, (size_t)(end - off), 0);
-
-		if (n > 0) {
-			off += n;
-			continue;
-		}
-		if (n == 0)
-			return 0;       /* the source shrank: copy what is there */
-		if (errno == EINTR)
-			continue;
-		if (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS)
-			__atomic_store_n(&e->cfr, 0, __ATOMIC_RELAXED);
-		else if (errno != EINVAL)
-			return -errno;
-		break;
-	}
-	if (off < end)
-		*offloaded = false;
-	if (map && off < end)
-		return pwrite_all(dfd, map + off, (size_t)(end - off), off);
-	while (off < end && rc == 0) {
-		size_t want = (size_t)BR_MIN(end - off, 1 << 20);
-		ssize_t n;
-
-		if (!tmp)
-			tmp = xmalloc(1 << 20);
-		n = pread(sfd, tmp, want, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		rc = pwrite_all(dfd, tmp, (size_t)n, off);
-		off += n;
-	}
-	free(tmp);
-	return rc;
-}
-
-/* Write bytes at the same offsets as sfd's data, so holes stay holes. */
-static int write_data(int sfd, int dfd, const struct stat *st, const char *data, size_t len)
-{
-	off_t off = 0, end;
-
-	if (!sparse(st) || (off_t)len != st->st_size)
-		return write_all(dfd, data, len);
-	while (next_data(sfd, st->st_size, &off, &end)) {
-		int rc = pwrite_all(dfd, data + off, (size_t)(end - off), off);
-
-		if (rc < 0)
-			return rc;
-		off = end;
-	}
-	return ftruncate(dfd, st->st_size) < 0 ? -errno : 0;
-}
-
-/* A file that needs no rewriting: straight into its final name. */
-static int copy_plain(struct envcp *e, struct ent *x, int sfd, const char *map,
-		      const char *dst)
-{
-	const struct stat *st = &x->st;
-	bool offloaded = st->st_size > 0;
-	int dfd, rc = 0;
-
-	dfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st->st_mode & 0777);
-	if (dfd < 0)
-		return -errno;
-	if (st->st_size > 0 && sparse(st)) {
-		off_t off = 0, end;
-
-		while (rc == 0 && next_data(sfd, st->st_size, &off, &end)) {
-			rc = copy_range(e, sfd, dfd, off, end, map, &offloaded);
-			off = end;
-		}
-		if (rc == 0 && ftruncate(dfd, st->st_size) < 0)
-			rc = -errno;
-	} else if (st->st_size > 0) {
-		rc = copy_range(e, sfd, dfd, 0, st->st_size, map, &offloaded);
-	}
-	if (rc == 0)
-		rc = finish_fd(e, x, dfd);
-	if (close(dfd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && offloaded)
-		ADD(offloaded, 1);
-	return rc;
-}
-
-/* A rewritten file: written beside its final name, then renamed over it,
- * so nothing ever runs a half-written file. */
-static int write_new(struct envcp *e, struct ent *x, int sfd, const char *data,
-		     size_t len, const char *dst, size_t idx)
-{
-	struct buf tmp = BUF_INIT;
-	const char *slash = strrchr(dst, '/');
-	int dfd, rc;
-
-	buf_add(&tmp, dst, (size_t)(slash - dst));
-	buf_addf(&tmp, "/.envcp-%zu.tmp", idx);
-	dfd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		   x->st.st_mode & 0777);
-	if (dfd < 0) {
-		rc = -errno;
-		buf_release(&tmp);
-		return rc;
-	}
-	rc = write_data(sfd, dfd, &x->st, data, len);
-	if (rc == 0)
-		rc = finish_fd(e, x, dfd);
-	if (close(dfd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp.data, dst) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp.data);
-	buf_release(&tmp);
-	return rc;
-}
-
-/* The file's bytes, writable in private (a binary is rewritten in place
- * without touching the source).  mmap, or read when the filesystem has no
- * mmap.  0 or -errno; *out freed with unmap(). */
-static int map_file(int fd, size_t len, char **out, bool *mapped)
-{
-	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	ssize_t n;
-
-	if (m != MAP_FAILED) {
-		*out = m;
-		*mapped = true;
-		return 0;
-	}
-	m = xmalloc(len);
-	n = pread(fd, m, len, 0);
-	if (n != (ssize_t)len) {
-		free(m);
-		return n < 0 ? -errno : -EIO;
-	}
-	*out = m;
-	*mapped = false;
-	return 0;
-}
-
-static void unmap(char *m, size_t len, bool mapped)
-{
-	if (mapped)
-		munmap(m, len);
-	else
-		free(m);
-}
-
-static int copy_reg(struct envcp *e, struct ent *x, size_t idx, const char *src,
-		    const char *dst)
-{
-	const struct envcp_prefixes *p = &e->p;
-	size_t len = (size_t)x->st.st_size;
-	bool mapped = false, trusted;
-	char *map = NULL;
-	ssize_t at, nb;
-	int sfd, rc;
-
-	sfd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (sfd < 0)
-		return -errno;
-	ADD(files, 1);
-	ADD(bytes, len);
-	trusted = e->trust && !x->listed &&
-		  (x->st.st_ctim.tv_sec < e->mk.mtime.tv_sec ||
-		   (x->st.st_ctim.tv_sec == e->mk.mtime.tv_sec &&
-		    x->st.st_ctim.tv_nsec <= e->mk.mtime.tv_nsec));
-	if (len == 0 || envcp_is_pyc(x->rel) || trusted) {
-		if (len && envcp_is_pyc(x->rel))
-			ADD(pyc, 1);
-		else if (len)
-			ADD(trusted, 1);
-		rc = copy_plain(e, x, sfd, NULL, dst);
-		goto out;
-	}
-	rc = map_file(sfd, len, &map, &mapped);
-	if (rc < 0)
-		goto out;
-	ADD(scanned, 1);
-	at = envcp_find(map, len, 0, p->old, p->oldlen);
-	if (at < 0) {
-		x->holds = envcp_find(map, len, 0, p->new, p->newlen) >= 0;
-		rc = copy_plain(e, x, sfd, map, dst);
-	} else if (envcp_is_text(map, len)) {
-		struct buf out = BUF_INIT;
-		unsigned int what;
-
-		envcp_rewrite_text(map, len, p, x->rel, &out, &what);
-		rc = write_new(e, x, sfd, out.data, out.len, dst, idx);
-		buf_release(&out);
-		ADD(text, 1);
-		ADD(shebangs, (what & ENVCP_RW_SHEBANG) != 0);
-		ADD(long_shebangs, (what & ENVCP_RW_LONG_SHEBANG) != 0);
-		ADD(prompts, (what & ENVCP_RW_PROMPT) != 0);
-		x->holds = true;
-	} else if ((nb = envcp_rewrite_binary(map, len, p)) == -ENOSPC) {
-		/* map is untouched: the copy is the original, byte for byte. */
-		rc = copy_plain(e, x, sfd, map, dst);
-		issue(x, true, "binary file holds the old prefix at offset %zd; the "
-			       "new prefix is %zu bytes longer and cannot replace it "
-			       "in place: copied unchanged, it still refers to %s",
-		      at, p->newlen - p->oldlen, p->old);
-		ADD(unsafe, 1);
-	} else {
-		rc = write_new(e, x, sfd, map, len, dst, idx);
-		ADD(binary, 1);
-		x->holds = nb > 0;
-	}
-out:
-	if (map)
-		unmap(map, len, mapped);
-	close(sfd);
-	return rc;
-}
-
-static int copy_link(struct envcp *e, struct ent *x, const char *src, const char *dst)
-{
-	struct timespec ts[2] = { x->st.st_atim, x->st.st_mtim };
-	size_t cap = (size_t)x->st.st_size + 2;
-	char *t = NULL, *nt;
-	ssize_t n;
-	int rc = 0;
-
-	for (;;) {
-		t = xrealloc(t, cap);
-		n = readlink(src, t, cap);
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if ((size_t)n < cap)
-			break;
-		cap *= 2;
-	}
-	t[n] = '\0';
-	ADD(symlinks, 1);
-	nt = envcp_rewrite_link(t, &e->p);
-	if (nt) {
-		free(t);
-		t = nt;
-		ADD(links_rewritten, 1);
-	}
-	if (symlink(t, dst) < 0 ||
-	    (e->root && lchown(dst, x->st.st_uid, x->st.st_gid) < 0) ||
-	    utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-out:
-	free(t);
-	return rc;
-}
-
-static int copy_special(struct envcp *e, struct ent *x, const char *dst)
-{
-	struct timespec ts[2] = { x->st.st_atim, x->st.st_mtim };
-	mode_t m = x->st.st_mode;
-
-	if (S_ISSOCK(m))
-		return 0;       /* a live daemon's socket: nothing to copy */
-	if (!S_ISFIFO(m) && !e->root) {
-		issue(x, false, "device file not copied (needs root)");
-		return 0;
-	}
-	ADD(special, 1);
-	if (mknod(dst, m & (S_IFMT | 0777), x->st.st_rdev) < 0 ||
-	    (e->root && lchown(dst, x->st.st_uid, x->st.st_gid) < 0) ||
-	    ((m & 07000) && chmod(dst, m & 07777) < 0) ||
-	    utimensat(AT_FDCWD, dst, ts, 0) < 0)
-		return -errno;
-	return 0;
-}
-
 static void *worker(void *arg)
 {
 	struct envcp *e = arg;
@@ -569,7 +191,7 @@ static void *worker(void *arg)
 	size_t i;
 
 	for (;;) {
-		struct ent *x;
+		struct envcp_ent *x;
 		mode_t m;
 		int rc = 0;
 
@@ -586,20 +208,15 @@ static void *worker(void *arg)
 		m = x->st.st_mode;
 
 		if (S_ISDIR(m) || x->link_to >= 0) {
-			ADD(done, 1);
+			ENVCP_ADD(e, done, 1);
 			continue;       /* the main thread's, afterwards */
 		}
 		path_of(&sp, e->res->src, x->rel);
 		path_of(&dp, e->res->dst, x->rel);
-		if (S_ISREG(m))
-			rc = copy_reg(e, x, i, sp.data, dp.data);
-		else if (S_ISLNK(m))
-			rc = copy_link(e, x, sp.data, dp.data);
-		else
-			rc = copy_special(e, x, dp.data);
+		rc = envcp_ent_copy(e, x, i, sp.data, dp.data);
 		if (rc < 0)
-			issue(x, false, "%s", strerror(-rc));
-		ADD(done, 1);
+			envcp_ent_issue(x, false, "%s", strerror(-rc));
+		ENVCP_ADD(e, done, 1);
 	}
 	buf_release(&sp);
 	buf_release(&dp);
@@ -634,8 +251,8 @@ static int write_marker(struct envcp *e)
 	int rc;
 
 	for (size_t i = 0; i < e->n; i++) {
-		struct ent *x = e->ents[i];
-		struct ent *f = x->link_to >= 0 ? e->ents[x->link_to] : x;
+		struct envcp_ent *x = e->ents[i];
+		struct envcp_ent *f = x->link_to >= 0 ? e->ents[x->link_to] : x;
 
 		if (!S_ISREG(x->st.st_mode))
 			continue;
@@ -786,18 +403,19 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < e.n; i++) {
-		struct ent *x = e.ents[i];
+		struct envcp_ent *x = e.ents[i];
 
 		if (x->link_to < 0)
 			continue;
 		if (e.ents[x->link_to]->failed) {
-			issue(x, false, "not linked: its other name failed");
+			envcp_ent_issue(x, false, "not linked: its other name failed");
 			continue;
 		}
 		path_of(&a, res->dst, e.ents[x->link_to]->rel);
 		path_of(&b, res->dst, x->rel);
 		if (link(a.data, b.data) < 0)
-			issue(x, false, "link to %s: %s", e.ents[x->link_to]->rel, strerror(errno));
+			envcp_ent_issue(x, false, "link to %s: %s", e.ents[x->link_to]->rel,
+					strerror(errno));
 		else
 			res->st.hardlinks++;
 	}
@@ -806,14 +424,14 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 		fprintf(stderr, "bramble envcp: cannot write %s/%s: %s\n", res->dst,
 			ENVCP_MARKER, strerror(-rc));
 	for (size_t i = e.n; i-- > 0;) {
-		struct ent *x = e.ents[i];
+		struct envcp_ent *x = e.ents[i];
 
 		if (!S_ISDIR(x->st.st_mode))
 			continue;
 		res->st.dirs++;
 		path_of(&a, res->dst, x->rel);
 		if (set_dir_meta(&e, a.data, &x->st, (x->st.st_mode & 0777) | 0700) < 0)
-			issue(x, false, "directory attributes: %s", strerror(errno));
+			envcp_ent_issue(x, false, "directory attributes: %s", strerror(errno));
 	}
 	if (set_dir_meta(&e, res->dst, &rootst, (mode_t)-1) < 0 && rc == 0) {
 		rc = -errno;
@@ -821,7 +439,7 @@ int envcp_copy(const struct envcp_opts *o, struct envcp_result *res)
 	}
 out:
 	for (size_t i = 0; i < e.n; i++) {
-		struct ent *x = e.ents[i];
+		struct envcp_ent *x = e.ents[i];
 
 		if (x->msg) {
 			res->issues = xrealloc(res->issues, (res->nissues + 1) * sizeof(*res->issues));

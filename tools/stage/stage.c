@@ -120,19 +120,12 @@ static struct scache *cache_for(struct stage *s, const char *dir, char *err, siz
 	return sc;
 }
 
-static char *ctl_value(const struct target *t, const char *key)
-{
-	char *v = target_ctl_get(t, key);
-
-	return v ? xstrndup(v, strcspn(v, "\n")) : NULL;
-}
-
 static int connect_mount(struct smount *m, char *err, size_t len)
 {
 	struct bramble_mount_res mr;
 	struct bramble_opts bo;
 	const char *auth = getenv("BRAMBLE_AUTH");
-	char *sub = ctl_value(&m->t, "subdir");
+	char *sub = bramble_ctl_value(m->t.ctl, BRAMBLE_CTL_KEY_SUBDIR);
 	const char *p = sub ? sub : "";
 	int rc;
 
@@ -170,8 +163,8 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 			return s->mounts[i];
 		}
 	}
-	mode = ctl_value(t, "cache");
-	if (mode && strcmp(mode, "disk")) {
+	mode = bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_CACHE);
+	if (mode && bramble_cache_mode_parse(mode) != BRAMBLE_CACHE_DISK) {
 		snprintf(err, len, "the mount %s has no node cache on disk (cache=%s)",
 			 t->mount, mode);
 		free(mode);
@@ -181,7 +174,7 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 	free(mode);
 	/* a user's request (bramblefs --user-max): only into the caches of
 	 * mounts that stage for users */
-	if (s->o->limit_prefix && !target_ctl_get(t, "stage_socket")) {
+	if (s->o->limit_prefix && !bramble_ctl_has(t->ctl, BRAMBLE_CTL_KEY_STAGE_SOCKET)) {
 		snprintf(err, len, "the mount %s does not stage for ordinary users "
 			 "(bramblefs -o stage_user_max=0, or not run as root)", t->mount);
 		target_release(t);
@@ -190,7 +183,8 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 	m = xcalloc(1, sizeof(*m));
 	m->t = *t;
 	memset(t, 0, sizeof(*t));
-	dir = s->o->cache_dir ? xstrdup(s->o->cache_dir) : ctl_value(&m->t, "cache_dir");
+	dir = s->o->cache_dir ? xstrdup(s->o->cache_dir) :
+	      bramble_ctl_value(m->t.ctl, BRAMBLE_CTL_KEY_CACHE_DIR);
 	m->sc = cache_for(s, dir ? dir : BRAMBLE_CACHE_DIR, err, len);
 	free(dir);
 	if (!m->sc || connect_mount(m, err, len) < 0 ||
@@ -234,19 +228,6 @@ static struct sfile *file_add(struct stage *s, struct smount *m, size_t arg,
 	return f;
 }
 
-/* A map TREE handed over, as a reader's map. */
-static struct bramble_filemap *tree_map(const struct bramble_tree_entry *e)
-{
-	struct bramble_cache_map cm = {
-		.size = e->map.size, .version = e->map.version,
-		.chunk_size = e->map.chunk_size, .nchunks = e->map.count,
-	};
-
-	cm.hashes = xmalloc((size_t)BR_MAX(cm.nchunks, 1u) * BRAMBLE_HASH_LEN);
-	memcpy(cm.hashes, e->hashes, (size_t)cm.nchunks * BRAMBLE_HASH_LEN);
-	return bramble_filemap_from_cache(&cm);
-}
-
 struct walk {
 	struct stage *s;
 	struct smount *m;
@@ -268,9 +249,8 @@ static int walk_entry(void *ctx, const struct bramble_tree_entry *e)
 			stage_fail(w->s, path.data, "%s", strerror(-e->status));
 	} else if (S_ISREG(e->attr->st_mode) && e->fh->len) {
 		f = file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
-		if (f && e->has_map && e->map_status == 0 && e->map.eof &&
-		    e->map.first == 0 && e->map.size == (uint64_t)e->attr->st_size)
-			f->map = tree_map(e);
+		if (f)
+			f->map = bramble_filemap_from_tree(e);
 	}
 	buf_release(&path);
 	return 0;
@@ -531,23 +511,16 @@ static void pin_cached(struct stage *s)
 static void finish_file(struct stage *s, struct sfile *f)
 {
 	struct stage_result *r = s->r;
-	struct bramble_cache_map cm;
-	int rc;
+	struct bramble_filemap_attr a;
 
 	for (uint32_t k = 0; k < f->map->nchunks; k++)
 		if (f->chunks[k]->state != CH_DONE) {
 			stage_fail_file(s, f, -EIO);
 			return;
 		}
-	cm = (struct bramble_cache_map){
-		/* as chunkfs.c compares them at open (util.h: far times) */
-		.size = f->map->size, .mtime_ns = ts_to_ns(&f->st.st_mtim),
-		.ctime_ns = ts_to_ns(&f->st.st_ctim),
-		.version = f->map->version, .chunk_size = f->map->chunk_size,
-		.nchunks = f->map->nchunks, .hashes = f->map->hashes,
-	};
-	rc = bramble_cache_map_put(f->m->sc->cache, f->fh.data, f->fh.len, &cm);
-	r->maps += rc == 0;
+	/* kept for the attributes the mount's opens will compare */
+	bramble_filemap_attr_of(&a, &f->st);
+	r->maps += bramble_filemap_keep(f->m->sc->cache, &f->fh, f->map, &a) == 0;
 	r->files++;
 	r->bytes += f->map->size;
 	r->chunks += f->map->nchunks;

@@ -93,19 +93,11 @@ static void run_pool(struct stage *s, void (*fn)(struct stage *, struct sfile *)
 
 static void map_one(struct stage *s, struct sfile *f)
 {
-	struct stat st;
 	int rc;
 
 	if (f->map || f->err)
 		return;
-	rc = bramble_filemap_get(f->m->b, &s->cred, &f->fh, &f->map);
-	/* the attributes the map goes with: after it, and the same size */
-	if (rc == 0)
-		rc = bramble_getattr(f->m->b, &s->cred, &f->fh, &st);
-	if (rc == 0 && f->map->size != (uint64_t)st.st_size)
-		rc = -ESTALE;
-	if (rc == 0)
-		f->st = st;
+	rc = bramble_filemap_get_attr(f->m->b, &s->cred, &f->fh, &f->map, &f->st);
 	pthread_mutex_lock(&s->mu);
 	if (rc < 0)
 		stage_fail_file(s, f, rc);

@@ -35,7 +35,7 @@ void stage_load_mounts(struct stage *s)
 	for (size_t i = 0; i < n; i++) {
 		s->mnts[i].dir = v[i].dir;
 		v[i].dir = NULL;        /* s->mnts's now */
-		s->mnts[i].bramble = !strcmp(v[i].type, "fuse.bramblefs");
+		s->mnts[i].bramble = !strcmp(v[i].type, BRAMBLE_MOUNT_TYPE);
 	}
 	s->nmnts = n;
 	mountinfo_free(v, n);

@@ -32,14 +32,16 @@
 static char *socket_of_mount(const char *root)
 {
 	struct target t;
-	char *v, *sock = NULL;
+	char *sock;
 
 	if (target_mount_root(root, &t) < 0)
 		return NULL;
-	v = target_ctl_get(&t, "stage_socket");
-	if (v && *v != '\n' && *v)
-		sock = xstrndup(v, strcspn(v, "\n"));
+	sock = bramble_ctl_value(t.ctl, BRAMBLE_CTL_KEY_STAGE_SOCKET);
 	target_release(&t);
+	if (sock && !*sock) {
+		free(sock);
+		sock = NULL;
+	}
 	return sock;
 }
 
@@ -72,7 +74,7 @@ char *stage_req_socket(char *const *paths, size_t npaths)
 		return sock;
 	mountinfo_read(&v, &n);
 	for (size_t i = 0; i < n && !sock; i++)
-		if (!strcmp(v[i].type, "fuse.bramblefs"))
+		if (!strcmp(v[i].type, BRAMBLE_MOUNT_TYPE))
 			sock = socket_of_mount(v[i].dir);
 	mountinfo_free(v, n);
 	return sock;

@@ -1,4 +1,8 @@
-/* export.h - the exported directory: file handles and confinement.
+/* fhandle.h - an export's file handles: making, checking and decoding
+ * them, and the decoded-handle cache.  Paths beneath the export root are
+ * exportpath.h's.
+ * (One struct export per exported directory; the table of exports is
+ * exports.h.)
  *
  * Wire handle layout (at most BR_FH_MAX = 64 bytes):
  *
@@ -39,8 +43,8 @@
  * -ESTALE for any handle that does not verify or no longer names an
  * object, -EOPNOTSUPP for an object the filesystem cannot give a handle
  * for (too large, another mount). */
-#ifndef BR_EXPORT_H
-#define BR_EXPORT_H
+#ifndef BR_FHANDLE_H
+#define BR_FHANDLE_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -135,21 +139,6 @@ void export_forget(struct export *ex, const void *fh, size_t len);
  * F2FS), where fstat of an open inode and a lookup in the dentry cache
  * never wait for I/O?  Network filesystems revalidate on both. */
 bool export_is_local(const struct export *ex);
-
-/* Resolve a MOUNT path beneath the export (openat2 RESOLVE_BENEATH; "" and
- * "/" are the root; a leading '/' is ignored).  *fd_out gets an O_PATH fd
- * of the directory.  -EACCES for a path that leaves the export, -ENOTDIR
- * for a non-directory. */
-int export_resolve(struct export *ex, const char *path, int *fd_out);
-
-/* The fallback of export_resolve() where openat2 is missing: a walk that
- * follows no symlink at all.  Returns an O_PATH fd or -errno.  Exposed for
- * the unit tests. */
-int export_resolve_walk(struct export *ex, const char *path);
-
-/* A br_name: one component, not empty, ".", ".." nor containing '/'.
- * 0, -EINVAL, or -ENAMETOOLONG. */
-int export_check_name(const char *name);
 
 /* A short printable id of a wire handle for traces: 8 hex digits of its
  * MAC (or "-" for an empty one).  buf: at least 12 bytes. */

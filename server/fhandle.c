@@ -1,25 +1,25 @@
-/* export.c - file handles, confinement and the decoded-handle cache. */
+/* fhandle.c - file handles (fhandle.h): making and decoding them, the
+ * decoded-handle cache, confinement. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cred.h"
-#include "export.h"
+#include "fhandle.h"
 #include "handletab.h"
+#include "hashtab.h"
 #include "util.h"
 #include "xalloc.h"
 
 #define EXPORT_CACHE_DEFAULT 1024
 #define EXPORT_WALK_MAX 4096     /* deepest directory we will verify */
 /* How long a cached directory is trusted to be still beneath the root
- * (export.h).  A walk of ".." costs about 3 us per level; at most one per
+ * (fhandle.h).  A walk of ".." costs about 3 us per level; at most one per
  * hot directory in this time is nothing beside a round trip. */
 #define EXPORT_RECHECK_NS (100 * INT64_C(1000000))
 
@@ -28,7 +28,7 @@ struct centry {
 	struct export_fh fh;
 	int fd;
 	int64_t checked_ns;            /* now_ns() of the last beneath() */
-	struct centry *hnext;          /* hash chain */
+	struct hashtab_node hn;        /* in export.table, by handle bytes */
 	struct centry *prev, *next;    /* LRU list, most recent first */
 };
 
@@ -48,8 +48,7 @@ struct export {
 	struct handletab *ht;          /* owned; set: every handle is a table id */
 
 	pthread_mutex_t lock;
-	struct centry **table;         /* protected by lock */
-	size_t nbuckets;               /* power of two */
+	struct hashtab table;          /* protected by lock */
 	struct centry lru;             /* protected by lock; sentinel */
 	unsigned int count, max;       /* protected by lock */
 };
@@ -129,13 +128,27 @@ static int wrap_table(const struct export *ex, uint64_t id, struct export_fh *ou
 
 /* ---- the cache */
 
-static size_t bucket(const struct export *ex, const unsigned char *fh, size_t len)
+/* The MAC is a keyed hash: uniform, and nobody can aim at a bucket.
+ * fh must be long enough to hold one. */
+static uint64_t fh_hash(const unsigned char *fh, size_t len)
 {
 	uint64_t h;
 
-	/* The MAC is a keyed hash: uniform, and nobody can aim at a bucket. */
 	memcpy(&h, fh + len - EXPORT_MAC_LEN, sizeof(h));
-	return (size_t)h & (ex->nbuckets - 1);
+	return h;
+}
+
+struct fh_key {
+	const unsigned char *fh;
+	size_t len;
+};
+
+static bool centry_is(const struct hashtab_node *n, const void *key)
+{
+	const struct centry *e = HASHTAB_ENTRY(n, struct centry, hn);
+	const struct fh_key *k = key;
+
+	return e->fh.len == k->len && !memcmp(e->fh.data, k->fh, k->len);
 }
 
 static void lru_unlink(struct centry *e)
@@ -152,24 +165,26 @@ static void lru_push(struct export *ex, struct centry *e)
 	ex->lru.next = e;
 }
 
-static struct centry **chain_find(struct export *ex, const unsigned char *fh,
-				  size_t len)
+static struct centry *cache_find(struct export *ex, const unsigned char *fh,
+				 size_t len)
 {
-	struct centry **pp = &ex->table[bucket(ex, fh, len)];
+	struct fh_key k = { fh, len };
+	struct hashtab_node *n = hashtab_find(&ex->table, fh_hash(fh, len),
+					      centry_is, &k);
 
-	for (; *pp; pp = &(*pp)->hnext)
-		if ((*pp)->fh.len == len && !memcmp((*pp)->fh.data, fh, len))
-			break;
-	return pp;
+	return n ? HASHTAB_ENTRY(n, struct centry, hn) : NULL;
 }
 
-static void cache_remove_locked(struct export *ex, struct centry **pp)
+/* Unlink e from the table and the LRU; the caller closes and frees it. */
+static void cache_unlink_locked(struct export *ex, struct centry *e)
 {
-	struct centry *e = *pp;
-
-	*pp = e->hnext;
+	hashtab_remove(&ex->table, &e->hn);
 	lru_unlink(e);
 	ex->count--;
+}
+
+static void centry_free(struct centry *e)
+{
 	close(e->fd);
 	free(e);
 }
@@ -187,21 +202,21 @@ static bool recheck_due(const struct centry *e, int64_t now)
 static int cache_get(struct export *ex, const unsigned char *fh, size_t len,
 		     bool *recheck)
 {
-	struct centry **pp;
+	struct centry *e;
 	int64_t now = now_ns();
 	int fd = -1;
 
 	*recheck = false;
 	pthread_mutex_lock(&ex->lock);
-	pp = chain_find(ex, fh, len);
-	if (*pp) {
-		fd = fcntl((*pp)->fd, F_DUPFD_CLOEXEC, 0);
-		if (fd >= 0 && recheck_due(*pp, now)) {
+	e = cache_find(ex, fh, len);
+	if (e) {
+		fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0 && recheck_due(e, now)) {
 			*recheck = true;
-			(*pp)->checked_ns = now;
+			e->checked_ns = now;
 		}
-		lru_unlink(*pp);
-		lru_push(ex, *pp);
+		lru_unlink(e);
+		lru_push(ex, e);
 	}
 	pthread_mutex_unlock(&ex->lock);
 	return fd;
@@ -209,25 +224,19 @@ static int cache_get(struct export *ex, const unsigned char *fh, size_t len,
 
 void export_forget(struct export *ex, const void *fh, size_t len)
 {
-	struct centry **pp, *e = NULL;
+	struct centry *e;
 
 	if (len < EXPORT_FH_HDR + EXPORT_MAC_LEN || len > BR_FH_MAX)
-		return;                 /* no such entry: bucket() needs a MAC */
+		return;                 /* no such entry: fh_hash() needs a MAC */
 	pthread_mutex_lock(&ex->lock);
-	pp = chain_find(ex, fh, len);
-	if (*pp) {
-		e = *pp;
-		*pp = e->hnext;
-		lru_unlink(e);
-		ex->count--;
-	}
+	e = cache_find(ex, fh, len);
+	if (e)
+		cache_unlink_locked(ex, e);
 	pthread_mutex_unlock(&ex->lock);
 	/* Closed outside the lock, which the loop thread takes too: the
 	 * last close of a removed inode frees its blocks. */
-	if (e) {
-		close(e->fd);
-		free(e);
-	}
+	if (e)
+		centry_free(e);
 }
 
 /* Remember fd (duplicated) for fh, evicting the least recently used.  The
@@ -235,13 +244,11 @@ void export_forget(struct export *ex, const void *fh, size_t len)
  * from there). */
 static void cache_put(struct export *ex, const struct export_fh *fh, int fd)
 {
-	struct centry **pp;
 	struct centry *e;
 	int dfd;
 
 	pthread_mutex_lock(&ex->lock);
-	pp = chain_find(ex, fh->data, fh->len);
-	if (*pp) {
+	if (cache_find(ex, fh->data, fh->len)) {
 		pthread_mutex_unlock(&ex->lock);
 		return;
 	}
@@ -253,15 +260,14 @@ static void cache_put(struct export *ex, const struct export_fh *fh, int fd)
 	while (ex->count >= ex->max) {
 		struct centry *old = ex->lru.prev;
 
-		cache_remove_locked(ex, chain_find(ex, old->fh.data, old->fh.len));
+		cache_unlink_locked(ex, old);
+		centry_free(old);
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->fh = *fh;
 	e->fd = dfd;
 	e->checked_ns = now_ns();
-	pp = &ex->table[bucket(ex, fh->data, fh->len)];
-	e->hnext = *pp;
-	*pp = e;
+	hashtab_insert(&ex->table, &e->hn, fh_hash(fh->data, fh->len));
 	lru_push(ex, e);
 	ex->count++;
 	pthread_mutex_unlock(&ex->lock);
@@ -289,9 +295,7 @@ int export_open_id(const char *dir, uint16_t id,
 	pthread_mutex_init(&ex->lock, NULL);
 	ex->lru.next = ex->lru.prev = &ex->lru;
 	ex->max = cache_max ? cache_max : EXPORT_CACHE_DEFAULT;
-	for (ex->nbuckets = 64; ex->nbuckets < ex->max; ex->nbuckets *= 2)
-		;
-	ex->table = xcalloc(ex->nbuckets, sizeof(*ex->table));
+	hashtab_init(&ex->table, 0);
 	memcpy(ex->key, key, EXPORT_KEY_LEN);
 	ex->path = xstrdup(dir);
 
@@ -328,15 +332,18 @@ void export_close(struct export *ex)
 {
 	if (!ex)
 		return;
-	while (ex->lru.next != &ex->lru)
-		cache_remove_locked(ex, chain_find(ex, ex->lru.next->fh.data,
-						   ex->lru.next->fh.len));
+	while (ex->lru.next != &ex->lru) {
+		struct centry *e = ex->lru.next;
+
+		cache_unlink_locked(ex, e);
+		centry_free(e);
+	}
 	handletab_close(ex->ht);
 	if (ex->root_fd >= 0)
 		close(ex->root_fd);
 	sodium_memzero(ex->key, sizeof(ex->key));
 	pthread_mutex_destroy(&ex->lock);
-	free(ex->table);
+	hashtab_release(&ex->table);
 	free(ex->path);
 	free(ex);
 }
@@ -635,7 +642,7 @@ int export_fh_open_cached(struct export *ex, const void *fh, size_t len,
 int export_fh_stat_cached(struct export *ex, const void *fh, size_t len,
 			  struct stat *st)
 {
-	struct centry **pp;
+	struct centry *e;
 	int rc = verify(ex, fh, len);
 
 	if (rc < 0)
@@ -643,16 +650,16 @@ int export_fh_stat_cached(struct export *ex, const void *fh, size_t len,
 	/* fstat under the lock: the entry's fd cannot be closed meanwhile,
 	 * and a stat of a held inode on a local filesystem is quick. */
 	pthread_mutex_lock(&ex->lock);
-	pp = chain_find(ex, fh, len);
-	if (!*pp) {
+	e = cache_find(ex, fh, len);
+	if (!e) {
 		rc = -EAGAIN;
-	} else if (fstat((*pp)->fd, st) < 0) {
+	} else if (fstat(e->fd, st) < 0) {
 		rc = -errno;
-	} else if (S_ISDIR(st->st_mode) && recheck_due(*pp, now_ns())) {
+	} else if (S_ISDIR(st->st_mode) && recheck_due(e, now_ns())) {
 		rc = -EAGAIN;           /* open_cached() verifies it */
 	} else {
-		lru_unlink(*pp);
-		lru_push(ex, *pp);
+		lru_unlink(e);
+		lru_push(ex, e);
 	}
 	pthread_mutex_unlock(&ex->lock);
 	if (rc == 0 && st->st_nlink == 0)
@@ -712,106 +719,6 @@ cache:
 fail:
 	close(fd);
 	return rc;
-}
-
-/* ---- paths and names */
-
-/* Where openat2 is missing (kernels before 5.6, valgrind): walk one
- * component at a time, keeping the chain of directories so ".." pops back
- * and can never climb above the root.  Symlinks are not followed at all
- * (O_NOFOLLOW): stricter than RESOLVE_BENEATH, never looser. */
-int export_resolve_walk(struct export *ex, const char *path)
-{
-	int stack[BR_PATH_MAX / 2 + 2];
-	int depth = 0, rc = 0;
-	char *copy = xstrdup(path), *rest = copy, *comp;
-
-	stack[0] = fcntl(ex->root_fd, F_DUPFD_CLOEXEC, 0);
-	if (stack[0] < 0) {
-		free(copy);
-		return -errno;
-	}
-	while ((comp = strsep(&rest, "/"))) {
-		if (!*comp || !strcmp(comp, "."))
-			continue;
-		if (!strcmp(comp, "..")) {
-			if (depth == 0) {
-				rc = -EACCES;
-				break;
-			}
-			close(stack[depth--]);
-			continue;
-		}
-		int fd = openat(stack[depth], comp,
-				O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-		if (fd < 0) {
-			struct stat st;
-
-			rc = -errno;
-			/* A symlink (ENOTDIR with O_DIRECTORY): refused. */
-			if (rc == -ENOTDIR &&
-			    fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISLNK(st.st_mode))
-				rc = -EACCES;
-			break;
-		}
-		stack[++depth] = fd;
-	}
-	free(copy);
-	for (int i = 0; i < depth; i++)
-		close(stack[i]);
-	if (rc < 0) {
-		close(stack[depth]);
-		return rc;
-	}
-	return stack[depth];
-}
-
-int export_resolve(struct export *ex, const char *path, int *fd_out)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	struct stat st;
-	long fd;
-
-	while (*path == '/')
-		path++;
-	if (strlen(path) > BR_PATH_MAX)
-		return -ENAMETOOLONG;
-	fd = syscall(SYS_openat2, ex->root_fd, *path ? path : ".", &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS)
-		fd = export_resolve_walk(ex, path);
-	else if (fd < 0)
-		fd = -errno;
-	if (fd < 0) {
-		/* EXDEV: the path tried to leave the export. */
-		return fd == -EXDEV ? -EACCES : (int)fd;
-	}
-	if (fstat((int)fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		close((int)fd);
-		return -ENOTDIR;
-	}
-	*fd_out = (int)fd;
-	return 0;
-}
-
-int export_check_name(const char *name)
-{
-	size_t len;
-
-	if (!name)
-		return -EINVAL;
-	len = strnlen(name, BR_NAME_MAX + 1);
-	if (len == 0 || !strcmp(name, ".") || !strcmp(name, ".."))
-		return -EINVAL;
-	if (len > BR_NAME_MAX)
-		return -ENAMETOOLONG;
-	if (memchr(name, '/', len))
-		return -EINVAL;
-	return 0;
 }
 
 void export_fh_short(const void *fhv, size_t len, char *buf, size_t buflen)

@@ -1,4 +1,4 @@
-/* test_export.c - server/export.c: handles, names, MOUNT paths, confinement. */
+/* test_fhandle.c - server/fhandle.c: handles, names, MOUNT paths, confinement. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "export.h"
+#include "exportpath.h"
+#include "fhandle.h"
 
 static char top[PATH_MAX];        /* private tmp dir of the test */
 static char exp_dir[PATH_MAX + 16];    /* top/export: the export */
@@ -45,7 +46,7 @@ static void mk(const char *rel, bool dir)
 
 static void setup(void)
 {
-	snprintf(top, sizeof(top), "/tmp/test_export.XXXXXX");
+	snprintf(top, sizeof(top), "/tmp/test_fhandle.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(top));
 	snprintf(exp_dir, sizeof(exp_dir), "%s/export", top);
 	mk("export", true);
@@ -275,21 +276,21 @@ START_TEST(test_names)
 {
 	char longname[BR_NAME_MAX + 2];
 
-	ck_assert_int_eq(export_check_name("a"), 0);
-	ck_assert_int_eq(export_check_name("..."), 0);
-	ck_assert_int_eq(export_check_name(".hidden"), 0);
-	ck_assert_int_eq(export_check_name(""), -EINVAL);
-	ck_assert_int_eq(export_check_name("."), -EINVAL);
-	ck_assert_int_eq(export_check_name(".."), -EINVAL);
-	ck_assert_int_eq(export_check_name("a/b"), -EINVAL);
-	ck_assert_int_eq(export_check_name("/"), -EINVAL);
-	ck_assert_int_eq(export_check_name(NULL), -EINVAL);
+	ck_assert_int_eq(exportpath_check_name("a"), 0);
+	ck_assert_int_eq(exportpath_check_name("..."), 0);
+	ck_assert_int_eq(exportpath_check_name(".hidden"), 0);
+	ck_assert_int_eq(exportpath_check_name(""), -EINVAL);
+	ck_assert_int_eq(exportpath_check_name("."), -EINVAL);
+	ck_assert_int_eq(exportpath_check_name(".."), -EINVAL);
+	ck_assert_int_eq(exportpath_check_name("a/b"), -EINVAL);
+	ck_assert_int_eq(exportpath_check_name("/"), -EINVAL);
+	ck_assert_int_eq(exportpath_check_name(NULL), -EINVAL);
 	memset(longname, 'n', sizeof(longname) - 1);
 	longname[BR_NAME_MAX] = '\0';
-	ck_assert_int_eq(export_check_name(longname), 0);
+	ck_assert_int_eq(exportpath_check_name(longname), 0);
 	longname[BR_NAME_MAX] = 'n';
 	longname[BR_NAME_MAX + 1] = '\0';
-	ck_assert_int_eq(export_check_name(longname), -ENAMETOOLONG);
+	ck_assert_int_eq(exportpath_check_name(longname), -ENAMETOOLONG);
 }
 END_TEST
 
@@ -310,31 +311,31 @@ START_TEST(test_mount_paths)
 	struct stat st, want;
 	int fd;
 
-	ck_assert_int_eq(export_resolve(ex, "", &fd), 0);
+	ck_assert_int_eq(exportpath_resolve(ex, "", &fd), 0);
 	fstat(fd, &st);
 	stat(exp_dir, &want);
 	ck_assert_uint_eq(st.st_ino, want.st_ino);
 	close(fd);
-	ck_assert_int_eq(export_resolve(ex, "/", &fd), 0);
+	ck_assert_int_eq(exportpath_resolve(ex, "/", &fd), 0);
 	close(fd);
-	ck_assert_int_eq(export_resolve(ex, "/sub/deep", &fd), 0);
+	ck_assert_int_eq(exportpath_resolve(ex, "/sub/deep", &fd), 0);
 	close(fd);
-	ck_assert_int_eq(export_resolve(ex, "sub/deep/../..", &fd), 0);  /* root, still inside */
+	ck_assert_int_eq(exportpath_resolve(ex, "sub/deep/../..", &fd), 0);  /* root, still inside */
 	close(fd);
 	if (have_openat2()) {
-		ck_assert_int_eq(export_resolve(ex, "tosub", &fd), 0);  /* a symlink staying inside */
+		ck_assert_int_eq(exportpath_resolve(ex, "tosub", &fd), 0);  /* a symlink staying inside */
 		close(fd);
 	} else {
 		/* The fallback walk refuses every symlink (qemu-user, old kernels). */
-		ck_assert_int_eq(export_resolve(ex, "tosub", &fd), -EACCES);
+		ck_assert_int_eq(exportpath_resolve(ex, "tosub", &fd), -EACCES);
 	}
-	ck_assert_int_eq(export_resolve(ex, "..", &fd), -EACCES);
-	ck_assert_int_eq(export_resolve(ex, "../..", &fd), -EACCES);
-	ck_assert_int_eq(export_resolve(ex, "sub/../../outside", &fd), -EACCES);
-	ck_assert_int_eq(export_resolve(ex, "escape", &fd), -EACCES);
-	ck_assert_int_eq(export_resolve(ex, "/etc", &fd), -ENOENT);
-	ck_assert_int_eq(export_resolve(ex, "file", &fd), -ENOTDIR);
-	ck_assert_int_eq(export_resolve(ex, "nope", &fd), -ENOENT);
+	ck_assert_int_eq(exportpath_resolve(ex, "..", &fd), -EACCES);
+	ck_assert_int_eq(exportpath_resolve(ex, "../..", &fd), -EACCES);
+	ck_assert_int_eq(exportpath_resolve(ex, "sub/../../outside", &fd), -EACCES);
+	ck_assert_int_eq(exportpath_resolve(ex, "escape", &fd), -EACCES);
+	ck_assert_int_eq(exportpath_resolve(ex, "/etc", &fd), -ENOENT);
+	ck_assert_int_eq(exportpath_resolve(ex, "file", &fd), -ENOTDIR);
+	ck_assert_int_eq(exportpath_resolve(ex, "nope", &fd), -ENOENT);
 	export_close(ex);
 }
 END_TEST
@@ -345,18 +346,18 @@ START_TEST(test_mount_walk)
 	struct export *ex = open_export(exp_dir);
 	int fd;
 
-	fd = export_resolve_walk(ex, "sub/deep/../..");
+	fd = exportpath_resolve_walk(ex, "sub/deep/../..");
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	fd = export_resolve_walk(ex, "sub//./deep");
+	fd = exportpath_resolve_walk(ex, "sub//./deep");
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(export_resolve_walk(ex, ".."), -EACCES);
-	ck_assert_int_eq(export_resolve_walk(ex, "sub/../.."), -EACCES);
-	ck_assert_int_eq(export_resolve_walk(ex, "escape"), -EACCES);
-	ck_assert_int_eq(export_resolve_walk(ex, "tosub"), -EACCES);
-	ck_assert_int_eq(export_resolve_walk(ex, "file"), -ENOTDIR);
-	ck_assert_int_eq(export_resolve_walk(ex, "nope"), -ENOENT);
+	ck_assert_int_eq(exportpath_resolve_walk(ex, ".."), -EACCES);
+	ck_assert_int_eq(exportpath_resolve_walk(ex, "sub/../.."), -EACCES);
+	ck_assert_int_eq(exportpath_resolve_walk(ex, "escape"), -EACCES);
+	ck_assert_int_eq(exportpath_resolve_walk(ex, "tosub"), -EACCES);
+	ck_assert_int_eq(exportpath_resolve_walk(ex, "file"), -ENOTDIR);
+	ck_assert_int_eq(exportpath_resolve_walk(ex, "nope"), -ENOENT);
 	export_close(ex);
 }
 END_TEST
@@ -374,9 +375,9 @@ START_TEST(test_short)
 }
 END_TEST
 
-static Suite *export_suite(void)
+static Suite *fhandle_suite(void)
 {
-	Suite *s = suite_create("export");
+	Suite *s = suite_create("fhandle");
 	TCase *tc;
 
 	tc = tcase_create("handles");
@@ -409,10 +410,10 @@ int main(void)
 
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH. */
 	if (geteuid() != 0) {
-		fprintf(stderr, "SKIP: test_export needs root\n");
+		fprintf(stderr, "SKIP: test_fhandle needs root\n");
 		return 77;
 	}
-	sr = srunner_create(export_suite());
+	sr = srunner_create(fhandle_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

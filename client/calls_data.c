@@ -1,0 +1,198 @@
+/* calls_data.c - the procedures that move file contents: READ, WRITE,
+ * COPY_RANGE, and the chunk calls CHUNKMAP and READ_CHUNK (see bramble.h;
+ * the metadata procedures are in calls.c, which says how these functions
+ * are built).  Data is never copied twice: arguments point into the
+ * caller's buffer, and READ is decoded by hand into it. */
+#include <errno.h>
+#include <string.h>
+
+#include "rpc.h"
+#include "xxhash128.h"
+
+/* ---- data */
+
+/* READ is decoded by hand so the data lands in the caller's buffer
+ * without an intermediate allocation; its length is checked against
+ * count before a byte is copied. */
+ssize_t bramble_read(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint64_t off, void *buf,
+		     size_t count, bool *eof)
+{
+	struct rpc_op op;
+	br_read_args a = { .offset = off,
+			   .count = (u_int)BR_MIN(count, (size_t)BR_DATA_MAX) };
+	u_int len = 0;
+	int rc;
+
+	rpc_fh_arg(&a.fh, fh);
+	rc = rpc_run(b, &op, BRPROC_READ, cr, (xdrproc_t)xdr_br_read_args, &a);
+	if (rc == 0) {
+		XDR x;
+		br_stat st;
+		bool_t e = FALSE;
+
+		xdrmem_create(&x, (char *)op.body, (u_int)op.body_len, XDR_DECODE);
+		if (!xdr_br_stat(&x, &st)) {
+			rc = -EBADMSG;
+		} else if ((rc = br_stat_to_errno(st)) == 0) {
+			if (!xdr_u_int(&x, &len) || len > a.count ||
+			    !xdr_opaque(&x, buf, len) || !xdr_bool(&x, &e))
+				rc = -EBADMSG;
+			else if (xdr_getpos(&x) != op.body_len)
+				rc = -EBADMSG;
+			else if (eof)
+				*eof = e;
+		}
+		xdr_destroy(&x);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+ssize_t bramble_write(struct bramble *b, const struct bramble_cred *cr,
+		      const struct bramble_fh *fh, uint64_t off,
+		      const void *buf, size_t count, unsigned int flags,
+		      struct stat *st)
+{
+	struct rpc_op op;
+	br_write_args a = { .offset = off, .flags = flags };
+	br_write_res r;
+	u_int n = 0;
+	int rc;
+
+	if (count > BR_DATA_MAX)
+		return -EINVAL;
+	rpc_fh_arg(&a.fh, fh);
+	a.data.data_len = (u_int)count;
+	a.data.data_val = (char *)buf;
+	rc = rpc_run_decode(b, &op, BRPROC_WRITE, cr, (xdrproc_t)xdr_br_write_args,
+			    &a, (xdrproc_t)xdr_br_write_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			n = r.br_write_res_u.ok.count;
+			if (n > count)
+				rc = -EBADMSG;
+			rpc_attr_out(st, &r.br_write_res_u.ok.attr);
+		}
+		xdr_free((xdrproc_t)xdr_br_write_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *src, uint64_t src_off,
+			   const struct bramble_fh *dst, uint64_t dst_off,
+			   uint64_t count, struct stat *dst_st)
+{
+	struct rpc_op op;
+	br_copy_args a = { .src_offset = src_off, .dst_offset = dst_off,
+			   .count = count };
+	br_copy_res r;
+	uint64_t n = 0;
+	int rc;
+
+	rpc_fh_arg(&a.src, src);
+	rpc_fh_arg(&a.dst, dst);
+	rc = rpc_run_decode(b, &op, BRPROC_COPY_RANGE, cr,
+			    (xdrproc_t)xdr_br_copy_args, &a,
+			    (xdrproc_t)xdr_br_copy_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			n = r.br_copy_res_u.ok.count;
+			if (n > count)
+				rc = -EBADMSG;
+			rpc_attr_out(dst_st, &r.br_copy_res_u.ok.dst_attr);
+		}
+		xdr_free((xdrproc_t)xdr_br_copy_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+/* ---- chunks */
+
+int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
+		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+		     struct bramble_chunkmap *out)
+{
+	struct rpc_op op;
+	br_chunkmap_args a = { .first = first,
+			       .max = max ? max : BR_CHUNKS_MAX };
+	br_chunkmap_res r;
+	int rc;
+
+	if (a.max > BR_CHUNKS_MAX)
+		return -EINVAL;
+	rpc_fh_arg(&a.fh, fh);
+	rc = rpc_run_decode(b, &op, BRPROC_CHUNKMAP, cr,
+			    (xdrproc_t)xdr_br_chunkmap_args, &a,
+			    (xdrproc_t)xdr_br_chunkmap_res, &r, sizeof(r));
+	if (rc == 0) {
+		const br_chunkmap_ok *ok = &r.br_chunkmap_res_u.ok;
+
+		rc = br_stat_to_errno(r.status);
+		/* A reply that does not answer the question is not used. */
+		if (rc == 0 && (ok->first != first || ok->hashes.hashes_len > a.max ||
+				ok->chunk_size == 0 ||
+				(ok->chunk_size & (ok->chunk_size - 1))))
+			rc = -EBADMSG;
+		if (rc == 0) {
+			out->version = ok->file_version;
+			out->size = ok->size;
+			out->chunk_size = ok->chunk_size;
+			out->first = ok->first;
+			out->count = ok->hashes.hashes_len;
+			out->eof = ok->eof;
+			if (out->count)
+				memcpy(hashes, ok->hashes.hashes_val,
+				       (size_t)out->count * BRAMBLE_CHUNK_HASH_LEN);
+		}
+		xdr_free((xdrproc_t)xdr_br_chunkmap_res, (char *)&r);
+	}
+	return rpc_end(b, &op, rc);
+}
+
+ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *fh, uint32_t idx,
+			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			   uint64_t version, void *buf, size_t size)
+{
+	struct rpc_op op;
+	br_read_chunk_args a = { .idx = idx, .file_version = version };
+	br_read_chunk_res r;
+	size_t len = 0;
+	int rc;
+
+	rpc_fh_arg(&a.fh, fh);
+	memcpy(a.hash, hash, BRAMBLE_CHUNK_HASH_LEN);
+	rc = rpc_run_decode(b, &op, BRPROC_READ_CHUNK, cr,
+			    (xdrproc_t)xdr_br_read_chunk_args, &a,
+			    (xdrproc_t)xdr_br_read_chunk_res, &r, sizeof(r));
+	if (rc == 0) {
+		rc = br_stat_to_errno(r.status);
+		if (rc == 0) {
+			unsigned char got[BR_HASH128_LEN];
+
+			len = r.br_read_chunk_res_u.data.data_len;
+			br_hash128(r.br_read_chunk_res_u.data.data_val, len, got);
+			/* The caches built on this trust what it returns:
+			 * bytes that do not hash to what was asked for (a
+			 * broken server, memory or wire) are an I/O error,
+			 * not data.  -EIO rather than -EBADMSG: the reply
+			 * was well formed, its contents are wrong. */
+			if (memcmp(got, hash, BRAMBLE_CHUNK_HASH_LEN))
+				rc = -EIO;
+			else if (len > size)
+				rc = -ERANGE;
+			else if (len)
+				memcpy(buf, r.br_read_chunk_res_u.data.data_val, len);
+		}
+		xdr_free((xdrproc_t)xdr_br_read_chunk_res, (char *)&r);
+	}
+	rc = rpc_end(b, &op, rc);
+	return rc < 0 ? rc : (ssize_t)len;
+}

@@ -1,0 +1,191 @@
+/* test_readpath.c - libbramble's read path without a server
+ * (client/bramble_reader.h, "file maps" and "the read path"): a map kept
+ * in the node cache serves only the attributes it was kept for; TREE's
+ * maps count only whole and of the entry's size; a small file with no
+ * kept map is a plain READ, with one it is read from the node cache with
+ * no call at all; writers, changes and other attributes send reads back
+ * to READ.  The client is NULL throughout: any call to the server would
+ * crash the test. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bramble_reader.h"
+#include "xxhash128.h"
+
+#define LEN 3000                        /* a small file: one short chunk */
+#define CHUNK (64u << 10)
+
+static struct bramble_cache *c;
+static unsigned char data[LEN];
+static unsigned char hash[BRAMBLE_CHUNK_HASH_LEN];
+static const struct bramble_fh fh = { .len = 4, .data = "fh-1" };
+
+static void setup(void)
+{
+	struct bramble_cache_opts o = { .mode = BRAMBLE_CACHE_RAM, .size = 4 * CHUNK };
+	char err[256] = "";
+
+	ck_assert_int_eq(bramble_cache_open(&o, &c, err, sizeof(err)), 0);
+	for (size_t i = 0; i < LEN; i++)
+		data[i] = (unsigned char)(i * 7 + 1);
+	br_hash128(data, LEN, hash);
+}
+
+static void teardown(void)
+{
+	bramble_cache_close(c);
+	c = NULL;
+}
+
+/* The one-chunk map of data. */
+static struct bramble_filemap *data_map(void)
+{
+	unsigned char (*h)[BRAMBLE_CHUNK_HASH_LEN] = malloc(BRAMBLE_CHUNK_HASH_LEN);
+
+	memcpy(h[0], hash, BRAMBLE_CHUNK_HASH_LEN);
+	return bramble_filemap_new(7, LEN, CHUNK, 1, h);
+}
+
+static void stat_of(struct stat *st, off_t size, time_t mtime)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_size = size;
+	st->st_mtim.tv_sec = mtime;
+	st->st_ctim.tv_sec = mtime;
+}
+
+START_TEST(test_keep_kept)
+{
+	struct bramble_filemap *m = data_map(), *got;
+	struct bramble_filemap_attr a, other;
+	struct stat st;
+
+	stat_of(&st, LEN, 100);
+	bramble_filemap_attr_of(&a, &st);
+	ck_assert_ptr_null(bramble_filemap_kept(c, &fh, &a));
+	ck_assert_int_eq(bramble_filemap_keep(c, &fh, m, &a), 0);
+	got = bramble_filemap_kept(c, &fh, &a);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(got->size, LEN);
+	ck_assert_uint_eq(got->version, 7);
+	ck_assert_mem_eq(got->hashes[0], hash, BRAMBLE_CHUNK_HASH_LEN);
+	bramble_filemap_put(got);
+	/* another mtime, another ctime, another size: not this map's file */
+	other = a;
+	other.mtime_ns++;
+	ck_assert_ptr_null(bramble_filemap_kept(c, &fh, &other));
+	other = a;
+	other.ctime_ns++;
+	ck_assert_ptr_null(bramble_filemap_kept(c, &fh, &other));
+	other = a;
+	other.size++;
+	ck_assert_ptr_null(bramble_filemap_kept(c, &fh, &other));
+	/* a map is never kept for attributes of another size */
+	ck_assert_int_eq(bramble_filemap_keep(c, &fh, m, &other), -ESTALE);
+	ck_assert_int_eq(bramble_filemap_forget(c, &fh), 0);
+	ck_assert_ptr_null(bramble_filemap_kept(c, &fh, &a));
+	bramble_filemap_put(m);
+}
+END_TEST
+
+START_TEST(test_from_tree)
+{
+	struct stat st;
+	struct bramble_tree_entry e = {
+		.path = "f", .fh = &fh, .attr = &st, .has_map = true,
+		.map = { .version = 3, .size = LEN, .chunk_size = CHUNK,
+			 .count = 1, .eof = true },
+		.hashes = (const unsigned char (*)[BRAMBLE_CHUNK_HASH_LEN])hash,
+	};
+	struct bramble_filemap *m;
+
+	stat_of(&st, LEN, 100);
+	m = bramble_filemap_from_tree(&e);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->nchunks, 1);
+	ck_assert_mem_eq(m->hashes[0], hash, BRAMBLE_CHUNK_HASH_LEN);
+	bramble_filemap_put(m);
+	e.map.eof = false;          /* a part of a map */
+	ck_assert_ptr_null(bramble_filemap_from_tree(&e));
+	e.map.eof = true;
+	st.st_size = LEN + 1;       /* changed between map and attributes */
+	ck_assert_ptr_null(bramble_filemap_from_tree(&e));
+	st.st_size = LEN;
+	e.map_status = -ENODATA;
+	ck_assert_ptr_null(bramble_filemap_from_tree(&e));
+}
+END_TEST
+
+START_TEST(test_small_file)
+{
+	struct bramble_cred cr = { 0 };
+	struct bramble_readpath *rp;
+	struct bramble_filemap *m = data_map();
+	struct bramble_filemap_attr a;
+	struct stat st, later;
+	char buf[LEN];
+
+	stat_of(&st, LEN, 100);
+	stat_of(&later, LEN, 200);
+	ck_assert_int_eq(bramble_readpath_new(c, &rp), 0);
+	/* not open: READ */
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), -ENOTSUP);
+	/* small, no kept map: READ, and the node cache is not asked again
+	 * this open (the map kept below is not seen until the next open) */
+	bramble_readpath_open(rp, 1, &st, false);
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), -ENOTSUP);
+	bramble_filemap_attr_of(&a, &st);
+	ck_assert_int_eq(bramble_filemap_keep(c, &fh, m, &a), 0);
+	ck_assert_int_eq(bramble_cache_put(c, hash, data, LEN, NULL, 0), 0);
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), -ENOTSUP);
+	bramble_readpath_release(rp, 1, false);
+	/* staged: read from the node cache, no call */
+	bramble_readpath_open(rp, 1, &st, false);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), LEN);
+	ck_assert_mem_eq(buf, data, LEN);
+	/* open for writing here: READ */
+	bramble_readpath_open(rp, 1, &st, true);
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), -ENOTSUP);
+	bramble_readpath_release(rp, 1, true);
+	bramble_readpath_release(rp, 1, false);
+	/* changed here: READ until the next open */
+	bramble_readpath_open(rp, 1, &st, false);
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 100, buf, 10), 10);
+	bramble_readpath_changed(rp, 1);
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), -ENOTSUP);
+	bramble_readpath_release(rp, 1, false);
+	/* another node changed it (other attributes): the kept map is not its */
+	bramble_readpath_open(rp, 1, &later, false);
+	ck_assert_int_eq(bramble_readpath_read(rp, NULL, &cr, &fh, 1, 0, buf, LEN), -ENOTSUP);
+	bramble_readpath_release(rp, 1, false);
+	bramble_readpath_free(rp);
+	bramble_filemap_put(m);
+}
+END_TEST
+
+static Suite *readpath_suite(void)
+{
+	Suite *s = suite_create("readpath");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_keep_kept);
+	tcase_add_test(tc, test_from_tree);
+	tcase_add_test(tc, test_small_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(readpath_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}
