@@ -109,6 +109,22 @@ int hashtab_foreach(struct hashtab *t,
 	return 0;
 }
 
+bool hashtab_foreach_range(struct hashtab *t, size_t first, size_t n,
+			   int (*fn)(struct hashtab_node *n, void *arg), void *arg)
+{
+	if (first >= t->nbuckets)
+		return false;
+	for (size_t i = first; i < t->nbuckets && i - first < n; i++) {
+		struct hashtab_node *node = t->buckets[i], *next;
+
+		for (; node; node = next) {
+			next = node->next;
+			fn(node, arg);
+		}
+	}
+	return true;
+}
+
 uint64_t hash_bytes(const void *p, size_t len)
 {
 	return XXH3_64bits(p, len);

@@ -60,6 +60,14 @@ struct hashtab_node *hashtab_find(const struct hashtab *t, uint64_t hash,
 int hashtab_foreach(struct hashtab *t,
 		    int (*fn)(struct hashtab_node *n, void *arg), void *arg);
 
+/* hashtab_foreach over buckets [first, first + n) only, for a walk done in
+ * batches with the lock dropped between them (fn's value is ignored).  A
+ * table that grew between batches is walked on in its new layout, so a
+ * node may then be seen twice or missed: for sweeps that come round
+ * again.  False when first is past the last bucket (the walk is over). */
+bool hashtab_foreach_range(struct hashtab *t, size_t first, size_t n,
+			   int (*fn)(struct hashtab_node *n, void *arg), void *arg);
+
 /* Hashes for keys (64-bit xxh3: well mixed in every bit, so the table can
  * take the low bits). */
 uint64_t hash_bytes(const void *p, size_t len);

@@ -20,7 +20,6 @@
 
 struct lease_table;      /* lease.h */
 
-#define BFS_CTL_NAME BRAMBLE_CTL_NAME
 #define BFS_SILLY_PREFIX ".bramble-silly."
 #define BFS_CTL_ST_INO 0xfffffffeULL  /* st_ino of .bramble */
 

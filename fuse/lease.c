@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bfs.h"
+#include "bramble_ctl.h"
 #include "lease.h"
 #include "log.h"
 #include "xalloc.h"
@@ -540,18 +541,18 @@ void lease_ctl(struct bfs *fs, struct buf *out)
 		lease_get_counters(fs->leases, &c);
 	if (fs->cl)
 		bramble_callback_counters(fs->cl, &n, &objs, &forgets);
-	buf_addf(out, "lease.on=%d\n", fs->cl && lease_enabled(fs->leases) &&
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "on=%d\n", fs->cl && lease_enabled(fs->leases) &&
 		 bramble_callbacks_on(fs->cl));
-	buf_addf(out, "lease.getattr_saved=%llu\n", (unsigned long long)c.getattr_saved);
-	buf_addf(out, "lease.lookup_saved=%llu\n", (unsigned long long)c.lookup_saved);
-	buf_addf(out, "lease.open_saved=%llu\n", (unsigned long long)c.open_saved);
-	buf_addf(out, "lease.kernel_notes=%llu\n", (unsigned long long)c.kernel_notes);
-	buf_addf(out, "lease.notes_queued=%llu\n", (unsigned long long)c.notes_queued);
-	buf_addf(out, "lease.objects_called=%llu\n", (unsigned long long)c.objects_called);
-	buf_addf(out, "lease.forgets=%llu\n", (unsigned long long)c.forgets);
-	buf_addf(out, "cb.received=%llu\n", (unsigned long long)n);
-	buf_addf(out, "cb.objects=%llu\n", (unsigned long long)objs);
-	buf_addf(out, "cb.forgets=%llu\n", (unsigned long long)forgets);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "getattr_saved=%llu\n", (unsigned long long)c.getattr_saved);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "lookup_saved=%llu\n", (unsigned long long)c.lookup_saved);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "open_saved=%llu\n", (unsigned long long)c.open_saved);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "kernel_notes=%llu\n", (unsigned long long)c.kernel_notes);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "notes_queued=%llu\n", (unsigned long long)c.notes_queued);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "objects_called=%llu\n", (unsigned long long)c.objects_called);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "forgets=%llu\n", (unsigned long long)c.forgets);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_CB "received=%llu\n", (unsigned long long)n);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_CB "objects=%llu\n", (unsigned long long)objs);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_CB "forgets=%llu\n", (unsigned long long)forgets);
 }
 
 /* ---- lifecycle */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bfs.h"
+#include "bramble_ctl.h"
 #include "chunkfs.h"
 #include "intr.h"
 #include "lease.h"
@@ -260,7 +261,7 @@ static int check_not_mounted(const char *arg)
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].dir, mp))
 			top = &v[i];    /* listed after what it covers */
-	ours = top && !strcmp(top->type, "fuse.bramblefs");
+	ours = top && !strcmp(top->type, BRAMBLE_MOUNT_TYPE);
 	if (ours)
 		log_err("%s is already a bramble mount of %s; unmount it first "
 			"(fusermount3 -u %s)", mp, top->source, mp);

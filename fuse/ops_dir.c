@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bramble_ctl.h"
 #include "lease.h"
 #include "ops.h"
 #include "wb.h"
@@ -150,7 +151,7 @@ static int fill_one(void *ctx, const struct bramble_dirent *de)
 
 	/* The control file owns this name in the root, and is never listed;
 	 * "." and ".." come from us. */
-	if ((f->root && !strcmp(de->name, BFS_CTL_NAME)) ||
+	if ((f->root && !strcmp(de->name, BRAMBLE_CTL_NAME)) ||
 	    !strcmp(de->name, ".") || !strcmp(de->name, ".."))
 		goto consumed;
 	if (f->plus && fh.len == 0) {

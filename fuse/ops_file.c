@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bramble_ctl.h"
 #include "chunkfs.h"
 #include "lease.h"
 #include "log.h"
@@ -199,7 +200,7 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	unsigned int flags = 0;
 	int rc;
 
-	if (parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME)) {
+	if (parent == FUSE_ROOT_ID && !strcmp(name, BRAMBLE_CTL_NAME)) {
 		reply_err(req, "create", parent, -EEXIST, t0);
 		return;
 	}

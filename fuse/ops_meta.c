@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <sys/xattr.h>
 
+#include "bramble_ctl.h"
 #include "chunkfs.h"
 #include "lease.h"
 #include "log.h"
@@ -26,7 +27,7 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t gen = wb_gen(fs->wb);
 	int rc;
 
-	if (parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME)) {
+	if (parent == FUSE_ROOT_ID && !strcmp(name, BRAMBLE_CTL_NAME)) {
 		/* Not counted in the inode table: the kernel may forget it
 		 * any number of times, it stays. */
 		memset(&e, 0, sizeof(e));
@@ -246,7 +247,7 @@ void bfs_readlink(fuse_req_t req, fuse_ino_t ino)
 /* The name .bramble in the root belongs to the control file. */
 static bool is_ctl_name(fuse_ino_t parent, const char *name)
 {
-	return parent == FUSE_ROOT_ID && !strcmp(name, BFS_CTL_NAME);
+	return parent == FUSE_ROOT_ID && !strcmp(name, BRAMBLE_CTL_NAME);
 }
 
 void bfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,

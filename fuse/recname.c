@@ -4,18 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtab.h"
 #include "inode.h"
 #include "recname.h"
 #include "util.h"
 #include "xalloc.h"
 
 #define DEPTH_MAX 512              /* components of a path */
-#define FNV_OFF 0xcbf29ce484222325ULL
 
 /* One name the kernel was given: the handle fh is dir/name. */
 struct rname {
-	struct rname *next_fh, *next_link;  /* hash chains */
-	uint64_t hfh, hlink;                /* hlink: of link; 0 without */
+	struct hashtab_node by_fh;          /* in recname.by_fh */
+	struct hashtab_node by_link;        /* in recname.by_link while link */
 	int64_t touched;                    /* last recname_set() of it */
 	unsigned char *link;                /* dir handle, then the name and
 	                                     * a NUL; NULL: no name known */
@@ -23,56 +23,49 @@ struct rname {
 	unsigned char fh[];
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= c[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 static uint64_t link_hash(const struct bramble_fh *dir, const char *name)
 {
-	return fnv(fnv(FNV_OFF, dir->data, dir->len), name, strlen(name)) | 1;
+	return hash_bytes(dir->data, dir->len) ^ hash_bytes(name, strlen(name));
 }
 
 /* ---- the tables */
 
-static struct rname *find_fh(const struct recname *nm, const unsigned char *fh,
-			     size_t len, uint64_t h)
-{
-	struct rname *e = nm->by_fh[h & (nm->nb - 1)];
+struct fh_key { const unsigned char *fh; size_t len; };
+struct link_key { const struct bramble_fh *dir; const char *name; };
 
-	while (e && !(e->hfh == h && e->fhlen == len && !memcmp(e->fh, fh, len)))
-		e = e->next_fh;
-	return e;
+static bool fh_is(const struct hashtab_node *n, const void *key)
+{
+	const struct rname *e = HASHTAB_ENTRY(n, struct rname, by_fh);
+	const struct fh_key *k = key;
+
+	return e->fhlen == k->len && !memcmp(e->fh, k->fh, k->len);
 }
 
-static struct rname *find_link(struct recname *nm, const struct bramble_fh *dir,
+static bool link_is(const struct hashtab_node *n, const void *key)
+{
+	const struct rname *e = HASHTAB_ENTRY(n, struct rname, by_link);
+	const struct link_key *k = key;
+
+	return e->dirlen == k->dir->len && !memcmp(e->link, k->dir->data, k->dir->len) &&
+	       !strcmp((char *)e->link + e->dirlen, k->name);
+}
+
+static struct rname *find_fh(const struct recname *nm, const unsigned char *fh,
+			     size_t len)
+{
+	struct fh_key k = { fh, len };
+	struct hashtab_node *n = hashtab_find(&nm->by_fh, hash_bytes(fh, len), fh_is, &k);
+
+	return n ? HASHTAB_ENTRY(n, struct rname, by_fh) : NULL;
+}
+
+static struct rname *find_link(const struct recname *nm, const struct bramble_fh *dir,
 			       const char *name, uint64_t h)
 {
-	struct rname *e = nm->by_link[h & (nm->nb - 1)];
+	struct link_key k = { dir, name };
+	struct hashtab_node *n = hashtab_find(&nm->by_link, h, link_is, &k);
 
-	for (; e; e = e->next_link) {
-		if (e->hlink == h && e->dirlen == dir->len &&
-		    !memcmp(e->link, dir->data, dir->len) &&
-		    !strcmp((char *)e->link + e->dirlen, name))
-			return e;
-	}
-	return NULL;
-}
-
-static void chain_drop(struct rname **head, struct rname *e, bool by_link)
-{
-	struct rname **pp = head;
-
-	while (*pp && *pp != e)
-		pp = by_link ? &(*pp)->next_link : &(*pp)->next_fh;
-	if (*pp)
-		*pp = by_link ? e->next_link : e->next_fh;
+	return n ? HASHTAB_ENTRY(n, struct rname, by_link) : NULL;
 }
 
 /* e loses its name (renamed over, or the name now means another file). */
@@ -80,76 +73,40 @@ static void unset_link(struct recname *nm, struct rname *e)
 {
 	if (!e->link)
 		return;
-	chain_drop(&nm->by_link[e->hlink & (nm->nb - 1)], e, true);
+	hashtab_remove(&nm->by_link, &e->by_link);
 	free(e->link);
 	e->link = NULL;
-	e->hlink = 0;
 }
 
 static void set_link(struct recname *nm, struct rname *e,
 		     const struct bramble_fh *dir, const char *name, uint64_t h)
 {
 	size_t n = strlen(name);
-	size_t b = h & (nm->nb - 1);
 
 	e->link = xmalloc(dir->len + n + 1);
 	memcpy(e->link, dir->data, dir->len);
 	memcpy(e->link + dir->len, name, n + 1);
 	e->dirlen = (uint8_t)dir->len;
-	e->hlink = h;
-	e->next_link = nm->by_link[b];
-	nm->by_link[b] = e;
+	hashtab_insert(&nm->by_link, &e->by_link, h);
 }
 
 static void drop_name(struct recname *nm, struct rname *e)
 {
 	unset_link(nm, e);
-	chain_drop(&nm->by_fh[e->hfh & (nm->nb - 1)], e, false);
-	nm->count--;
+	hashtab_remove(&nm->by_fh, &e->by_fh);
 	free(e);
-}
-
-static void grow_names(struct recname *nm)
-{
-	struct rname **old = nm->by_fh;
-	size_t oldn = nm->nb;
-
-	nm->nb *= 2;
-	nm->by_fh = xcalloc(nm->nb, sizeof(*nm->by_fh));
-	free(nm->by_link);
-	nm->by_link = xcalloc(nm->nb, sizeof(*nm->by_link));
-	for (size_t i = 0; i < oldn; i++) {
-		struct rname *e = old[i], *next;
-
-		for (; e; e = next) {
-			next = e->next_fh;
-			e->next_fh = nm->by_fh[e->hfh & (nm->nb - 1)];
-			nm->by_fh[e->hfh & (nm->nb - 1)] = e;
-			if (e->link) {
-				e->next_link = nm->by_link[e->hlink & (nm->nb - 1)];
-				nm->by_link[e->hlink & (nm->nb - 1)] = e;
-			}
-		}
-	}
-	free(old);
 }
 
 static struct rname *get_name(struct recname *nm, const struct bramble_fh *fh)
 {
-	uint64_t h = fnv(FNV_OFF, fh->data, fh->len);
-	struct rname *e = find_fh(nm, fh->data, fh->len, h);
+	struct rname *e = find_fh(nm, fh->data, fh->len);
 
 	if (e)
 		return e;
-	if (nm->count + 1 > nm->nb * 2)
-		grow_names(nm);
 	e = xcalloc(1, sizeof(*e) + fh->len);
-	e->hfh = h;
 	e->fhlen = (uint8_t)fh->len;
 	memcpy(e->fh, fh->data, fh->len);
-	e->next_fh = nm->by_fh[h & (nm->nb - 1)];
-	nm->by_fh[h & (nm->nb - 1)] = e;
-	nm->count++;
+	hashtab_insert(&nm->by_fh, &e->by_fh, hash_bytes(fh->data, fh->len));
 	return e;
 }
 
@@ -182,7 +139,7 @@ ssize_t recname_path(const struct recname *nm, const struct bramble_fh *root,
 	size_t len = fh->len, n = 0, pos = 0, raw = 0;
 
 	while (!(len == root->len && !memcmp(cur, root->data, len))) {
-		const struct rname *e = find_fh(nm, cur, len, fnv(FNV_OFF, cur, len));
+		const struct rname *e = find_fh(nm, cur, len);
 
 		if (!e || !e->link)
 			return -ENOENT;
@@ -214,26 +171,24 @@ ssize_t recname_path(const struct recname *nm, const struct bramble_fh *root,
 
 void recname_init(struct recname *nm)
 {
-	nm->nb = 1024;
-	nm->count = 0;
-	nm->by_fh = xcalloc(nm->nb, sizeof(*nm->by_fh));
-	nm->by_link = xcalloc(nm->nb, sizeof(*nm->by_link));
+	hashtab_init(&nm->by_fh, 1024);
+	hashtab_init(&nm->by_link, 1024);
+}
+
+static int name_free(struct hashtab_node *n, void *arg)
+{
+	struct rname *e = HASHTAB_ENTRY(n, struct rname, by_fh);
+
+	free(e->link);
+	free(e);
+	return 0;
 }
 
 void recname_release(struct recname *nm)
 {
-	for (size_t b = 0; b < nm->nb; b++) {
-		struct rname *e = nm->by_fh[b], *next;
-
-		for (; e; e = next) {
-			next = e->next_fh;
-			free(e->link);
-			free(e);
-		}
-	}
-	free(nm->by_fh);
-	free(nm->by_link);
-	memset(nm, 0, sizeof(*nm));
+	hashtab_foreach(&nm->by_fh, name_free, NULL);
+	hashtab_release(&nm->by_fh);
+	hashtab_release(&nm->by_link);
 }
 
 void recname_set(struct recname *nm, const struct bramble_fh *dir,
@@ -243,7 +198,7 @@ void recname_set(struct recname *nm, const struct bramble_fh *dir,
 	struct rname *e = get_name(nm, fh), *other;
 
 	e->touched = now_ns;
-	if (e->link && e->hlink == h && find_link(nm, dir, name, h) == e)
+	if (e->link && find_link(nm, dir, name, h) == e)
 		return;
 	other = find_link(nm, dir, name, h);
 	if (other)
@@ -272,23 +227,25 @@ void recname_rename(struct recname *nm, const struct bramble_fh *from,
 		set_link(nm, b, from, name, ha);
 }
 
+struct sweep { struct recname *nm; int64_t older_ns; struct inode_table *inodes; };
+
+static int sweep_one(struct hashtab_node *n, void *arg)
+{
+	struct rname *e = HASHTAB_ENTRY(n, struct rname, by_fh);
+	struct sweep *sw = arg;
+	struct bramble_fh fh = { .len = e->fhlen };
+	uint64_t ino;
+
+	memcpy(fh.data, e->fh, e->fhlen);
+	if (e->touched < sw->older_ns && !inode_find_fh(sw->inodes, &fh, &ino))
+		drop_name(sw->nm, e);
+	return 0;
+}
+
 bool recname_sweep(struct recname *nm, size_t first, size_t n, int64_t older_ns,
 		   struct inode_table *inodes)
 {
-	if (first >= nm->nb)
-		return false;
-	for (size_t b = first; b < BR_MIN(first + n, nm->nb); b++) {
-		struct rname *e = nm->by_fh[b], *next;
+	struct sweep sw = { nm, older_ns, inodes };
 
-		for (; e; e = next) {
-			struct bramble_fh fh = { .len = e->fhlen };
-			uint64_t ino;
-
-			next = e->next_fh;
-			memcpy(fh.data, e->fh, e->fhlen);
-			if (e->touched < older_ns && !inode_find_fh(inodes, &fh, &ino))
-				drop_name(nm, e);
-		}
-	}
-	return true;
+	return hashtab_foreach_range(&nm->by_fh, first, n, sweep_one, &sw);
 }

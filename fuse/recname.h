@@ -2,7 +2,7 @@
  * name (parent handle, name) the kernel was last given for each handle,
  * so an open's handle can be turned into a path below the mount root.
  *
- * Two chained hash tables over one set of entries: by handle (every entry)
+ * Two hash tables over one set of entries: by handle (every entry)
  * and by (parent handle, name) (entries with a name), so a name given to
  * another handle, or renamed away, is taken from its old holder at once.
  *
@@ -16,14 +16,13 @@
 #include <sys/types.h>
 
 #include "bramble.h"
+#include "hashtab.h"
 
 struct inode_table;
-struct rname;
 
 struct recname {
-	struct rname **by_fh, **by_link;
-	size_t nb;                 /* buckets of each table, a power of two */
-	size_t count;              /* entries */
+	struct hashtab by_fh;      /* every entry (by_fh.count: entries) */
+	struct hashtab by_link;    /* the entries with a name */
 };
 
 void recname_init(struct recname *nm);
@@ -43,9 +42,10 @@ void recname_rename(struct recname *nm, const struct bramble_fh *from,
 ssize_t recname_path(const struct recname *nm, const struct bramble_fh *root,
 		     const struct bramble_fh *fh, char *out, size_t cap);
 
-/* Drop the entries of buckets [first, first + n) untouched since before
- * older_ns whose handle inodes no longer knows.  False when first is past
- * the last bucket (the sweep is over). */
+/* Drop the entries of buckets [first, first + n) of the by-handle table
+ * (hashtab_foreach_range) untouched since before older_ns whose handle
+ * inodes no longer knows.  False when first is past the last bucket (the
+ * sweep is over). */
 bool recname_sweep(struct recname *nm, size_t first, size_t n, int64_t older_ns,
 		   struct inode_table *inodes);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bramble_ctl.h"
 #include "hashtab.h"
 #include "log.h"
 #include "recjob.h"
@@ -541,17 +542,17 @@ void record_ctl(struct bfs *fs, struct buf *out)
 	pthread_mutex_lock(&r->lock);
 	for (const struct rset *s = r->sets; s; s = s->next)
 		paths += s->npaths;
-	buf_addf(out, "record.jobs=%zu\n", r->nsets);
-	buf_addf(out, "record.paths=%zu\n", paths);
-	buf_addf(out, "record.names=%zu\n", r->names.count);
-	buf_addf(out, "record.opens=%llu\n", (unsigned long long)r->c.opens);
-	buf_addf(out, "record.added=%llu\n", (unsigned long long)r->c.added);
-	buf_addf(out, "record.no_job=%llu\n",
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "jobs=%zu\n", r->nsets);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "paths=%zu\n", paths);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "names=%zu\n", r->names.by_fh.count);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "opens=%llu\n", (unsigned long long)r->c.opens);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "added=%llu\n", (unsigned long long)r->c.added);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "no_job=%llu\n",
 		 (unsigned long long)__atomic_load_n(&r->c.no_job, __ATOMIC_RELAXED));
-	buf_addf(out, "record.unresolved=%llu\n", (unsigned long long)r->c.unresolved);
-	buf_addf(out, "record.writes=%llu\n", (unsigned long long)r->c.writes);
-	buf_addf(out, "record.write_errors=%llu\n", (unsigned long long)r->c.write_errors);
-	buf_addf(out, "record.loaded=%llu\n", (unsigned long long)r->c.loaded);
-	buf_addf(out, "record.evicted=%llu\n", (unsigned long long)r->c.evicted);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "unresolved=%llu\n", (unsigned long long)r->c.unresolved);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "writes=%llu\n", (unsigned long long)r->c.writes);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "write_errors=%llu\n", (unsigned long long)r->c.write_errors);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "loaded=%llu\n", (unsigned long long)r->c.loaded);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_RECORD "evicted=%llu\n", (unsigned long long)r->c.evicted);
 	pthread_mutex_unlock(&r->lock);
 }

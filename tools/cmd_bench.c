@@ -56,10 +56,11 @@ static void pick_cache_dir(struct bench *bn, const struct target *t)
 {
 	char *dir = bn->cache_dir_opt ? xstrdup(bn->cache_dir_opt) :
 		    bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_CACHE_DIR);
+	int mode;
 
 	bn->cache_mode = bramble_ctl_value(t->ctl, BRAMBLE_CTL_KEY_CACHE);
-	if (!bn->cache_dir_opt && bn->cache_mode && (!strcmp(bn->cache_mode, "ram") ||
-						     !strcmp(bn->cache_mode, "off"))) {
+	mode = bn->cache_mode ? bramble_cache_mode_parse(bn->cache_mode) : -1;
+	if (!bn->cache_dir_opt && (mode == BRAMBLE_CACHE_RAM || mode == BRAMBLE_CACHE_OFF)) {
 		free(dir);
 		bench_skip(bn, BL_CDISK_WRITE, "the mount keeps no cache on disk (cache=%s)",
 			   bn->cache_mode);

@@ -166,6 +166,33 @@ START_TEST(test_foreach_removes_all)
 }
 END_TEST
 
+START_TEST(test_foreach_range_in_batches)
+{
+	enum { N = 1000, BATCH = 7 };
+	struct hashtab t;
+	size_t seen = 0, first = 0, batches = 0;
+
+	hashtab_init(&t, 0);
+	for (uint64_t i = 0; i < N; i++) {
+		struct ent *e = ent_new(i);
+
+		hashtab_insert(&t, &e->hn, hash_u64(i));
+	}
+	/* every node once, in batches of buckets, freeing each as it goes */
+	while (hashtab_foreach_range(&t, first, BATCH, count_ent, &seen)) {
+		first += BATCH;
+		batches++;
+	}
+	ck_assert_uint_eq(seen, N);
+	ck_assert_uint_eq(batches, (t.nbuckets + BATCH - 1) / BATCH);
+	ck_assert(!hashtab_foreach_range(&t, t.nbuckets, 1, count_ent, &seen));
+	for (first = 0; hashtab_foreach_range(&t, first, BATCH, free_ent, &t); first += BATCH)
+		;
+	ck_assert_uint_eq(t.count, 0);
+	hashtab_release(&t);
+}
+END_TEST
+
 struct stop_at {
 	uint64_t key;
 	size_t visited;
@@ -250,6 +277,7 @@ static Suite *hashtab_suite(void)
 	tcase_add_test(tc, test_colliding_hashes);
 	tcase_add_test(tc, test_foreach_removes_all);
 	tcase_add_test(tc, test_foreach_stops_early);
+	tcase_add_test(tc, test_foreach_range_in_batches);
 	tcase_add_test(tc, test_release_empty);
 	tcase_add_test(tc, test_hashes);
 	tcase_add_test(tc, test_hash_u64_spreads);

@@ -315,61 +315,57 @@ failed:
 
 /* ---- planning */
 
-static size_t chunk_bucket(const struct stage *s, const struct scache *sc,
-			   const unsigned char *hash)
+static uint64_t chunk_key_hash(const struct scache *sc, const unsigned char *hash)
 {
 	uint64_t k;
 
-	memcpy(&k, hash, sizeof(k));
-	return (size_t)((k ^ (uintptr_t)sc) & (s->nbuckets - 1));
+	memcpy(&k, hash, sizeof(k));   /* a content hash: well mixed already */
+	return k ^ hash_u64((uintptr_t)sc);
 }
 
-static void chunks_grow(struct stage *s)
+struct chunk_key { const struct scache *sc; const unsigned char *hash; };
+
+static bool chunk_is(const struct hashtab_node *n, const void *key)
 {
-	size_t old = s->nbuckets;
-	struct schunk **ob = s->buckets;
+	const struct schunk *c = HASHTAB_ENTRY(n, struct schunk, hn);
+	const struct chunk_key *k = key;
 
-	s->nbuckets = old ? 2 * old : 1024;
-	s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
-	for (size_t i = 0; i < old; i++) {
-		struct schunk *c, *next;
+	return c->sc == k->sc && !memcmp(c->hash, k->hash, BRAMBLE_HASH_LEN);
+}
 
-		for (c = ob[i]; c; c = next) {
-			size_t b = chunk_bucket(s, c->sc, c->hash);
+/* The set's entry of a chunk of cache sc, or NULL. */
+static struct schunk *chunk_find(const struct stage *s, const struct scache *sc,
+				 const unsigned char *hash)
+{
+	struct chunk_key k = { sc, hash };
+	struct hashtab_node *n = hashtab_find(&s->chunks, chunk_key_hash(sc, hash),
+					      chunk_is, &k);
 
-			next = c->next;
-			c->next = s->buckets[b];
-			s->buckets[b] = c;
-		}
-	}
-	free(ob);
+	return n ? HASHTAB_ENTRY(n, struct schunk, hn) : NULL;
 }
 
 /* The set's entry of a chunk; *fresh when it was not in the set yet. */
 static struct schunk *chunk_get(struct stage *s, struct scache *sc,
 				const unsigned char *hash, uint64_t len, bool *fresh)
 {
-	struct schunk *c;
-	size_t b;
+	struct schunk *c = chunk_find(s, sc, hash);
 
-	if (s->nchunks >= s->nbuckets)
-		chunks_grow(s);
-	b = chunk_bucket(s, sc, hash);
-	for (c = s->buckets[b]; c; c = c->next)
-		if (c->sc == sc && !memcmp(c->hash, hash, BRAMBLE_HASH_LEN)) {
-			*fresh = false;
-			return c;
-		}
+	*fresh = !c;
+	if (c)
+		return c;
 	c = xcalloc(1, sizeof(*c));
 	c->sc = sc;
 	memcpy(c->hash, hash, BRAMBLE_HASH_LEN);
 	c->len = len;
 	c->state = bramble_cache_has(sc->cache, hash) ? CH_CACHED : CH_FETCH;
-	c->next = s->buckets[b];
-	s->buckets[b] = c;
-	s->nchunks++;
-	*fresh = true;
+	hashtab_insert(&s->chunks, &c->hn, chunk_key_hash(sc, hash));
 	return c;
+}
+
+static int chunk_free(struct hashtab_node *n, void *arg)
+{
+	free(HASHTAB_ENTRY(n, struct schunk, hn));
+	return 0;
 }
 
 static uint64_t chunk_len(const struct bramble_filemap *m, uint32_t i)
@@ -415,13 +411,8 @@ static int unpinned_cb(void *ctx, const struct bramble_cache_entry *e)
 	struct unpinned_ctx *u = ctx;
 	struct stage *s = u->s;
 
-	if (e->npins || !s->nbuckets)
-		return 0;
-	for (struct schunk *c = s->buckets[chunk_bucket(s, u->sc, e->hash)]; c; c = c->next)
-		if (c->sc == u->sc && !memcmp(c->hash, e->hash, BRAMBLE_HASH_LEN)) {
-			u->bytes += e->len;
-			break;
-		}
+	if (!e->npins && chunk_find(s, u->sc, e->hash))
+		u->bytes += e->len;
 	return 0;
 }
 
@@ -564,15 +555,8 @@ static void free_stage(struct stage *s)
 		bramble_filemap_put(s->files[i].map);
 	}
 	free(s->files);
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		struct schunk *c, *next;
-
-		for (c = s->buckets[i]; c; c = next) {
-			next = c->next;
-			free(c);
-		}
-	}
-	free(s->buckets);
+	hashtab_foreach(&s->chunks, chunk_free, NULL);
+	hashtab_release(&s->chunks);
 	for (size_t i = 0; i < s->nmounts; i++) {
 		bramble_reader_free(s->mounts[i]->rd);
 		bramble_free(s->mounts[i]->b);
@@ -630,6 +614,7 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 	memset(r, 0, sizeof(*r));
 	s.start_ns = now_ns();
 	pthread_mutex_init(&s.mu, NULL);
+	hashtab_init(&s.chunks, 1024);
 	if (o->cred)
 		s.cred = *o->cred;
 	else

@@ -16,6 +16,7 @@
 #include "bramble.h"
 #include "bramble_cache.h"
 #include "bramble_reader.h"
+#include "hashtab.h"
 #include "stage.h"
 #include "target.h"
 
@@ -41,7 +42,7 @@ enum { CH_CACHED, CH_FETCH, CH_DONE, CH_FAILED };
 
 /* A distinct chunk of the set, per cache. */
 struct schunk {
-	struct schunk *next;       /* hash chain */
+	struct hashtab_node hn;    /* in stage.chunks */
 	struct scache *sc;
 	unsigned char hash[BRAMBLE_HASH_LEN];
 	uint64_t len;
@@ -83,8 +84,7 @@ struct stage {
 	size_t ncaches;
 	struct sfile *files;
 	size_t nfiles, capfiles;
-	struct schunk **buckets;
-	size_t nbuckets, nchunks;
+	struct hashtab chunks;     /* every schunk, by (cache, hash) */
 	/* parallel phases */
 	pthread_mutex_t mu;
 	size_t next;               /* next file to hand out */
