@@ -26,7 +26,9 @@
 #define SWEEP_BATCH 1024           /* buckets per hold of the lock */
 #define ESC_MAX (2 * BRAMBLE_PATH_MAX + 4)  /* an escaped path */
 
-/* A path of a set: hash and offset + 1 of its line in text (0: free). */
+/* A path of a set: hash and offset + 1 of its line in text (0: free).
+ * An open-addressing array, not common/hashtab: 16 bytes per path that
+ * point into text, no allocation per path (a set holds thousands). */
 struct pslot {
 	uint64_t h;
 	size_t off1;
