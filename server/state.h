@@ -6,9 +6,12 @@
  *   handle.key  32 random bytes, mode 0600, made on first start: the key
  *               that authenticates file handles.  Losing it invalidates
  *               every handle a client holds (clients see ESTALE).
- *   bramble.db  SQLite database.  For now a `meta' table (key, value) with
- *               the schema version and start times; the chunk index joins
- *               it later.
+ *   bramble.db  SQLite database: a `meta' table (key, value) with the
+ *               schema version and start times, and the tables of the
+ *               modules that keep state across restarts -- the chunk index
+ *               (chunkidx.c), the handle table (handletab.c), the
+ *               duplicate-request cache (drcstore.c) and the lock clients
+ *               (lockdb.c).
  *
  * state_open() runs once at startup, before any worker exists; the struct
  * is read only afterwards except for the database, which only the main

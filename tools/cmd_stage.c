@@ -60,7 +60,7 @@ static const char stage_usage[] =
 	"  --release ID     unpin every chunk of job:ID (they stay cached); an\n"
 	"                   ordinary user releases only their own: user:NAME:ID,\n"
 	"                   or OWNER given whole (user:NAME)\n"
-	"  (root only, for bramblefs: --owner OWNER, --user-max SIZE|N%%, --paths0)\n"
+	"  (root only, for bramblefs: --owner OWNER, --user-max SIZE|N%, --paths0)\n"
 	"Ordinary users stage through the mount's bramblefs, which owns the node\n"
 	"cache: only what they may read, within its stage_user_max.\n"
 	"Exit status: 0 everything staged, 1 something not (listed on stderr),\n"

@@ -1,4 +1,4 @@
-# benchlib.sh - shared by the issue-4 benchmarks (tree10k.sh, importstorm.sh,
+# benchlib.sh - shared by the workload benchmarks (tree10k.sh, importstorm.sh,
 # warmread.sh).  Each of those files is used two ways:
 #
 #  * run by hand (`bash tests/bench/tree10k.sh [PEER...]`, as root): the

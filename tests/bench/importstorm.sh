@@ -1,5 +1,5 @@
 #!/bin/bash
-# importstorm.sh - issue 4's import benchmark: `python3 -c "import <a large
+# importstorm.sh - the import benchmark: `python3 -c "import <a large
 # stdlib package set>"` where the interpreter, the venv and every module
 # come from the mount.
 #
@@ -18,7 +18,7 @@
 # Seconds per process (wall time, interpreter start included), median of
 # BENCH_RUNS (5) runs, cold (fresh mount, page caches and node cache
 # dropped) and warm (the same command again at once); for bramble the RPCs
-# per run, by procedure.  Target (issue 4): warm within 1.5x of local.
+# per run, by procedure.  Target: warm within 1.5x of local.
 #
 #   sudo bash tests/bench/importstorm.sh [PEER...]   (default: bramble local bindfs sshfs)
 BENCH_RUNS=${BENCH_RUNS:-5}

@@ -1,7 +1,7 @@
 #!/bin/bash
-# killnine.sh - the outage target of issue 3: kill -9 brambled again and
-# again during a mixed read/write/metadata workload on a bramble mount, and
-# count what an application would notice:
+# killnine.sh - the outage target (nothing lost, no error, no hang): kill
+# -9 brambled again and again during a mixed read/write/metadata workload
+# on a bramble mount, and count what an application would notice:
 #   - bytes lost that an fsync had acknowledged (every file whose fsync
 #     returned is checked on the export at the end),
 #   - ESTALE (or any other error) seen by the workload,

@@ -3,7 +3,7 @@
 # is working?  Median NULL round trip of `bramble ping -c CALLS` against
 # brambled with 0 and then NCONN idle TCP connections open (a python3
 # process holding them), RUNS runs each; prints both medians (the median
-# of the runs' medians) and their ratio.  Issue 3's target: within 2x.
+# of the runs' medians) and their ratio.  Target: within 2x.
 #
 #   sudo bash tests/bench/manyconn.sh          # run by hand, as root
 #

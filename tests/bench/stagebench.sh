@@ -1,5 +1,5 @@
 #!/bin/bash
-# stagebench.sh - issue 5's staging benchmark: a venv-sized tree (a copy of
+# stagebench.sh - the staging benchmark: a venv-sized tree (a copy of
 # the Python standard library, thousands of files, plus STAGE_BIG_MB of
 # model-like files) on each peer's backing directory, BENCH_RUNS (3) times:
 #   cp -r, cold     fresh mount, page caches dropped (bramble: node cache
@@ -12,7 +12,7 @@
 #                   the staged tree (its modules from the mount); local:
 #                   the same from the local tree.  For bramble also the
 #                   data RPCs it made (none: staging fetched everything).
-# MB/s are of the tree's bytes (10^6 bytes/s).  Target (issue 5): cold
+# MB/s are of the tree's bytes (10^6 bytes/s).  Target: cold
 # staging at least 3x faster than `cp -r` from sshfs.
 #
 #   sudo bash tests/bench/stagebench.sh [PEER...]   (default: bramble local bindfs sshfs)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tree10k.sh - issue 4's small-file benchmark: a tree of NFILES (10,000)
+# tree10k.sh - the small-file benchmark: a tree of NFILES (10,000)
 # files of FILE_KB (4) KiB in NDIRS (100) directories, peers.sh's own
 # small-file tree, placed on each peer's backing directory; then, BENCH_RUNS
 # (3) times:
@@ -11,7 +11,7 @@
 #               (peers.sh's PY_READALL, one python3 process)
 #   warm read   the same again at once
 # Seconds (median of the runs), for bramble also RPCs per file of each
-# phase (server counters before/after, by procedure).  Targets (issue 4):
+# phase (server counters before/after, by procedure).  Targets:
 # cold walk <= 1.2 RPC/file, warm walk within 1.2x bindfs, warm read
 # <= 0.5 s.
 #

@@ -1,5 +1,5 @@
 #!/bin/bash
-# warmread.sh - issue 4's warm-read benchmark: a WARM_MB (512) MiB file of
+# warmread.sh - the warm-read benchmark: a WARM_MB (512) MiB file of
 # random bytes on each peer's backing directory, read sequentially with
 # `dd bs=1M` (wall time, MB/s = 10^6 bytes/s), BENCH_RUNS (3) times each:
 #   cold            fresh mount, page caches dropped (client and server
@@ -11,7 +11,7 @@
 #                   stay on disk), mount: bramble reads its node cache from
 #                   disk, bindfs and local the file from disk
 # For bramble also the RPCs per run, by procedure (no READ/READ_CHUNK after
-# a remount = the data came from the node cache).  Target (issue 4): warm
+# a remount = the data came from the node cache).  Target: warm
 # read from the node cache after a remount >= 70% of bindfs (both remount
 # rows are held to it).
 #

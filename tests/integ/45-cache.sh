@@ -1,5 +1,5 @@
 #!/bin/bash
-# 45-cache: reads through the chunk index and the node cache (issue 4).
+# 45-cache: reads through the chunk index and the node cache.
 # The server's counters say what crossed the wire: READ_CHUNK calls are
 # chunks transferred.
 #  - a cold read fetches each chunk once; a copy of the file (same bytes)

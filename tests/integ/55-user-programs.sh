@@ -1,7 +1,7 @@
 #!/bin/bash
 # 55-user-programs: the programs users run, run as an ordinary user (as
 # jobs run) on a root-squashing server through a mount with the README's
-# fstab options (issue 12).  Each program runs first in a local directory
+# fstab options.  Each program runs first in a local directory
 # (it must work there), then in the same place on the mount; the two
 # runs must print the same and leave equal trees:
 #  git     clone (a local repository with a few commits) onto the mount,

@@ -1,22 +1,25 @@
 #!/bin/bash
 # 56-open-semantics: what an ordinary user's open(2), write(2) and
-# ftruncate(2) may do, as on Linux (issue 12; cases in the spirit of
+# ftruncate(2) may do, as on Linux (cases in the spirit of
 # pjdfstest open/06, open/07, chmod/12, ftruncate/00), on a root-squashing
-# server through a mount with the README's options.  Each item runs first
+# server through a mount with the README's options.  Each case runs first
 # on a local directory (Linux's answer: it must pass there) and then on
 # the mount (tests/integ/opensem.py prints every check):
-#  1. a file created with mode 0444 is written through the descriptor
-#     that created it (100 kB, fsync, the size and bytes stay);
-#  2. ftruncate through the creating descriptor of a mode-0 file;
-#  3. after owner A's chmod 0444, user B's next open for writing fails at
-#     once with EACCES, while B's descriptor opened before keeps writing;
-#  4. a write clears the set-id bits of 04777/02777/06777 files, for a
-#     non-owner and for the owner (fstat on the same fd at once, and stat
-#     after close); root on a --no-root-squash server keeps them;
-#  5. open(O_RDONLY|O_TRUNC) truncates where the caller may write, and is
-#     EACCES where it may not;
-#  0477: the owner of a mode-0477 file may not open it for writing.
-# Every item runs; the test fails at the end with every FAIL line.
+#  create-0444: a file created with mode 0444 is written through the
+#     descriptor that created it (100 kB, fsync, the size and bytes stay);
+#  ftruncate-mode0: ftruncate through the creating descriptor of a mode-0
+#     file;
+#  chmod-vs-open: after owner A's chmod 0444, user B's next open for
+#     writing fails at once with EACCES, while B's descriptor opened
+#     before keeps writing;
+#  setid-write, setid-root: a write clears the set-id bits of
+#     04777/02777/06777 files, for a non-owner and for the owner (fstat on
+#     the same fd at once, and stat after close); root on a
+#     --no-root-squash server keeps them;
+#  rdonly-trunc: open(O_RDONLY|O_TRUNC) truncates where the caller may
+#     write, and is EACCES where it may not;
+#  owner-0477: the owner of a mode-0477 file may not open it for writing.
+# Every case runs; the test fails at the end with every FAIL line.
 . "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
@@ -37,7 +40,8 @@ br_start_server                       # root squashed: the default
 br_mount "$T/mnt"                     # $BR_MOUNT_OPTS: _netdev,allow_other
 M=$T/mnt
 
-# Root without squashing, for item 4's last case: a second server.
+# Root without squashing, for the set-id case's root variant (4-setid-root):
+# a second server.
 EXPORT=$T/export2 STATE=$T/state2
 mkdir -p "$STATE"
 layout "$EXPORT" || fail "cannot lay out the second export"
@@ -54,11 +58,11 @@ sem() {
 	"$who" "$PY" "$OS" "$@"
 }
 
-item1() { sem as_user create-ro "$1/u1"; }
-item2() { sem as_user ftrunc-mode0 "$1/u1"; }
-item0477() { sem as_user perm-0477 "$1/u1"; }
+create_readonly() { sem as_user create-ro "$1/u1"; }
+ftruncate_mode0() { sem as_user ftrunc-mode0 "$1/u1"; }
+owner_0477() { sem as_user perm-0477 "$1/u1"; }
 
-item3() {
+chmod_vs_open() {
 	local d=$1/shared rc=0 hp
 	sem as_user chmod-prep "$d" || return 1
 	rm -f "$T/go"
@@ -84,7 +88,7 @@ item3() {
 	return $rc
 }
 
-item4() {
+setid_write() {
 	local d=$1/shared rc=0
 	sem as_user setid-prep "$d" sid || rc=1
 	sem as_user2 setid-write "$d" sid-4777=0o777 sid-2777=0o777 sid-6777=0o777 || rc=1
@@ -94,7 +98,7 @@ item4() {
 }
 
 # Root keeps the bits (CAP_FSETID), of its own files and of a user's.
-item4root() {
+setid_root() {
 	local d=$1/shared rc=0
 	sem as_user setid-prep "$d" usr || rc=1
 	sem as_root setid-prep "$d" root || rc=1
@@ -103,7 +107,7 @@ item4root() {
 	return $rc
 }
 
-item5() {
+rdonly_trunc() {
 	local rc=0
 	sem as_user otrunc-owner "$1/u1" || rc=1
 	sem as_user otrunc-prep "$1/shared" || rc=1
@@ -125,13 +129,13 @@ both() {
 	fi
 	sed "s/^/  $1: /" "$T/$1.mount.out" >&2
 }
-both "1-create-0444" item1 "$M"
-both "2-ftruncate-mode0" item2 "$M"
-both "3-chmod-vs-open" item3 "$M"
-both "4-setid-write" item4 "$M"
-both "4-setid-root" item4root "$M2"
-both "5-rdonly-trunc" item5 "$M"
-both "0477-owner" item0477 "$M"
+both "create-0444" create_readonly "$M"
+both "ftruncate-mode0" ftruncate_mode0 "$M"
+both "chmod-vs-open" chmod_vs_open "$M"
+both "setid-write" setid_write "$M"
+both "setid-root" setid_root "$M2"
+both "rdonly-trunc" rdonly_trunc "$M"
+both "owner-0477" owner_0477 "$M"
 
 if [ -n "$failed" ]; then
 	fail "not as on Linux:$failed:

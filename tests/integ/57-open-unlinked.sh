@@ -1,6 +1,6 @@
 #!/bin/bash
 # 57-open-unlinked: an open file whose last name is removed, as on Linux
-# (issue 12, item 6; pjdfstest unlink/14), for an ordinary user on a
+# (pjdfstest unlink/14), for an ordinary user on a
 # root-squashing server: fstat through the descriptor shows st_nlink 0
 # (1 while another hard link is left), no name is left in the directory
 # (no .bramble-silly.* in a listing), the directory, empty of visible

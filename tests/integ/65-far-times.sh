@@ -1,5 +1,5 @@
 #!/bin/bash
-# 65-far-times: timestamps far from now (issue 12, item 8).  An ordinary
+# 65-far-times: timestamps far from now.  An ordinary
 # user sets times past 2262 and before 1970 on the mount (touch -d
 # @10000000000, @-100, ...), and SETATTR carries the most extreme ones
 # (hyper seconds INT64_MIN and INT64_MAX, rawrpc.py).  seconds * 1e9 in

@@ -1,9 +1,9 @@
 #!/bin/bash
 # 66-moved-out: a directory the administrator moves out of the export (mv
-# on the server's disk) is stale through the handles brambled has cached
-# (issue 12, item 9).  An ordinary user works in two directories of the
-# mount and keeps an fd of each open; the administrator moves one out of
-# the export and the other to another place inside it.  Then creating a
+# on the server's disk) is stale through the handles brambled has cached.
+# An ordinary user works in two directories of the mount and keeps an fd
+# of each open; the administrator moves one out of the export and the
+# other to another place inside it.  Then creating a
 # file or a directory through the old fd (openat, mkdirat) or through the
 # path the kernel has cached fails, and nothing appears outside the
 # export; through the fd of the directory moved within, it still works.

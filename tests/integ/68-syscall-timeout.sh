@@ -1,6 +1,6 @@
 #!/bin/bash
 # 68-syscall-timeout: on a soft mount, `timeout=' bounds a whole system
-# call, not each of the calls it makes to the server (issue 12, item 13).
+# call, not each of the calls it makes to the server.
 # brambled is stopped (SIGSTOP: the connection stays up, nothing is
 # answered); then, as an ordinary user, system calls that need several
 # round trips each fail with EIO within timeout + 5 s:

@@ -71,7 +71,7 @@ def must(what, fn):
 
 def put(path, data, mode=0o644):
     """Make a file with data, then give it mode (by chmod: neither the
-    umask nor a read-only creation mode -- item 1 -- gets in the way)."""
+    umask nor a read-only creation mode gets in the way)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)
