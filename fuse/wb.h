@@ -76,7 +76,7 @@ struct wb;
  * gap between writes longer than IDLE ends the wait, and no write waits
  * longer than MAX (a trickle of small writes goes out every MAX). */
 #define WB_HOLD_IDLE_NS (2 * 1000 * 1000)
-#define WB_HOLD_MAX_NS (20 * 1000 * 1000)
+#define WB_HOLD_MAX_NS (50 * 1000 * 1000)
 
 /* What write-behind did (the control file's wb.* lines). */
 struct wb_stats {

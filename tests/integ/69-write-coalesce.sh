@@ -105,6 +105,7 @@ import os, sys, time
 mnt, srv = sys.argv[1], sys.argv[2]
 fd = os.open(mnt, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 os.write(fd, b"a" * 100)
+os.fsync(fd)                      # sent: nothing left to join
 os.write(fd, b"b" * 100)          # continues the first: held
 t0 = time.monotonic()
 while time.monotonic() - t0 < 5:
@@ -119,7 +120,8 @@ t0=$(ctl wb.hold_timeouts)
 as_user python3 "$T/trickle.py" "$A/trickle" "$EXPORT/trickle" || fail "hold timer"
 [ "$(ctl wb.hold_timeouts)" -gt "$t0" ] || fail "wb.hold_timeouts did not grow"
 
-# ---- 4. ENOSPC: a 2 MiB export, 4 MiB written in 4 KiB writes
+# ---- 4. ENOSPC: a 2 MiB export, 4 MiB written in 4 KiB writes, with or
+# without fsync; then a full disk met by a held stream's tail
 mkdir -p "$SMALL"
 mount -t tmpfs -o size=2m,mode=1777 tmpfs "$SMALL" || skip "cannot mount a tmpfs"
 EXPORT=$SMALL
@@ -133,6 +135,12 @@ p, mode = sys.argv[1], sys.argv[2]
 data = os.urandom(4 << 20)
 fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 err, where, done = None, None, 0
+if mode == "tail":
+    # 1.75 MiB that fit, then 512 KiB in 4 KiB writes that join one held
+    # request: the error comes when close sends it.
+    done = os.write(fd, data[:7 << 18])
+    os.fsync(fd)
+    data = data[:done + (1 << 19)]
 try:
     while done < len(data):
         done += os.write(fd, data[done:done + 4096])
@@ -152,7 +160,7 @@ if err != errno.ENOSPC:
     sys.exit(f"expected ENOSPC, got {errno.errorcode.get(err, err)} ({where})")
 print(f"{mode}: ENOSPC at {where} after {done} bytes", file=sys.stderr)
 PY
-for mode in fsync close; do
+for mode in fsync close tail; do
 	as_user python3 "$T/enospc.py" "$T/s/full" $mode || fail "ENOSPC ($mode)"
 	# brambled's fd cache keeps the removed file's blocks: restart it.
 	as_user rm -f "$T/s/full" || fail "rm full"
