@@ -14,11 +14,11 @@
  * writers take a request at once on an idle mount, a stream's tail is
  * held back (plugged) so that the next write can join it: a request that
  * continues its file's previous write and is smaller than max_data is
- * held until it is full, the stream breaks (the open file's next
- * write starts elsewhere), anything waits for the inode's writes (every wait below lets the
- * held ones go first), or a timer: WB_HOLD_IDLE_NS after its last write,
- * WB_HOLD_MAX_NS after its first.  A lone write, or the first of a
- * stream, is never held.
+ * held until it is full, the stream breaks (the open file's next write
+ * starts elsewhere), anything waits for the inode's writes (every wait
+ * below lets the held ones go first), or a timer: WB_HOLD_IDLE_NS after
+ * its last write, WB_HOLD_MAX_NS after its first.  A lone write, or the
+ * first of a stream, is never held.  wb_free sends the held ones too.
  *
  * Rules the rest of bramblefs relies on:
  *  - In flight: a write is in flight from wb_write's return until its
@@ -56,8 +56,8 @@
  *
  * Locking: one mutex (wb->lock) protects the queue, the held requests,
  * the per-inode lists, the counters and the wb_* fields of every struct
- * bfs_file.  It is never
- * held across a round trip or while calling into the inode table. */
+ * bfs_file.  It is never held across a round trip, a copy of the data or
+ * a call into the inode table. */
 #ifndef BR_FUSE_WB_H
 #define BR_FUSE_WB_H
 
@@ -82,7 +82,9 @@ struct wb;
 struct wb_stats {
 	uint64_t writes;         /* writes queued (wb_write returned 0) */
 	uint64_t merged;         /* of them, joined to an earlier request */
-	uint64_t requests;       /* requests sent: writes - merged, in time */
+	uint64_t requests;       /* taken by writers: a WRITE each (more if
+	                          * the server takes less); writes - merged
+	                          * once all are sent */
 	uint64_t held;           /* requests held back for the next write */
 	uint64_t hold_timeouts;  /* held ones the timer let go */
 };
