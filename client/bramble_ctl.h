@@ -75,6 +75,9 @@
 #define BRAMBLE_CTL_PREFIX_CB "cb."
 /* Learned sets (written by fuse/record.c). */
 #define BRAMBLE_CTL_PREFIX_RECORD "record."
+/* Write-behind: writes queued, merged into earlier requests, requests
+ * sent, held back, let go by the timer (struct wb_stats, fuse/wb.h). */
+#define BRAMBLE_CTL_PREFIX_WB "wb."
 
 /* The counter group prefixes above, NULL-terminated. */
 extern const char *const bramble_ctl_prefixes[];

@@ -25,6 +25,7 @@ struct lease_table;      /* lease.h */
 
 struct cred_cache;
 struct wb;
+struct wb_req;           /* wb.c */
 struct bfs_locks;
 struct chunkfs;
 struct record;
@@ -67,6 +68,8 @@ struct bfs_file {
 	size_t wb_bytes;           /* bytes in flight */
 	unsigned int wb_pending;   /* writes in flight */
 	int wb_err;                /* first failed write's -errno, once */
+	struct wb_req *wb_tail;    /* newest request, until a writer takes it */
+	uint64_t wb_end;           /* where the last write ended */
 };
 
 /* fi->fh of an open of .bramble: its snapshot (a struct buf), tagged so

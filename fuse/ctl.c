@@ -11,6 +11,7 @@
  *   cache.*   the node cache: size now, and this mount's use of it
  *   lease.*, cb.*                    callbacks and what they saved (lease.h)
  *   record.*  learned sets (record.h); opening .bramble writes them first
+ *   wb.*      write-behind: writes, merged, requests, ... (wb.h)
  * bramble_ctl.h names every key and says the format: `bramble stats',
  * `bench', `stage' and `record' read it, and so do scripts.
  *
@@ -26,6 +27,7 @@
 #include "proto.h"
 #include "record.h"
 #include "stagereq.h"
+#include "wb.h"
 
 /* A settings line, "KEY=VALUE\n", with VALUE printed by fmt. */
 #define CTL_LINE(key, fmt) key "=" fmt "\n"
@@ -108,6 +110,20 @@ static void ctl_add_chunks(struct bfs *fs, struct buf *out)
 	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, verify_failures);
 }
 
+static void ctl_add_wb(struct bfs *fs, struct buf *out)
+{
+	struct wb_stats ws;
+
+	if (!fs->wb)
+		return;
+	wb_get_stats(fs->wb, &ws);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, writes);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, merged);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, requests);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, held);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, hold_timeouts);
+}
+
 void ctl_snapshot(struct bfs *fs, struct buf *out)
 {
 	struct bramble_proc_stats procs[BRAMBLE_NPROCS];
@@ -133,6 +149,7 @@ void ctl_snapshot(struct bfs *fs, struct buf *out)
 	KV(BRAMBLE_CTL_PREFIX_CONN, conn, timeouts);
 	KV(BRAMBLE_CTL_PREFIX_CONN, conn, in_flight);
 	ctl_add_chunks(fs, out);
+	ctl_add_wb(fs, out);
 	lease_ctl(fs, out);
 }
 

@@ -1,4 +1,17 @@
-/* wb.c - write-behind (see wb.h). */
+/* wb.c - write-behind (see wb.h).
+ *
+ * A request's life: HELD (a sequential stream's tail, kept back on
+ * wb->plugs so that the next write can join it) -> QUEUED (on the queue,
+ * for the writers) -> SENDING (a writer took it) -> freed on completion.
+ * From its start to its completion it is on its inode's list, which is
+ * what the waits, the bounds and the overlap check look at: a held
+ * request is in flight for all of them.  A write joins only its open
+ * file's newest request, while HELD or QUEUED and ending where the write
+ * starts; once a writer has taken a request, its bytes are fixed.
+ *
+ * A request keeps its bytes as the segments its writes brought, each
+ * copied outside the lock, and the writer that sends it gathers them:
+ * the lock is never held across a copy. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,14 +28,25 @@
  * LOOKUP or READDIRPLUS round trip can overlap; older ones answer yes. */
 #define WB_RING 1024
 
+enum wb_state { WB_HELD, WB_QUEUED, WB_SENDING };
+
+/* The bytes of one wb_write. */
+struct wb_seg {
+	struct wb_seg *next;
+	size_t len;
+	char data[];
+};
+
 struct wb_req {
-	struct wb_req *next_q;             /* queue of unsent requests */
+	struct wb_req *next_q;             /* wb->plugs or the queue, by state */
 	struct wb_req *next, *prev;        /* the inode's list, by seq */
 	struct bfs_file *f;
+	enum wb_state state;
 	uint64_t seq;                      /* order of acknowledgement */
 	uint64_t off;
-	size_t len;
-	char *data;
+	size_t len;                        /* the segments' total */
+	struct wb_seg *segs, *segs_tail;   /* in file order */
+	int64_t held_ns, joined_ns;        /* HELD: since when; last join */
 };
 
 /* An inode with writes in flight; freed when its list empties. */
@@ -38,12 +62,15 @@ struct wb {
 	pthread_cond_t work;               /* writers wait for requests */
 	pthread_cond_t done;               /* everyone else waits for completions */
 	/* protected by lock: */
-	struct wb_req *q_head, *q_tail;
+	struct wb_req *q_head, *q_tail;    /* QUEUED, oldest first */
+	struct wb_req *plugs;              /* HELD, at most one per open file */
 	struct hashtab inodes;             /* of wb_inode: those with writes */
 	size_t bytes, max_bytes, max_file_bytes;
+	size_t held_bytes;                 /* of bytes, those HELD */
 	uint64_t seq;                      /* last seq handed out */
 	uint64_t ndone;                    /* completed writes */
 	uint64_t ring[WB_RING];            /* ino of completion k at (k-1) % RING */
+	struct wb_stats stats;
 	bool stop;
 	/* fixed after wb_new: */
 	pthread_t *threads;
@@ -70,6 +97,122 @@ static bool overlaps(const struct wb_inode *wi, uint64_t off, size_t len)
 	return false;
 }
 
+static void req_free(struct wb_req *r)
+{
+	struct wb_seg *s, *next;
+
+	for (s = r->segs; s; s = next) {
+		next = s->next;
+		free(s);
+	}
+	free(r);
+}
+
+/* ---- holding back a stream's tail (plugging) */
+
+/* When the timer lets a held request go: a lone write waits at most
+ * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS. */
+static int64_t hold_deadline(const struct wb_req *r)
+{
+	return BR_MIN(r->joined_ns + WB_HOLD_IDLE_NS, r->held_ns + WB_HOLD_MAX_NS);
+}
+
+static void enqueue(struct wb *wb, struct wb_req *r)
+{
+	r->state = WB_QUEUED;
+	r->next_q = NULL;
+	if (wb->q_tail)
+		wb->q_tail->next_q = r;
+	else
+		wb->q_head = r;
+	wb->q_tail = r;
+	pthread_cond_signal(&wb->work);
+}
+
+static void hold(struct wb *wb, struct wb_req *r)
+{
+	r->state = WB_HELD;
+	r->held_ns = r->joined_ns = now_ns();
+	r->next_q = wb->plugs;
+	wb->plugs = r;
+	wb->held_bytes += r->len;
+	wb->stats.held++;
+	/* An idle writer waits without a timeout while nothing is held:
+	 * wake one to arm the timer. */
+	pthread_cond_signal(&wb->work);
+}
+
+/* Which held requests to let go: all of them (arg NULL), an inode's
+ * (arg points to its number), an open file's (arg is it), or those past
+ * their deadline (arg points to the time now). */
+enum unplug_what { UNPLUG_ALL, UNPLUG_INO, UNPLUG_FILE, UNPLUG_EXPIRED };
+
+static bool unplug_match(const struct wb_req *r, enum unplug_what what,
+			 const void *arg)
+{
+	switch (what) {
+	case UNPLUG_INO:
+		return r->f->ino == *(const uint64_t *)arg;
+	case UNPLUG_FILE:
+		return r->f == arg;
+	case UNPLUG_EXPIRED:
+		return hold_deadline(r) <= *(const int64_t *)arg;
+	default:
+		return true;
+	}
+}
+
+/* Hand the matching held requests to the writers.  Returns how many. */
+static unsigned int unplug(struct wb *wb, enum unplug_what what, const void *arg)
+{
+	struct wb_req **pp = &wb->plugs;
+	unsigned int n = 0;
+
+	while (*pp) {
+		struct wb_req *r = *pp;
+
+		if (!unplug_match(r, what, arg)) {
+			pp = &r->next_q;
+			continue;
+		}
+		*pp = r->next_q;
+		wb->held_bytes -= r->len;
+		enqueue(wb, r);
+		n++;
+	}
+	return n;
+}
+
+static void unplug_ino(struct wb *wb, uint64_t ino)
+{
+	if (wb->plugs)
+		unplug(wb, UNPLUG_INO, &ino);
+}
+
+/* The file's held request (its newest: it has at most one) goes. */
+static void unplug_file(struct wb *wb, struct bfs_file *f)
+{
+	if (f->wb_tail && f->wb_tail->state == WB_HELD)
+		unplug(wb, UNPLUG_FILE, f);
+}
+
+/* The timer, run by idle writers: let go what is past its deadline.
+ * Returns the earliest deadline of those still held, or 0 if none. */
+static int64_t unplug_expired(struct wb *wb)
+{
+	int64_t now = now_ns(), next = 0;
+
+	if (!wb->plugs)
+		return 0;
+	wb->stats.hold_timeouts += unplug(wb, UNPLUG_EXPIRED, &now);
+	for (const struct wb_req *r = wb->plugs; r; r = r->next_q)
+		if (next == 0 || hold_deadline(r) < next)
+			next = hold_deadline(r);
+	return next;
+}
+
+/* ---- the writers */
+
 /* Send one request: the whole range, however the server splits it. */
 static int send_req(struct wb *wb, struct wb_req *r)
 {
@@ -78,19 +221,29 @@ static int send_req(struct wb *wb, struct wb_req *r)
 	size_t done = 0;
 	struct stat st;
 	bool have_st = false;
+	char *data = r->segs->data, *gathered = NULL;
 
+	if (r->segs->next) {
+		data = gathered = xmalloc(r->len);
+		for (const struct wb_seg *s = r->segs; s; s = s->next) {
+			memcpy(gathered + done, s->data, s->len);
+			done += s->len;
+		}
+		done = 0;
+	}
 	while (done < r->len) {
 		size_t want = BR_MIN(r->len - done, (size_t)fs->max_data);
 		ssize_t n = bramble_write(fs->cl, &f->cred, &f->fh, r->off + done,
-					  r->data + done, want, 0, &st);
+					  data + done, want, 0, &st);
 
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return -EIO;  /* a server that takes nothing, forever */
+		if (n <= 0) {
+			free(gathered);
+			return n < 0 ? (int)n : -EIO;  /* 0: takes nothing, forever */
+		}
 		done += (size_t)n;
 		have_st = true;
 	}
+	free(gathered);
 	/* Our own change: the kernel's page cache already holds it.  Writes
 	 * complete out of order: keep the newest attributes. */
 	if (have_st)
@@ -125,41 +278,79 @@ static void complete(struct wb *wb, struct wb_req *r, int rc)
 	pthread_cond_broadcast(&wb->done);
 }
 
+/* Wait on wb->work (lock held) until deadline (CLOCK_MONOTONIC ns; 0:
+ * no deadline). */
+static void wait_work(struct wb *wb, int64_t deadline)
+{
+	struct timespec ts;
+
+	if (deadline == 0) {
+		pthread_cond_wait(&wb->work, &wb->lock);
+		return;
+	}
+	ts.tv_sec = deadline / 1000000000;
+	ts.tv_nsec = deadline % 1000000000;
+	pthread_cond_timedwait(&wb->work, &wb->lock, &ts);
+}
+
+/* The next request to send (lock held), taken off the queue; NULL once
+ * stopping with nothing left.  Idle writers run the hold timer. */
+static struct wb_req *take(struct wb *wb)
+{
+	struct wb_req *r;
+
+	for (;;) {
+		int64_t next = unplug_expired(wb);
+
+		if (wb->q_head)
+			break;
+		if (wb->stop && !wb->plugs)
+			return NULL;
+		if (wb->stop)
+			unplug(wb, UNPLUG_ALL, NULL);  /* wb_free drains all */
+		else
+			wait_work(wb, next);
+	}
+	r = wb->q_head;
+	wb->q_head = r->next_q;
+	if (!wb->q_head)
+		wb->q_tail = NULL;
+	r->state = WB_SENDING;
+	if (r->f->wb_tail == r)
+		r->f->wb_tail = NULL;  /* no more joining it */
+	wb->stats.requests++;
+	/* This writer may have been the one timing the held: pass it on. */
+	if (wb->plugs)
+		pthread_cond_signal(&wb->work);
+	return r;
+}
+
 static void *writer_main(void *arg)
 {
 	struct wb *wb = arg;
+	struct wb_req *r;
 
 	pthread_mutex_lock(&wb->lock);
-	for (;;) {
-		struct wb_req *r;
+	while ((r = take(wb))) {
 		int rc;
 
-		while (!wb->q_head && !wb->stop)
-			pthread_cond_wait(&wb->work, &wb->lock);
-		r = wb->q_head;
-		if (!r)
-			break;  /* stopping and nothing left */
-		wb->q_head = r->next_q;
-		if (!wb->q_head)
-			wb->q_tail = NULL;
 		pthread_mutex_unlock(&wb->lock);
-
 		rc = send_req(wb, r);
 		if (rc < 0)
 			log_warn_rl("write-behind of %zu bytes at %llu failed: %s",
 				    r->len, (unsigned long long)r->off,
 				    strerror(bfs_errno(rc)));
-
 		pthread_mutex_lock(&wb->lock);
 		complete(wb, r, rc);
 		pthread_mutex_unlock(&wb->lock);
-		free(r->data);
-		free(r);
+		req_free(r);
 		pthread_mutex_lock(&wb->lock);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return NULL;
 }
+
+/* ---- lifecycle */
 
 int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
 	   size_t max_file_bytes, struct wb **out)
@@ -173,9 +364,10 @@ int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
 	wb->max_file_bytes = max_file_bytes;
 	pthread_mutex_init(&wb->lock, NULL);
 	hashtab_init(&wb->inodes, 0);
-	pthread_cond_init(&wb->work, NULL);
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  /* request deadlines */
+	/* request deadlines and the hold timer are CLOCK_MONOTONIC */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wb->work, &ca);
 	pthread_cond_init(&wb->done, &ca);
 	pthread_condattr_destroy(&ca);
 	wb->threads = xcalloc(nthreads, sizeof(*wb->threads));
@@ -197,7 +389,7 @@ void wb_free(struct wb *wb)
 	if (!wb)
 		return;
 	pthread_mutex_lock(&wb->lock);
-	wb->stop = true;  /* writers drain the queue first */
+	wb->stop = true;  /* writers drain the queue and the held first */
 	pthread_cond_broadcast(&wb->work);
 	pthread_mutex_unlock(&wb->lock);
 	for (unsigned int i = 0; i < wb->nthreads; i++)
@@ -209,6 +401,8 @@ void wb_free(struct wb *wb)
 	pthread_mutex_destroy(&wb->lock);
 	free(wb);
 }
+
+/* ---- writing */
 
 /* A handler's wait for some write to finish (wb->lock held): 0 once
  * woken, -EINTR when its request was interrupted, -ETIMEDOUT when the
@@ -232,47 +426,74 @@ static int wait_done(struct wb *wb)
 	return 0;
 }
 
-int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
-	     const void *buf, size_t len)
+/* Before wb_write waits for room: if all it waits for is held, let it
+ * go, or the wait would last until the timer.  While other writes are
+ * going, the held ones keep gathering: a stream faster than the server
+ * still sends full requests. */
+static void unplug_for_room(struct wb *wb, struct bfs_file *f)
 {
-	struct wb_req *r;
-	struct wb_inode *wi;
-	int rc;
+	const struct wb_req *t = f->wb_tail;
 
-	/* Copy before taking the lock: the copy is the slow part. */
-	r = xcalloc(1, sizeof(*r));
-	r->data = xmalloc(len ? len : 1);
-	memcpy(r->data, buf, len);
-	r->f = f;
-	r->off = off;
-	r->len = len;
+	if (t && t->state == WB_HELD && f->wb_bytes == t->len)
+		unplug_file(wb, f);
+	if (wb->bytes == wb->held_bytes)
+		unplug(wb, UNPLUG_ALL, NULL);
+}
 
-	pthread_mutex_lock(&wb->lock);
+/* Wait (lock held) until off..off+len of f may be queued: nothing of
+ * the inode in flight overlaps it, and it fits the bounds.  0, f's
+ * latched error (cleared), -EINTR or -ETIMEDOUT. */
+static int wait_room(struct wb *wb, struct bfs_file *f, uint64_t off, size_t len)
+{
 	for (;;) {
-		rc = f->wb_err;
+		int rc = f->wb_err;
+
 		if (rc < 0) {
 			f->wb_err = 0;  /* reported now */
-			break;
+			return rc;
 		}
-		if (bramble_cancelled()) {
-			rc = -EINTR;
-			break;
+		if (bramble_cancelled())
+			return -EINTR;
+		if (overlaps(find_inode(wb, f->ino), off, len)) {
+			unplug_ino(wb, f->ino);  /* overwriting what is held */
+		} else if ((wb->bytes == 0 || wb->bytes + len <= wb->max_bytes) &&
+			   (f->wb_bytes == 0 || f->wb_bytes + len <= wb->max_file_bytes)) {
+			return 0;
+		} else {
+			unplug_for_room(wb, f);
 		}
-		wi = find_inode(wb, f->ino);
-		if (!overlaps(wi, off, len) &&
-		    (wb->bytes == 0 || wb->bytes + len <= wb->max_bytes) &&
-		    (f->wb_bytes == 0 || f->wb_bytes + len <= wb->max_file_bytes))
-			break;
 		rc = wait_done(wb);
 		if (rc < 0)
-			break;
+			return rc;
 	}
-	if (rc < 0) {
-		pthread_mutex_unlock(&wb->lock);
-		free(r->data);
-		free(r);
-		return rc;
-	}
+}
+
+/* Append s to r, f's newest request (HELD or QUEUED). */
+static void join(struct wb *wb, struct wb_req *r, struct wb_seg *s)
+{
+	r->segs_tail->next = s;
+	r->segs_tail = s;
+	r->len += s->len;
+	wb->stats.merged++;
+	if (r->state != WB_HELD)
+		return;
+	wb->held_bytes += s->len;
+	r->joined_ns = now_ns();
+	if (r->len >= wb->fs->max_data)
+		unplug_file(wb, r->f);  /* full */
+}
+
+/* A new request of f for s, last on its inode's list. */
+static struct wb_req *req_new(struct wb *wb, struct bfs_file *f, uint64_t off,
+			      struct wb_seg *s)
+{
+	struct wb_inode *wi = find_inode(wb, f->ino);
+	struct wb_req *r = xcalloc(1, sizeof(*r));
+
+	r->f = f;
+	r->off = off;
+	r->len = s->len;
+	r->segs = r->segs_tail = s;
 	if (!wi) {
 		wi = xcalloc(1, sizeof(*wi));
 		wi->ino = f->ino;
@@ -285,18 +506,58 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	else
 		wi->head = r;
 	wi->tail = r;
-	wb->bytes += len;
-	f->wb_bytes += len;
 	f->wb_pending++;
-	if (wb->q_tail)
-		wb->q_tail->next_q = r;
-	else
-		wb->q_head = r;
-	wb->q_tail = r;
-	pthread_cond_signal(&wb->work);
-	pthread_mutex_unlock(&wb->lock);
-	return 0;
+	return r;
 }
+
+/* Queue s at off for f (lock held, room made): join f's newest request
+ * when s continues it and fits in one WRITE, else start a new one --
+ * held when it continues f's previous write (a stream, likely to go on),
+ * queued at once otherwise (a lone or random write is not delayed). */
+static void add(struct wb *wb, struct bfs_file *f, uint64_t off, struct wb_seg *s)
+{
+	struct wb_req *t = f->wb_tail, *r;
+	size_t max = wb->fs->max_data;  /* 0 before a -o bg mount connects */
+	bool stream = off > 0 && off == f->wb_end;
+
+	f->wb_end = off + s->len;
+	wb->bytes += s->len;
+	f->wb_bytes += s->len;
+	wb->stats.writes++;
+	if (t && t->off + t->len == off && t->len + s->len <= max) {
+		join(wb, t, s);
+		return;
+	}
+	unplug_file(wb, f);  /* the stream broke, or its tail is full */
+	r = req_new(wb, f, off, s);
+	f->wb_tail = r;
+	if (stream && s->len < max)
+		hold(wb, r);
+	else
+		enqueue(wb, r);
+}
+
+int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
+	     const void *buf, size_t len)
+{
+	/* Copy before taking the lock: the copy is the slow part. */
+	struct wb_seg *s = xmalloc(sizeof(*s) + len);
+	int rc;
+
+	s->next = NULL;
+	s->len = len;
+	memcpy(s->data, buf, len);
+	pthread_mutex_lock(&wb->lock);
+	rc = wait_room(wb, f, off, len);
+	if (rc == 0)
+		add(wb, f, off, s);
+	pthread_mutex_unlock(&wb->lock);
+	if (rc < 0)
+		free(s);
+	return rc;
+}
+
+/* ---- waiting */
 
 int wb_wait_ino(struct wb *wb, uint64_t ino)
 {
@@ -306,6 +567,7 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 
 	pthread_mutex_lock(&wb->lock);
 	target = wb->seq;
+	unplug_ino(wb, ino);  /* or wait for the timer */
 	/* The list is in seq order: its head is the oldest still going.
 	 * Later writes do not hold us up (no starvation by a busy writer). */
 	while ((wi = find_inode(wb, ino)) && wi->head->seq <= target) {
@@ -336,7 +598,8 @@ int wb_wait_all(struct wb *wb)
 
 	pthread_mutex_lock(&wb->lock);
 	target = wb->seq;
-	if (wb->bytes > 0 || wb->q_head) {
+	if (wb->bytes > 0 || wb->q_head || wb->plugs) {
+		unplug(wb, UNPLUG_ALL, NULL);
 		while (any_older(wb, target)) {
 			rc = wait_done(wb);
 			if (rc < 0)
@@ -350,6 +613,7 @@ int wb_wait_all(struct wb *wb)
 void wb_wait_file(struct wb *wb, struct bfs_file *f)
 {
 	pthread_mutex_lock(&wb->lock);
+	unplug_file(wb, f);
 	while (f->wb_pending > 0)
 		pthread_cond_wait(&wb->done, &wb->lock);
 	pthread_mutex_unlock(&wb->lock);
@@ -361,6 +625,8 @@ int wb_wait_file_intr(struct wb *wb, struct bfs_file *f)
 
 	pthread_mutex_lock(&wb->lock);
 	while (f->wb_pending > 0) {
+		/* In the loop: a write racing with close may hold again. */
+		unplug_file(wb, f);
 		rc = wait_done(wb);
 		if (rc < 0)
 			break;
@@ -387,6 +653,8 @@ int wb_take_err(struct wb *wb, struct bfs_file *f)
 	return rc;
 }
 
+/* ---- freshness and counters */
+
 uint64_t wb_gen(struct wb *wb)
 {
 	uint64_t g;
@@ -403,7 +671,7 @@ bool wb_changed_since(struct wb *wb, uint64_t ino, uint64_t gen)
 
 	pthread_mutex_lock(&wb->lock);
 	if (find_inode(wb, ino)) {
-		changed = true;
+		changed = true;  /* held requests too: they are on the list */
 	} else if (wb->ndone - gen > WB_RING) {
 		changed = true;  /* forgotten: assume the worst */
 	} else {
@@ -412,4 +680,11 @@ bool wb_changed_since(struct wb *wb, uint64_t ino, uint64_t gen)
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return changed;
+}
+
+void wb_get_stats(struct wb *wb, struct wb_stats *out)
+{
+	pthread_mutex_lock(&wb->lock);
+	*out = wb->stats;
+	pthread_mutex_unlock(&wb->lock);
 }

@@ -7,21 +7,41 @@
  * exact, unlike the kernel's writeback cache, which writes whole pages
  * and would clobber other nodes' writes to other bytes of the same page.
  *
+ * Coalescing: a write that continues its open file's newest request,
+ * while no writer has taken it yet, joins it, up to the mount's max_data
+ * bytes: `dd bs=4k' sends WRITEs of max_data, not of 4 KiB.  Ranges stay
+ * exact: only the bytes written are sent, never a whole page.  As the
+ * writers take a request at once on an idle mount, a stream's tail is
+ * held back (plugged) so that the next write can join it: a request that
+ * continues its file's previous write and is smaller than max_data is
+ * held until it is full, the stream breaks (the open file's next write
+ * starts elsewhere), anything waits for the inode's writes (every wait
+ * below lets the held ones go first), or a timer: WB_HOLD_IDLE_NS after
+ * its last write, WB_HOLD_MAX_NS after its first.  A lone write, or the
+ * first of a stream, is never held.  wb_free sends the held ones too.
+ *
  * Rules the rest of bramblefs relies on:
+ *  - In flight: a write is in flight from wb_write's return until its
+ *    WRITE is answered, held or not; everything below counts held writes.
  *  - Bounds: at most max_bytes in flight per mount and max_file_bytes per
  *    open file; wb_write blocks its caller while over (one write larger
- *    than the bound still goes, alone).
+ *    than the bound still goes, alone).  A write that waits for room only
+ *    lets held writes go when nothing else is in flight to wait for.
  *  - Order: a write overlapping a range of the same inode still in flight
- *    waits for it, so overlapping writes land in the order they were
- *    acknowledged.  Sequential writes never overlap and never wait.
+ *    waits for it (letting it go first if held), so overlapping writes
+ *    land in the order they were acknowledged.  Sequential writes never
+ *    overlap and never wait.  A joined write never overlaps anything in
+ *    flight either: joining comes after that check.
  *  - Errors: a failed WRITE latches its -errno on the open file (first
  *    error wins); the next wb_write, wb_take_err (flush, fsync) of that
- *    file returns it once.
+ *    file returns it once.  Joined writes share their request's error.
  *  - Freshness: any attribute handed to the kernel must include the
  *    writes this node acknowledged, or the kernel would shrink i_size.
  *    Handlers call wb_wait_ino before a GETATTR/SETATTR/OPEN/READ of an
  *    inode, and check entries (lookup, readdirplus) with
  *    wb_gen/wb_changed_since, re-reading the attributes when needed.
+ *    wb_wait_ino lets the inode's held writes go, so it waits for them,
+ *    not for the timer.
  *  - Lifetime: a struct bfs_file must outlive its writes: release calls
  *    wb_wait_file before freeing it.
  *  - Interrupts: the writer threads wait for the server as long as any
@@ -34,9 +54,10 @@
  *    mount, intr.h).  wb_wait_file is never interrupted: release must not
  *    free a file whose writes are still going.
  *
- * Locking: one mutex (wb->lock) protects the queue, the per-inode lists,
- * the counters and the wb_* fields of every struct bfs_file.  It is never
- * held across a round trip or while calling into the inode table. */
+ * Locking: one mutex (wb->lock) protects the queue, the held requests,
+ * the per-inode lists, the counters and the wb_* fields of every struct
+ * bfs_file.  It is never held across a round trip, a copy of the data or
+ * a call into the inode table. */
 #ifndef BR_FUSE_WB_H
 #define BR_FUSE_WB_H
 
@@ -51,6 +72,22 @@ struct wb;
 #define WB_THREADS 8
 #define WB_MAX_BYTES (32u << 20)       /* in flight per mount */
 #define WB_MAX_FILE_BYTES (16u << 20)  /* in flight per open file */
+/* How long a stream's tail is held for the next write to join it: a
+ * gap between writes longer than IDLE ends the wait, and no write waits
+ * longer than MAX (a trickle of small writes goes out every MAX). */
+#define WB_HOLD_IDLE_NS (2 * 1000 * 1000)
+#define WB_HOLD_MAX_NS (50 * 1000 * 1000)
+
+/* What write-behind did (the control file's wb.* lines). */
+struct wb_stats {
+	uint64_t writes;         /* writes queued (wb_write returned 0) */
+	uint64_t merged;         /* of them, joined to an earlier request */
+	uint64_t requests;       /* taken by writers: a WRITE each (more if
+	                          * the server takes less); writes - merged
+	                          * once all are sent */
+	uint64_t held;           /* requests held back for the next write */
+	uint64_t hold_timeouts;  /* held ones the timer let go */
+};
 
 /* Start nthreads writers that send through fs->cl.  fs is borrowed until
  * wb_free.  Returns 0 or -errno; *out untouched on failure. */
@@ -66,8 +103,9 @@ void wb_free(struct wb *wb);
 int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	     const void *buf, size_t len);
 
-/* Wait until every write of ino queued before this call is done.  0, or
- * -EINTR / -ETIMEDOUT when interrupted or out of time first. */
+/* Wait until every write of ino queued before this call is done (held
+ * ones go at once).  0, or -EINTR / -ETIMEDOUT when interrupted or out of
+ * time first. */
 int wb_wait_ino(struct wb *wb, uint64_t ino);
 /* Wait until every write of the mount queued before this call is done.
  * 0, -EINTR or -ETIMEDOUT. */
@@ -87,5 +125,8 @@ uint64_t wb_gen(struct wb *wb);
 /* Did ino have a write in flight now, or one completed after gen?  Errs
  * on the side of yes when the record of completions has moved on. */
 bool wb_changed_since(struct wb *wb, uint64_t ino, uint64_t gen);
+
+/* A copy of the counters. */
+void wb_get_stats(struct wb *wb, struct wb_stats *out);
 
 #endif

@@ -139,6 +139,10 @@ void mount_print_table(const char *mount, const struct mount_counters *m)
 	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_LEASE "getattr_saved"),
 	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_LEASE "lookup_saved"),
 	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_LEASE "open_saved"));
+	printf("write-behind: %llu writes, %llu merged, %llu requests sent\n",
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_WB "writes"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_WB "merged"),
+	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_WB "requests"));
 }
 
 /* ---- JSON: every counter under its own key */
