@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 #include "bramble.h"
-#include "bramble_ctl.h"
 #include "buf.h"
 #include "inode.h"
 #include "opts.h"
