@@ -69,7 +69,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 38          /* procedures 0..37 of version 1 */
+#define BRAMBLE_NPROCS 39          /* procedures 0..38 of version 1 */
 
 struct bramble;
 
@@ -116,6 +116,7 @@ int bramble_auth_parse(const char *s, int *out);
 #define BRAMBLE_CAP_CHUNKS 16      /* chunk index: CHUNKMAP, READ_CHUNK */
 #define BRAMBLE_CAP_STATS 32       /* STATS: the server's counters */
 #define BRAMBLE_CAP_OPENS 512      /* open state: *_HOLD flags, CLOSE */
+#define BRAMBLE_CAP_CHUNKMAP_KNOWN 1024 /* bramble_chunkmap_known */
 
 /* What the server said in HELLO on the current connection. */
 struct bramble_hello {
@@ -444,6 +445,13 @@ int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
 		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
 		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
 		     struct bramble_chunkmap *out);
+/* The same, but the server never hashes (CHUNKMAP_KNOWN, a server with
+ * BRAMBLE_CAP_CHUNKMAP_KNOWN): -ENODATA when it holds no settled map of
+ * the file as it is now.  Quick whatever the file's size. */
+int bramble_chunkmap_known(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *fh, uint32_t first, uint32_t max,
+			   unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+			   struct bramble_chunkmap *out);
 /* Chunk idx of the file into buf (size >= the map's chunk_size), but only
  * when its bytes hash to hash: the server checks, and so does this
  * function before returning (never wrong bytes: -EIO when they do not

@@ -60,6 +60,12 @@ struct bramble_filemap {
 int bramble_filemap_get(struct bramble *b, const struct bramble_cred *cr,
 			const struct bramble_fh *fh,
 			struct bramble_filemap **out);
+/* The same when the server already has the map (it never hashes the file
+ * for this: bramble_chunkmap_known, for a server with
+ * BRAMBLE_CAP_CHUNKMAP_KNOWN): -ENODATA when it has none yet. */
+int bramble_filemap_known(struct bramble *b, const struct bramble_cred *cr,
+			  const struct bramble_fh *fh,
+			  struct bramble_filemap **out);
 /* bramble_filemap_get() for a caller that has no open's attributes (bramble
  * stage): the map, then the attributes it belongs to into *st (GETATTR
  * after it).  -ESTALE when the file's size is no longer the map's. */
@@ -103,6 +109,9 @@ int bramble_filemap_keep(struct bramble_cache *c, const struct bramble_fh *fh,
 struct bramble_filemap *bramble_filemap_kept(struct bramble_cache *c,
 					     const struct bramble_fh *fh,
 					     const struct bramble_filemap_attr *a);
+/* Whether the node cache keeps a map of fh, of whatever attributes: an
+ * earlier version of the file was read on this node. */
+bool bramble_filemap_kept_any(struct bramble_cache *c, const struct bramble_fh *fh);
 /* Drop the node cache's map of fh (it proved stale). */
 int bramble_filemap_forget(struct bramble_cache *c, const struct bramble_fh *fh);
 
@@ -174,6 +183,10 @@ struct bramble_reader_stats {
 	uint64_t passed;           /* small random reads left to READ (-EAGAIN) */
 	uint64_t cache_put_errors; /* chunks the node cache refused */
 	uint64_t maps;             /* maps fetched */
+	/* (the read path's) */
+	uint64_t unmapped;         /* reads left to READ: no map known yet */
+	uint64_t filled;           /* chunks stored in the node cache from
+	                            * those READs' bytes */
 };
 void bramble_reader_get_stats(struct bramble_reader *r,
 			      struct bramble_reader_stats *out);
@@ -239,6 +252,12 @@ ssize_t bramble_readpath_read(struct bramble_readpath *rp, struct bramble *b,
 			      const struct bramble_cred *cr,
 			      const struct bramble_fh *fh, uint64_t id,
 			      uint64_t off, void *buf, size_t len);
+
+/* A plain READ of id (after -ENOTSUP above) returned buf[0 .. len) at
+ * off: when the server had no map of the file, its complete chunks go to
+ * the node cache (hashed here), so the next open needs no data call. */
+void bramble_readpath_read_done(struct bramble_readpath *rp, uint64_t id,
+				uint64_t off, const void *buf, size_t len);
 
 /* The reader's counters (all zero before the first read). */
 void bramble_readpath_get_stats(struct bramble_readpath *rp,

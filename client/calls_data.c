@@ -114,10 +114,11 @@ ssize_t bramble_copy_range(struct bramble *b, const struct bramble_cred *cr,
 
 /* ---- chunks */
 
-int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
-		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
-		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
-		     struct bramble_chunkmap *out)
+/* CHUNKMAP or CHUNKMAP_KNOWN (proc): the same question and answer. */
+static int chunkmap(struct bramble *b, uint32_t proc, const struct bramble_cred *cr,
+		    const struct bramble_fh *fh, uint32_t first, uint32_t max,
+		    unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+		    struct bramble_chunkmap *out)
 {
 	struct rpc_op op;
 	br_chunkmap_args a = { .first = first,
@@ -128,7 +129,7 @@ int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
 	if (a.max > BR_CHUNKS_MAX)
 		return -EINVAL;
 	rpc_fh_arg(&a.fh, fh);
-	rc = rpc_run_decode(b, &op, BRPROC_CHUNKMAP, cr,
+	rc = rpc_run_decode(b, &op, proc, cr,
 			    (xdrproc_t)xdr_br_chunkmap_args, &a,
 			    (xdrproc_t)xdr_br_chunkmap_res, &r, sizeof(r));
 	if (rc == 0) {
@@ -154,6 +155,22 @@ int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
 		xdr_free((xdrproc_t)xdr_br_chunkmap_res, (char *)&r);
 	}
 	return rpc_end(b, &op, rc);
+}
+
+int bramble_chunkmap(struct bramble *b, const struct bramble_cred *cr,
+		     const struct bramble_fh *fh, uint32_t first, uint32_t max,
+		     unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+		     struct bramble_chunkmap *out)
+{
+	return chunkmap(b, BRPROC_CHUNKMAP, cr, fh, first, max, hashes, out);
+}
+
+int bramble_chunkmap_known(struct bramble *b, const struct bramble_cred *cr,
+			   const struct bramble_fh *fh, uint32_t first, uint32_t max,
+			   unsigned char (*hashes)[BRAMBLE_CHUNK_HASH_LEN],
+			   struct bramble_chunkmap *out)
+{
+	return chunkmap(b, BRPROC_CHUNKMAP_KNOWN, cr, fh, first, max, hashes, out);
 }
 
 ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,

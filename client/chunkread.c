@@ -85,6 +85,7 @@ struct bramble_reader {
 	 * file copied or loaded at a time; others just prefetch less) */
 	const struct bramble_filemap *ra_map;
 	uint32_t ra_last, ra_next;
+	uint64_t ra_end;           /* where the last read of ra_map ended */
 	struct bramble_reader_stats st;
 };
 
@@ -462,19 +463,25 @@ void bramble_reader_free(struct bramble_reader *r)
 	free(r);
 }
 
-/* Chunks [c0, c1] of m are being read.  True when that starts the file
- * or is near what was read last -- within the read-ahead window either
- * way: the kernel's own read-ahead sends several reads at once, and
- * bramblefs' threads may take them slightly out of order.  Then queue
- * the chunks up to readahead ahead that are not queued yet. */
+/* A read of len bytes (chunks [c0, c1] of m) at off.  True when it is
+ * sequential: a large one that starts the file or is near what was read
+ * last -- within the read-ahead window either way: the kernel's own
+ * read-ahead sends several reads at once, and bramblefs' threads may take
+ * them slightly out of order; a small one (O_DIRECT, or an application's
+ * own small reads) only when it starts where the last one ended, since a
+ * random reader's small reads land "near" often enough that fetching
+ * whole chunks for them would move hundreds of times the bytes asked
+ * for.  Then queue the chunks up to readahead ahead that are not queued
+ * yet. */
 static bool readahead(struct bramble_reader *r, const struct bramble_cred *cr,
 		      const struct bramble_fh *fh, struct bramble_filemap *m,
-		      uint32_t c0, uint32_t c1)
+		      uint64_t off, size_t len, uint32_t c0, uint32_t c1)
 {
 	uint64_t win = (uint64_t)r->readahead + 1;
 	bool near = r->ra_map == m && c0 <= r->ra_last + win &&
 		    c1 + win >= r->ra_last;
-	bool seq = c0 == 0 || near;
+	bool seq = len < m->chunk_size / 4 ? r->ra_map == m && off == r->ra_end
+					   : c0 == 0 || near;
 	uint32_t to;
 
 	if (!near) {
@@ -483,6 +490,7 @@ static bool readahead(struct bramble_reader *r, const struct bramble_cred *cr,
 		r->ra_last = c1;
 	}
 	r->ra_last = BR_MAX(r->ra_last, c1);
+	r->ra_end = off + len;
 	if (!seq || !r->readahead)
 		return seq;
 	r->ra_next = BR_MAX(r->ra_next, r->ra_last + 1);
@@ -538,7 +546,7 @@ ssize_t bramble_reader_read(struct bramble_reader *r,
 	c0 = (uint32_t)(off / m->chunk_size);
 	c1 = (uint32_t)((end - 1) / m->chunk_size);
 	pthread_mutex_lock(&r->mu);
-	seq = readahead(r, cr, fh, m, c0, c1);
+	seq = readahead(r, cr, fh, m, off, len, c0, c1);
 	random_miss = !seq && small_random_miss(r, m, c0, c1, len);
 	pthread_mutex_unlock(&r->mu);
 	if (random_miss) {

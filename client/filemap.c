@@ -21,7 +21,8 @@
 /* One pass over the file's CHUNKMAP pages; -ESTALE when the version
  * moved between pages. */
 static int map_fetch_once(struct bramble *b, const struct bramble_cred *cr,
-			  const struct bramble_fh *fh, struct bramble_filemap *m)
+			  const struct bramble_fh *fh, bool known,
+			  struct bramble_filemap *m)
 {
 	struct bramble_chunkmap page;
 	uint32_t have = 0, cap = 0;
@@ -33,7 +34,8 @@ static int map_fetch_once(struct bramble *b, const struct bramble_cred *cr,
 			m->hashes = xrealloc(m->hashes, (size_t)cap *
 					     BRAMBLE_CHUNK_HASH_LEN);
 		}
-		rc = bramble_chunkmap(b, cr, fh, have, 0, m->hashes + have, &page);
+		rc = (known ? bramble_chunkmap_known : bramble_chunkmap)(
+			b, cr, fh, have, 0, m->hashes + have, &page);
 		if (rc < 0)
 			return rc;
 		if (have == 0) {
@@ -57,9 +59,10 @@ static int map_fetch_once(struct bramble *b, const struct bramble_cred *cr,
 	return 0;
 }
 
-int bramble_filemap_get(struct bramble *b, const struct bramble_cred *cr,
-			const struct bramble_fh *fh,
-			struct bramble_filemap **out)
+/* bramble_filemap_get or, known, bramble_filemap_known. */
+static int map_get(struct bramble *b, const struct bramble_cred *cr,
+		   const struct bramble_fh *fh, bool known,
+		   struct bramble_filemap **out)
 {
 	struct bramble_filemap *m;
 	int rc = -ESTALE;
@@ -67,7 +70,7 @@ int bramble_filemap_get(struct bramble *b, const struct bramble_cred *cr,
 	for (int i = 0; i < MAP_TRIES && rc == -ESTALE; i++) {
 		m = xcalloc(1, sizeof(*m));
 		m->refs = 1;
-		rc = map_fetch_once(b, cr, fh, m);
+		rc = map_fetch_once(b, cr, fh, known, m);
 		if (rc == 0) {
 			*out = m;
 			return 0;
@@ -75,6 +78,20 @@ int bramble_filemap_get(struct bramble *b, const struct bramble_cred *cr,
 		bramble_filemap_put(m);
 	}
 	return rc;
+}
+
+int bramble_filemap_get(struct bramble *b, const struct bramble_cred *cr,
+			const struct bramble_fh *fh,
+			struct bramble_filemap **out)
+{
+	return map_get(b, cr, fh, false, out);
+}
+
+int bramble_filemap_known(struct bramble *b, const struct bramble_cred *cr,
+			  const struct bramble_fh *fh,
+			  struct bramble_filemap **out)
+{
+	return map_get(b, cr, fh, true, out);
 }
 
 struct bramble_filemap *bramble_filemap_new(uint64_t version, uint64_t size,
@@ -208,6 +225,16 @@ struct bramble_filemap *bramble_filemap_kept(struct bramble_cache *c,
 		return NULL;
 	}
 	return bramble_filemap_from_cache(&cm);
+}
+
+bool bramble_filemap_kept_any(struct bramble_cache *c, const struct bramble_fh *fh)
+{
+	struct bramble_cache_map cm;
+
+	if (bramble_cache_map_get(c, fh->data, fh->len, &cm) < 0)
+		return false;
+	bramble_cache_map_release(&cm);
+	return true;
 }
 
 int bramble_filemap_forget(struct bramble_cache *c, const struct bramble_fh *fh)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bramble_reader.h"
+#include "chunkfill.h"
 #include "hashtab.h"
 #include "log.h"
 #include "xalloc.h"
@@ -33,14 +34,18 @@ struct rp_file {
 	unsigned int opens, writers;
 	uint64_t gen;                  /* bumped by every drop of the map */
 	bool no_kept_map;              /* the node cache had none for this open */
+	bool unmapped;                 /* ... nor the server: plain READs */
 };
 
 struct bramble_readpath {
 	struct bramble_cache *cache;   /* may be NULL */
 	struct bramble_reader *reader; /* made at the first read */
+	struct chunkfill *fill;        /* NULL without a node cache */
 	pthread_mutex_t mu;
 	struct hashtab files;
 	bool no_chunks;                /* the server has no chunk index */
+	uint32_t chunk_size;           /* the server's, as its maps say */
+	uint64_t unmapped, filled;     /* counters (atomic) */
 };
 
 /* ---- the table (rp->mu held) */
@@ -104,6 +109,9 @@ int bramble_readpath_new(struct bramble_cache *cache, struct bramble_readpath **
 	struct bramble_readpath *rp = xcalloc(1, sizeof(*rp));
 
 	rp->cache = cache;
+	rp->fill = cache ? chunkfill_new(cache) : NULL;
+	/* brambled's default until a map says otherwise */
+	rp->chunk_size = BRAMBLE_READPATH_MIN_FILE;
 	pthread_mutex_init(&rp->mu, NULL);
 	hashtab_init(&rp->files, 0);
 	*out = rp;
@@ -117,6 +125,7 @@ void bramble_readpath_free(struct bramble_readpath *rp)
 	if (!rp)
 		return;
 	bramble_reader_free(rp->reader);
+	chunkfill_free(rp->fill);
 	sw = (struct sweep){ .t = &rp->files, .all = true };
 	hashtab_foreach(&rp->files, file_sweep, &sw);
 	hashtab_release(&rp->files);
@@ -143,8 +152,10 @@ void bramble_readpath_open(struct bramble_readpath *rp, uint64_t id,
 		f->attr_known = true;
 	}
 	f->opens++;
-	/* a map may have been stored (bramble stage) since the last open */
+	/* a map may have been stored (bramble stage, or the server built
+	 * one from the last open's READs) since the last open */
 	f->no_kept_map = false;
+	f->unmapped = false;
 	if (write)
 		f->writers++;
 	pthread_mutex_unlock(&rp->mu);
@@ -180,6 +191,7 @@ void bramble_readpath_changed(struct bramble_readpath *rp, uint64_t id)
 		f->attr_known = false;
 	}
 	pthread_mutex_unlock(&rp->mu);
+	chunkfill_forget(rp->fill, id);
 }
 
 /* ---- which map */
@@ -225,16 +237,51 @@ static void keep(struct bramble_readpath *rp, const struct bramble_fh *fh,
 		log_debug("node cache: cannot keep a file map: %s", strerror(-rc));
 }
 
-/* A map from CHUNKMAP, or NULL (plain READ).  A server without a chunk
- * index is remembered: every later read is plain at once. */
+/* The server has no map of id yet: plain READs until its next open. */
+static void none_known(struct bramble_readpath *rp, uint64_t id, uint64_t gen)
+{
+	struct rp_file *f;
+
+	pthread_mutex_lock(&rp->mu);
+	f = file_find(rp, id);
+	if (f && f->gen == gen)
+		f->unmapped = true;
+	pthread_mutex_unlock(&rp->mu);
+}
+
+/* Whether to have the server hash fh now (CHUNKMAP) when it has no map
+ * of it: when this node kept a map of an earlier version, most chunks of
+ * the new one are likely in the node cache already, so reading the file
+ * once more on the server saves moving all but the changed chunks. */
+static bool worth_hashing(struct bramble_readpath *rp, struct bramble *b,
+			  const struct bramble_fh *fh)
+{
+	return !bramble_server_can(b, BRAMBLE_CAP_CHUNKMAP_KNOWN) ||
+	       (rp->cache && bramble_filemap_kept_any(rp->cache, fh));
+}
+
+/* A map from the server, or NULL (plain READ).  One the server already
+ * has (CHUNKMAP_KNOWN), so the first byte never waits for the server to
+ * hash the whole file: without one, this open reads with READs, which
+ * the server builds the map from -- unless worth_hashing() says to have
+ * the server hash it (CHUNKMAP, also for a server without
+ * CHUNKMAP_KNOWN).  A server without a chunk index is remembered: every
+ * later read is plain at once. */
 static struct bramble_filemap *map_fetch(struct bramble_readpath *rp, struct bramble *b,
 					 const struct bramble_cred *cr,
-					 const struct bramble_fh *fh,
-					 const struct bramble_filemap_attr *a)
+					 const struct bramble_fh *fh, uint64_t id,
+					 uint64_t gen, const struct bramble_filemap_attr *a)
 {
 	struct bramble_filemap *m;
-	int rc = bramble_filemap_get(b, cr, fh, &m);
+	int rc;
 
+	rc = -ENODATA;
+	if (bramble_server_can(b, BRAMBLE_CAP_CHUNKMAP_KNOWN))
+		rc = bramble_filemap_known(b, cr, fh, &m);
+	if (rc == -ENODATA && worth_hashing(rp, b, fh))
+		rc = bramble_filemap_get(b, cr, fh, &m);
+	if (rc == -ENODATA)
+		none_known(rp, id, gen);
 	if (rc == -ENOSYS || rc == -EOPNOTSUPP) {
 		log_info("the server has no chunk index: plain reads");
 		pthread_mutex_lock(&rp->mu);
@@ -270,6 +317,11 @@ static struct bramble_filemap *map_for(struct bramble_readpath *rp, struct bramb
 		pthread_mutex_unlock(&rp->mu);
 		return m;
 	}
+	if (f->unmapped) {
+		pthread_mutex_unlock(&rp->mu);
+		__atomic_add_fetch(&rp->unmapped, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
 	gen = f->gen;
 	a = f->attr;
 	small = a.size < BRAMBLE_READPATH_MIN_FILE;
@@ -285,9 +337,10 @@ static struct bramble_filemap *map_for(struct bramble_readpath *rp, struct bramb
 		none_kept(rp, id, gen);
 	if (!m && small)
 		return NULL;
-	if (!m && !(m = map_fetch(rp, b, cr, fh, &a)))
+	if (!m && !(m = map_fetch(rp, b, cr, fh, id, gen, &a)))
 		return NULL;
 	pthread_mutex_lock(&rp->mu);
+	rp->chunk_size = m->chunk_size;
 	f = file_find(rp, id);
 	/* Not kept when the file changed meanwhile (this read still uses
 	 * it: the map is at least as new as the open). */
@@ -343,6 +396,29 @@ ssize_t bramble_readpath_read(struct bramble_readpath *rp, struct bramble *b,
 	return n == -ESTALE || n == -EAGAIN ? -ENOTSUP : n;
 }
 
+void bramble_readpath_read_done(struct bramble_readpath *rp, uint64_t id,
+				uint64_t off, const void *buf, size_t len)
+{
+	struct rp_file *f;
+	uint64_t size = 0;
+	uint32_t csize;
+	bool fill;
+
+	if (!rp->fill || !len)
+		return;
+	pthread_mutex_lock(&rp->mu);
+	f = file_find(rp, id);
+	fill = f && f->unmapped && !f->writers && f->attr_known;
+	if (fill)
+		size = f->attr.size;
+	csize = rp->chunk_size;
+	pthread_mutex_unlock(&rp->mu);
+	if (fill)
+		__atomic_add_fetch(&rp->filled,
+				   chunkfill_add(rp->fill, id, size, csize, off, buf, len),
+				   __ATOMIC_RELAXED);
+}
+
 void bramble_readpath_get_stats(struct bramble_readpath *rp,
 				struct bramble_reader_stats *out)
 {
@@ -354,4 +430,6 @@ void bramble_readpath_get_stats(struct bramble_readpath *rp,
 	memset(out, 0, sizeof(*out));
 	if (r)
 		bramble_reader_get_stats(r, out);
+	out->unmapped = __atomic_load_n(&rp->unmapped, __ATOMIC_RELAXED);
+	out->filled = __atomic_load_n(&rp->filled, __ATOMIC_RELAXED);
 }

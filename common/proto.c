@@ -95,6 +95,7 @@ static const char *const proc_names[BR_NPROCS] = {
 	[BRPROC_BENCH_DISK] = "BENCH_DISK",
 	[BRPROC_CLOSE] = "CLOSE",
 	[BRPROC_REMOVE_OPEN] = "REMOVE_OPEN",
+	[BRPROC_CHUNKMAP_KNOWN] = "CHUNKMAP_KNOWN",
 };
 
 const char *br_proc_name(uint32_t proc)

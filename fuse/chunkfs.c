@@ -101,6 +101,13 @@ ssize_t chunkfs_read(struct chunkfs *cf, struct bfs_file *f, uint64_t off,
 				     off, buf, len);
 }
 
+void chunkfs_read_done(struct chunkfs *cf, uint64_t ino, uint64_t off,
+		       const void *buf, size_t len)
+{
+	if (cf)
+		bramble_readpath_read_done(cf->rp, ino, off, buf, len);
+}
+
 void chunkfs_stats(struct chunkfs *cf, struct bramble_reader_stats *rd,
 		   struct bramble_cache_stats *cache)
 {

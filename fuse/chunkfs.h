@@ -50,6 +50,11 @@ void chunkfs_changed(struct chunkfs *cf, uint64_t ino);
 ssize_t chunkfs_read(struct chunkfs *cf, struct bfs_file *f, uint64_t off,
 		     void *buf, size_t len);
 
+/* A plain READ (after -ENOTSUP) returned buf[0 .. len) at off: the read
+ * path may keep its chunks (bramble_readpath_read_done). */
+void chunkfs_read_done(struct chunkfs *cf, uint64_t ino, uint64_t off,
+		       const void *buf, size_t len);
+
 /* Counters for .bramble and `bramble stats` (cache may be all zero). */
 void chunkfs_stats(struct chunkfs *cf, struct bramble_reader_stats *rd,
 		   struct bramble_cache_stats *cache);

@@ -94,6 +94,8 @@ static void ctl_add_chunks(struct bfs *fs, struct buf *out)
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, stale);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, passed);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, cache_put_errors);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, unmapped);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, filled);
 	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, quota);
 	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, used);
 	KV(BRAMBLE_CTL_PREFIX_CACHE, cs, chunks);

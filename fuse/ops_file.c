@@ -261,7 +261,7 @@ void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct bfs_file *f = file_of(fi);
 	size_t got = 0;
 	ssize_t n = 0;
-	bool eof = false;
+	bool eof = false, plain;
 	char *buf;
 
 	if (ctl_of(fi)) {
@@ -291,10 +291,11 @@ void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	n = chunkfs_read(fs->chunks, f, (uint64_t)off, buf, size);
+	plain = n == -ENOTSUP;
 	if (n >= 0) {
 		got = (size_t)n;
 		eof = true;
-	} else if (n != -ENOTSUP) {
+	} else if (!plain) {
 		reply_err(req, "read", ino, (int)n, t0);
 		free(buf);
 		return;
@@ -314,6 +315,10 @@ void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		bfs_trace(fs, "read", ino, (int)got, t0);
 		fuse_reply_buf(req, buf, got);
+		/* After the reply, so the reader waits for none of it; by
+		 * ino: a release may free f once the reply is out. */
+		if (plain)
+			chunkfs_read_done(fs->chunks, ino, (uint64_t)off, buf, got);
 	}
 	free(buf);
 }

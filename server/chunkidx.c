@@ -76,6 +76,17 @@ static int64_t wall_ns(void)
 	return ts_to_ns(&ts);
 }
 
+static void fstate_of(struct fstate *fs, const struct stat *st)
+{
+	fs->dev = (uint64_t)st->st_dev;
+	fs->ino = (uint64_t)st->st_ino;
+	fs->size = (uint64_t)st->st_size;
+	/* Past 2262 these do not order (util.h): compared for equality
+	 * only, and settled() looks at ctime alone. */
+	fs->mtime_ns = ts_to_ns(&st->st_mtim);
+	fs->ctime_ns = ts_to_ns(&st->st_ctim);
+}
+
 static int get_fstate(int fd, struct fstate *fs)
 {
 	struct stat st;
@@ -84,13 +95,7 @@ static int get_fstate(int fd, struct fstate *fs)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	fs->dev = (uint64_t)st.st_dev;
-	fs->ino = (uint64_t)st.st_ino;
-	fs->size = (uint64_t)st.st_size;
-	/* Past 2262 these do not order (util.h): compared for equality
-	 * only, and settled() looks at ctime alone. */
-	fs->mtime_ns = ts_to_ns(&st.st_mtim);
-	fs->ctime_ns = ts_to_ns(&st.st_ctim);
+	fstate_of(fs, &st);
 	return 0;
 }
 
@@ -654,6 +659,25 @@ int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
 		slice(out, h, out->nchunks, first, max);
 	}
 	free(h);
+	return rc;
+}
+
+int chunkidx_record_read(struct chunkidx *ci, int fd, const struct stat *st,
+			 int64_t began, unsigned char (*h)[CHUNKIDX_HASH_LEN],
+			 uint32_t n)
+{
+	struct fstate before, now;
+	struct entry e;
+	int rc = get_fstate(fd, &now);
+
+	fstate_of(&before, st);
+	if (rc == 0 && (!same_fstate(&before, &now) ||
+			n != nchunks_of(now.size, ci->chunk_size)))
+		rc = -ESTALE;
+	pthread_mutex_lock(&ci->mu);
+	if (rc == 0)
+		rc = record(ci, &now, began, h, n, &e);
+	pthread_mutex_unlock(&ci->mu);
 	return rc;
 }
 

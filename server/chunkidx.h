@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define CHUNKIDX_HASH_LEN 16
 #define CHUNKIDX_DEFAULT_CHUNK (1u << 20)
@@ -101,6 +102,17 @@ int chunkidx_map(struct chunkidx *ci, int fd, uint32_t first, uint32_t max,
 int chunkidx_map_indexed(struct chunkidx *ci, int fd, uint32_t first,
 			 uint32_t max, struct chunkidx_map *out);
 void chunkidx_map_release(struct chunkidx_map *m);
+
+/* Record h[0 .. n), the hashes of the chunks of the file open as fd,
+ * computed by the caller from bytes it read from the file since `began'
+ * (wall clock, ns) when the file's attributes were st (an fstat before
+ * the first of those reads): the entry chunkidx_map() would make, with
+ * the same racy rule, without reading the file again (chunkscan.h).
+ * -ESTALE, recording nothing, when the file's attributes are no longer st
+ * or n is not its number of chunks; else 0 or -errno. */
+int chunkidx_record_read(struct chunkidx *ci, int fd, const struct stat *st,
+			 int64_t began, unsigned char (*h)[CHUNKIDX_HASH_LEN],
+			 uint32_t n);
 
 /* Chunk idx of fd when its bytes hash to hash: *data (malloc'd, *len
  * bytes) is the caller's.  -ESTALE when they do not (the file changed),

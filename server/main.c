@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "chunkcache.h"
 #include "chunkidx.h"
+#include "chunkscan.h"
 #include "config.h"
 #include "dispatch.h"
 #include "drc.h"
@@ -296,7 +297,9 @@ static int start_chunks(const struct config *cfg, struct service *svc,
 	o.db_path = path;
 	rc = chunkidx_open(&o, &svc->chunks, err, errlen);
 	if (rc == 0)
-		svc->caps |= BR_CAP_CHUNKS;
+		svc->caps |= BR_CAP_CHUNKS | BR_CAP_CHUNKMAP_KNOWN;
+	if (rc == 0)
+		svc->scan = chunkscan_new(svc->chunks);
 	return rc;
 }
 
@@ -467,6 +470,7 @@ out_fc:
 	orphans_free(svc.orphans);
 	drc_free(svc.drc);
 	lockmgr_free(svc.locks);
+	chunkscan_free(svc.scan);
 	chunkidx_close(svc.chunks);
 	chunkcache_free(svc.ccache);
 	stats_free(svc.stats);

@@ -25,10 +25,24 @@ static int open_for_reading(struct call *c, const br_fh *fh)
 	return call_open_file(c, fh, O_RDONLY, false, &st);
 }
 
-int proc_chunkmap(struct call *c, void *args, void *res)
+/* CHUNKMAP's answer from map, which the reply takes over. */
+static void chunkmap_reply(const br_chunkmap_args *a, struct chunkidx_map *m,
+			   br_chunkmap_ok *ok)
 {
-	br_chunkmap_args *a = args;
-	br_chunkmap_ok *ok = &((br_chunkmap_res *)res)->br_chunkmap_res_u.ok;
+	ok->file_version = m->version;
+	ok->size = m->size;
+	ok->chunk_size = m->chunk_size;
+	ok->first = a->first;
+	ok->hashes.hashes_len = m->count;
+	ok->hashes.hashes_val = (br_chunk_hash *)m->hashes;  /* xdr_free frees it */
+	ok->eof = (uint64_t)m->first + m->count >= m->nchunks;
+}
+
+/* CHUNKMAP (hashing the file when the index has no map of it) or, known
+ * only, CHUNKMAP_KNOWN (-ENODATA then: bramble_prot.x). */
+static int chunkmap(struct call *c, br_chunkmap_args *a, br_chunkmap_res *res,
+		    bool known_only)
+{
 	uint32_t max = a->max == 0 || a->max > BR_CHUNKS_MAX ? BR_CHUNKS_MAX : a->max;
 	struct chunkidx_map m;
 	int fd, rc;
@@ -38,18 +52,24 @@ int proc_chunkmap(struct call *c, void *args, void *res)
 	fd = open_for_reading(c, &a->fh);
 	if (fd < 0)
 		return fd;
-	rc = chunkidx_map(c->svc->chunks, fd, a->first, max, &m);
+	if (known_only)
+		rc = chunkidx_map_indexed(c->svc->chunks, fd, a->first, max, &m);
+	else
+		rc = chunkidx_map(c->svc->chunks, fd, a->first, max, &m);
 	call_close_quiet(fd);
-	if (rc < 0)
-		return rc;
-	ok->file_version = m.version;
-	ok->size = m.size;
-	ok->chunk_size = m.chunk_size;
-	ok->first = a->first;
-	ok->hashes.hashes_len = m.count;
-	ok->hashes.hashes_val = (br_chunk_hash *)m.hashes;  /* xdr_free frees it */
-	ok->eof = (uint64_t)m.first + m.count >= m.nchunks;
-	return 0;
+	if (rc == 0)
+		chunkmap_reply(a, &m, &res->br_chunkmap_res_u.ok);
+	return rc;
+}
+
+int proc_chunkmap(struct call *c, void *args, void *res)
+{
+	return chunkmap(c, args, res, false);
+}
+
+int proc_chunkmap_known(struct call *c, void *args, void *res)
+{
+	return chunkmap(c, args, res, true);
 }
 
 /* Chunk a->idx from the hot-chunk cache or, on a miss, the disk (then

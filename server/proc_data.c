@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "chunkscan.h"
 #include "fdcache.h"
 #include "log.h"
 #include "openstate.h"
@@ -227,11 +228,18 @@ int proc_read(struct call *c, void *args, void *res)
 	rc = dfile_get(c, &a->fh, O_RDONLY, &df, &st);
 	if (rc < 0)
 		return rc;
+	/* Where a scan starts or ends (chunkscan.h): not in the loop. */
+	if (c->nowait && chunkscan_may_block(c->svc->scan, &st, a->offset, count)) {
+		dfile_put(c, &df);
+		return call_would_block(c);
+	}
 	data = xmalloc(count ? count : 1);
 	t0 = now_ns();
 	got = read_data(c, df.fd, data, count, a->offset, &short_read);
 	if (got >= 0)
 		stats_disk(c->svc->stats, false, (uint64_t)got, now_ns() - t0);
+	if (got > 0)            /* the map built from the bytes read */
+		chunkscan_feed(c->svc->scan, df.fd, &st, a->offset, data, (size_t)got);
 	dfile_put(c, &df);
 	if (got == -EAGAIN && c->nowait) {
 		free(data);

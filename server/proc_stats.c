@@ -7,6 +7,7 @@
 
 #include "chunkcache.h"
 #include "chunkidx.h"
+#include "chunkscan.h"
 #include "proc.h"
 #include "stats.h"
 #include "util.h"
@@ -72,6 +73,14 @@ static void named_counters(const struct service *svc, br_stats_ext_ok *ok)
 	counter(ok, "chunk_files_hashed_total", is.files_hashed);
 	counter(ok, "chunk_hashed_bytes_total", is.bytes_hashed);
 	counter(ok, "chunk_map_hits_total", is.map_hits);
+	if (svc->scan) {                /* maps built from READs (chunkscan.h) */
+		struct chunkscan_stats ss;
+
+		chunkscan_get_stats(svc->scan, &ss);
+		counter(ok, "chunk_files_from_reads_total", ss.files);
+		counter(ok, "chunk_bytes_from_reads_total", ss.bytes);
+		counter(ok, "chunk_scans_abandoned_total", ss.abandoned);
+	}
 	counter(ok, "chunk_stale_dropped_total", is.stale_dropped);
 	if (svc->watch) {               /* callbacks (watch.h) */
 		struct watch_stats ws;

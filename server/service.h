@@ -40,6 +40,7 @@ struct service {
 	struct lockmgr *locks;          /* cluster-wide locks (lock.h) */
 	struct chunkidx *chunks;        /* chunk index (chunkidx.h); NULL: none */
 	struct chunkcache *ccache;      /* hot chunks in RAM (chunkcache.h); NULL: none */
+	struct chunkscan *scan;         /* maps built from READs (chunkscan.h); NULL: none */
 	bool trace;
 	bool inline_ok;                 /* try cheap calls in the loop (not --no-inline;
 					 * each export also needs a local fs) */

@@ -231,6 +231,9 @@ static void prom_counters(const char *server, const struct bramble_server_stats 
 		{ "chunk_files_hashed_total", "Files (re)hashed by the chunk index." },
 		{ "chunk_hashed_bytes_total", "Bytes read to hash files." },
 		{ "chunk_map_hits_total", "Chunk maps served from the index without hashing." },
+		{ "chunk_files_from_reads_total", "Files mapped from the READs that read them (no hashing pass)." },
+		{ "chunk_bytes_from_reads_total", "Bytes of those files." },
+		{ "chunk_scans_abandoned_total", "Files whose READs stopped being in order before the end." },
 		{ "chunk_stale_dropped_total", "Index entries dropped by READ_CHUNK as stale." },
 	};
 	char name[64];

@@ -2,8 +2,9 @@
 # 45-cache: reads through the chunk index and the node cache.
 # The server's counters say what crossed the wire: READ_CHUNK calls are
 # chunks transferred.
-#  - a cold read fetches each chunk once; a copy of the file (same bytes)
-#    costs no transfer (dedup); after a remount the node cache serves all;
+#  - a cold read (no map on the server yet) is plain READs, whose chunks
+#    the mount keeps in the node cache, once for a copy of the file (same
+#    bytes: dedup); after a remount the node cache serves all;
 #  - corrupted and truncated cache files are repaired on the fly, and the
 #    reader never sees wrong bytes;
 #  - a file rewritten on one mount (whole, or one chunk in place) and
@@ -53,24 +54,33 @@ chown "$BR_UID:$BR_GID" "$EXPORT/big" "$EXPORT/big-copy"   # the user's files
 mkdir "$T/a" "$T/b"
 
 # ---- cold read, dedup, warm after remount
+# The server has no map of a file nobody read yet: the cold read is plain
+# READs (no chunk transferred), which the server builds the map from, and
+# the mount keeps their chunks in the node cache (hashed there).  Files
+# changed less than 1 s before the server maps them are not trusted
+# (racy timestamps, chunkidx.h): let them settle first.
+ctl() { as_user awk -F= -v k="$2" '$1 == k { print $2 }' "$1/.bramble"; }
+sleep 1.1
 br_mount "$T/a"
 c0=$(chunk_calls)
 same "$T/a/big" "$T/big.ref" "cold read"
-expect_fetched "$c0" 6 "cold read of a 6-chunk file"
+expect_fetched "$c0" 0 "cold read of a 6-chunk file (plain READs)"
+[ "$(ctl "$T/a" read.filled)" = 6 ] ||
+	fail "read.filled is $(ctl "$T/a" read.filled) after a cold read, want 6"
 same "$T/a/big-copy" "$T/big.ref" "read of the copy"
-expect_fetched "$c0" 6 "the copy (dedup: same chunks)"
+expect_fetched "$c0" 0 "the copy (plain READs too)"
 [ "$(cache_chunk_files "$T/nodecache" | wc -l)" -eq 6 ] ||
-	fail "the node cache holds $(cache_chunk_files "$T/nodecache" | wc -l) chunk files, want 6"
+	fail "the node cache holds $(cache_chunk_files "$T/nodecache" | wc -l) chunk files, want 6 (dedup: same chunks)"
 remount "$T/a"
 same "$T/a/big" "$T/big.ref" "warm read after a remount"
-expect_fetched "$c0" 6 "warm read after a remount"
+same "$T/a/big-copy" "$T/big.ref" "warm read of the copy after a remount"
+expect_fetched "$c0" 0 "warm read after a remount"
 # The mount's own counters (.bramble) agree: every byte from the cache.
-ctl() { as_user awk -F= -v k="$2" '$1 == k { print $2 }' "$1/.bramble"; }
 [ "$(ctl "$T/a" read.bytes_from_server)" = 0 ] ||
 	fail "read.bytes_from_server is $(ctl "$T/a" read.bytes_from_server) after a warm remount"
-[ "$(ctl "$T/a" read.cache_hits)" = 6 ] ||
-	fail "read.cache_hits is $(ctl "$T/a" read.cache_hits), want 6"
-[ "$(ctl "$T/a" read.bytes_read)" = "$(stat -c %s "$T/big.ref")" ] ||
+[ "$(ctl "$T/a" read.cache_hits)" -ge 6 ] ||
+	fail "read.cache_hits is $(ctl "$T/a" read.cache_hits), want at least 6"
+[ "$(ctl "$T/a" read.bytes_read)" = "$((2 * $(stat -c %s "$T/big.ref")))" ] ||
 	fail "read.bytes_read is $(ctl "$T/a" read.bytes_read)"
 
 # ---- corrupted and truncated cache files (root: the node cache is root's)
