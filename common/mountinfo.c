@@ -39,7 +39,9 @@ int mountinfo_read(struct mountinfo **out, size_t *n)
 		char *sep = strstr(line, " - ");
 
 		/* id parent maj:min root MOUNTPOINT opts [tags] - TYPE SOURCE ... */
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", dir) != 1 ||
+		unsigned int maj, min;
+
+		if (!sep || sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, dir) != 3 ||
 		    sscanf(sep + 3, "%255s %4095s", type, src) != 2)
 			continue;
 		unoctal(dir);
@@ -48,6 +50,8 @@ int mountinfo_read(struct mountinfo **out, size_t *n)
 		v[k].dir = xstrdup(dir);
 		v[k].type = xstrdup(type);
 		v[k].source = xstrdup(src);
+		v[k].major = maj;
+		v[k].minor = min;
 		k++;
 	}
 	free(line);

@@ -15,6 +15,7 @@ struct mountinfo {
 	char *dir;                  /* mount point, unescaped */
 	char *type;                 /* "fuse.bramblefs", "ext4", ... */
 	char *source;               /* "host:/sub", "/dev/sda1", ... unescaped */
+	unsigned int major, minor;  /* its st_dev */
 };
 
 /* Every mount, in the kernel's order: *out (free: mountinfo_free), *n.

@@ -248,19 +248,29 @@ static char *mountpoint_path(const char *arg)
  * mount at the point counts, so mounting over another filesystem (a
  * tmpfs), or over a bramble mount that something else now covers, is
  * fine.  0 or -EBUSY (logged). */
+/* The topmost of the mounts v[0 .. n) at mp, or NULL. */
+static const struct mountinfo *mount_at(const struct mountinfo *v, size_t n,
+					const char *mp)
+{
+	const struct mountinfo *top = NULL;
+
+	for (size_t i = 0; mp && i < n; i++)
+		if (!strcmp(v[i].dir, mp))
+			top = &v[i];    /* listed after what it covers */
+	return top;
+}
+
 static int check_not_mounted(const char *arg)
 {
 	char *mp = mountpoint_path(arg);
-	const struct mountinfo *top = NULL;
+	const struct mountinfo *top;
 	struct mountinfo *v = NULL;
 	size_t n = 0;
 	bool ours;
 
 	if (mp)
 		mountinfo_read(&v, &n);
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i].dir, mp))
-			top = &v[i];    /* listed after what it covers */
+	top = mount_at(v, n, mp);
 	ours = top && !strcmp(top->type, BRAMBLE_MOUNT_TYPE);
 	if (ours)
 		log_err("%s is already a bramble mount of %s; unmount it first "
@@ -268,6 +278,38 @@ static int check_not_mounted(const char *arg)
 	mountinfo_free(v, n);
 	free(mp);
 	return ours ? -EBUSY : 0;
+}
+
+/* The kernel caps a FUSE mount's read-ahead at its default (128 KiB)
+ * whatever INIT asks for (bfs_init asks BRAMBLE_DATA_MAX), so a cold
+ * sequential read went in 128 KiB READs, a round trip each with one or
+ * two in flight.  Raise this mount's window (its bdi, named by st_dev)
+ * to what INIT asks, as NFS sizes its own from rsize; the INIT reply then
+ * keeps it.  Best effort: root only, and the admin may change it later
+ * in /sys/class/bdi. */
+static void raise_readahead(const char *arg)
+{
+	char *mp = mountpoint_path(arg), path[64];
+	const struct mountinfo *top;
+	struct mountinfo *v = NULL;
+	size_t n = 0;
+	FILE *f = NULL;
+
+	if (mp)
+		mountinfo_read(&v, &n);
+	top = mount_at(v, n, mp);
+	if (top && !strcmp(top->type, BRAMBLE_MOUNT_TYPE)) {
+		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+			 top->major, top->minor);
+		f = fopen(path, "we");
+	}
+	if (f) {
+		fprintf(f, "%u\n", (unsigned int)BRAMBLE_DATA_MAX / 1024);
+		if (fclose(f) != 0)
+			log_debug("cannot set %s: %s", path, strerror(errno));
+	}
+	mountinfo_free(v, n);
+	free(mp);
 }
 
 static void add_default_opts(struct fuse_args *args, const struct bfs_opts *o)
@@ -377,6 +419,7 @@ int main(int argc, char **argv)
 		goto out_session;
 	if (fuse_session_mount(fs.se, cmd.mountpoint) != 0)
 		goto out_signals;
+	raise_readahead(cmd.mountpoint);
 	/* The client's reader thread would not survive the fork: close it
 	 * and connect again in the daemon. */
 	if (!cmd.foreground) {
