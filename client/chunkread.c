@@ -468,11 +468,11 @@ void bramble_reader_free(struct bramble_reader *r)
  * last -- within the read-ahead window either way: the kernel's own
  * read-ahead sends several reads at once, and bramblefs' threads may take
  * them slightly out of order; a small one (O_DIRECT, or an application's
- * own small reads) only when it starts where the last one ended, since a
- * random reader's small reads land "near" often enough that fetching
- * whole chunks for them would move hundreds of times the bytes asked
- * for.  Then queue the chunks up to readahead ahead that are not queued
- * yet. */
+ * own small reads) only when it starts the file or where the last one
+ * ended, since a random reader's small reads land "near" often enough
+ * that fetching whole chunks for them would move hundreds of times the
+ * bytes asked for.  Then queue the chunks up to readahead ahead that are
+ * not queued yet. */
 static bool readahead(struct bramble_reader *r, const struct bramble_cred *cr,
 		      const struct bramble_fh *fh, struct bramble_filemap *m,
 		      uint64_t off, size_t len, uint32_t c0, uint32_t c1)
@@ -480,8 +480,9 @@ static bool readahead(struct bramble_reader *r, const struct bramble_cred *cr,
 	uint64_t win = (uint64_t)r->readahead + 1;
 	bool near = r->ra_map == m && c0 <= r->ra_last + win &&
 		    c1 + win >= r->ra_last;
-	bool seq = len < m->chunk_size / 4 ? r->ra_map == m && off == r->ra_end
-					   : c0 == 0 || near;
+	bool small = len < m->chunk_size / 4;
+	bool seq = small ? off == 0 || (r->ra_map == m && off == r->ra_end)
+			 : c0 == 0 || near;
 	uint32_t to;
 
 	if (!near) {

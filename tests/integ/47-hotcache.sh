@@ -30,12 +30,6 @@ sleep 1.1
 br_start_server --cache-mem 32M --chunk-size $MiB --threads 4
 grep -q "hot-chunk cache: 32.0 MiB" "$T/brambled.log" || fail "no cache size logged"
 
-# snap FILE: the counters as `bramble stats --json` gives them.
-snap() {
-	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$1" 2>"$T/err" ||
-		fail "bramble stats --json: $(cat "$T/err")"
-}
-
 # readers N NAME: N chunkcli readers of NAME at once, each checking bytes.
 readers() {
 	local n=$1 name=$2 pids="" i
@@ -52,37 +46,12 @@ readers() {
 	done
 }
 
-# delta BEFORE AFTER CHECKS...: each check is "name op value" on the
-# difference of a named counter (or READ_CHUNK.calls, disk.read_bytes),
-# or "now:name op value" on the value after.
-delta() {
-	python3 - "$@" <<'EOF' || fail "counters: see above"
-import json, sys
-a, b = (json.load(open(f)) for f in sys.argv[1:3])
-def val(d, name):
-    if name == "READ_CHUNK.calls":
-        return d["procedures"].get("READ_CHUNK", {}).get("calls", 0)
-    if name == "disk.read_bytes":
-        return d["disk"]["read_bytes"]
-    return d["counters"][name]
-bad = 0
-for chk in sys.argv[3:]:
-    name, op, want = chk.split()
-    got = val(b, name[4:]) if name.startswith("now:") else val(b, name) - val(a, name)
-    want = eval(want)
-    ok = {"==": got == want, "<=": got <= want, ">=": got >= want}[op]
-    print("%-34s %12d %s %d%s" % (name, got, op, want, "" if ok else "   <-- WRONG"))
-    bad += not ok
-sys.exit(1 if bad else 0)
-EOF
-}
-
 # 1. Eight readers of a 6 MiB file, cold: one hashing, one disk read per chunk.
-snap "$T/s0.json"
+br_stats_snap "$T/s0.json"
 readers 8 big
-snap "$T/s1.json"
+br_stats_snap "$T/s1.json"
 note "8 readers of a $SIZE-byte file ($NCH chunks), --cache-mem 32M:"
-delta "$T/s0.json" "$T/s1.json" \
+br_stats_delta "$T/s0.json" "$T/s1.json" \
 	"READ_CHUNK.calls == 8*$NCH" \
 	"chunk_cache_misses_total == $NCH" \
 	"chunk_cache_hits_total == 7*$NCH" \
@@ -100,9 +69,9 @@ delta "$T/s0.json" "$T/s1.json" \
 # 2. A small file: its chunk is kept while it is hashed; no READ_CHUNK
 # reads the disk for it.
 readers 8 small
-snap "$T/s2.json"
+br_stats_snap "$T/s2.json"
 note "8 readers of a 100000-byte file (kept while hashed):"
-delta "$T/s1.json" "$T/s2.json" \
+br_stats_delta "$T/s1.json" "$T/s2.json" \
 	"chunk_cache_misses_total == 0" \
 	"chunk_cache_hits_total == 8" \
 	"chunk_reads_total == 0" \
@@ -179,11 +148,11 @@ EOF
 br_stop_server
 br_restart_server --cache-mem 0 --chunk-size $MiB --threads 4
 grep -q "hot-chunk cache: 0.0 MiB (off)" "$T/brambled.log" || fail "cache off not logged"
-snap "$T/z0.json"
+br_stats_snap "$T/z0.json"
 readers 8 big
-snap "$T/z1.json"
+br_stats_snap "$T/z1.json"
 note "8 readers, --cache-mem 0:"
-delta "$T/z0.json" "$T/z1.json" \
+br_stats_delta "$T/z0.json" "$T/z1.json" \
 	"chunk_cache_misses_total == 8*$NCH" \
 	"chunk_cache_hits_total == 0" \
 	"chunk_read_bytes_total == 8*$SIZE" \

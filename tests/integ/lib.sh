@@ -24,6 +24,10 @@
 #   as_user CMD... / as_user2 CMD...     run CMD as the ordinary users
 #                                        $BR_USER / $BR_USER2 (uids $BR_UID,
 #                                        $BR_UID2; HOME under $T), as jobs run
+#   br_stats_snap FILE                   the server's counters (bramble stats
+#                                        --json, as $BR_USER) into FILE
+#   br_stats_delta BEFORE AFTER CHECK... each CHECK "NAME OP VALUE" on a
+#                                        counter's growth between two snaps
 #
 # Tests run as users run bramble: the server squashes root (pass
 # --no-root-squash only where a test is about root), mounts get the
@@ -114,6 +118,40 @@ BR_MOUNT_OPTS=_netdev,allow_other
 mkdir -p "$T/home1" "$T/home2"
 chown "$BR_UID:$BR_GID" "$T/home1"
 chown "$BR_UID2:$BR_GID2" "$T/home2"
+
+# br_stats_snap FILE: the server's counters as `bramble stats --json`
+# gives them (STATS is anyone's).
+br_stats_snap() {
+	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$1" 2>"$T/stats.err" ||
+		fail "bramble stats --json: $(cat "$T/stats.err")"
+}
+
+# br_stats_delta BEFORE AFTER CHECK...: each check is "NAME OP VALUE" (OP
+# one of == <= >=, VALUE a Python expression) on the growth of a named
+# counter, of PROC.calls (a procedure's calls) or disk.read_bytes between
+# the snaps BEFORE and AFTER, or "now:NAME OP VALUE" on its value in
+# AFTER.  Prints every check; fails the test when one does not hold.
+br_stats_delta() {
+	python3 - "$@" <<'EOF' || fail "counters: see above"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+def val(d, name):
+    if name.endswith(".calls"):
+        return d["procedures"].get(name[:-6], {}).get("calls", 0)
+    if name == "disk.read_bytes":
+        return d["disk"]["read_bytes"]
+    return d["counters"][name]
+bad = 0
+for chk in sys.argv[3:]:
+    name, op, want = chk.split()
+    got = val(b, name[4:]) if name.startswith("now:") else val(b, name) - val(a, name)
+    want = eval(want)
+    ok = {"==": got == want, "<=": got <= want, ">=": got >= want}[op]
+    print("%-34s %12d %s %d%s" % (name, got, op, want, "" if ok else "   <-- WRONG"))
+    bad += not ok
+sys.exit(1 if bad else 0)
+EOF
+}
 
 # as_user CMD...: CMD as $BR_USER with its own groups, in a clean
 # environment (HOME of its own, a PATH, no root's variables).
