@@ -18,6 +18,10 @@
 #define SLOTS 8
 #define PAGE 4096u
 #define MAX_CHUNK (1u << 20)
+/* A piece this small starts gathering a chunk only at the chunk's first
+ * byte: a random reader's 4 KiB reads would otherwise take every buffer
+ * and complete none. */
+#define SMALL_PIECE (64u << 10)
 #define PAGE_WORDS (MAX_CHUNK / PAGE / 64)
 
 struct slot {
@@ -59,10 +63,10 @@ void chunkfill_free(struct chunkfill *f)
 
 /* ---- slots (f->mu held) */
 
-/* The slot gathering chunk idx of id, taken if need be (the least
- * recently fed one goes). */
+/* The slot gathering chunk idx of id, taken if need be and may_take (the
+ * least recently fed one goes), else NULL. */
 static struct slot *slot_get(struct chunkfill *f, uint64_t id, uint32_t idx,
-			     size_t len)
+			     size_t len, bool may_take)
 {
 	struct slot *s, *lru = &f->slots[0];
 
@@ -73,6 +77,8 @@ static struct slot *slot_get(struct chunkfill *f, uint64_t id, uint32_t idx,
 		if (!s->used || (lru->used && s->tick < lru->tick))
 			lru = s;
 	}
+	if (!may_take)
+		return NULL;
 	s = lru;
 	if (!s->buf)
 		s->buf = xmalloc(MAX_CHUNK);
@@ -128,7 +134,9 @@ static char *add_piece(struct chunkfill *f, uint64_t id, uint32_t idx,
 	 * of a chunk may be short. */
 	if (from % PAGE || (n % PAGE && from + n != clen))
 		return NULL;
-	s = slot_get(f, id, idx, clen);
+	s = slot_get(f, id, idx, clen, from == 0 || n >= SMALL_PIECE);
+	if (!s)
+		return NULL;
 	s->tick = ++f->tick;
 	slot_fill(s, from, p, n);
 	if (s->have < s->len)

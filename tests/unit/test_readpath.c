@@ -4,14 +4,18 @@
  * maps count only whole and of the entry's size; a small file with no
  * kept map is a plain READ, with one it is read from the node cache with
  * no call at all; writers, changes and other attributes send reads back
- * to READ.  The client is NULL throughout: any call to the server would
- * crash the test. */
+ * to READ.  The node cache filled from plain READs (chunkfill.h): pieces
+ * in any order, overlapping or not, make the chunk whose own hash names
+ * it; small random pieces start no chunk; unaligned pieces do not count.
+ * The client is NULL throughout: any call to the server would crash the
+ * test. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bramble_reader.h"
+#include "chunkfill.h"
 #include "xxhash128.h"
 
 #define LEN 3000                        /* a small file: one short chunk */
@@ -166,6 +170,102 @@ START_TEST(test_small_file)
 }
 END_TEST
 
+/* ---- the node cache filled from plain READs */
+
+#define FCHUNK (256u << 10)
+#define FSIZE (2 * FCHUNK + 100)        /* three chunks, the last short */
+#define PIECE (64u << 10)               /* a read-ahead's READ */
+
+static void fill_setup(void)
+{
+	struct bramble_cache_opts o = { .mode = BRAMBLE_CACHE_RAM, .size = 4 * FSIZE };
+	char err[256] = "";
+
+	ck_assert_int_eq(bramble_cache_open(&o, &c, err, sizeof(err)), 0);
+}
+
+static unsigned char *file_bytes(void)
+{
+	unsigned char *f = malloc(FSIZE);
+
+	for (size_t i = 0; i < FSIZE; i++)
+		f[i] = (unsigned char)(i * 13 + i / 7);
+	return f;
+}
+
+static bool cached_chunk(const unsigned char *f, uint32_t idx)
+{
+	unsigned char h[BRAMBLE_CHUNK_HASH_LEN];
+	size_t off = (size_t)idx * FCHUNK;
+	size_t len = FSIZE - off < FCHUNK ? FSIZE - off : FCHUNK;
+
+	br_hash128(f + off, len, h);
+	return bramble_cache_has(c, h);
+}
+
+/* bytes [off, off + len) of f, as a READ returned them */
+static unsigned int add(struct chunkfill *fl, uint64_t id, const unsigned char *f,
+			size_t off, size_t len)
+{
+	return chunkfill_add(fl, id, FSIZE, FCHUNK, off, f + off, len);
+}
+
+START_TEST(test_fill_any_order)
+{
+	struct chunkfill *fl = chunkfill_new(c);
+	unsigned char *f = file_bytes();
+	unsigned int stored = 0;
+	size_t n = (FSIZE + PIECE - 1) / PIECE;
+
+	/* Backwards, and each piece again with the next one (overlapping
+	 * what came before): each chunk is stored once, when its last
+	 * page arrives, and only then. */
+	for (size_t i = n; i-- > 0;) {
+		size_t off = i * PIECE, len = FSIZE - off < PIECE ? FSIZE - off : PIECE;
+
+		stored += add(fl, 1, f, off, len);
+		ck_assert(cached_chunk(f, (uint32_t)(off / FCHUNK)) ==
+			  (off % FCHUNK == 0));
+		if (off + 2 * PIECE <= FSIZE)
+			stored += add(fl, 1, f, off, 2 * PIECE);
+	}
+	ck_assert_uint_eq(stored, 3);
+	for (uint32_t i = 0; i < 3; i++)
+		ck_assert(cached_chunk(f, i));
+	chunkfill_free(fl);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_fill_small_and_unaligned)
+{
+	struct chunkfill *fl = chunkfill_new(c);
+	unsigned char *f = file_bytes();
+
+	/* 4 KiB reads inside a chunk start nothing, even of every page but
+	 * its first ... */
+	for (size_t off = 4096; off < FCHUNK; off += 4096)
+		ck_assert_uint_eq(add(fl, 2, f, off, 4096), 0);
+	ck_assert_uint_eq(add(fl, 2, f, 0, 4096), 0);
+	ck_assert(!cached_chunk(f, 0));
+	/* ... nor do unaligned pieces count; */
+	ck_assert_uint_eq(add(fl, 2, f, 100, FCHUNK), 0);
+	ck_assert(!cached_chunk(f, 0));
+	/* a chunk read from its first byte on is stored, whatever the size
+	 * of the reads. */
+	for (size_t off = 4096; off < FCHUNK; off += 4096)
+		add(fl, 2, f, off, 4096);
+	ck_assert(cached_chunk(f, 0));
+	/* A forgotten file's gathered pages are gone. */
+	add(fl, 3, f, FCHUNK, FCHUNK / 2);
+	chunkfill_forget(fl, 3);
+	ck_assert_uint_eq(add(fl, 3, f, FCHUNK + FCHUNK / 2, FCHUNK / 2), 0);
+	ck_assert(!cached_chunk(f, 1));
+	chunkfill_free(fl);
+	free(f);
+}
+END_TEST
+
 static Suite *readpath_suite(void)
 {
 	Suite *s = suite_create("readpath");
@@ -175,6 +275,11 @@ static Suite *readpath_suite(void)
 	tcase_add_test(tc, test_keep_kept);
 	tcase_add_test(tc, test_from_tree);
 	tcase_add_test(tc, test_small_file);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fill");
+	tcase_add_checked_fixture(tc, fill_setup, teardown);
+	tcase_add_test(tc, test_fill_any_order);
+	tcase_add_test(tc, test_fill_small_and_unaligned);
 	suite_add_tcase(s, tc);
 	return s;
 }
