@@ -137,9 +137,10 @@ void bramble_reader_free(struct bramble_reader *r);
 
 /* Bytes [off, off + len) of the file as of map into buf: the count read
  * (short only at the map's end of file), -ESTALE (see above), -EAGAIN
- * for a small read away from where the file was being read whose chunk
- * no cache holds (fetching all of it would move up to 256 times the bytes
- * asked for: read the range with bramble_read() instead), or -errno.
+ * for a small read (under a quarter chunk) that neither starts the file
+ * nor continues the last read of the map, whose chunk no cache holds
+ * (fetching all of it would move up to 256 times the bytes asked for:
+ * read the range with bramble_read() instead), or -errno.
  * Prefetches ahead when the map is being read sequentially. */
 ssize_t bramble_reader_read(struct bramble_reader *r,
 			    const struct bramble_cred *cr,
@@ -215,10 +216,20 @@ void bramble_reader_get_stats(struct bramble_reader *r,
  *  - Without one, files under BRAMBLE_READPATH_MIN_FILE are plain READs:
  *    a cold read then costs one round trip (READ) instead of two
  *    (CHUNKMAP, READ_CHUNK), as on NFS, and their bytes are not cached on
- *    the node.  Larger files get their map by CHUNKMAP, kept in memory and
- *    in the node cache when it is of the open's size.
- *  - A small read away from where the file was being read, of a chunk no
- *    cache has, is a plain READ (the reader's -EAGAIN); so is a read
+ *    the node.  Larger files get the map the server already has
+ *    (CHUNKMAP_KNOWN, which never hashes), kept in memory and in the node
+ *    cache when it is of the open's size.  When the server has none yet,
+ *    the open reads with plain READs, so the first byte never waits for
+ *    the server to hash the whole file; the server builds the map from
+ *    those READs, and their whole chunks go to the node cache, hashed
+ *    here (bramble_readpath_read_done), so the next open reads from it.
+ *    But when the node cache keeps a map of an earlier version of the
+ *    file, or the server lacks CHUNKMAP_KNOWN, the server hashes the file
+ *    (CHUNKMAP): most chunks are then cached here, and only changed ones
+ *    move.
+ *  - A small read that neither starts the file nor continues the last
+ *    one, of a chunk no cache has, is a plain READ (the reader's
+ *    -EAGAIN); so is a read
  *    whose map proved stale twice (the file keeps changing).  A stale map
  *    is dropped from memory and from the node cache, where the next open
  *    of an unchanged-looking file (mtime set back) would find it again.

@@ -19,8 +19,9 @@
 #define PAGE 4096u
 #define MAX_CHUNK (1u << 20)
 /* A piece this small starts gathering a chunk only at the chunk's first
- * byte: a random reader's 4 KiB reads would otherwise take every buffer
- * and complete none. */
+ * or last byte (where a sequential reader's READ that straddles two
+ * chunks cuts it): a random reader's 4 KiB reads would otherwise take
+ * every buffer and complete none. */
 #define SMALL_PIECE (64u << 10)
 #define PAGE_WORDS (MAX_CHUNK / PAGE / 64)
 
@@ -108,8 +109,8 @@ static void slot_fill(struct slot *s, size_t from, const char *p, size_t n)
 
 /* ---- storing */
 
-/* Hash and store a complete chunk (no lock held); buf is freed. */
-static void store(struct chunkfill *f, char *buf, size_t len)
+/* Hash and store a complete chunk (no lock held). */
+static void store(struct chunkfill *f, const char *buf, size_t len)
 {
 	unsigned char h[BR_HASH128_LEN];
 	int rc;
@@ -118,7 +119,6 @@ static void store(struct chunkfill *f, char *buf, size_t len)
 	rc = bramble_cache_put(f->cache, h, buf, len, NULL, 0);
 	if (rc < 0)
 		log_debug("node cache: cannot store a chunk read: %s", strerror(-rc));
-	free(buf);
 }
 
 /* One chunk's part of a READ reply: chunk idx, [from, from + n) of it.
@@ -134,7 +134,8 @@ static char *add_piece(struct chunkfill *f, uint64_t id, uint32_t idx,
 	 * of a chunk may be short. */
 	if (from % PAGE || (n % PAGE && from + n != clen))
 		return NULL;
-	s = slot_get(f, id, idx, clen, from == 0 || n >= SMALL_PIECE);
+	s = slot_get(f, id, idx, clen,
+		     from == 0 || from + n == clen || n >= SMALL_PIECE);
 	if (!s)
 		return NULL;
 	s->tick = ++f->tick;
@@ -164,12 +165,20 @@ unsigned int chunkfill_add(struct chunkfill *f, uint64_t id, uint64_t size,
 		size_t n = (size_t)BR_MIN(end - off, cstart + clen - off);
 		char *done;
 
-		pthread_mutex_lock(&f->mu);
-		done = add_piece(f, id, idx, clen, (size_t)(off - cstart), p, n);
-		pthread_mutex_unlock(&f->mu);
-		if (done) {
-			store(f, done, clen);
+		if (off == cstart && n == clen) {
+			/* A whole chunk in one READ (the usual case with
+			 * 1 MiB READs): stored from the reply, no copy. */
+			store(f, p, clen);
 			stored++;
+		} else {
+			pthread_mutex_lock(&f->mu);
+			done = add_piece(f, id, idx, clen, (size_t)(off - cstart), p, n);
+			pthread_mutex_unlock(&f->mu);
+			if (done) {
+				store(f, done, clen);
+				free(done);
+				stored++;
+			}
 		}
 		off += n;
 		p += n;

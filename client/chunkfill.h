@@ -15,8 +15,8 @@
  * Replies may come in any order (the kernel's read-ahead sends several
  * at once); a few chunks are gathered at a time, in buffers shared by all
  * files (the least recently fed is dropped when another is needed; a
- * small piece starts one only at a chunk's first byte, so random small
- * reads do not churn them), and only page-aligned pieces count, so
+ * small piece starts one only at a chunk's first or last byte, so random
+ * small reads do not churn them), and only page-aligned pieces count, so
  * overlapping replies are never counted twice.
  *
  * Thread-safe; a chunk is hashed and stored without the lock held. */

@@ -209,15 +209,20 @@ static int reader_get(struct bramble_readpath *rp, struct bramble *b,
 	return rc;
 }
 
-/* The node cache has no map for this open of id: do not ask again until
- * the next open. */
-static void none_kept(struct bramble_readpath *rp, uint64_t id, uint64_t gen)
+/* No map for this open of id (unless a drop since gen made it a later
+ * open's question): the node cache has none (do not ask it again until
+ * the next open), or, server, the server has none either (plain READs
+ * until then). */
+static void none_for_open(struct bramble_readpath *rp, uint64_t id, uint64_t gen,
+			  bool server)
 {
 	struct rp_file *f;
 
 	pthread_mutex_lock(&rp->mu);
 	f = file_find(rp, id);
-	if (f && f->gen == gen)
+	if (f && f->gen == gen && server)
+		f->unmapped = true;
+	else if (f && f->gen == gen)
 		f->no_kept_map = true;
 	pthread_mutex_unlock(&rp->mu);
 }
@@ -235,18 +240,6 @@ static void keep(struct bramble_readpath *rp, const struct bramble_fh *fh,
 	rc = bramble_filemap_keep(rp->cache, fh, m, a);
 	if (rc < 0 && rc != -EINVAL && rc != -ESTALE)
 		log_debug("node cache: cannot keep a file map: %s", strerror(-rc));
-}
-
-/* The server has no map of id yet: plain READs until its next open. */
-static void none_known(struct bramble_readpath *rp, uint64_t id, uint64_t gen)
-{
-	struct rp_file *f;
-
-	pthread_mutex_lock(&rp->mu);
-	f = file_find(rp, id);
-	if (f && f->gen == gen)
-		f->unmapped = true;
-	pthread_mutex_unlock(&rp->mu);
 }
 
 /* Whether to have the server hash fh now (CHUNKMAP) when it has no map
@@ -281,7 +274,7 @@ static struct bramble_filemap *map_fetch(struct bramble_readpath *rp, struct bra
 	if (rc == -ENODATA && worth_hashing(rp, b, fh))
 		rc = bramble_filemap_get(b, cr, fh, &m);
 	if (rc == -ENODATA)
-		none_known(rp, id, gen);
+		none_for_open(rp, id, gen, true);
 	if (rc == -ENOSYS || rc == -EOPNOTSUPP) {
 		log_info("the server has no chunk index: plain reads");
 		pthread_mutex_lock(&rp->mu);
@@ -334,7 +327,7 @@ static struct bramble_filemap *map_for(struct bramble_readpath *rp, struct bramb
 	if (rp->cache)
 		m = bramble_filemap_kept(rp->cache, fh, &a);
 	if (!m)
-		none_kept(rp, id, gen);
+		none_for_open(rp, id, gen, false);
 	if (!m && small)
 		return NULL;
 	if (!m && !(m = map_fetch(rp, b, cr, fh, id, gen, &a)))

@@ -237,14 +237,35 @@ START_TEST(test_fill_any_order)
 }
 END_TEST
 
+START_TEST(test_fill_straddling)
+{
+	struct chunkfill *fl = chunkfill_new(c);
+	unsigned char *f = file_bytes();
+	const size_t cut = FCHUNK - 4096;   /* READs a page short of aligned */
+	unsigned int stored = 0;
+
+	/* A sequential reader's READs of a chunk's size that straddle two
+	 * chunks, handled last first: each leaves the last page of one
+	 * chunk before the rest of it came, and every chunk is stored. */
+	stored += add(fl, 4, f, cut + FCHUNK, FSIZE - cut - FCHUNK);
+	stored += add(fl, 4, f, cut, FCHUNK);
+	stored += add(fl, 4, f, 0, cut);
+	ck_assert_uint_eq(stored, 3);
+	for (uint32_t i = 0; i < 3; i++)
+		ck_assert(cached_chunk(f, i));
+	chunkfill_free(fl);
+	free(f);
+}
+END_TEST
+
 START_TEST(test_fill_small_and_unaligned)
 {
 	struct chunkfill *fl = chunkfill_new(c);
 	unsigned char *f = file_bytes();
 
-	/* 4 KiB reads inside a chunk start nothing, even of every page but
-	 * its first ... */
-	for (size_t off = 4096; off < FCHUNK; off += 4096)
+	/* 4 KiB reads inside a chunk (neither its first nor its last page)
+	 * start nothing, even of every such page ... */
+	for (size_t off = 4096; off + 4096 < FCHUNK; off += 4096)
 		ck_assert_uint_eq(add(fl, 2, f, off, 4096), 0);
 	ck_assert_uint_eq(add(fl, 2, f, 0, 4096), 0);
 	ck_assert(!cached_chunk(f, 0));
@@ -279,6 +300,7 @@ static Suite *readpath_suite(void)
 	tc = tcase_create("fill");
 	tcase_add_checked_fixture(tc, fill_setup, teardown);
 	tcase_add_test(tc, test_fill_any_order);
+	tcase_add_test(tc, test_fill_straddling);
 	tcase_add_test(tc, test_fill_small_and_unaligned);
 	suite_add_tcase(s, tc);
 	return s;
