@@ -266,9 +266,8 @@ static struct bramble_filemap *map_fetch(struct bramble_readpath *rp, struct bra
 					 uint64_t gen, const struct bramble_filemap_attr *a)
 {
 	struct bramble_filemap *m;
-	int rc;
+	int rc = -ENODATA;
 
-	rc = -ENODATA;
 	if (bramble_server_can(b, BRAMBLE_CAP_CHUNKMAP_KNOWN))
 		rc = bramble_filemap_known(b, cr, fh, &m);
 	if (rc == -ENODATA && worth_hashing(rp, b, fh))
