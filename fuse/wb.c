@@ -90,9 +90,15 @@ static void req_free(struct wb_req *r)
 /* ---- holding back a stream's tail (plugging) */
 
 /* When the timer lets a held request go: a lone write waits at most
- * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS. */
+ * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS.
+ * Deferred attributes wait WB_HOLD_MAX_NS: nothing on this node waits
+ * for them (every wait sends them at once), and the next SETATTR of the
+ * file (cp's chmod after its utimes) may come later than IDLE on a slow
+ * machine. */
 static int64_t hold_deadline(const struct wb_req *r)
 {
+	if (r->attrs)
+		return r->held_ns + WB_HOLD_MAX_NS;
 	return BR_MIN(r->joined_ns + WB_HOLD_IDLE_NS, r->held_ns + WB_HOLD_MAX_NS);
 }
 
