@@ -11,7 +11,7 @@
 # as root without allow_other).  Each run starts with sync and dropped
 # page caches, then reads its source once, so only the mount's side counts
 # (the 2nd rsync and the rm -rf follow their first half at once, warm).
-# About 17 minutes at the defaults on a 2-core VM, half of it bramble's.
+# About 16 minutes at the defaults on a 2-core VM, half of it bramble's.
 #
 #   dd      dd bs=4k and bs=1M of DD_MB (256) MiB, conv=fsync; MB/s
 #   dbench  dbench, 4 clients, DBENCH_TIME (20) s, Debian's client.txt; MB/s
@@ -26,7 +26,9 @@
 #           rollback journal and synchronous=FULL; s
 #   cptree  cp -a CPTREE_SRC (/usr/lib/python3), then rm -rf of the copy; s
 #   git     git clone (file://) of this project's repository, then
-#           autoreconf -fi && ./configure && make -j2 in the clone; s
+#           autoreconf -fi && ./configure && make -j2 GIT_MAKE (the
+#           server, server/brambled: 49 C files; "all" for everything,
+#           twice as long) in the clone; s
 #
 # Each row prints the median [min-max] on each mount, bramble's ratio to
 # the peer its target names, the target and met/MISSED; for bramble also
@@ -39,14 +41,15 @@
 # EVERYDAY_ROWS (default "dd dbench untar rsync sqlite cptree git"),
 # EVERYDAY_PEERS (default "local bindfs_mt sshfs"; a row runs on those of
 # its own peers that are listed), DD_MB, DBENCH_TIME, UNTAR_SRC,
-# RSYNC_SRC, CPTREE_SRC, OP_TIMEOUT (900 s per command), PEERS_SH,
+# RSYNC_SRC, CPTREE_SRC, GIT_MAKE, OP_TIMEOUT (900 s per command), PEERS_SH,
 # BENCH_BASE (the table's TSV goes to BENCH_BASE-everyday).
 BENCH_RUNS=${BENCH_RUNS:-5}
 EVERYDAY_ROWS=${EVERYDAY_ROWS:-dd dbench untar rsync sqlite cptree git}
 EVERYDAY_PEERS=${EVERYDAY_PEERS:-local bindfs_mt sshfs}
 DD_MB=${DD_MB:-256} DBENCH_TIME=${DBENCH_TIME:-20} OP_TIMEOUT=${OP_TIMEOUT:-900}
 UNTAR_SRC=${UNTAR_SRC:-/usr/include} RSYNC_SRC=${RSYNC_SRC:-/usr/share/doc}
-CPTREE_SRC=${CPTREE_SRC:-/usr/lib/python3}
+CPTREE_SRC=${CPTREE_SRC:-/usr/lib/python3} GIT_MAKE=${GIT_MAKE:-server/brambled}
+[ $# -eq 0 ] || { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 2; }
 source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
 PEERS_SH=${PEERS_SH:-$BENCH_TOP/../shared/bench/peers.sh}
 top_builddir=$BRAMBLE_BUILD top_srcdir=$BENCH_TOP
@@ -218,7 +221,7 @@ row_git() {
 	settle "$T/src.git"
 	timed "$1" git clone -q "file://$T/src.git" "$W/clone"
 	add git_clone "$1" "$SECS"
-	timed "$1" sh -c 'cd "$1" && autoreconf -fi && ./configure && make -j2' _ "$W/clone"
+	timed "$1" sh -c 'cd "$1" && autoreconf -fi && ./configure && make -j2 $2' _ "$W/clone" "$GIT_MAKE"
 	[ "$RC" != 0 ] || [ -x "$W/clone/server/brambled" ] || RC=1
 	add git_build "$1" "$SECS"
 	run_as "$1" rm -rf "$W/clone"
@@ -290,7 +293,7 @@ spec_of() {
 	git) cat <<-EOF ;;
 		git_clone|git clone file:// of bramble's repository|s|local|-
 		git_clone_rpc|  bramble RPCs, git clone|RPC/run|-|-
-		git_build|autoreconf -fi, ./configure, make -j2 there|s|local|-
+		git_build|autoreconf -fi, ./configure, make -j2 $GIT_MAKE there|s|local|-
 		git_build_rpc|  bramble RPCs, build|RPC/run|-|-
 	EOF
 	esac
