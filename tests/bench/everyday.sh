@@ -10,7 +10,9 @@
 # and bindfs_mt the same user works, on sshfs root does (peers.sh mounts it
 # as root without allow_other).  Each run starts with sync and dropped
 # page caches, then reads its source once, so only the mount's side counts
-# (the 2nd rsync and the rm -rf follow their first half at once, warm).
+# (the 2nd rsync and the rm -rf follow their first half at once, warm);
+# EVERYDAY_SRC=cold leaves the sources out of the page cache, so every
+# mount's time also holds reading them from disk.
 # About 16 minutes at the defaults on a 2-core VM, half of it bramble's.
 #
 #   dd      dd bs=4k and bs=1M of DD_MB (256) MiB, conv=fsync; MB/s
@@ -40,12 +42,12 @@
 # Environment: BRAMBLE_BUILD (build dir, default build/), BENCH_RUNS,
 # EVERYDAY_ROWS (default "dd dbench untar rsync sqlite cptree git"),
 # EVERYDAY_PEERS (default "local bindfs_mt sshfs"; a row runs on those of
-# its own peers that are listed), DD_MB, DBENCH_TIME, UNTAR_SRC,
+# its own peers that are listed), EVERYDAY_SRC (warm), DD_MB, DBENCH_TIME, UNTAR_SRC,
 # RSYNC_SRC, CPTREE_SRC, GIT_MAKE, OP_TIMEOUT (900 s per command), PEERS_SH,
 # BENCH_BASE (the table's TSV goes to BENCH_BASE-everyday).
 BENCH_RUNS=${BENCH_RUNS:-5}
 EVERYDAY_ROWS=${EVERYDAY_ROWS:-dd dbench untar rsync sqlite cptree git}
-EVERYDAY_PEERS=${EVERYDAY_PEERS:-local bindfs_mt sshfs}
+EVERYDAY_PEERS=${EVERYDAY_PEERS:-local bindfs_mt sshfs} EVERYDAY_SRC=${EVERYDAY_SRC:-warm}
 DD_MB=${DD_MB:-256} DBENCH_TIME=${DBENCH_TIME:-20} OP_TIMEOUT=${OP_TIMEOUT:-900}
 UNTAR_SRC=${UNTAR_SRC:-/usr/include} RSYNC_SRC=${RSYNC_SRC:-/usr/share/doc}
 CPTREE_SRC=${CPTREE_SRC:-/usr/lib/python3} GIT_MAKE=${GIT_MAKE:-server/brambled}
@@ -124,7 +126,7 @@ run_as() {
 settle() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	[ $# -eq 0 ] || find "$@" -type f -exec cat {} + >/dev/null 2>&1
+	[ $# -eq 0 ] || [ "$EVERYDAY_SRC" = cold ] || find "$@" -type f -exec cat {} + >/dev/null 2>&1
 }
 
 snap() { "$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$1" 2>/dev/null; }
@@ -301,7 +303,7 @@ spec_of() {
 
 # ---------------------------------------------------------------- run
 
-echo "everyday: rows $EVERYDAY_ROWS; bramble and$mounted taking turns, median [min-max] of $BENCH_RUNS runs"
+echo "everyday: rows $EVERYDAY_ROWS; bramble and$mounted taking turns, median [min-max] of $BENCH_RUNS runs, sources $EVERYDAY_SRC"
 RES=${BENCH_BASE:-/tmp/bramble-bench}-everyday
 mkdir -p "$RES"
 TSV=$RES/results.tsv
