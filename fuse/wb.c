@@ -627,19 +627,8 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 	/* The list is in seq order: its head is the oldest still going.
 	 * Later writes do not hold us up (no starvation by a busy writer). */
 	while (rc == 0 && (wi = wb_find_inode(wb, ino)) && wi->head &&
-	       wi->head->seq <= target) {
-		/* One system call may be several requests (a read: GETATTR,
-		 * then READs); once one ran out of time waiting for this same
-		 * write, the next fails at once instead of waiting as long
-		 * again, so `timeout' bounds the system call. */
-		if (wi->head->seq <= wi->stuck_seq) {
-			rc = -ETIMEDOUT;
-			break;
-		}
+	       wi->head->seq <= target)
 		rc = wait_done(wb);
-		if (rc == -ETIMEDOUT && (wi = wb_find_inode(wb, ino)) && wi->head)
-			wi->stuck_seq = BR_MAX(wi->stuck_seq, wi->head->seq);
-	}
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
 }
