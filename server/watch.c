@@ -208,6 +208,22 @@ static void lru_append(struct watch_client *wc, struct went *e)
 	wc->young = e;
 }
 
+/* wc's pair with o, if any. */
+static struct went *went_of(struct wobj *o, const struct watch_client *wc)
+{
+	struct went *e = o ? o->watchers : NULL;
+
+	while (e && e->wc != wc)
+		e = e->onext;
+	return e;
+}
+
+static void lru_touch(struct watch_client *wc, struct went *e)
+{
+	lru_unlink(wc, e);
+	lru_append(wc, e);
+}
+
 /* Drop one pair; its object goes with its last watcher. */
 static void went_del(struct watch *w, struct went *e)
 {
@@ -410,12 +426,10 @@ static void watch_add(struct watch *w, struct watch_client *wc, const br_fh *fh,
 		memcpy(o->fh, fh->br_fh_val, fh->br_fh_len);
 		hashtab_insert(&w->objs, &o->hn, h);
 	}
-	for (e = o->watchers; e; e = e->onext) {
-		if (e->wc == wc) {              /* young again */
-			lru_unlink(wc, e);
-			lru_append(wc, e);
-			return;
-		}
+	e = went_of(o, wc);
+	if (e) {
+		lru_touch(wc, e);       /* young again */
+		return;
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->obj = o;
@@ -452,15 +466,6 @@ static void watch_results(struct watch *w, struct watch_client *wc,
 	}
 }
 
-static struct went *went_of(struct wobj *o, const struct watch_client *wc)
-{
-	struct went *e = o ? o->watchers : NULL;
-
-	while (e && e->wc != wc)
-		e = e->onext;
-	return e;
-}
-
 /* A change of c: number it, and move its watchers to the records: to s,
  * or for a caller with BR_CAP_CB_ATTRS to mine, still watching it (its
  * notice gets the attributes after: self_notices()). */
@@ -482,8 +487,7 @@ static void watch_changed(struct watch *w, const struct chg *c,
 		if (keep && e->wc == self) {
 			msg_add(msg_for(mine, self, NULL), o->fh, o->len,
 				BR_CB_SELF, c);
-			lru_unlink(self, e);    /* young again */
-			lru_append(self, e);
+			lru_touch(self, e);
 			continue;
 		}
 		/* Everyone, the caller too, hears before the reply: the

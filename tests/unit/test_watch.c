@@ -58,6 +58,21 @@ static void decode(const struct buf *b, br_cb_changed_args *a)
 					    a, sizeof(*a)), 0);
 }
 
+/* The same for a version 2 record (BR_CAP_CB_ATTRS). */
+static void decode_attrs(const struct buf *b, br_cb_changed_attrs_args *a)
+{
+	struct rpc_call call;
+
+	ck_assert_uint_ge(b->len, 4);
+	ck_assert_int_eq(rpcmsg_decode_call(b->data + 4, b->len - 4, &call),
+			 RPCMSG_CALL_OK);
+	ck_assert_uint_eq(call.vers, BR_CB_VERS_ATTRS);
+	memset(a, 0, sizeof(*a));
+	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len,
+					    (xdrproc_t)xdr_br_cb_changed_attrs_args,
+					    a, sizeof(*a)), 0);
+}
+
 static br_fh mkfh(char *bytes)
 {
 	br_fh f = { .br_fh_len = (u_int)strlen(bytes), .br_fh_val = bytes };
@@ -87,6 +102,38 @@ static void write_(struct watch *w, struct watch_client *wc, br_fh fh,
 	br_write_args a = { .fh = fh };
 
 	watch_after(w, wc, BRPROC_WRITE, &a, NULL, 0, watch_seq(w), NULL, 0, trail);
+}
+
+static void hello_attrs(struct watch *w, struct watch_client *wc)
+{
+	br_hello_args a = { .caps = BR_CAP_CALLBACKS | BR_CAP_CB_ATTRS, .client = "t" };
+
+	watch_after(w, wc, BRPROC_HELLO, &a, NULL, 0, 0, NULL, 0, NULL);
+}
+
+/* The attr hook of the tests: size 42, or a change by another connection
+ * (racer) slipping in between the call and the fstat, or a failure. */
+struct attr_ctx {
+	struct watch *w;
+	struct watch_client *racer;
+	int rc;
+	int calls;
+};
+
+static int attr_hook(void *ctx, const br_fh *fh, br_attr *out)
+{
+	struct attr_ctx *x = ctx;
+
+	x->calls++;
+	if (x->racer) {
+		struct watch_client *r = x->racer;
+
+		x->racer = NULL;
+		write_(x->w, r, *fh, NULL);
+	}
+	memset(out, 0, sizeof(*out));
+	out->size = 42;
+	return x->rc;
 }
 
 /* Another connection's write: one record to the watcher, then nothing. */
@@ -132,6 +179,100 @@ END_TEST
 
 /* The caller's own change comes back before its reply (to the sender,
  * not in the trail), flagged SELF. */
+/* BR_CAP_CB_ATTRS: a's own write comes back with the attributes, and a
+ * stays watching: b's later write is called back to it. */
+START_TEST(self_attrs)
+{
+	struct sent s = { 0 };
+	struct watch *w = watch_new(0);
+	struct watch_client *a = watch_client_new(w, NULL);
+	struct watch_client *b = watch_client_new(w, NULL);
+	struct attr_ctx x = { .w = w };
+	br_cb_changed_attrs_args cb;
+	br_fh f = mkfh("file-f");
+
+	watch_set_sender(w, sender, &s);
+	watch_set_attr(w, attr_hook, &x);
+	hello_attrs(w, a);
+	write_(w, a, f, NULL);          /* not watched: nothing, no fstat */
+	ck_assert_int_eq(s.n, 0);
+	ck_assert_int_eq(x.calls, 0);
+	getattr(w, a, f);
+	write_(w, a, f, NULL);
+	ck_assert_int_eq(s.n, 1);
+	ck_assert_ptr_eq(s.wc[0], a);
+	decode_attrs(&s.rec[0], &cb);
+	ck_assert_uint_eq(cb.objs.objs_len, 1);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, BR_CB_SELF);
+	ck_assert_ptr_nonnull(cb.objs.objs_val[0].attr);
+	ck_assert_uint_eq(cb.objs.objs_val[0].attr->size, 42);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&s);
+	write_(w, b, f, NULL);          /* still watched */
+	ck_assert_int_eq(s.n, 1);
+	ck_assert_ptr_eq(s.wc[0], a);
+	decode_attrs(&s.rec[0], &cb);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, 0);
+	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&s);
+	write_(w, b, f, NULL);          /* then forgotten */
+	ck_assert_int_eq(s.n, 0);
+	watch_client_close(a);
+	watch_client_close(b);
+	watch_client_unref(a);
+	watch_client_unref(b);
+	watch_free(w);
+}
+END_TEST
+
+/* A change by another connection between a's change and the fstat: its
+ * callback may reach a first, so a's notice goes without attributes and
+ * ends the watch.  So does a failed fstat. */
+START_TEST(self_attrs_voided)
+{
+	struct sent s = { 0 };
+	struct watch *w = watch_new(0);
+	struct watch_client *a = watch_client_new(w, NULL);
+	struct watch_client *b = watch_client_new(w, NULL);
+	struct attr_ctx x = { .w = w, .racer = b };
+	br_cb_changed_attrs_args cb;
+	br_fh f = mkfh("file-f");
+
+	watch_set_sender(w, sender, &s);
+	watch_set_attr(w, attr_hook, &x);
+	hello_attrs(w, a);
+	getattr(w, a, f);
+	write_(w, a, f, NULL);
+	ck_assert_int_eq(s.n, 2);       /* b's callback, then a's notice */
+	decode_attrs(&s.rec[0], &cb);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, 0);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	decode_attrs(&s.rec[1], &cb);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, BR_CB_SELF);
+	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&s);
+	write_(w, b, f, NULL);          /* no longer watched */
+	ck_assert_int_eq(s.n, 0);
+	x.rc = -ESTALE;
+	getattr(w, a, f);
+	write_(w, a, f, NULL);
+	ck_assert_int_eq(s.n, 1);
+	decode_attrs(&s.rec[0], &cb);
+	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&s);
+	write_(w, b, f, NULL);          /* no longer watched */
+	ck_assert_int_eq(s.n, 0);
+	watch_client_close(a);
+	watch_client_close(b);
+	watch_client_unref(a);
+	watch_client_unref(b);
+	watch_free(w);
+}
+END_TEST
+
 START_TEST(self_before_reply)
 {
 	struct sent s = { 0 };
@@ -276,6 +417,8 @@ static Suite *watch_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, write_told_once);
+	tcase_add_test(tc, self_attrs);
+	tcase_add_test(tc, self_attrs_voided);
 	tcase_add_test(tc, self_before_reply);
 	tcase_add_test(tc, rename_names);
 	tcase_add_test(tc, race);
