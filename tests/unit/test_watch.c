@@ -41,8 +41,10 @@ static void sent_release(struct sent *s)
 	s->n = 0;
 }
 
-/* Decode the first record in b (mark included) into a. */
-static void decode(const struct buf *b, br_cb_changed_args *a)
+/* Decode the first record in b (mark included), which must be version
+ * vers, into a (its XDR struct, size bytes). */
+static void decode_vers(const struct buf *b, uint32_t vers, xdrproc_t xa,
+			void *a, size_t size)
 {
 	struct rpc_call call;
 
@@ -50,27 +52,22 @@ static void decode(const struct buf *b, br_cb_changed_args *a)
 	ck_assert_int_eq(rpcmsg_decode_call(b->data + 4, b->len - 4, &call),
 			 RPCMSG_CALL_OK);
 	ck_assert_uint_eq(call.prog, BR_CB_PROG);
-	ck_assert_uint_eq(call.vers, BR_CB_VERS);
+	ck_assert_uint_eq(call.vers, vers);
 	ck_assert_uint_eq(call.proc, BR_CB_CHANGED);
-	memset(a, 0, sizeof(*a));
-	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len,
-					    (xdrproc_t)xdr_br_cb_changed_args,
-					    a, sizeof(*a)), 0);
+	memset(a, 0, size);
+	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len, xa, a, size), 0);
 }
 
-/* The same for a version 2 record (BR_CAP_CB_ATTRS). */
+static void decode(const struct buf *b, br_cb_changed_args *a)
+{
+	decode_vers(b, BR_CB_VERS, (xdrproc_t)xdr_br_cb_changed_args, a, sizeof(*a));
+}
+
+/* A version 2 record (BR_CAP_CB_ATTRS). */
 static void decode_attrs(const struct buf *b, br_cb_changed_attrs_args *a)
 {
-	struct rpc_call call;
-
-	ck_assert_uint_ge(b->len, 4);
-	ck_assert_int_eq(rpcmsg_decode_call(b->data + 4, b->len - 4, &call),
-			 RPCMSG_CALL_OK);
-	ck_assert_uint_eq(call.vers, BR_CB_VERS_ATTRS);
-	memset(a, 0, sizeof(*a));
-	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len,
-					    (xdrproc_t)xdr_br_cb_changed_attrs_args,
-					    a, sizeof(*a)), 0);
+	decode_vers(b, BR_CB_VERS_ATTRS, (xdrproc_t)xdr_br_cb_changed_attrs_args,
+		    a, sizeof(*a));
 }
 
 static br_fh mkfh(char *bytes)
@@ -179,50 +176,70 @@ END_TEST
 
 /* The caller's own change comes back before its reply (to the sender,
  * not in the trail), flagged SELF. */
+/* a with BR_CAP_CB_ATTRS, b without callbacks, the attr hook set. */
+struct fx {
+	struct sent s;
+	struct watch *w;
+	struct watch_client *a, *b;
+	struct attr_ctx x;
+};
+
+static void fx_init(struct fx *fx)
+{
+	memset(fx, 0, sizeof(*fx));
+	fx->w = watch_new(0);
+	fx->a = watch_client_new(fx->w, NULL);
+	fx->b = watch_client_new(fx->w, NULL);
+	fx->x.w = fx->w;
+	watch_set_sender(fx->w, sender, &fx->s);
+	watch_set_attr(fx->w, attr_hook, &fx->x);
+	hello_attrs(fx->w, fx->a);
+}
+
+static void fx_release(struct fx *fx)
+{
+	sent_release(&fx->s);
+	watch_client_close(fx->a);
+	watch_client_close(fx->b);
+	watch_client_unref(fx->a);
+	watch_client_unref(fx->b);
+	watch_free(fx->w);
+}
+
 /* BR_CAP_CB_ATTRS: a's own write comes back with the attributes, and a
  * stays watching: b's later write is called back to it. */
 START_TEST(self_attrs)
 {
-	struct sent s = { 0 };
-	struct watch *w = watch_new(0);
-	struct watch_client *a = watch_client_new(w, NULL);
-	struct watch_client *b = watch_client_new(w, NULL);
-	struct attr_ctx x = { .w = w };
+	struct fx fx;
 	br_cb_changed_attrs_args cb;
 	br_fh f = mkfh("file-f");
 
-	watch_set_sender(w, sender, &s);
-	watch_set_attr(w, attr_hook, &x);
-	hello_attrs(w, a);
-	write_(w, a, f, NULL);          /* not watched: nothing, no fstat */
-	ck_assert_int_eq(s.n, 0);
-	ck_assert_int_eq(x.calls, 0);
-	getattr(w, a, f);
-	write_(w, a, f, NULL);
-	ck_assert_int_eq(s.n, 1);
-	ck_assert_ptr_eq(s.wc[0], a);
-	decode_attrs(&s.rec[0], &cb);
+	fx_init(&fx);
+	write_(fx.w, fx.a, f, NULL);          /* not watched: nothing, no fstat */
+	ck_assert_int_eq(fx.s.n, 0);
+	ck_assert_int_eq(fx.x.calls, 0);
+	getattr(fx.w, fx.a, f);
+	write_(fx.w, fx.a, f, NULL);
+	ck_assert_int_eq(fx.s.n, 1);
+	ck_assert_ptr_eq(fx.s.wc[0], fx.a);
+	decode_attrs(&fx.s.rec[0], &cb);
 	ck_assert_uint_eq(cb.objs.objs_len, 1);
 	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, BR_CB_SELF);
 	ck_assert_ptr_nonnull(cb.objs.objs_val[0].attr);
 	ck_assert_uint_eq(cb.objs.objs_val[0].attr->size, 42);
 	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
-	sent_release(&s);
-	write_(w, b, f, NULL);          /* still watched */
-	ck_assert_int_eq(s.n, 1);
-	ck_assert_ptr_eq(s.wc[0], a);
-	decode_attrs(&s.rec[0], &cb);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* still watched */
+	ck_assert_int_eq(fx.s.n, 1);
+	ck_assert_ptr_eq(fx.s.wc[0], fx.a);
+	decode_attrs(&fx.s.rec[0], &cb);
 	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, 0);
 	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
 	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
-	sent_release(&s);
-	write_(w, b, f, NULL);          /* then forgotten */
-	ck_assert_int_eq(s.n, 0);
-	watch_client_close(a);
-	watch_client_close(b);
-	watch_client_unref(a);
-	watch_client_unref(b);
-	watch_free(w);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* then forgotten */
+	ck_assert_int_eq(fx.s.n, 0);
+	fx_release(&fx);
 }
 END_TEST
 
@@ -231,45 +248,37 @@ END_TEST
  * ends the watch.  So does a failed fstat. */
 START_TEST(self_attrs_voided)
 {
-	struct sent s = { 0 };
-	struct watch *w = watch_new(0);
-	struct watch_client *a = watch_client_new(w, NULL);
-	struct watch_client *b = watch_client_new(w, NULL);
-	struct attr_ctx x = { .w = w, .racer = b };
+	struct fx fx;
 	br_cb_changed_attrs_args cb;
 	br_fh f = mkfh("file-f");
 
-	watch_set_sender(w, sender, &s);
-	watch_set_attr(w, attr_hook, &x);
-	hello_attrs(w, a);
-	getattr(w, a, f);
-	write_(w, a, f, NULL);
-	ck_assert_int_eq(s.n, 2);       /* b's callback, then a's notice */
-	decode_attrs(&s.rec[0], &cb);
+	fx_init(&fx);
+
+	fx.x.racer = fx.b;
+	getattr(fx.w, fx.a, f);
+	write_(fx.w, fx.a, f, NULL);
+	ck_assert_int_eq(fx.s.n, 2);       /* b's callback, then a's notice */
+	decode_attrs(&fx.s.rec[0], &cb);
 	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, 0);
 	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
-	decode_attrs(&s.rec[1], &cb);
+	decode_attrs(&fx.s.rec[1], &cb);
 	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, BR_CB_SELF);
 	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
 	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
-	sent_release(&s);
-	write_(w, b, f, NULL);          /* no longer watched */
-	ck_assert_int_eq(s.n, 0);
-	x.rc = -ESTALE;
-	getattr(w, a, f);
-	write_(w, a, f, NULL);
-	ck_assert_int_eq(s.n, 1);
-	decode_attrs(&s.rec[0], &cb);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* no longer watched */
+	ck_assert_int_eq(fx.s.n, 0);
+	fx.x.rc = -ESTALE;
+	getattr(fx.w, fx.a, f);
+	write_(fx.w, fx.a, f, NULL);
+	ck_assert_int_eq(fx.s.n, 1);
+	decode_attrs(&fx.s.rec[0], &cb);
 	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
 	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
-	sent_release(&s);
-	write_(w, b, f, NULL);          /* no longer watched */
-	ck_assert_int_eq(s.n, 0);
-	watch_client_close(a);
-	watch_client_close(b);
-	watch_client_unref(a);
-	watch_client_unref(b);
-	watch_free(w);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* no longer watched */
+	ck_assert_int_eq(fx.s.n, 0);
+	fx_release(&fx);
 }
 END_TEST
 
