@@ -168,8 +168,12 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* The kernel's attributes are older than the file: make it
 		 * forget them, or a read would stop at the old end of file.
 		 * Not when they match (the common cold open right after a
-		 * LOOKUP): that would cost a GETATTR round trip per open. */
+		 * LOOKUP): that would cost a GETATTR round trip per open.
+		 * What it holds until it asks again is unknown here (after
+		 * O_TRUNC it sets its size to 0 itself): no note, so no
+		 * deferred SETATTR is answered from one (ops_meta.c). */
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		inode_kattr_clear(fs->inodes, ino);
 	}
 	inode_open(fs->inodes, ino);
 	chunkfs_open(fs->chunks, ino, &st, f->writer);

@@ -90,9 +90,15 @@ static void req_free(struct wb_req *r)
 /* ---- holding back a stream's tail (plugging) */
 
 /* When the timer lets a held request go: a lone write waits at most
- * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS. */
+ * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS.
+ * Deferred attributes wait WB_HOLD_MAX_NS: nothing on this node waits
+ * for them (every wait sends them at once), and the next SETATTR of the
+ * file (cp's chmod after its utimes) may come later than IDLE on a slow
+ * machine. */
 static int64_t hold_deadline(const struct wb_req *r)
 {
+	if (r->attrs)
+		return r->held_ns + WB_HOLD_MAX_NS;
 	return BR_MIN(r->joined_ns + WB_HOLD_IDLE_NS, r->held_ns + WB_HOLD_MAX_NS);
 }
 
@@ -233,6 +239,12 @@ static int send_req(struct wb *wb, struct wb_req *r)
 	return 0;
 }
 
+static void log_failure(const struct wb_req *r, int rc)
+{
+	log_warn_rl("write-behind of %s failed: %s", r->attrs ? "a setattr" : "a write",
+		    strerror(bfs_errno(rc)));
+}
+
 static void complete(struct wb *wb, struct wb_req *r, int rc)
 {
 	struct wb_inode *wi = wb_find_inode(wb, r->f->ino);
@@ -321,9 +333,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&wb->lock);
 		rc = send_req(wb, r);
 		if (rc < 0)
-			log_warn_rl("write-behind of %s failed: %s",
-				    r->attrs ? "a setattr" : "a write",
-				    strerror(bfs_errno(rc)));
+			log_failure(r, rc);
 		pthread_mutex_lock(&wb->lock);
 		complete(wb, r, rc);
 		pthread_mutex_unlock(&wb->lock);
@@ -549,6 +559,61 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 
 /* ---- waiting */
 
+/* ino's newest request if it is a held attribute request of f (NULL:
+ * of any file), else NULL. */
+static struct wb_req *held_attrs(struct wb *wb, uint64_t ino, const struct bfs_file *f)
+{
+	struct wb_inode *wi = wb_find_inode(wb, ino);
+	struct wb_req *r = wi ? wi->tail : NULL;
+
+	if (!r || !r->attrs || r->state != WB_HELD || (f && r->f != f))
+		return NULL;
+	return r;
+}
+
+/* Take r, held, off wb->plugs as a writer would take it off the queue. */
+static void take_held(struct wb *wb, struct wb_req *r)
+{
+	struct wb_req **pp = &wb->plugs;
+
+	while (*pp != r)
+		pp = &(*pp)->next_q;
+	*pp = r->next_q;
+	wb->held_bytes -= r->len;
+	r->state = WB_SENDING;
+	if (r->f->wb_tail == r)
+		r->f->wb_tail = NULL;
+}
+
+/* A thread about to wait for ino's requests sends the held attribute
+ * request (of f, or any) itself, once every older request of the inode
+ * is done: the SETATTR then costs its round trip only, not also a switch
+ * to a writer thread and back.  Should the timer let it go meanwhile, a
+ * writer sends it as usual.  0, or -EINTR / -ETIMEDOUT from the wait
+ * (the request stays held).  Lock held; dropped across the call. */
+static int send_held_attrs(struct wb *wb, uint64_t ino, const struct bfs_file *f)
+{
+	struct wb_req *r;
+	int rc;
+
+	while ((r = held_attrs(wb, ino, f)) && wb_find_inode(wb, ino)->head != r) {
+		rc = wait_done(wb);
+		if (rc < 0)
+			return rc;
+	}
+	if (!r)
+		return 0;
+	take_held(wb, r);
+	pthread_mutex_unlock(&wb->lock);
+	rc = wb_send_attrs(wb, r);
+	if (rc < 0)
+		log_failure(r, rc);
+	pthread_mutex_lock(&wb->lock);
+	complete(wb, r, rc);
+	req_free(r);
+	return 0;
+}
+
 int wb_wait_ino(struct wb *wb, uint64_t ino)
 {
 	struct wb_inode *wi;
@@ -557,13 +622,23 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 
 	pthread_mutex_lock(&wb->lock);
 	target = wb->seq;
+	rc = send_held_attrs(wb, ino, NULL);
 	wb_unplug_ino(wb, ino);  /* or wait for the timer */
 	/* The list is in seq order: its head is the oldest still going.
 	 * Later writes do not hold us up (no starvation by a busy writer). */
-	while ((wi = wb_find_inode(wb, ino)) && wi->head && wi->head->seq <= target) {
-		rc = wait_done(wb);
-		if (rc < 0)
+	while (rc == 0 && (wi = wb_find_inode(wb, ino)) && wi->head &&
+	       wi->head->seq <= target) {
+		/* One system call may be several requests (a read: GETATTR,
+		 * then READs); once one ran out of time waiting for this same
+		 * write, the next fails at once instead of waiting as long
+		 * again, so `timeout' bounds the system call. */
+		if (wi->head->seq <= wi->stuck_seq) {
+			rc = -ETIMEDOUT;
 			break;
+		}
+		rc = wait_done(wb);
+		if (rc == -ETIMEDOUT && (wi = wb_find_inode(wb, ino)) && wi->head)
+			wi->stuck_seq = BR_MAX(wi->stuck_seq, wi->head->seq);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
@@ -606,7 +681,8 @@ int wb_wait_file_intr(struct wb *wb, struct bfs_file *f)
 	int rc = 0;
 
 	pthread_mutex_lock(&wb->lock);
-	while (f->wb_pending > 0) {
+	rc = send_held_attrs(wb, f->ino, f);
+	while (rc == 0 && f->wb_pending > 0) {
 		/* In the loop: a write racing with close may hold again. */
 		wb_unplug_file(wb, f);
 		rc = wait_done(wb);

@@ -116,15 +116,16 @@ void wb_close_file(struct wb *wb, struct bfs_file *f);
 
 /* Defer sa, a SETATTR of ino made by cr, to go after every write of the
  * inode queued before it and before any queued after it.  It goes with
- * a file cr's user has open for writing here (wb_open_file): held like
- * a stream's tail (merged with the next deferred SETATTR of that file,
- * sent by any wait on the inode or the file, or the timer), counted in
+ * a file cr's user has open for writing here (wb_open_file): held (the
+ * next deferred SETATTR of that file by the same caller merges into it
+ * until a writer takes it; any wait on the inode or the file sends it,
+ * or the timer, WB_HOLD_MAX_NS), counted in
  * flight like a write, its failure latched on the file like a write's
  * (so reported at the next write, fsync or close).  Only for a change
  * whose outcome cannot be an error the caller must see at the call: the
  * caller (ops_meta.c) decides; MODE, ATIME and MTIME with explicit times
  * only.  Returns 0 (deferred) or -EAGAIN (make the call: no such open
- * file, an error latched on it, or another's SETATTR is pending). */
+ * file, or an error latched on it). */
 int wb_setattr(struct wb *wb, uint64_t ino, const struct bramble_cred *cr,
 	       const struct bramble_setattr *sa);
 

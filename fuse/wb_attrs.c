@@ -104,17 +104,15 @@ int wb_setattr(struct wb *wb, uint64_t ino, const struct bramble_cred *cr,
 		goto out;
 	rc = 0;
 	r = wi->tail;
-	if (r && r->attrs) {
-		if (r->state == WB_HELD && r->f == f && cred_same(&r->cred, cr)) {
-			merge_attrs(&r->sa, sa);
-			r->joined_ns = now_ns();
-			wb->stats.attrs_merged++;
-		} else {
-			rc = -EAGAIN;   /* another's, or going: make the call */
-		}
+	/* Not taken by a writer yet: still ours to change. */
+	if (r && r->attrs && r->state != WB_SENDING && r->f == f &&
+	    cred_same(&r->cred, cr)) {
+		merge_attrs(&r->sa, sa);
+		r->joined_ns = now_ns();
+		wb->stats.attrs_merged++;
 		goto out;
 	}
-	/* The inode's held writes first: they are older. */
+	/* The inode's held requests first: they are older. */
 	wb_unplug_ino(wb, f->ino);
 	r = wb_req_new(wb, f, 0, NULL);
 	r->attrs = true;

@@ -47,6 +47,8 @@ struct wb_inode {
 	uint64_t ino;
 	struct wb_req *head, *tail;        /* ascending seq */
 	struct bfs_file *files;            /* open for writing (wb_open_file) */
+	uint64_t stuck_seq;                /* a wait for the request of this seq
+					    * (or older) ran out of time */
 	struct hashtab_node hn;            /* in wb->inodes, by ino */
 };
 

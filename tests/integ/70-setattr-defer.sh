@@ -64,6 +64,17 @@ st = os.stat(path)              # this mount, file still open
 if (stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size) != (0o640, 1_500_000_000_987_654_321, 5000):
     sys.exit(f"open: stat shows {oct(st.st_mode)} {st.st_mtime_ns} {st.st_size}")
 os.close(fd)
+# an existing file opened with O_TRUNC: the size answered is the new one
+with open(path + ".t", "wb") as f:
+    f.write(b"y" * 300000)
+fd = os.open(path + ".t", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"z" * 10)
+os.fchmod(fd, 0o600)
+if os.fstat(fd).st_size != 10:
+    sys.exit(f"O_TRUNC, write 10, fchmod: size {os.fstat(fd).st_size}")
+os.close(fd)
+if os.stat(path + ".t").st_size != 10:
+    sys.exit(f"after close: size {os.stat(path + '.t').st_size}")
 PY
 as_user python3 "$T/seen.py" "$A/seen" || fail "attributes set while open not seen"
 [ "$(stat -c '%a %Y %s' "$B/seen")" = "640 1500000000 5000" ] ||
