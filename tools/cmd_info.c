@@ -28,6 +28,7 @@ static void print_caps(uint64_t caps)
 		{ BRAMBLE_CAP_STATS, "stats" }, { BRAMBLE_CAP_TREE, "tree" },
 		{ BRAMBLE_CAP_CHUNKS, "chunks" }, { BRAMBLE_CAP_CALLBACKS, "callbacks" },
 		{ BRAMBLE_CAP_BENCH, "bench" }, { BRAMBLE_CAP_OPENS, "opens" },
+		{ BRAMBLE_CAP_CB_ATTRS, "cb-attrs" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
