@@ -116,7 +116,7 @@ int bramble_auth_parse(const char *s, int *out);
 #define BRAMBLE_CAP_CHUNKS 16      /* chunk index: CHUNKMAP, READ_CHUNK */
 #define BRAMBLE_CAP_STATS 32       /* STATS: the server's counters */
 #define BRAMBLE_CAP_OPENS 512      /* open state: *_HOLD flags, CLOSE */
-#define BRAMBLE_CAP_CHUNKMAP_KNOWN 1024 /* bramble_chunkmap_known */
+#define BRAMBLE_CAP_CHUNKMAP_KNOWN 2048 /* bramble_chunkmap_known */
 
 /* What the server said in HELLO on the current connection. */
 struct bramble_hello {
@@ -695,6 +695,10 @@ void bramble_stats(struct bramble *b, struct bramble_proc_stats *out,
  * made on the server's disk behind brambled's back are never called back:
  * bound trust by a lease time. */
 #define BRAMBLE_CAP_CALLBACKS 64
+/* With BRAMBLE_CAP_CALLBACKS: a BRAMBLE_CB_SELF object this client still
+ * watched comes with its attributes after the change (has_attr) and stays
+ * watched -- trust them as a fresh result (bramble_prot.x). */
+#define BRAMBLE_CAP_CB_ATTRS 1024
 
 #define BRAMBLE_CB_CHANGED 1       /* objs name what changed */
 #define BRAMBLE_CB_FORGET 2        /* the connection broke: forget all */
@@ -710,6 +714,8 @@ struct bramble_cb_obj {
 	unsigned int flags;
 	unsigned int nnames;
 	const char *names[BRAMBLE_CB_NAMES_MAX]; /* valid during the hook */
+	bool has_attr;             /* BRAMBLE_CB_SELF, BRAMBLE_CAP_CB_ATTRS */
+	struct stat attr;          /* ... the object's, after the change */
 };
 
 struct bramble_cb_event {

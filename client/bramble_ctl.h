@@ -76,7 +76,8 @@
 /* Learned sets (written by fuse/record.c). */
 #define BRAMBLE_CTL_PREFIX_RECORD "record."
 /* Write-behind: writes queued, merged into earlier requests, requests
- * sent, held back, let go by the timer (struct wb_stats, fuse/wb.h). */
+ * sent, held back, let go by the timer; SETATTRs deferred behind the
+ * writes and merged (struct wb_stats, fuse/wb.h). */
 #define BRAMBLE_CTL_PREFIX_WB "wb."
 
 /* The counter group prefixes above, NULL-terminated. */

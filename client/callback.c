@@ -6,40 +6,63 @@
 #include "log.h"
 #include "rpc.h"
 
+/* Either version of CB_CHANGED's arguments (bramble_prot.x). */
+union cb_args {
+	br_cb_changed_args v1;              /* BR_CB_VERS */
+	br_cb_changed_attrs_args v2;        /* BR_CB_VERS_ATTRS */
+};
+
+/* One object for the hook (attr: NULL or its attributes after the
+ * change). */
+static void take_obj(struct bramble_cb_event *ev, struct bramble_cb_obj *objs,
+		     const br_cb_obj *o, const br_attr *attr)
+{
+	struct bramble_cb_obj *d = &objs[ev->nobjs];
+
+	if (o->fh.br_fh_len > BRAMBLE_FH_MAX)
+		return;
+	memset(d, 0, sizeof(*d));
+	d->fh.len = o->fh.br_fh_len;
+	memcpy(d->fh.data, o->fh.br_fh_val, d->fh.len);
+	d->flags = o->flags;
+	d->nnames = BR_MIN(o->names.names_len, (u_int)BRAMBLE_CB_NAMES_MAX);
+	for (unsigned int k = 0; k < d->nnames; k++)
+		d->names[k] = o->names.names_val[k];
+	d->has_attr = attr != NULL;
+	if (attr)
+		br_attr_to_stat(attr, &d->attr);
+	ev->nobjs++;
+}
+
 /* A record conn.c found to be a CALL: decode it and tell the hook. */
 static void on_changed(struct bramble *b, const char *rec, size_t len)
 {
 	struct bramble_cb_obj objs[BR_CB_OBJS_MAX];
 	struct bramble_cb_event ev = { .kind = BRAMBLE_CB_CHANGED, .objs = objs };
-	br_cb_changed_args a;
+	union cb_args a;
 	struct rpc_call call;
+	xdrproc_t xa;
 
 	if (rpcmsg_decode_call(rec, len, &call) != RPCMSG_CALL_OK ||
-	    call.prog != BR_CB_PROG || call.vers != BR_CB_VERS ||
-	    call.proc != BR_CB_CHANGED) {
+	    call.prog != BR_CB_PROG || call.proc != BR_CB_CHANGED ||
+	    (call.vers != BR_CB_VERS && call.vers != BR_CB_VERS_ATTRS)) {
 		log_warn_rl("unknown call from the server ignored");
 		return;
 	}
+	xa = call.vers == BR_CB_VERS ? (xdrproc_t)xdr_br_cb_changed_args
+				     : (xdrproc_t)xdr_br_cb_changed_attrs_args;
 	memset(&a, 0, sizeof(a));
-	if (rpcmsg_decode_body(call.args, call.args_len,
-			       (xdrproc_t)xdr_br_cb_changed_args, &a, sizeof(a)) < 0) {
+	if (rpcmsg_decode_body(call.args, call.args_len, xa, &a, sizeof(a)) < 0) {
 		log_warn_rl("undecodable callback from the server ignored");
 		/* Something changed and we cannot tell what: trust nothing. */
 		ev.kind = BRAMBLE_CB_FORGET;
-	}
-	for (u_int i = 0; ev.kind == BRAMBLE_CB_CHANGED && i < a.objs.objs_len; i++) {
-		const br_cb_obj *o = &a.objs.objs_val[i];
-		struct bramble_cb_obj *d = &objs[ev.nobjs];
-
-		if (o->fh.br_fh_len > BRAMBLE_FH_MAX)
-			continue;
-		d->fh.len = o->fh.br_fh_len;
-		memcpy(d->fh.data, o->fh.br_fh_val, d->fh.len);
-		d->flags = o->flags;
-		d->nnames = BR_MIN(o->names.names_len, (u_int)BRAMBLE_CB_NAMES_MAX);
-		for (unsigned int k = 0; k < d->nnames; k++)
-			d->names[k] = o->names.names_val[k];
-		ev.nobjs++;
+	} else if (call.vers == BR_CB_VERS) {
+		for (u_int i = 0; i < a.v1.objs.objs_len; i++)
+			take_obj(&ev, objs, &a.v1.objs.objs_val[i], NULL);
+	} else {
+		for (u_int i = 0; i < a.v2.objs.objs_len; i++)
+			take_obj(&ev, objs, &a.v2.objs.objs_val[i].obj,
+				 a.v2.objs.objs_val[i].attr);
 	}
 	atomic_fetch_add(&b->cb_epoch, 1);
 	if (ev.kind == BRAMBLE_CB_FORGET) {
@@ -49,7 +72,7 @@ static void on_changed(struct bramble *b, const char *rec, size_t len)
 		atomic_fetch_add(&b->cb_objects, ev.nobjs);
 	}
 	b->cb_fn(b->cb_ctx, &ev);
-	xdr_free((xdrproc_t)xdr_br_cb_changed_args, (char *)&a);
+	xdr_free(xa, (char *)&a);
 }
 
 /* conn_cb_fn: rec NULL means the connection broke. */

@@ -53,7 +53,7 @@ struct bfs {
 /* One open file: the opener's credentials are used for every later
  * read/write/flush/release of it (writeback and release arrive with
  * unrelated ones).  Writes of it may still be in flight (wb.h): it is
- * freed only after wb_wait_file(). */
+ * freed only after wb_close_file(). */
 struct bfs_file {
 	uint64_t ino;
 	struct bramble_fh fh;
@@ -69,6 +69,7 @@ struct bfs_file {
 	int wb_err;                /* first failed write's -errno, once */
 	struct wb_req *wb_tail;    /* newest request, until a writer takes it */
 	uint64_t wb_end;           /* where the last write ended */
+	struct bfs_file *wb_next_open;  /* the inode's writers (wb_open_file) */
 };
 
 /* fi->fh of an open of .bramble: its snapshot (a struct buf), tagged so

@@ -124,6 +124,8 @@ static void ctl_add_wb(struct bfs *fs, struct buf *out)
 	KV(BRAMBLE_CTL_PREFIX_WB, ws, requests);
 	KV(BRAMBLE_CTL_PREFIX_WB, ws, held);
 	KV(BRAMBLE_CTL_PREFIX_WB, ws, hold_timeouts);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, attrs);
+	KV(BRAMBLE_CTL_PREFIX_WB, ws, attrs_merged);
 }
 
 void ctl_snapshot(struct bfs *fs, struct buf *out)

@@ -17,10 +17,9 @@ struct inode {
 	bool cto_valid;
 	off_t size;
 	struct timespec mtime, ctime;
-	/* attributes last handed to the kernel */
+	/* attributes last handed to the kernel (its size grown by writes) */
 	bool k_valid;
-	off_t k_size;
-	struct timespec k_mtime, k_ctime;
+	struct stat k_st;
 	/* opens on this node and the silly-rename to undo at last close */
 	unsigned int nopen;
 	char *silly_name;
@@ -277,11 +276,35 @@ void inode_kattr_note(struct inode_table *t, uint64_t ino, const struct stat *st
 	in = find_ino(t, ino);
 	if (in) {
 		in->k_valid = true;
-		in->k_size = st->st_size;
-		in->k_mtime = st->st_mtim;
-		in->k_ctime = st->st_ctim;
+		in->k_st = *st;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_kattr_grow(struct inode_table *t, uint64_t ino, uint64_t end)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	if (in && in->k_valid && (uint64_t)in->k_st.st_size < end)
+		in->k_st.st_size = (off_t)end;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_kattr_get(struct inode_table *t, uint64_t ino, struct stat *st)
+{
+	struct inode *in;
+	bool valid = false;
+
+	pthread_mutex_lock(&t->lock);
+	in = find_ino(t, ino);
+	if (in && in->k_valid) {
+		*st = in->k_st;
+		valid = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return valid;
 }
 
 void inode_kattr_clear(struct inode_table *t, uint64_t ino)
@@ -303,9 +326,9 @@ bool inode_kattr_same(struct inode_table *t, uint64_t ino, const struct stat *st
 	pthread_mutex_lock(&t->lock);
 	in = find_ino(t, ino);
 	if (in)
-		same = in->k_valid && in->k_size == st->st_size &&
-		       ts_eq(&in->k_mtime, &st->st_mtim) &&
-		       ts_eq(&in->k_ctime, &st->st_ctim);
+		same = in->k_valid && in->k_st.st_size == st->st_size &&
+		       ts_eq(&in->k_st.st_mtim, &st->st_mtim) &&
+		       ts_eq(&in->k_st.st_ctim, &st->st_ctim);
 	pthread_mutex_unlock(&t->lock);
 	return same;
 }

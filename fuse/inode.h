@@ -69,6 +69,12 @@ void inode_cto_note_newer(struct inode_table *t, uint64_t ino,
 
 /* Remember st as handed to the kernel (entry, getattr, setattr reply). */
 void inode_kattr_note(struct inode_table *t, uint64_t ino, const struct stat *st);
+/* The kernel grew the file to end by a write(2) this node took: its
+ * i_size is now at least that (no-op without a note). */
+void inode_kattr_grow(struct inode_table *t, uint64_t ino, uint64_t end);
+/* The attributes the kernel holds for ino, as noted and grown: false when
+ * nothing is noted. */
+bool inode_kattr_get(struct inode_table *t, uint64_t ino, struct stat *st);
 /* Forget the note: the kernel may hold other attributes (a reply that
  * failed to reach it). */
 void inode_kattr_clear(struct inode_table *t, uint64_t ino);

@@ -28,6 +28,9 @@ struct tok {
 	fuse_req_t req;                /* protected by lock; NULL between requests */
 	struct bfs *fs;                /* protected by lock */
 	struct tok *next_free;         /* protected by pool_lock, while free */
+	/* the handler thread's own: */
+	pid_t pid;                     /* the request's caller */
+	int64_t deadline;              /* the request's; 0: none */
 };
 
 static struct fuse_lowlevel_ops orig;  /* the unwrapped ops, set once */
@@ -121,6 +124,48 @@ static int64_t request_deadline(const struct bfs *fs, bool bounded)
 	return now_ns() + (int64_t)(fs->opts.timeout * 1e9);
 }
 
+/* One system call may be several requests in a row (a read: GETATTR,
+ * then READ for readahead, then READ of the page), each with `timeout'
+ * of its own: seen, a read taking 5.8 s with timeout=3 (GETATTR waited
+ * 2.8 s for writes behind, then a READ 3 s).  So that `timeout' bounds
+ * the system call, a request of a process whose previous request used
+ * more than half its time and ended less than SPENT_FOLLOW_NS ago keeps
+ * that request's deadline: what is left of it, or nothing (it fails at
+ * once).  Requests that take less than half their time never pass their
+ * deadline on, so a busy process on a slow but answering server is not
+ * cut short.  A table of such processes, hashed by pid (a collision only
+ * forgets one). */
+#define SPENT_SLOTS 64
+#define SPENT_FOLLOW_NS (50 * 1000 * 1000)
+
+static pthread_mutex_t spent_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	pid_t pid;
+	int64_t ended, deadline;
+} spent[SPENT_SLOTS];                  /* protected by spent_lock */
+
+/* The deadline a request of pid starting now must keep, or 0. */
+static int64_t spent_deadline(pid_t pid)
+{
+	int64_t d = 0;
+
+	pthread_mutex_lock(&spent_lock);
+	if (spent[pid % SPENT_SLOTS].pid == pid &&
+	    now_ns() - spent[pid % SPENT_SLOTS].ended < SPENT_FOLLOW_NS)
+		d = spent[pid % SPENT_SLOTS].deadline;
+	pthread_mutex_unlock(&spent_lock);
+	return d;
+}
+
+static void spent_note(pid_t pid, int64_t deadline)
+{
+	pthread_mutex_lock(&spent_lock);
+	spent[pid % SPENT_SLOTS].pid = pid;
+	spent[pid % SPENT_SLOTS].ended = now_ns();
+	spent[pid % SPENT_SLOTS].deadline = deadline;
+	pthread_mutex_unlock(&spent_lock);
+}
+
 static struct tok *scope_begin(fuse_req_t req, bool bounded)
 {
 	struct tok *t = pthread_getspecific(tok_key);
@@ -132,7 +177,15 @@ static struct tok *scope_begin(fuse_req_t req, bool bounded)
 	t->fs = fuse_req_userdata(req);
 	pthread_mutex_unlock(&t->lock);
 	bramble_cancel_reset(t->cancel);
-	bramble_deadline_set(request_deadline(t->fs, bounded));
+	t->pid = fuse_req_ctx(req)->pid;  /* 0: the kernel's own */
+	t->deadline = request_deadline(t->fs, bounded);
+	if (t->deadline && t->pid > 0) {
+		int64_t kept = spent_deadline(t->pid);
+
+		if (kept)
+			t->deadline = BR_MIN(t->deadline, kept);
+	}
+	bramble_deadline_set(t->deadline);
 	fuse_req_interrupt_func(req, on_interrupt, t);
 	return t;
 }
@@ -142,6 +195,10 @@ static void scope_end(struct tok *t)
 	pthread_mutex_lock(&t->lock);
 	t->req = NULL;
 	pthread_mutex_unlock(&t->lock);
+	/* more than half its time used: the next request keeps the rest */
+	if (t->deadline && t->pid > 0 &&
+	    t->deadline - now_ns() < (int64_t)(t->fs->opts.timeout * 1e9) / 2)
+		spent_note(t->pid, t->deadline);
 	bramble_deadline_set(0);  /* calls made off a request: their own */
 }
 

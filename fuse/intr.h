@@ -18,7 +18,10 @@
  * thread's libbramble deadline (bramble_deadline_set) to `timeout' from
  * the request's start; every call and every wait for write-behind of the
  * handler ends by then (-ETIMEDOUT: EIO), and a call that starts later
- * sends nothing.  Without one: hard mounts, blocking lock waits (they
+ * sends nothing.  One system call may still be several requests (a read:
+ * GETATTR, then READs): a request that follows at once one of the same
+ * process that used more than half its time keeps that one's deadline,
+ * so the system call's time is bounded too (intr.c says more).  Without one: hard mounts, blocking lock waits (they
  * wait for the holder as long as it takes), release (nobody waits for
  * it).
  *

@@ -187,6 +187,17 @@ static void memo_add(struct lrec *r, const struct memo *m)
 	r->memo[r->nmemo - 1] = *m;
 }
 
+/* r becomes trusted now: nothing older may count (its entries, who may
+ * do what, its attributes). */
+static void rec_renew(struct lease_table *t, struct lrec *r)
+{
+	r->stamp = ++t->stamps;
+	r->nmemo = 0;
+	r->st_valid = false;
+	r->valid = true;
+	r->gen = t->gen;
+}
+
 /* fh was fetched: trusted (tok) or not.  st NULL: no attributes came (a
  * LOOKUP's directory).  Returns the record when trusted. */
 static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
@@ -201,14 +212,8 @@ static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
 		return NULL;
 	}
 	r = rec_get(t, fh);
-	if (!rec_trusted(t, r)) {
-		/* Newly trusted: nothing older may count. */
-		r->stamp = ++t->stamps;
-		r->nmemo = 0;
-		r->st_valid = false;
-		r->valid = true;
-		r->gen = t->gen;
-	}
+	if (!rec_trusted(t, r))
+		rec_renew(t, r);
 	r->expires = now_ns() + t->lease_ns;
 	if (st) {
 		r->st = *st;
@@ -340,13 +345,33 @@ static void *notify_main(void *arg)
 
 /* ---- the callback hook (the connection's reading thread: no blocking) */
 
+/* This mount's own change, with the attributes the server took after
+ * it, and the server still watching the object (BRAMBLE_CAP_CB_ATTRS):
+ * trusted anew, as a fresh result -- the kernel's GETATTR of a directory
+ * after each create or remove in it is answered here.  Anew also because
+ * the change may have altered its entries or who may do what. */
+static void trust_own(struct lease_table *t, const struct bramble_cb_obj *o)
+{
+	struct lrec *r = rec_get(t, &o->fh);
+
+	rec_renew(t, r);
+	r->expires = now_ns() + t->lease_ns;
+	r->st = o->attr;
+	r->st_valid = true;
+}
+
 static void called_back(struct lease_table *t, const struct bramble_cb_obj *o)
 {
-	struct lrec *r = rec_find(t, &o->fh);
+	struct lrec *r;
 
+	t->c.objects_called++;
+	if ((o->flags & BRAMBLE_CB_SELF) && o->has_attr) {
+		trust_own(t, o);
+		return;
+	}
+	r = rec_find(t, &o->fh);
 	if (r)
 		r->valid = false;       /* its entries go with it (stamps) */
-	t->c.objects_called++;
 	/* DROPPED: not changed, only no longer watched.  SELF: this mount's
 	 * own change, which its kernel made and knows (sizes, links,
 	 * entries); telling it would even hurt: an invalidated directory

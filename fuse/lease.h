@@ -23,6 +23,12 @@
  * server forgot what it
  * watched: everything is dropped here; the kernel keeps what it has for
  * its attr/entry timeouts, as without callbacks), or after the lease.
+ * This mount's own change (BRAMBLE_CB_SELF) that comes with the
+ * attributes after it (BRAMBLE_CAP_CB_ATTRS: the server still watches
+ * the object) does not end trust: the object is trusted anew with them,
+ * as a fresh result (what was noted of it before -- entries, permission
+ * memos -- no longer counts).  So the kernel's GETATTR of a directory
+ * after each create or remove in it is answered here.
  *
  * Changes made directly on the server's disk, not through brambled, are
  * never called back: this mount sees them only after the lease time.

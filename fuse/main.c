@@ -94,7 +94,7 @@ static int connect_server(struct bfs *fs, int64_t deadline_ns, bool announce)
 	bo.munge_socket = fs->opts.munge_socket;
 	bo.hard = fs->opts.hard;
 	if (lease_enabled(fs->leases))
-		bo.caps |= BRAMBLE_CAP_CALLBACKS;
+		bo.caps |= BRAMBLE_CAP_CALLBACKS | BRAMBLE_CAP_CB_ATTRS;
 	if (bo.timeout_ms == 0)
 		bo.timeout_ms = 1;
 	/* A node booting with the server still down: keep trying for the

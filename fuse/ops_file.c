@@ -168,12 +168,17 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* The kernel's attributes are older than the file: make it
 		 * forget them, or a read would stop at the old end of file.
 		 * Not when they match (the common cold open right after a
-		 * LOOKUP): that would cost a GETATTR round trip per open. */
+		 * LOOKUP): that would cost a GETATTR round trip per open.
+		 * What it holds until it asks again is unknown here (after
+		 * O_TRUNC it sets its size to 0 itself): no note, so no
+		 * deferred SETATTR is answered from one (ops_meta.c). */
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		inode_kattr_clear(fs->inodes, ino);
 	}
 	inode_open(fs->inodes, ino);
 	chunkfs_open(fs->chunks, ino, &st, f->writer);
 	record_open(fs, req, &fh);  /* learned sets (record.h) */
+	wb_open_file(fs->wb, f);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = keep;
 	/* close() must wait for write-behind: only writers need FLUSH --
@@ -181,6 +186,7 @@ void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && fs->opts.nolock;
 	bfs_trace(fs, "open", ino, 0, t0);
 	if (fuse_reply_open(req, fi) != 0) {
+		wb_close_file(fs->wb, f);
 		file_unhold(fs, f);
 		chunkfs_release(fs->chunks, ino, f->writer);
 		file_closed(fs, f);
@@ -239,11 +245,13 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_open(fs->inodes, e.ino);
 	chunkfs_open(fs->chunks, e.ino, &st, f->writer);
 	record_create(fs, req, &dir, name, &fh);  /* learned sets */
+	wb_open_file(fs->wb, f);
 	fi->fh = (uintptr_t)f;
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && fs->opts.nolock;
 	bfs_trace(fs, "create", parent, 0, t0);
 	inode_kattr_note(fs->inodes, e.ino, &st);  /* before the kernel acts */
 	if (fuse_reply_create(req, &e, fi) != 0) {
+		wb_close_file(fs->wb, f);
 		file_unhold(fs, f);
 		inode_kattr_clear(fs->inodes, e.ino);
 		chunkfs_release(fs->chunks, e.ino, f->writer);
@@ -344,6 +352,7 @@ void bfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 			reply_err(req, "write", ino, (int)n, t0);
 			return;
 		}
+		inode_kattr_grow(fs->inodes, ino, (uint64_t)off + size);
 		bfs_trace(fs, "write", ino, (int)size, t0);
 		fuse_reply_write(req, size);
 		return;
@@ -367,6 +376,7 @@ void bfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		reply_err(req, "write", ino, (int)n, t0);
 		return;
 	}
+	inode_kattr_grow(fs->inodes, ino, (uint64_t)off + done);
 	bfs_trace(fs, "write", ino, (int)done, t0);
 	fuse_reply_write(req, done);
 }
@@ -406,7 +416,7 @@ void bfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (f) {
 		/* Usually done by flush already; mmap writeback may follow. */
-		wb_wait_file(fs->wb, f);
+		wb_close_file(fs->wb, f);
 		rc = wb_take_err(fs->wb, f);
 		if (rc < 0)
 			log_warn_rl("write to ino %llu failed after its last close: %s",
@@ -475,6 +485,8 @@ void bfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	/* The kernel drops its pages of the copied range itself. */
 	chunkfs_changed(fs->chunks, out->ino);
 	inode_cto_note(fs->inodes, out->ino, &st);
+	/* The kernel grows its i_size to the copy's end itself. */
+	inode_kattr_grow(fs->inodes, out->ino, (uint64_t)off_out + (uint64_t)n);
 	bfs_trace(fs, "copy_file_range", ino_out, 0, t0);
 	fuse_reply_write(req, (size_t)n);
 }

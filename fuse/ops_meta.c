@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "bramble_ctl.h"
 #include "chunkfs.h"
@@ -141,6 +142,61 @@ static int retry_as_kill_setid(struct bfs *fs, const struct bramble_cred *cr,
 	return bramble_setattr(fs->cl, cr, fh, &kill, st);
 }
 
+/* May this SETATTR go behind the inode's writes (wb_setattr) and be
+ * answered now, from the attributes the kernel holds (st)?  Only when
+ * its outcome cannot be an error the caller must see at the call: a
+ * chmod without set-id or sticky bits, or a utimes to explicit times,
+ * of a regular file without those bits, by its owner -- not root, whom
+ * the server may squash (then EPERM).  wb_setattr adds: the owner has
+ * the file open for writing here, so the export is writable and the
+ * file the owner's to write.  Errors a server may still meet (EIO) are
+ * reported at the next write, fsync or close of that open file. */
+static bool setattr_deferrable(struct bfs *fs, fuse_ino_t ino,
+			       const struct bramble_cred *cr,
+			       const struct bramble_setattr *sa, struct stat *st)
+{
+	const uint32_t may = BRAMBLE_SET_MODE | BRAMBLE_SET_ATIME | BRAMBLE_SET_MTIME;
+
+	if (sa->valid == 0 || (sa->valid & ~may) || cr->uid == 0)
+		return false;
+	if ((sa->valid & BRAMBLE_SET_MODE) && (sa->mode & 07000))
+		return false;
+	if (!inode_kattr_get(fs->inodes, ino, st))
+		return false;
+	return S_ISREG(st->st_mode) && !(st->st_mode & 07000) && st->st_uid == cr->uid;
+}
+
+/* The attributes a deferred SETATTR leaves: what the kernel holds with
+ * sa applied, changed now.  Handed out with no attribute timeout, so the
+ * kernel asks again (and GETATTR waits for the SETATTR) at its next use. */
+static void setattr_applied(struct stat *st, const struct bramble_setattr *sa)
+{
+	if (sa->valid & BRAMBLE_SET_MODE)
+		st->st_mode = (st->st_mode & S_IFMT) | sa->mode;
+	if (sa->valid & BRAMBLE_SET_ATIME)
+		st->st_atim = sa->atime;
+	if (sa->valid & BRAMBLE_SET_MTIME)
+		st->st_mtim = sa->mtime;
+	clock_gettime(CLOCK_REALTIME, &st->st_ctim);
+}
+
+/* Defer sa when it may be (above): true when the kernel was answered. */
+static bool setattr_defer(fuse_req_t req, struct bfs *fs, fuse_ino_t ino,
+			  const struct bramble_cred *cr,
+			  const struct bramble_setattr *sa, int64_t t0)
+{
+	struct stat st;
+
+	if (!setattr_deferrable(fs, ino, cr, sa, &st) ||
+	    wb_setattr(fs->wb, ino, cr, sa) < 0)
+		return false;
+	setattr_applied(&st, sa);
+	inode_kattr_note(fs->inodes, ino, &st);
+	bfs_trace(fs, "setattr", ino, 0, t0);
+	fuse_reply_attr(req, &st, 0);
+	return true;
+}
+
 void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 int to_set, struct fuse_file_info *fi)
 {
@@ -185,6 +241,8 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	rc = ino_fh(fs, ino, &fh);
 	if (rc == 0) {
 		cred_of_req(fs, req, &cr);
+		if (setattr_defer(req, fs, ino, &cr, &sa, t0))
+			return;
 		/* ftruncate(2): through the open file, whose opener the server
 		 * checked at open (a file created 0 can be truncated through
 		 * its descriptor); as the opener, whose hold it is. */

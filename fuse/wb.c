@@ -11,7 +11,10 @@
  *
  * A request keeps its bytes as the segments its writes brought, each
  * copied outside the lock, and the writer that sends it gathers them:
- * the lock is never held across a copy. */
+ * the lock is never held across a copy.
+ *
+ * Attribute requests (deferred SETATTRs, a barrier on their inode's
+ * list) are wb_attrs.c's. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,77 +25,53 @@
 #include "hashtab.h"
 #include "log.h"
 #include "wb.h"
+#include "wb_int.h"
 #include "xalloc.h"
-
-/* Completions remembered for wb_changed_since: enough for the writes one
- * LOOKUP or READDIRPLUS round trip can overlap; older ones answer yes. */
-#define WB_RING 1024
-
-enum wb_state { WB_HELD, WB_QUEUED, WB_SENDING };
-
-/* The bytes of one wb_write. */
-struct wb_seg {
-	struct wb_seg *next;
-	size_t len;
-	char data[];
-};
-
-struct wb_req {
-	struct wb_req *next_q;             /* wb->plugs or the queue, by state */
-	struct wb_req *next, *prev;        /* the inode's list, by seq */
-	struct bfs_file *f;
-	enum wb_state state;
-	uint64_t seq;                      /* order of acknowledgement */
-	uint64_t off;
-	size_t len;                        /* the segments' total */
-	struct wb_seg *segs, *segs_tail;   /* in file order */
-	int64_t held_ns, joined_ns;        /* HELD: since when; last join */
-};
-
-/* An inode with writes in flight; freed when its list empties. */
-struct wb_inode {
-	uint64_t ino;
-	struct wb_req *head, *tail;        /* ascending seq */
-	struct hashtab_node hn;            /* in wb->inodes, by ino */
-};
-
-struct wb {
-	struct bfs *fs;
-	pthread_mutex_t lock;
-	pthread_cond_t work;               /* writers wait for requests */
-	pthread_cond_t done;               /* everyone else waits for completions */
-	/* protected by lock: */
-	struct wb_req *q_head, *q_tail;    /* QUEUED, oldest first */
-	struct wb_req *plugs;              /* HELD, at most one per open file */
-	struct hashtab inodes;             /* of wb_inode: those with writes */
-	size_t bytes, max_bytes, max_file_bytes;
-	size_t held_bytes;                 /* of bytes, those HELD */
-	uint64_t seq;                      /* last seq handed out */
-	uint64_t ndone;                    /* completed writes */
-	uint64_t ring[WB_RING];            /* ino of completion k at (k-1) % RING */
-	struct wb_stats stats;
-	bool stop;
-	/* fixed after wb_new: */
-	pthread_t *threads;
-	unsigned int nthreads;
-};
 
 static bool inode_is(const struct hashtab_node *n, const void *ino)
 {
 	return HASHTAB_ENTRY(n, struct wb_inode, hn)->ino == *(const uint64_t *)ino;
 }
 
-static struct wb_inode *find_inode(struct wb *wb, uint64_t ino)
+struct wb_inode *wb_find_inode(struct wb *wb, uint64_t ino)
 {
 	struct hashtab_node *n = hashtab_find(&wb->inodes, hash_u64(ino), inode_is, &ino);
 
 	return n ? HASHTAB_ENTRY(n, struct wb_inode, hn) : NULL;
 }
 
+struct wb_inode *wb_get_inode(struct wb *wb, uint64_t ino)
+{
+	struct wb_inode *wi = wb_find_inode(wb, ino);
+
+	if (!wi) {
+		wi = xcalloc(1, sizeof(*wi));
+		wi->ino = ino;
+		hashtab_insert(&wb->inodes, &wi->hn, hash_u64(ino));
+	}
+	return wi;
+}
+
+void wb_put_inode(struct wb *wb, struct wb_inode *wi)
+{
+	if (!wi->head && !wi->files) {
+		hashtab_remove(&wb->inodes, &wi->hn);
+		free(wi);
+	}
+}
+
+/* Has ino a request in flight (held ones included)? */
+static bool busy(struct wb *wb, uint64_t ino)
+{
+	struct wb_inode *wi = wb_find_inode(wb, ino);
+
+	return wi && wi->head;
+}
+
 static bool overlaps(const struct wb_inode *wi, uint64_t off, size_t len)
 {
 	for (const struct wb_req *r = wi ? wi->head : NULL; r; r = r->next)
-		if (r->off < off + len && off < r->off + r->len)
+		if (r->attrs || (r->off < off + len && off < r->off + r->len))
 			return true;
 	return false;
 }
@@ -111,9 +90,15 @@ static void req_free(struct wb_req *r)
 /* ---- holding back a stream's tail (plugging) */
 
 /* When the timer lets a held request go: a lone write waits at most
- * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS. */
+ * WB_HOLD_IDLE_NS, a steady stream's tail at most WB_HOLD_MAX_NS.
+ * Deferred attributes wait WB_HOLD_MAX_NS: nothing on this node waits
+ * for them (every wait sends them at once), and the next SETATTR of the
+ * file (cp's chmod after its utimes) may come later than IDLE on a slow
+ * machine. */
 static int64_t hold_deadline(const struct wb_req *r)
 {
+	if (r->attrs)
+		return r->held_ns + WB_HOLD_MAX_NS;
 	return BR_MIN(r->joined_ns + WB_HOLD_IDLE_NS, r->held_ns + WB_HOLD_MAX_NS);
 }
 
@@ -129,7 +114,7 @@ static void enqueue(struct wb *wb, struct wb_req *r)
 	pthread_cond_signal(&wb->work);
 }
 
-static void hold(struct wb *wb, struct wb_req *r)
+void wb_hold(struct wb *wb, struct wb_req *r)
 {
 	r->state = WB_HELD;
 	r->held_ns = r->joined_ns = now_ns();
@@ -183,14 +168,14 @@ static unsigned int unplug(struct wb *wb, enum unplug_what what, const void *arg
 	return n;
 }
 
-static void unplug_ino(struct wb *wb, uint64_t ino)
+void wb_unplug_ino(struct wb *wb, uint64_t ino)
 {
 	if (wb->plugs)
 		unplug(wb, UNPLUG_INO, &ino);
 }
 
 /* The file's held request (its newest: it has at most one) goes. */
-static void unplug_file(struct wb *wb, struct bfs_file *f)
+void wb_unplug_file(struct wb *wb, struct bfs_file *f)
 {
 	if (f->wb_tail && f->wb_tail->state == WB_HELD)
 		unplug(wb, UNPLUG_FILE, f);
@@ -221,8 +206,11 @@ static int send_req(struct wb *wb, struct wb_req *r)
 	size_t done = 0;
 	struct stat st;
 	bool have_st = false;
-	char *data = r->segs->data, *gathered = NULL;
+	char *data, *gathered = NULL;
 
+	if (r->attrs)
+		return wb_send_attrs(wb, r);
+	data = r->segs->data;
 	if (r->segs->next) {
 		data = gathered = xmalloc(r->len);
 		for (const struct wb_seg *s = r->segs; s; s = s->next) {
@@ -251,9 +239,15 @@ static int send_req(struct wb *wb, struct wb_req *r)
 	return 0;
 }
 
+static void log_failure(const struct wb_req *r, int rc)
+{
+	log_warn_rl("write-behind of %s failed: %s", r->attrs ? "a setattr" : "a write",
+		    strerror(bfs_errno(rc)));
+}
+
 static void complete(struct wb *wb, struct wb_req *r, int rc)
 {
-	struct wb_inode *wi = find_inode(wb, r->f->ino);
+	struct wb_inode *wi = wb_find_inode(wb, r->f->ino);
 	struct bfs_file *f = r->f;
 
 	if (r->prev)
@@ -264,10 +258,7 @@ static void complete(struct wb *wb, struct wb_req *r, int rc)
 		r->next->prev = r->prev;
 	else
 		wi->tail = r->prev;
-	if (!wi->head) {
-		hashtab_remove(&wb->inodes, &wi->hn);
-		free(wi);
-	}
+	wb_put_inode(wb, wi);
 	wb->bytes -= r->len;
 	f->wb_bytes -= r->len;
 	f->wb_pending--;
@@ -318,7 +309,8 @@ static struct wb_req *take(struct wb *wb)
 	r->state = WB_SENDING;
 	if (r->f->wb_tail == r)
 		r->f->wb_tail = NULL;  /* no more joining it */
-	wb->stats.requests++;
+	if (!r->attrs)
+		wb->stats.requests++;
 	/* This writer may have been the one timing the held: pass it on. */
 	if (wb->plugs)
 		pthread_cond_signal(&wb->work);
@@ -334,12 +326,14 @@ static void *writer_main(void *arg)
 	while ((r = take(wb))) {
 		int rc;
 
+		/* An attribute request goes after the inode's older writes,
+		 * all taken already (the queue is in order). */
+		while (r->attrs && wb_find_inode(wb, r->f->ino)->head != r)
+			pthread_cond_wait(&wb->done, &wb->lock);
 		pthread_mutex_unlock(&wb->lock);
 		rc = send_req(wb, r);
 		if (rc < 0)
-			log_warn_rl("write-behind of %zu bytes at %llu failed: %s",
-				    r->len, (unsigned long long)r->off,
-				    strerror(bfs_errno(rc)));
+			log_failure(r, rc);
 		pthread_mutex_lock(&wb->lock);
 		complete(wb, r, rc);
 		pthread_mutex_unlock(&wb->lock);
@@ -384,6 +378,13 @@ int wb_new(struct bfs *fs, unsigned int nthreads, size_t max_bytes,
 	return rc;
 }
 
+static int free_inode(struct hashtab_node *n, void *inodes)
+{
+	hashtab_remove(inodes, n);
+	free(HASHTAB_ENTRY(n, struct wb_inode, hn));
+	return 0;
+}
+
 void wb_free(struct wb *wb)
 {
 	if (!wb)
@@ -395,7 +396,10 @@ void wb_free(struct wb *wb)
 	for (unsigned int i = 0; i < wb->nthreads; i++)
 		pthread_join(wb->threads[i], NULL);
 	free(wb->threads);
-	hashtab_release(&wb->inodes);      /* empty: the writers drained it */
+	/* The writers drained every request; files the kernel never
+	 * released (a lazy unmount) may still be listed. */
+	hashtab_foreach(&wb->inodes, free_inode, &wb->inodes);
+	hashtab_release(&wb->inodes);
 	pthread_cond_destroy(&wb->done);
 	pthread_cond_destroy(&wb->work);
 	pthread_mutex_destroy(&wb->lock);
@@ -435,7 +439,7 @@ static void unplug_for_room(struct wb *wb, struct bfs_file *f)
 	const struct wb_req *t = f->wb_tail;
 
 	if (t && t->state == WB_HELD && f->wb_bytes == t->len)
-		unplug_file(wb, f);
+		wb_unplug_file(wb, f);
 	if (wb->bytes == wb->held_bytes)
 		unplug(wb, UNPLUG_ALL, NULL);
 }
@@ -454,8 +458,8 @@ static int wait_room(struct wb *wb, struct bfs_file *f, uint64_t off, size_t len
 		}
 		if (bramble_cancelled())
 			return -EINTR;
-		if (overlaps(find_inode(wb, f->ino), off, len)) {
-			unplug_ino(wb, f->ino);  /* overwriting what is held */
+		if (overlaps(wb_find_inode(wb, f->ino), off, len)) {
+			wb_unplug_ino(wb, f->ino);  /* overwriting what is held */
 		} else if ((wb->bytes == 0 || wb->bytes + len <= wb->max_bytes) &&
 			   (f->wb_bytes == 0 || f->wb_bytes + len <= wb->max_file_bytes)) {
 			return 0;
@@ -480,25 +484,21 @@ static void join(struct wb *wb, struct wb_req *r, struct wb_seg *s)
 	wb->held_bytes += s->len;
 	r->joined_ns = now_ns();
 	if (r->len >= wb->fs->max_data)
-		unplug_file(wb, r->f);  /* full */
+		wb_unplug_file(wb, r->f);  /* full */
 }
 
-/* A new request of f for s, last on its inode's list. */
-static struct wb_req *req_new(struct wb *wb, struct bfs_file *f, uint64_t off,
+/* A new request of f for s (NULL: an attribute request), last on its
+ * inode's list. */
+struct wb_req *wb_req_new(struct wb *wb, struct bfs_file *f, uint64_t off,
 			      struct wb_seg *s)
 {
-	struct wb_inode *wi = find_inode(wb, f->ino);
+	struct wb_inode *wi = wb_get_inode(wb, f->ino);
 	struct wb_req *r = xcalloc(1, sizeof(*r));
 
 	r->f = f;
 	r->off = off;
-	r->len = s->len;
+	r->len = s ? s->len : 0;
 	r->segs = r->segs_tail = s;
-	if (!wi) {
-		wi = xcalloc(1, sizeof(*wi));
-		wi->ino = f->ino;
-		hashtab_insert(&wb->inodes, &wi->hn, hash_u64(wi->ino));
-	}
 	r->seq = ++wb->seq;
 	r->prev = wi->tail;
 	if (wi->tail)
@@ -524,15 +524,15 @@ static void add(struct wb *wb, struct bfs_file *f, uint64_t off, struct wb_seg *
 	wb->bytes += s->len;
 	f->wb_bytes += s->len;
 	wb->stats.writes++;
-	if (t && t->off + t->len == off && t->len + s->len <= max) {
+	if (t && !t->attrs && t->off + t->len == off && t->len + s->len <= max) {
 		join(wb, t, s);
 		return;
 	}
-	unplug_file(wb, f);  /* the stream broke, or its tail is full */
-	r = req_new(wb, f, off, s);
+	wb_unplug_file(wb, f);  /* the stream broke, or its tail is full */
+	r = wb_req_new(wb, f, off, s);
 	f->wb_tail = r;
 	if (stream && s->len < max)
-		hold(wb, r);
+		wb_hold(wb, r);
 	else
 		enqueue(wb, r);
 }
@@ -559,6 +559,61 @@ int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 
 /* ---- waiting */
 
+/* ino's newest request if it is a held attribute request of f (NULL:
+ * of any file), else NULL. */
+static struct wb_req *held_attrs(struct wb *wb, uint64_t ino, const struct bfs_file *f)
+{
+	struct wb_inode *wi = wb_find_inode(wb, ino);
+	struct wb_req *r = wi ? wi->tail : NULL;
+
+	if (!r || !r->attrs || r->state != WB_HELD || (f && r->f != f))
+		return NULL;
+	return r;
+}
+
+/* Take r, held, off wb->plugs as a writer would take it off the queue. */
+static void take_held(struct wb *wb, struct wb_req *r)
+{
+	struct wb_req **pp = &wb->plugs;
+
+	while (*pp != r)
+		pp = &(*pp)->next_q;
+	*pp = r->next_q;
+	wb->held_bytes -= r->len;
+	r->state = WB_SENDING;
+	if (r->f->wb_tail == r)
+		r->f->wb_tail = NULL;
+}
+
+/* A thread about to wait for ino's requests sends the held attribute
+ * request (of f, or any) itself, once every older request of the inode
+ * is done: the SETATTR then costs its round trip only, not also a switch
+ * to a writer thread and back.  Should the timer let it go meanwhile, a
+ * writer sends it as usual.  0, or -EINTR / -ETIMEDOUT from the wait
+ * (the request stays held).  Lock held; dropped across the call. */
+static int send_held_attrs(struct wb *wb, uint64_t ino, const struct bfs_file *f)
+{
+	struct wb_req *r;
+	int rc;
+
+	while ((r = held_attrs(wb, ino, f)) && wb_find_inode(wb, ino)->head != r) {
+		rc = wait_done(wb);
+		if (rc < 0)
+			return rc;
+	}
+	if (!r)
+		return 0;
+	take_held(wb, r);
+	pthread_mutex_unlock(&wb->lock);
+	rc = wb_send_attrs(wb, r);
+	if (rc < 0)
+		log_failure(r, rc);
+	pthread_mutex_lock(&wb->lock);
+	complete(wb, r, rc);
+	req_free(r);
+	return 0;
+}
+
 int wb_wait_ino(struct wb *wb, uint64_t ino)
 {
 	struct wb_inode *wi;
@@ -567,14 +622,13 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 
 	pthread_mutex_lock(&wb->lock);
 	target = wb->seq;
-	unplug_ino(wb, ino);  /* or wait for the timer */
+	rc = send_held_attrs(wb, ino, NULL);
+	wb_unplug_ino(wb, ino);  /* or wait for the timer */
 	/* The list is in seq order: its head is the oldest still going.
 	 * Later writes do not hold us up (no starvation by a busy writer). */
-	while ((wi = find_inode(wb, ino)) && wi->head->seq <= target) {
+	while (rc == 0 && (wi = wb_find_inode(wb, ino)) && wi->head &&
+	       wi->head->seq <= target)
 		rc = wait_done(wb);
-		if (rc < 0)
-			break;
-	}
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
 }
@@ -582,8 +636,9 @@ int wb_wait_ino(struct wb *wb, uint64_t ino)
 /* Stops the walk at an inode whose oldest write is not after target. */
 static int is_older(struct hashtab_node *n, void *target)
 {
-	return HASHTAB_ENTRY(n, struct wb_inode, hn)->head->seq <=
-	       *(const uint64_t *)target;
+	const struct wb_req *head = HASHTAB_ENTRY(n, struct wb_inode, hn)->head;
+
+	return head && head->seq <= *(const uint64_t *)target;
 }
 
 static bool any_older(struct wb *wb, uint64_t target)
@@ -610,23 +665,15 @@ int wb_wait_all(struct wb *wb)
 	return rc;
 }
 
-void wb_wait_file(struct wb *wb, struct bfs_file *f)
-{
-	pthread_mutex_lock(&wb->lock);
-	unplug_file(wb, f);
-	while (f->wb_pending > 0)
-		pthread_cond_wait(&wb->done, &wb->lock);
-	pthread_mutex_unlock(&wb->lock);
-}
-
 int wb_wait_file_intr(struct wb *wb, struct bfs_file *f)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&wb->lock);
-	while (f->wb_pending > 0) {
+	rc = send_held_attrs(wb, f->ino, f);
+	while (rc == 0 && f->wb_pending > 0) {
 		/* In the loop: a write racing with close may hold again. */
-		unplug_file(wb, f);
+		wb_unplug_file(wb, f);
 		rc = wait_done(wb);
 		if (rc < 0)
 			break;
@@ -670,7 +717,7 @@ bool wb_changed_since(struct wb *wb, uint64_t ino, uint64_t gen)
 	bool changed = false;
 
 	pthread_mutex_lock(&wb->lock);
-	if (find_inode(wb, ino)) {
+	if (busy(wb, ino)) {
 		changed = true;  /* held requests too: they are on the list */
 	} else if (wb->ndone - gen > WB_RING) {
 		changed = true;  /* forgotten: assume the worst */

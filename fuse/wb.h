@@ -43,7 +43,7 @@
  *    wb_wait_ino lets the inode's held writes go, so it waits for them,
  *    not for the timer.
  *  - Lifetime: a struct bfs_file must outlive its writes: release calls
- *    wb_wait_file before freeing it.
+ *    wb_close_file before freeing it.
  *  - Interrupts: the writer threads wait for the server as long as any
  *    call does (for ever with -o hard).  A handler's waits for them
  *    (wb_write when over a bound, wb_wait_ino/all/file_intr) end with
@@ -51,7 +51,7 @@
  *    (bramble_cancelled(); intr.c then calls wb_interrupt to wake them),
  *    and with -ETIMEDOUT once the request's deadline has passed
  *    (bramble_deadline(): `timeout' bounds the whole request on a soft
- *    mount, intr.h).  wb_wait_file is never interrupted: release must not
+ *    mount, intr.h).  wb_close_file is never interrupted: release must not
  *    free a file whose writes are still going.
  *
  * Locking: one mutex (wb->lock) protects the queue, the held requests,
@@ -64,6 +64,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "bramble.h"
 
 struct bfs;
 struct bfs_file;
@@ -87,6 +89,8 @@ struct wb_stats {
 	                          * once all are sent */
 	uint64_t held;           /* requests held back for the next write */
 	uint64_t hold_timeouts;  /* held ones the timer let go */
+	uint64_t attrs;          /* SETATTRs deferred (wb_setattr) */
+	uint64_t attrs_merged;   /* of them, merged into a deferred one */
 };
 
 /* Start nthreads writers that send through fs->cl.  fs is borrowed until
@@ -103,6 +107,28 @@ void wb_free(struct wb *wb);
 int wb_write(struct wb *wb, struct bfs_file *f, uint64_t off,
 	     const void *buf, size_t len);
 
+/* f is open for writing (a no-op for other opens, and O_SYNC ones):
+ * deferred SETATTRs of its inode by its user may go with it.  Call it
+ * before the kernel has the open file; wb_close_file before freeing f
+ * (release): it waits for f's writes, never interrupted, and forgets f. */
+void wb_open_file(struct wb *wb, struct bfs_file *f);
+void wb_close_file(struct wb *wb, struct bfs_file *f);
+
+/* Defer sa, a SETATTR of ino made by cr, to go after every write of the
+ * inode queued before it and before any queued after it.  It goes with
+ * a file cr's user has open for writing here (wb_open_file): held (the
+ * next deferred SETATTR of that file by the same caller merges into it
+ * until a writer takes it; any wait on the inode or the file sends it,
+ * or the timer, WB_HOLD_MAX_NS), counted in
+ * flight like a write, its failure latched on the file like a write's
+ * (so reported at the next write, fsync or close).  Only for a change
+ * whose outcome cannot be an error the caller must see at the call: the
+ * caller (ops_meta.c) decides; MODE, ATIME and MTIME with explicit times
+ * only.  Returns 0 (deferred) or -EAGAIN (make the call: no such open
+ * file, or an error latched on it). */
+int wb_setattr(struct wb *wb, uint64_t ino, const struct bramble_cred *cr,
+	       const struct bramble_setattr *sa);
+
 /* Wait until every write of ino queued before this call is done (held
  * ones go at once).  0, or -EINTR / -ETIMEDOUT when interrupted or out of
  * time first. */
@@ -110,8 +136,6 @@ int wb_wait_ino(struct wb *wb, uint64_t ino);
 /* Wait until every write of the mount queued before this call is done.
  * 0, -EINTR or -ETIMEDOUT. */
 int wb_wait_all(struct wb *wb);
-/* Wait until all of f's writes are done; never interrupted (release). */
-void wb_wait_file(struct wb *wb, struct bfs_file *f);
 /* The same for flush (close): 0, -EINTR or -ETIMEDOUT. */
 int wb_wait_file_intr(struct wb *wb, struct bfs_file *f);
 /* Wake every wait above so it can notice its thread was interrupted. */

@@ -122,12 +122,44 @@ int call_open_file(struct call *c, const br_fh *fh, int accmode, bool owner_ok,
 
 /* ---- results */
 
-void call_attr(struct call *c, br_attr *out, const struct stat *st)
+static void attr_fill(const struct service *svc, br_attr *out,
+		      const struct stat *st)
 {
 	br_attr_from_stat(out, st);
 	if (S_ISREG(st->st_mode) && st->st_nlink > 0 &&
-	    orphans_is(c->svc->orphans, st->st_dev, st->st_ino))
+	    orphans_is(svc->orphans, st->st_dev, st->st_ino))
 		out->nlink--;
+}
+
+void call_attr(struct call *c, br_attr *out, const struct stat *st)
+{
+	attr_fill(c->svc, out, st);
+}
+
+int call_attr_of(void *ctx, const br_fh *fh, br_attr *out)
+{
+	struct service *svc = ctx;
+	struct exports_entry *e;
+	struct stat st;
+	uint16_t id;
+	int fd, rc;
+
+	if (export_fh_id(fh->br_fh_val, fh->br_fh_len, &id) < 0)
+		return -ESTALE;
+	e = exports_get_id(svc->exports, id);
+	if (!e)
+		return -ESTALE;
+	rc = e->ex ? export_fh_stat_cached(e->ex, fh->br_fh_val, fh->br_fh_len, &st)
+		   : -ESTALE;
+	if (rc == -EAGAIN) {            /* not cached, or removed */
+		rc = export_fh_open(e->ex, fh->br_fh_val, fh->br_fh_len, &fd, &st);
+		if (rc == 0)
+			close(fd);
+	}
+	if (rc == 0)
+		attr_fill(svc, out, &st);
+	exports_unref(e);
+	return rc;
 }
 
 /* openat(dirfd, name, O_PATH | O_NOFOLLOW), or in nowait mode the same

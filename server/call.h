@@ -98,6 +98,12 @@ int call_open_as_owner(int pfd, int accmode);
 /* Fill a br_attr result from st: an orphan's link in the orphan
  * directory (orphans.h) is not counted in st_nlink. */
 void call_attr(struct call *c, br_attr *out, const struct stat *st);
+/* The attributes of the object fh names, now, as a result would give
+ * them (watch_attr_fn: svc is the struct service): one fstat of its
+ * cached handle, or a decode (open_by_handle_at, O_PATH, so never
+ * through a symlink) when it is not cached.  -ESTALE for an object gone
+ * or an unknown export.  Needs fsuid 0. */
+int call_attr_of(void *svc, const br_fh *fh, br_attr *out);
 /* Look name up in dirfd as the caller (never following a symlink) and fill
  * an entry with its handle and attributes.  In nowait mode only through
  * the dentry cache (RESOLVE_CACHED). */

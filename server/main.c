@@ -392,7 +392,8 @@ int main(int argc, char **argv)
 			 !strcmp(cfg.bench_disk, "off") ? BENCH_OFF : BENCH_ROOT;
 	svc.stats = stats_new();
 	svc.watch = watch_new(0);
-	svc.caps |= BR_CAP_CALLBACKS;
+	watch_set_attr(svc.watch, call_attr_of, &svc);
+	svc.caps |= BR_CAP_CALLBACKS | BR_CAP_CB_ATTRS;
 	auth_mode_parse(cfg.auth, &svc.auth_mode);      /* checked by config */
 	svc.munge_socket = cfg.munge_socket;
 	if (svc.auth_mode == AUTH_MODE_MUNGE) {

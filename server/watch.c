@@ -39,6 +39,7 @@ struct watch_client {
 	struct watch *w;
 	atomic_uint refs;
 	atomic_bool enabled;            /* written under w->lock */
+	atomic_bool attrs;              /* BR_CAP_CB_ATTRS; as enabled */
 	struct conn *conn;              /* loop thread only */
 	/* protected by w->lock: */
 	bool closed;
@@ -51,6 +52,8 @@ struct watch {
 	unsigned int max;
 	watch_send_fn *send;
 	void *send_ctx;
+	watch_attr_fn *attr;
+	void *attr_ctx;
 	atomic_uint xid;
 	_Atomic uint64_t seq;           /* written under lock */
 	atomic_ulong npairs;            /* st.watched, readable without lock */
@@ -205,6 +208,22 @@ static void lru_append(struct watch_client *wc, struct went *e)
 	wc->young = e;
 }
 
+/* wc's pair with o, if any. */
+static struct went *went_of(struct wobj *o, const struct watch_client *wc)
+{
+	struct went *e = o ? o->watchers : NULL;
+
+	while (e && e->wc != wc)
+		e = e->onext;
+	return e;
+}
+
+static void lru_touch(struct watch_client *wc, struct went *e)
+{
+	lru_unlink(wc, e);
+	lru_append(wc, e);
+}
+
 /* Drop one pair; its object goes with its last watcher. */
 static void went_del(struct watch *w, struct went *e)
 {
@@ -233,6 +252,8 @@ struct cbo {
 	unsigned int flags;
 	const char *names[2];           /* borrowed from the call's args */
 	unsigned int nnames;
+	bool has_attr;                  /* SELF, BR_CAP_CB_ATTRS: attr is set */
+	br_attr attr;
 };
 
 struct cbmsg {
@@ -283,34 +304,62 @@ static void msg_add(struct cbmsg *m, const void *fh, uint32_t len,
 	}
 }
 
+static void obj_fill(br_cb_obj *d, const struct cbo *o, char **names)
+{
+	d->fh.br_fh_len = o->len;
+	d->fh.br_fh_val = (char *)o->fh;
+	d->flags = o->flags;
+	names[0] = (char *)o->names[0];
+	names[1] = (char *)o->names[1];
+	d->names.names_len = o->nnames;
+	d->names.names_val = names;
+}
+
+/* Objects [i, i + k) of m as one record: version BR_CB_VERS_ATTRS for a
+ * BR_CAP_CB_ATTRS connection, else BR_CB_VERS. */
+static int rec_encode(struct watch *w, const struct cbmsg *m, unsigned int i,
+		      unsigned int k, uint64_t seq, struct buf *out)
+{
+	br_cb_obj objs[BR_CB_OBJS_MAX];
+	br_cb_obj_attrs aobjs[BR_CB_OBJS_MAX];
+	char *names[BR_CB_OBJS_MAX][2];
+	uint32_t xid = atomic_fetch_add(&w->xid, 1);
+
+	for (unsigned int j = 0; j < k; j++) {
+		const struct cbo *o = &m->objs[i + j];
+
+		obj_fill(&objs[j], o, names[j]);
+		aobjs[j].obj = objs[j];
+		aobjs[j].attr = o->has_attr ? (br_attr *)&o->attr : NULL;
+	}
+	if (atomic_load(&m->wc->attrs)) {
+		br_cb_changed_attrs_args a = {
+			.seq = seq, .objs = { .objs_len = k, .objs_val = aobjs },
+		};
+
+		return rpcmsg_encode_call(out, xid, BR_CB_PROG, BR_CB_VERS_ATTRS,
+					  BR_CB_CHANGED, NULL,
+					  (xdrproc_t)xdr_br_cb_changed_attrs_args, &a);
+	} else {
+		br_cb_changed_args a = {
+			.seq = seq, .objs = { .objs_len = k, .objs_val = objs },
+		};
+
+		return rpcmsg_encode_call(out, xid, BR_CB_PROG, BR_CB_VERS,
+					  BR_CB_CHANGED, NULL,
+					  (xdrproc_t)xdr_br_cb_changed_args, &a);
+	}
+}
+
 /* Encode m as CB_CHANGED records of at most BR_CB_OBJS_MAX objects each,
  * appended to out. */
 static void msg_encode(struct watch *w, const struct cbmsg *m, uint64_t seq,
 		       struct buf *out)
 {
-	br_cb_obj objs[BR_CB_OBJS_MAX];
-	char *names[BR_CB_OBJS_MAX][2];
-
 	for (unsigned int i = 0; i < m->n; i += BR_CB_OBJS_MAX) {
 		unsigned int k = BR_MIN(m->n - i, (unsigned int)BR_CB_OBJS_MAX);
-		br_cb_changed_args a = { .seq = seq };
 
-		for (unsigned int j = 0; j < k; j++) {
-			const struct cbo *o = &m->objs[i + j];
-
-			objs[j].fh.br_fh_len = o->len;
-			objs[j].fh.br_fh_val = (char *)o->fh;
-			objs[j].flags = o->flags;
-			names[j][0] = (char *)o->names[0];
-			names[j][1] = (char *)o->names[1];
-			objs[j].names.names_len = o->nnames;
-			objs[j].names.names_val = names[j];
-		}
-		a.objs.objs_len = k;
-		a.objs.objs_val = objs;
-		if (rpcmsg_encode_call(out, atomic_fetch_add(&w->xid, 1), BR_CB_PROG,
-				       BR_CB_VERS, BR_CB_CHANGED, NULL,
-				       (xdrproc_t)xdr_br_cb_changed_args, &a) < 0)
+		if (rec_encode(w, m, i, k, seq, out) < 0)
 			log_warn_rl("callback record too large: dropped");
 	}
 }
@@ -377,12 +426,10 @@ static void watch_add(struct watch *w, struct watch_client *wc, const br_fh *fh,
 		memcpy(o->fh, fh->br_fh_val, fh->br_fh_len);
 		hashtab_insert(&w->objs, &o->hn, h);
 	}
-	for (e = o->watchers; e; e = e->onext) {
-		if (e->wc == wc) {              /* young again */
-			lru_unlink(wc, e);
-			lru_append(wc, e);
-			return;
-		}
+	e = went_of(o, wc);
+	if (e) {
+		lru_touch(wc, e);       /* young again */
+		return;
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->obj = o;
@@ -419,30 +466,87 @@ static void watch_results(struct watch *w, struct watch_client *wc,
 	}
 }
 
-/* A change of c: number it, and move its watchers to the records. */
+/* A change of c: number it, and move its watchers to the records: to s,
+ * or for a caller with BR_CAP_CB_ATTRS to mine, still watching it (its
+ * notice gets the attributes after: self_notices()). */
 static void watch_changed(struct watch *w, const struct chg *c,
-			  struct watch_client *self, struct cbset *s)
+			  struct watch_client *self, struct cbset *s,
+			  struct cbset *mine)
 {
 	uint64_t h = fh_hash(c->fh->br_fh_val, c->fh->br_fh_len);
 	uint64_t seq = atomic_load(&w->seq) + 1;
+	bool keep = self && atomic_load(&self->attrs);
 	struct wobj *o;
+	struct went *e, *next;
 
 	atomic_store(&w->seq, seq);
 	w->recent[h & (WATCH_RECENT - 1)] = seq;
 	o = obj_find(w, h, c->fh);
-	while (o && o->watchers) {
-		struct went *e = o->watchers;
-		bool last = !e->onext;
-
+	for (e = o ? o->watchers : NULL; e; e = next) {
+		next = e->onext;
+		if (keep && e->wc == self) {
+			msg_add(msg_for(mine, self, NULL), o->fh, o->len,
+				BR_CB_SELF, c);
+			lru_touch(self, e);
+			continue;
+		}
 		/* Everyone, the caller too, hears before the reply: the
 		 * caller's trust in what it changed ends before its call
 		 * returns (a reference each: all go to the sender). */
 		msg_add(msg_for(s, e->wc, NULL), o->fh, o->len,
 			e->wc == self ? BR_CB_SELF : 0, c);
 		went_del(w, e);         /* frees o with its last watcher */
-		if (last)
-			break;
 	}
+}
+
+/* The attributes of a kept object, or the end of its watch: they count
+ * only if it is still watched and no call changed it after seq (this
+ * call's last change number): such a change may predate the fstat but
+ * not its own record, which could then reach the client first. */
+static void settle(struct watch *w, struct watch_client *self, struct cbo *o,
+		   uint64_t seq)
+{
+	br_fh fh = { .br_fh_len = o->len, .br_fh_val = (char *)o->fh };
+	uint64_t h = fh_hash(o->fh, o->len);
+	struct went *e = went_of(obj_find(w, h, &fh), self);
+
+	if (!e || self->closed || w->recent[h & (WATCH_RECENT - 1)] > seq)
+		o->has_attr = false;
+	if (e && !o->has_attr)
+		went_del(w, e);         /* the client stops trusting it */
+}
+
+/* The caller's own SELF notices (BR_CAP_CB_ATTRS): the objects are still
+ * watched, so a change after the fstat is called back, and the notice is
+ * handed over under the lock, so before that callback. */
+static void self_notices(struct watch *w, struct watch_client *self,
+			 struct cbset *mine, uint64_t seq)
+{
+	struct cbmsg *m = &mine->m[0];
+	struct buf rec;
+
+	for (unsigned int i = 0; i < m->n; i++) {
+		br_fh fh = { .br_fh_len = m->objs[i].len,
+			     .br_fh_val = (char *)m->objs[i].fh };
+
+		m->objs[i].has_attr = w->attr &&
+				      w->attr(w->attr_ctx, &fh, &m->objs[i].attr) == 0;
+	}
+	buf_init(&rec, 256);
+	pthread_mutex_lock(&w->lock);
+	for (unsigned int i = 0; i < m->n; i++)
+		settle(w, self, &m->objs[i], seq);
+	msg_encode(w, m, seq, &rec);
+	w->st.callbacks += (m->n + BR_CB_OBJS_MAX - 1) / BR_CB_OBJS_MAX;
+	w->st.objects += m->n;
+	if (w->send && rec.len)
+		w->send(w->send_ctx, self, &rec);       /* takes the ref */
+	else
+		watch_client_unref(self);
+	pthread_mutex_unlock(&w->lock);
+	buf_release(&rec);
+	free(m->objs);
+	free(mine->m);
 }
 
 /* ---- the interface */
@@ -479,6 +583,12 @@ void watch_set_sender(struct watch *w, watch_send_fn *send, void *ctx)
 	w->send_ctx = ctx;
 }
 
+void watch_set_attr(struct watch *w, watch_attr_fn *fn, void *ctx)
+{
+	w->attr = fn;
+	w->attr_ctx = ctx;
+}
+
 void watch_get_stats(struct watch *w, struct watch_stats *out)
 {
 	pthread_mutex_lock(&w->lock);
@@ -494,6 +604,7 @@ struct watch_client *watch_client_new(struct watch *w, struct conn *conn)
 	wc->conn = conn;
 	atomic_init(&wc->refs, 1);
 	atomic_init(&wc->enabled, false);
+	atomic_init(&wc->attrs, false);
 	return wc;
 }
 
@@ -559,10 +670,11 @@ void watch_before(struct watch *w, struct watch_client *wc, uint32_t proc,
 	send_all(w, &s, NULL, atomic_load(&w->seq), NULL);
 }
 
-static void enable(struct watch *w, struct watch_client *wc)
+static void enable(struct watch *w, struct watch_client *wc, bool attrs)
 {
 	pthread_mutex_lock(&w->lock);
 	if (!wc->closed && !atomic_load(&wc->enabled)) {
+		atomic_store(&wc->attrs, attrs);
 		atomic_store(&wc->enabled, true);
 		w->st.clients++;
 	}
@@ -575,7 +687,7 @@ void watch_after(struct watch *w, struct watch_client *wc, uint32_t proc,
 {
 	struct chg c[CHG_MAX];
 	unsigned int n;
-	struct cbset s = { 0 }, late = { 0 };
+	struct cbset s = { 0 }, late = { 0 }, own = { 0 };
 	bool mine;
 	uint64_t seq;
 
@@ -583,7 +695,7 @@ void watch_after(struct watch *w, struct watch_client *wc, uint32_t proc,
 		return;
 	if (proc == BRPROC_HELLO && rc == 0 && wc &&
 	    (((const br_hello_args *)args)->caps & BR_CAP_CALLBACKS)) {
-		enable(w, wc);
+		enable(w, wc, ((const br_hello_args *)args)->caps & BR_CAP_CB_ATTRS);
 		return;
 	}
 	n = changes_of(proc, args, res, rc, c);
@@ -598,10 +710,12 @@ void watch_after(struct watch *w, struct watch_client *wc, uint32_t proc,
 	if (mine && !wc->closed)
 		watch_results(w, wc, proc, res, seq0, &late);
 	for (unsigned int i = 0; i < n; i++)
-		watch_changed(w, &c[i], wc, &s);
+		watch_changed(w, &c[i], wc, &s, &own);
 	seq = atomic_load(&w->seq);
 	pthread_mutex_unlock(&w->lock);
 	send_all(w, &s, NULL, seq, NULL);       /* before the reply */
+	if (own.n)
+		self_notices(w, wc, &own, seq);         /* before it too */
 	send_all(w, &late, wc, seq, trail);     /* after it */
 }
 

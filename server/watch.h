@@ -30,6 +30,17 @@
  * notices about what the call itself fetched go after the reply, in
  * *trail, which conn.c writes right after it.
  *
+ * With BR_CAP_CB_ATTRS (asked in HELLO with BR_CAP_CALLBACKS) a
+ * connection's own changes do not end its watch: each object it changed
+ * while watching it stays watched, THEN its attributes are taken (the
+ * attr hook: an fstat), THEN its BR_CB_SELF notice with them is handed
+ * to the sender, under the lock, before the reply.  Any other change
+ * numbered after this call's finds the object watched and is handed over
+ * after the notice (the sender keeps order); one numbered in between
+ * (seen in the table of recent changes) or a watch lost meanwhile voids
+ * the attributes.  A notice without attributes ends the watch.  Records
+ * to such a connection are all BR_CB_VERS_ATTRS.
+ *
  * Bounds: a connection watches at most max_per_client objects; past it
  * the oldest is dropped and the client told (BR_CB_DROPPED, in *trail).
  *
@@ -38,7 +49,11 @@
  *
  * Threads: everything is thread-safe (one mutex); watch_before/after run
  * on workers and, for inline calls, on the loop thread (they never block
- * on I/O).  The sender is called with no lock held.  A watch_client is
+ * on I/O but for the attr hook, which only changing calls reach, and
+ * those never run inline).  The sender is called with no lock held, but
+ * for the SELF notices with attributes (then with the mutex: it must not
+ * call back into watch).  The attr hook is called with no lock held.  A
+ * watch_client is
  * reference counted: its connection holds one, every callback record in
  * flight to it another; `conn' is the loop thread's business. */
 #ifndef BR_WATCH_H
@@ -61,6 +76,10 @@ struct watch_client;
  * record's memory (rec is left empty) and a reference to wc (the
  * receiver drops it with watch_client_unref()).  Any thread. */
 typedef void watch_send_fn(void *ctx, struct watch_client *wc, struct buf *rec);
+/* The attributes of the object fh names, as of now: 0, or -errno (-ESTALE
+ * for an object gone).  Called by a worker right after its call, with
+ * the server's identity (fsuid 0). */
+typedef int watch_attr_fn(void *ctx, const br_fh *fh, br_attr *out);
 
 struct watch_stats {
 	uint64_t callbacks;     /* records sent (self and race included) */
@@ -76,6 +95,9 @@ struct watch *watch_new(unsigned int max_per_client);
 void watch_free(struct watch *w);
 /* Set once, before connections come (conn_set_start). */
 void watch_set_sender(struct watch *w, watch_send_fn *send, void *ctx);
+/* Set once, before connections come.  Without it SELF notices carry no
+ * attributes (and end the watch, as without BR_CAP_CB_ATTRS). */
+void watch_set_attr(struct watch *w, watch_attr_fn *fn, void *ctx);
 void watch_get_stats(struct watch *w, struct watch_stats *out);
 
 /* Loop thread: a new connection's set (callbacks off until HELLO asks). */
@@ -105,9 +127,10 @@ unsigned int watch_names_of(struct watch *w, uint32_t proc, const void *args,
 /* After it ran: rc its result (0 or -errno), res its decoded result,
  * seq0 what watch_seq() said before it ran, victims what
  * watch_names_of() named.  Sends the callbacks for what it changed to
- * every connection watching it, the caller's own included (BR_CB_SELF),
- * before the reply; appends to trail the records for wc that must follow
- * the reply (BR_CB_RACE, BR_CB_DROPPED). */
+ * every connection watching it, the caller's own included (BR_CB_SELF,
+ * with attributes for a BR_CAP_CB_ATTRS connection: it calls the attr
+ * hook), before the reply; appends to trail the records for wc that must
+ * follow the reply (BR_CB_RACE, BR_CB_DROPPED). */
 void watch_after(struct watch *w, struct watch_client *wc, uint32_t proc,
 		 const void *args, const void *res, int rc, uint64_t seq0,
 		 const br_fh *victims, unsigned int nvictims, struct buf *trail);

@@ -29,6 +29,7 @@ static void print_caps(uint64_t caps)
 		{ BRAMBLE_CAP_CHUNKS, "chunks" }, { BRAMBLE_CAP_CALLBACKS, "callbacks" },
 		{ BRAMBLE_CAP_BENCH, "bench" }, { BRAMBLE_CAP_OPENS, "opens" },
 		{ BRAMBLE_CAP_CHUNKMAP_KNOWN, "chunkmap-known" },
+		{ BRAMBLE_CAP_CB_ATTRS, "cb-attrs" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -161,11 +161,12 @@ bench_drive() {
 # TARGET: "-" (none), "le_ratio X" (bramble <= X * REF), "ge_ratio X"
 # (bramble >= X * REF), "le X" (bramble <= X), "ge X" (bramble >= X).
 # METRIC_rpc rows (bramble's RPC counts, bench_rec) show bramble only.
+# A cell is the median, then [min-max] of the runs bench_rec noted.
 bench_render() {
 	local spec
 	spec=$(cat)
 	"$BENCH_PY" - "$1" "$2" "$spec" <<-'EOF'
-		import sys, collections
+		import sys, collections, re
 		tsv, peers, spec = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 		R = collections.defaultdict(dict); N = collections.defaultdict(dict)
 		for line in open(tsv):
@@ -180,6 +181,11 @@ bench_render() {
 		    x = num(v)
 		    if x is None: return v or "-"
 		    return "%.0f" % x if x >= 100 else "%.1f" % x if x >= 10 else "%.3g" % x
+		def cell(p, key):  # the median, and [min-max] of the runs (bench_rec's note)
+		    m = re.search(r"runs: (.*)$", N[p].get(key, ""))
+		    xs = [num(x) for x in m.group(1).split()] if m else []
+		    if len(xs) < 2 or None in xs: return show(R[p].get(key))
+		    return "%s [%s-%s]" % (show(R[p].get(key)), show(min(xs)), show(max(xs)))
 		head = ["metric", "unit"] + peers + ["ratio", "target", "result"]
 		rows = []
 		for line in spec.splitlines():
@@ -198,7 +204,7 @@ bench_render() {
 		        elif t[0] == "le": tshow, ok = "<= %g %s" % (x, unit), (b is not None and b <= x)
 		        else: tshow, ok = ">= %g %s" % (x, unit), (b is not None and b >= x)
 		        res = "met" if ok else "MISSED" if b is not None and (r or t[0] in ("le", "ge")) else "n/a"
-		    cells = [show(R[p].get(key)) if p == "bramble" or not key.endswith("_rpc") else ""
+		    cells = [cell(p, key) if p == "bramble" or not key.endswith("_rpc") else ""
 		             for p in peers]
 		    rows.append([label, unit] + cells + [ratio, tshow, res])
 		w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
@@ -210,7 +216,7 @@ bench_render() {
 		    d = R[p].get("desc")
 		    if d: print("%s: %s (%s)" % (p, d, R[p].get("status", "?")))
 		print()
-		print("runs (the median is shown above); bramble RPCs by procedure, per the same unit:")
+		print("runs (the median [min-max] is shown above); bramble RPCs by procedure, per the same unit:")
 		for line in spec.splitlines():
 		    if not line.strip(): continue
 		    key = line.split("|")[0].strip()

@@ -141,24 +141,23 @@ except OSError as e:
         err, where = e.errno, "close"
 if err != errno.ENOSPC:
     sys.exit(f"expected ENOSPC, got {errno.errorcode.get(err, err)} ({where})")
-# What reached the disk is the data, block by block; blocks missing past
-# the point where it filled may be holes (writes land out of order).
+# What reached the disk is the data, block by block, or holes: requests
+# of one file are sent by several writers at once (up to max_data each,
+# coalesced), so a later range may take the last free space before an
+# earlier one lands, and the earlier one fails (reported: ENOSPC above).
+# Nothing is lost while there is room: the disk fills up with the data.
 with open(srv, "rb") as f:
     got = f.read()
-if len(got) < (1 << 20):
-    sys.exit(f"only {len(got)} bytes reached a 2 MiB disk")
-first_bad = None
+landed = 0
 for off in range(0, len(got), bs):
     blk = got[off:off + bs]
     if blk == data[off:off + len(blk)]:
-        continue
-    if first_bad is None:
-        first_bad = off
-    if blk.count(0) != len(blk):
+        landed += len(blk)
+    elif blk.count(0) != len(blk):
         sys.exit(f"block at {off} is neither the data nor a hole")
-if first_bad is not None and first_bad < (1 << 20):
-    sys.exit(f"data differs from {first_bad} on, before the disk was full")
-print(f"{where}: ENOSPC after {done} bytes; {len(got)} on disk", file=sys.stderr)
+if landed < (1 << 20):
+    sys.exit(f"only {landed} bytes of data reached a 2 MiB disk")
+print(f"{where}: ENOSPC after {done} bytes; {len(got)} on disk, {landed} of them data", file=sys.stderr)
 PY
 # brambled's fd cache keeps a removed file's blocks (still open there):
 # restart it to get the space back.

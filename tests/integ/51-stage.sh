@@ -198,7 +198,11 @@ else
 fi
 
 # ---- the server gone: said at once (no stat through the mount, which would
-# wait for it), exit 1
+# wait for it), exit 1.  Reading .bramble still needs the kernel to hold
+# the mount root's attributes (its permission check): fresh ones, taken
+# just before the stop, last attr_timeout (1 s); a slow machine's gc above
+# can take longer than that.
+stat "$M" >/dev/null
 br_stop_server
 "$BRAMBLE" stage --job 109 "$M/env/data.bin" >/dev/null 2>"$T/err"
 [ $? = 1 ] || fail "server gone: not exit 1"

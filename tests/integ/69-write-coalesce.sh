@@ -20,12 +20,6 @@ br_mount "$T/b"
 A=$T/a
 B=$T/b
 
-# writes: the server's count of WRITE calls so far.
-writes() {
-	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" |
-		python3 -c 'import json, sys; print(json.load(sys.stdin)["procedures"]["WRITE"]["calls"])' ||
-		fail "bramble stats --json"
-}
 # ctl KEY: a value from mount A's control file.
 ctl() { sed -n "s/^$1=//p" "$A/.bramble"; }
 
@@ -34,10 +28,10 @@ max=$(ctl max_data)
 [ -n "$max" ] && [ "$max" -gt 0 ] || fail "no max_data in $A/.bramble"
 head -c $((16 << 20)) /dev/urandom >"$T/dd.ref"
 chmod 644 "$T/dd.ref"
-w0=$(writes)
+w0=$(br_calls WRITE)
 m0=$(ctl wb.merged)
 as_user dd if="$T/dd.ref" of="$A/dd" bs=4k count=4096 status=none || fail "dd to the mount"
-w=$(($(writes) - w0))
+w=$(($(br_calls WRITE) - w0))
 merged=$(($(ctl wb.merged) - m0))
 # 16 MiB in WRITEs of max_data is 16 of 1 MiB; the hold timer may cut a
 # few short on a slow machine.  Without coalescing: 4096.
@@ -86,14 +80,14 @@ PY
 NREG=80
 head -c $((NREG * (99999 + 77))) /dev/urandom >"$T/inter.base"
 as_user cp "$T/inter.base" "$A/inter" || fail "cp the base file"
-w0=$(writes)
+w0=$(br_calls WRITE)
 as_user python3 "$T/inter.py" "$A/inter" 0 $NREG >"$T/inter0.out" 2>&1 &
 p0=$!
 as_user python3 "$T/inter.py" "$B/inter" 1 $NREG >"$T/inter1.out" 2>&1 &
 p1=$!
 wait $p0 || fail "writer on $A: $(cat "$T/inter0.out")"
 wait $p1 || fail "writer on $B: $(cat "$T/inter1.out")"
-note "interleaved: $(($(writes) - w0)) WRITEs for $((NREG * 100)) writes"
+note "interleaved: $(($(br_calls WRITE) - w0)) WRITEs for $((NREG * 100)) writes"
 python3 "$T/inter_check.py" "$EXPORT/inter" "$T/inter.base" $NREG ||
 	fail "interleaved writers clobbered each other's bytes (server copy)"
 as_user python3 "$T/inter_check.py" "$A/inter" "$T/inter.base" $NREG ||

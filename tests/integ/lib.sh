@@ -17,6 +17,8 @@
 #                                        in a local dir and on a mount, run
 #                                        by root or by RUNNER (as_user)
 #   br_umount MNT                        unmount and wait for the daemon
+#   br_calls PROC                        the calls of procedure PROC (WRITE,
+#                                        READ_CHUNK...) the server answered
 #   skip MSG / fail MSG                  exit 77 / exit 1 with a message
 #   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
 #                                        the daemons are stopped and before $T
@@ -263,4 +265,13 @@ br_free_port() {
 
 br_umount() {
 	fusermount3 -u "$1" || fusermount3 -u -z "$1"
+}
+
+# br_calls PROC: how many PROC calls the server has answered so far (its
+# counters, `bramble stats --json`, read as the ordinary user).
+br_calls() {
+	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" |
+		python3 -c 'import json, sys
+print(json.load(sys.stdin)["procedures"].get(sys.argv[1], {}).get("calls", 0))' "$1" ||
+		fail "bramble stats --json"
 }

@@ -41,8 +41,10 @@ static void sent_release(struct sent *s)
 	s->n = 0;
 }
 
-/* Decode the first record in b (mark included) into a. */
-static void decode(const struct buf *b, br_cb_changed_args *a)
+/* Decode the first record in b (mark included), which must be version
+ * vers, into a (its XDR struct, size bytes). */
+static void decode_vers(const struct buf *b, uint32_t vers, xdrproc_t xa,
+			void *a, size_t size)
 {
 	struct rpc_call call;
 
@@ -50,12 +52,22 @@ static void decode(const struct buf *b, br_cb_changed_args *a)
 	ck_assert_int_eq(rpcmsg_decode_call(b->data + 4, b->len - 4, &call),
 			 RPCMSG_CALL_OK);
 	ck_assert_uint_eq(call.prog, BR_CB_PROG);
-	ck_assert_uint_eq(call.vers, BR_CB_VERS);
+	ck_assert_uint_eq(call.vers, vers);
 	ck_assert_uint_eq(call.proc, BR_CB_CHANGED);
-	memset(a, 0, sizeof(*a));
-	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len,
-					    (xdrproc_t)xdr_br_cb_changed_args,
-					    a, sizeof(*a)), 0);
+	memset(a, 0, size);
+	ck_assert_int_eq(rpcmsg_decode_body(call.args, call.args_len, xa, a, size), 0);
+}
+
+static void decode(const struct buf *b, br_cb_changed_args *a)
+{
+	decode_vers(b, BR_CB_VERS, (xdrproc_t)xdr_br_cb_changed_args, a, sizeof(*a));
+}
+
+/* A version 2 record (BR_CAP_CB_ATTRS). */
+static void decode_attrs(const struct buf *b, br_cb_changed_attrs_args *a)
+{
+	decode_vers(b, BR_CB_VERS_ATTRS, (xdrproc_t)xdr_br_cb_changed_attrs_args,
+		    a, sizeof(*a));
 }
 
 static br_fh mkfh(char *bytes)
@@ -87,6 +99,38 @@ static void write_(struct watch *w, struct watch_client *wc, br_fh fh,
 	br_write_args a = { .fh = fh };
 
 	watch_after(w, wc, BRPROC_WRITE, &a, NULL, 0, watch_seq(w), NULL, 0, trail);
+}
+
+static void hello_attrs(struct watch *w, struct watch_client *wc)
+{
+	br_hello_args a = { .caps = BR_CAP_CALLBACKS | BR_CAP_CB_ATTRS, .client = "t" };
+
+	watch_after(w, wc, BRPROC_HELLO, &a, NULL, 0, 0, NULL, 0, NULL);
+}
+
+/* The attr hook of the tests: size 42, or a change by another connection
+ * (racer) slipping in between the call and the fstat, or a failure. */
+struct attr_ctx {
+	struct watch *w;
+	struct watch_client *racer;
+	int rc;
+	int calls;
+};
+
+static int attr_hook(void *ctx, const br_fh *fh, br_attr *out)
+{
+	struct attr_ctx *x = ctx;
+
+	x->calls++;
+	if (x->racer) {
+		struct watch_client *r = x->racer;
+
+		x->racer = NULL;
+		write_(x->w, r, *fh, NULL);
+	}
+	memset(out, 0, sizeof(*out));
+	out->size = 42;
+	return x->rc;
 }
 
 /* Another connection's write: one record to the watcher, then nothing. */
@@ -132,6 +176,112 @@ END_TEST
 
 /* The caller's own change comes back before its reply (to the sender,
  * not in the trail), flagged SELF. */
+/* a with BR_CAP_CB_ATTRS, b without callbacks, the attr hook set. */
+struct fx {
+	struct sent s;
+	struct watch *w;
+	struct watch_client *a, *b;
+	struct attr_ctx x;
+};
+
+static void fx_init(struct fx *fx)
+{
+	memset(fx, 0, sizeof(*fx));
+	fx->w = watch_new(0);
+	fx->a = watch_client_new(fx->w, NULL);
+	fx->b = watch_client_new(fx->w, NULL);
+	fx->x.w = fx->w;
+	watch_set_sender(fx->w, sender, &fx->s);
+	watch_set_attr(fx->w, attr_hook, &fx->x);
+	hello_attrs(fx->w, fx->a);
+}
+
+static void fx_release(struct fx *fx)
+{
+	sent_release(&fx->s);
+	watch_client_close(fx->a);
+	watch_client_close(fx->b);
+	watch_client_unref(fx->a);
+	watch_client_unref(fx->b);
+	watch_free(fx->w);
+}
+
+/* BR_CAP_CB_ATTRS: a's own write comes back with the attributes, and a
+ * stays watching: b's later write is called back to it. */
+START_TEST(self_attrs)
+{
+	struct fx fx;
+	br_cb_changed_attrs_args cb;
+	br_fh f = mkfh("file-f");
+
+	fx_init(&fx);
+	write_(fx.w, fx.a, f, NULL);          /* not watched: nothing, no fstat */
+	ck_assert_int_eq(fx.s.n, 0);
+	ck_assert_int_eq(fx.x.calls, 0);
+	getattr(fx.w, fx.a, f);
+	write_(fx.w, fx.a, f, NULL);
+	ck_assert_int_eq(fx.s.n, 1);
+	ck_assert_ptr_eq(fx.s.wc[0], fx.a);
+	decode_attrs(&fx.s.rec[0], &cb);
+	ck_assert_uint_eq(cb.objs.objs_len, 1);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, BR_CB_SELF);
+	ck_assert_ptr_nonnull(cb.objs.objs_val[0].attr);
+	ck_assert_uint_eq(cb.objs.objs_val[0].attr->size, 42);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* still watched */
+	ck_assert_int_eq(fx.s.n, 1);
+	ck_assert_ptr_eq(fx.s.wc[0], fx.a);
+	decode_attrs(&fx.s.rec[0], &cb);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, 0);
+	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* then forgotten */
+	ck_assert_int_eq(fx.s.n, 0);
+	fx_release(&fx);
+}
+END_TEST
+
+/* A change by another connection between a's change and the fstat: its
+ * callback may reach a first, so a's notice goes without attributes and
+ * ends the watch.  So does a failed fstat. */
+START_TEST(self_attrs_voided)
+{
+	struct fx fx;
+	br_cb_changed_attrs_args cb;
+	br_fh f = mkfh("file-f");
+
+	fx_init(&fx);
+
+	fx.x.racer = fx.b;
+	getattr(fx.w, fx.a, f);
+	write_(fx.w, fx.a, f, NULL);
+	ck_assert_int_eq(fx.s.n, 2);       /* b's callback, then a's notice */
+	decode_attrs(&fx.s.rec[0], &cb);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, 0);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	decode_attrs(&fx.s.rec[1], &cb);
+	ck_assert_uint_eq(cb.objs.objs_val[0].obj.flags, BR_CB_SELF);
+	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* no longer watched */
+	ck_assert_int_eq(fx.s.n, 0);
+	fx.x.rc = -ESTALE;
+	getattr(fx.w, fx.a, f);
+	write_(fx.w, fx.a, f, NULL);
+	ck_assert_int_eq(fx.s.n, 1);
+	decode_attrs(&fx.s.rec[0], &cb);
+	ck_assert_ptr_null(cb.objs.objs_val[0].attr);
+	xdr_free((xdrproc_t)xdr_br_cb_changed_attrs_args, (char *)&cb);
+	sent_release(&fx.s);
+	write_(fx.w, fx.b, f, NULL);          /* no longer watched */
+	ck_assert_int_eq(fx.s.n, 0);
+	fx_release(&fx);
+}
+END_TEST
+
 START_TEST(self_before_reply)
 {
 	struct sent s = { 0 };
@@ -276,6 +426,8 @@ static Suite *watch_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, write_told_once);
+	tcase_add_test(tc, self_attrs);
+	tcase_add_test(tc, self_attrs_voided);
 	tcase_add_test(tc, self_before_reply);
 	tcase_add_test(tc, rename_names);
 	tcase_add_test(tc, race);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 70-readpath: which way a mount reads a big file, as the server's
+# 72-readpath: which way a mount reads a big file, as the server's
 # counters see it (client/bramble_reader.h, "the read path";
 # server/chunkscan.h).
 #  - A cold read of a file the server has no map of starts at once: the
