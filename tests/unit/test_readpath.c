@@ -203,6 +203,17 @@ static bool cached_chunk(const unsigned char *f, uint32_t idx)
 	return bramble_cache_has(c, h);
 }
 
+/* Each of the file's 3 chunks was stored, once; frees fl and f. */
+static void expect_all_stored(struct chunkfill *fl, unsigned char *f,
+			      unsigned int stored)
+{
+	ck_assert_uint_eq(stored, 3);
+	for (uint32_t i = 0; i < 3; i++)
+		ck_assert(cached_chunk(f, i));
+	chunkfill_free(fl);
+	free(f);
+}
+
 /* bytes [off, off + len) of f, as a READ returned them */
 static unsigned int add(struct chunkfill *fl, uint64_t id, const unsigned char *f,
 			size_t off, size_t len)
@@ -229,11 +240,7 @@ START_TEST(test_fill_any_order)
 		if (off + 2 * PIECE <= FSIZE)
 			stored += add(fl, 1, f, off, 2 * PIECE);
 	}
-	ck_assert_uint_eq(stored, 3);
-	for (uint32_t i = 0; i < 3; i++)
-		ck_assert(cached_chunk(f, i));
-	chunkfill_free(fl);
-	free(f);
+	expect_all_stored(fl, f, stored);
 }
 END_TEST
 
@@ -250,11 +257,7 @@ START_TEST(test_fill_straddling)
 	stored += add(fl, 4, f, cut + FCHUNK, FSIZE - cut - FCHUNK);
 	stored += add(fl, 4, f, cut, FCHUNK);
 	stored += add(fl, 4, f, 0, cut);
-	ck_assert_uint_eq(stored, 3);
-	for (uint32_t i = 0; i < 3; i++)
-		ck_assert(cached_chunk(f, i));
-	chunkfill_free(fl);
-	free(f);
+	expect_all_stored(fl, f, stored);
 }
 END_TEST
 
