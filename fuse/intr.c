@@ -31,6 +31,7 @@ struct tok {
 	/* the handler thread's own: */
 	pid_t pid;                     /* the request's caller */
 	int64_t deadline;              /* the request's; 0: none */
+	bool late;                     /* it kept a deadline already passed */
 };
 
 static struct fuse_lowlevel_ops orig;  /* the unwrapped ops, set once */
@@ -133,8 +134,10 @@ static int64_t request_deadline(const struct bfs *fs, bool bounded)
  * that request's deadline: what is left of it, or nothing (it fails at
  * once).  Requests that take less than half their time never pass their
  * deadline on, so a busy process on a slow but answering server is not
- * cut short.  A table of such processes, hashed by pid (a collision only
- * forgets one). */
+ * cut short; nor do requests that failed at once, so a process going on
+ * after an EIO gets time of its own again SPENT_FOLLOW_NS after the
+ * deadline passed, not never.  A table of such processes, hashed by pid
+ * (a collision only forgets one). */
 #define SPENT_SLOTS 64
 #define SPENT_FOLLOW_NS (50 * 1000 * 1000)
 
@@ -179,11 +182,14 @@ static struct tok *scope_begin(fuse_req_t req, bool bounded)
 	bramble_cancel_reset(t->cancel);
 	t->pid = fuse_req_ctx(req)->pid;  /* 0: the kernel's own */
 	t->deadline = request_deadline(t->fs, bounded);
+	t->late = false;
 	if (t->deadline && t->pid > 0) {
 		int64_t kept = spent_deadline(t->pid);
 
-		if (kept)
-			t->deadline = BR_MIN(t->deadline, kept);
+		if (kept && kept < t->deadline) {
+			t->deadline = kept;
+			t->late = kept <= now_ns();
+		}
 	}
 	bramble_deadline_set(t->deadline);
 	fuse_req_interrupt_func(req, on_interrupt, t);
@@ -196,7 +202,7 @@ static void scope_end(struct tok *t)
 	t->req = NULL;
 	pthread_mutex_unlock(&t->lock);
 	/* more than half its time used: the next request keeps the rest */
-	if (t->deadline && t->pid > 0 &&
+	if (t->deadline && t->pid > 0 && !t->late &&
 	    t->deadline - now_ns() < (int64_t)(t->fs->opts.timeout * 1e9) / 2)
 		spent_note(t->pid, t->deadline);
 	bramble_deadline_set(0);  /* calls made off a request: their own */
