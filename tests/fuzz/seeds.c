@@ -106,6 +106,8 @@ static void write_seeds(const char *dir)
 	SEED("lock", 0, call(&b, BRPROC_LOCK, &cred, (xdrproc_t)xdr_br_lock_args, &lk));
 	SEED("testlock", 0, call(&b, BRPROC_TESTLOCK, &cred, (xdrproc_t)xdr_br_lock_args, &lk));
 	SEED("chunkmap", 0, call(&b, BRPROC_CHUNKMAP, &cred, (xdrproc_t)xdr_br_chunkmap_args, &cm));
+	SEED("chunkmap_known", 0, call(&b, BRPROC_CHUNKMAP_KNOWN, &cred,
+				       (xdrproc_t)xdr_br_chunkmap_args, &cm));
 	SEED("read_chunk", 0, call(&b, BRPROC_READ_CHUNK, &cred, (xdrproc_t)xdr_br_read_chunk_args, &rc));
 	SEED("stats", 0, call(&b, BRPROC_STATS, &cred, (xdrproc_t)xdr_br_stats_args, &sta));
 	SEED("tree", 0, call(&b, BRPROC_TREE, &cred, (xdrproc_t)xdr_br_tree_args, &tr));
