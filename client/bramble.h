@@ -117,6 +117,8 @@ int bramble_auth_parse(const char *s, int *out);
 #define BRAMBLE_CAP_STATS 32       /* STATS: the server's counters */
 #define BRAMBLE_CAP_OPENS 512      /* open state: *_HOLD flags, CLOSE */
 #define BRAMBLE_CAP_CHUNKMAP_KNOWN 2048 /* bramble_chunkmap_known */
+#define BRAMBLE_CAP_CHUNK_ZSTD 4096 /* READ_CHUNK2 answers zstd-compressed chunks */
+#define BRAMBLE_CAP_PEERS 8192     /* READ_CHUNK2 sends clients to peers */
 
 /* What the server said in HELLO on the current connection. */
 struct bramble_hello {

@@ -96,6 +96,8 @@ static const char *const proc_names[BR_NPROCS] = {
 	[BRPROC_CLOSE] = "CLOSE",
 	[BRPROC_REMOVE_OPEN] = "REMOVE_OPEN",
 	[BRPROC_CHUNKMAP_KNOWN] = "CHUNKMAP_KNOWN",
+	[BRPROC_READ_CHUNK2] = "READ_CHUNK2",
+	[BRPROC_PEER_REGISTER] = "PEER_REGISTER",
 };
 
 const char *br_proc_name(uint32_t proc)

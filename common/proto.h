@@ -13,7 +13,7 @@
 
 #define BR_PROGRAM BRAMBLE_PROG
 #define BR_VERSION BRAMBLE_V1
-#define BR_NPROCS (BRPROC_CHUNKMAP_KNOWN + 1)
+#define BR_NPROCS (BRPROC_PEER_REGISTER + 1)
 #define BR_SOFTWARE_VERSION PACKAGE_VERSION
 
 /* BR_DEFAULT_PORT as a string literal ("7049"), for default addresses. */

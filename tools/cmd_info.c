@@ -30,6 +30,7 @@ static void print_caps(uint64_t caps)
 		{ BRAMBLE_CAP_BENCH, "bench" }, { BRAMBLE_CAP_OPENS, "opens" },
 		{ BRAMBLE_CAP_CHUNKMAP_KNOWN, "chunkmap-known" },
 		{ BRAMBLE_CAP_CB_ATTRS, "cb-attrs" },
+		{ BRAMBLE_CAP_CHUNK_ZSTD, "chunk-zstd" }, { BRAMBLE_CAP_PEERS, "peers" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
