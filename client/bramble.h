@@ -69,7 +69,7 @@
 #define BRAMBLE_XATTR_SIZE_MAX 65536
 #define BRAMBLE_DIRENT_MAX 4096
 #define BRAMBLE_NGROUPS 16         /* AUTH_SYS carries at most 16 groups */
-#define BRAMBLE_NPROCS 39          /* procedures 0..38 of version 1 */
+#define BRAMBLE_NPROCS 41          /* procedures 0..40 of version 1 */
 
 struct bramble;
 
