@@ -51,6 +51,11 @@
 /* The node cache: disk, ram or off; and its directory. */
 #define BRAMBLE_CTL_KEY_CACHE "cache"
 #define BRAMBLE_CTL_KEY_CACHE_DIR "cache_dir"
+/* The port of this mount's peer service (bramble_peers_start): chunks
+ * fetched for the mount, and by `bramble stage' into its node cache
+ * (bramble_peers_join), come from and go to other nodes.  0: none (-o
+ * nopeers, cache=off, or the server does not allow it). */
+#define BRAMBLE_CTL_KEY_PEERS "peers"
 /* bramblefs's process id. */
 #define BRAMBLE_CTL_KEY_PID "pid"
 /* Optional: -o record=DIR, where the learned sets are. */

@@ -184,6 +184,8 @@ ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 	size_t len = 0;
 	int rc;
 
+	if (b->peers)
+		return peers_read_chunk(b, cr, fh, idx, hash, version, buf, size);
 	rpc_fh_arg(&a.fh, fh);
 	memcpy(a.hash, hash, BRAMBLE_CHUNK_HASH_LEN);
 	rc = rpc_run_decode(b, &op, BRPROC_READ_CHUNK, cr,

@@ -25,6 +25,7 @@ _Static_assert(BRAMBLE_STATS_COUNTERS_MAX == BR_STATS_COUNTERS_MAX, OUT_OF_DATE)
 _Static_assert(BRAMBLE_STATS_NAME_MAX == BR_STATS_NAME_MAX, OUT_OF_DATE);
 _Static_assert(BRAMBLE_CHUNK_HASH_LEN == sizeof(br_chunk_hash), OUT_OF_DATE);
 _Static_assert(BRAMBLE_CHUNKS_MAX == BR_CHUNKS_MAX, OUT_OF_DATE);
+_Static_assert(BRAMBLE_PEER_KEY_LEN == BR_PEER_KEY_LEN, OUT_OF_DATE);
 _Static_assert(BRAMBLE_CB_NAMES_MAX == BR_CB_NAMES_MAX, OUT_OF_DATE);
 
 /* capabilities announced in HELLO */

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "dial.h"
+#include "proto.h"
+#include "rpcmsg.h"
+#include "util.h"
 
 /* bindresvport() tries 600..1023 in an order of its own and fails on the
  * first port in TIME_WAIT with the server; try every port ourselves. */
@@ -133,5 +136,70 @@ int dial_tcp(const struct sockaddr *sa, socklen_t len, int resvport,
 			continue;
 		return rc;
 	}
+	return rc;
+}
+
+/* dial.h */
+int dial_read_record(int fd, struct rm_reader *r, int64_t deadline_ns)
+{
+	char chunk[4096];
+
+	for (;;) {
+		int64_t left_ms = (deadline_ns - now_ns()) / 1000000;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		size_t used;
+		ssize_t n;
+		int rc;
+
+		if (left_ms <= 0)
+			return -ETIMEDOUT;
+		rc = poll(&p, 1, (int)left_ms);
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (rc <= 0)
+			continue;
+		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		rc = rm_reader_feed(r, chunk, (size_t)n, &used);
+		if (rc < 0)
+			return rc;
+		/* One question, one answer: nothing may follow it. */
+		if (rc == 1)
+			return used == (size_t)n ? 0 : -EPROTO;
+	}
+}
+
+/* dial.h */
+int dial_call(int fd, uint32_t xid, uint32_t prog, uint32_t vers, uint32_t proc,
+	      const struct br_cred *cred, xdrproc_t xargs, const void *args,
+	      xdrproc_t xres, void *res, size_t res_size, int64_t deadline_ns)
+{
+	struct rpc_reply rep;
+	struct rm_reader r;
+	struct buf call;
+	bool xid_ok;
+	int rc;
+
+	buf_init(&call, 256);
+	rm_reader_init(&r, BR_RECORD_MAX);
+	rc = rpcmsg_encode_call(&call, xid, prog, vers, proc, cred, xargs, args);
+	if (rc == 0)
+		rc = write_all(fd, call.data, call.len);
+	if (rc == 0)
+		rc = dial_read_record(fd, &r, deadline_ns);
+	if (rc == 0)
+		rc = rpcmsg_decode_reply(r.rec.data, r.rec.len, &rep, &xid_ok);
+	if (rc == 0 && rep.xid != xid)
+		rc = -EPROTO;
+	if (rc == 0)
+		rc = rpcmsg_decode_body(rep.body, rep.body_len, xres, res, res_size);
+	buf_release(&call);
+	rm_reader_release(&r);
 	return rc;
 }

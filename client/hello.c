@@ -1,10 +1,9 @@
 /* hello.c - HELLO on a fresh connection: see hello.h. */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
+#include "dial.h"
 #include "hello.h"
 #include "proto.h"
 #include "rpcmsg.h"
@@ -12,42 +11,6 @@
 
 /* The one call on the socket so far: any XID will do. */
 #define HELLO_XID 0x48454c4fu            /* "HELO" */
-
-/* Read one whole record into r->rec before the deadline. */
-static int read_record(int fd, struct rm_reader *r, int64_t deadline_ns)
-{
-	char chunk[4096];
-
-	for (;;) {
-		int64_t left_ms = (deadline_ns - now_ns()) / 1000000;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		size_t used;
-		ssize_t n;
-		int rc;
-
-		if (left_ms <= 0)
-			return -ETIMEDOUT;
-		rc = poll(&p, 1, (int)left_ms);
-		if (rc < 0 && errno != EINTR)
-			return -errno;
-		if (rc <= 0)
-			continue;
-		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
-		rc = rm_reader_feed(r, chunk, (size_t)n, &used);
-		if (rc < 0)
-			return rc;
-		/* Nothing else was asked, so nothing may follow the reply. */
-		if (rc == 1)
-			return used == (size_t)n ? 0 : -EPROTO;
-	}
-}
 
 /* The peer answered, but not as brambled does: a record mark no server
  * of ours would send (-E2BIG: most text protocols' first bytes read as a
@@ -97,25 +60,13 @@ int hello_exchange(int fd, uint64_t caps, uint64_t need, const char *client,
 		.caps = caps, .need = need, .client = (char *)(client ? client : ""),
 	};
 	br_hello_res res;
-	struct rpc_reply rep;
-	struct rm_reader r;
-	struct buf call;
-	bool xid_ok;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	buf_init(&call, 256);
-	rm_reader_init(&r, BR_RECORD_MAX);
-	rc = rpcmsg_encode_call(&call, HELLO_XID, BR_PROGRAM, BR_VERSION,
-				BRPROC_HELLO, NULL, (xdrproc_t)xdr_br_hello_args, &a);
-	if (rc == 0)
-		rc = write_all(fd, call.data, call.len);
-	if (rc == 0)
-		rc = read_record(fd, &r, now_ns() + (int64_t)timeout_ms * 1000000);
-	if (rc == 0)
-		rc = rpcmsg_decode_reply(r.rec.data, r.rec.len, &rep, &xid_ok);
-	if (rc == 0 && rep.xid != HELLO_XID)
-		rc = -EPROTO;
+	memset(&res, 0, sizeof(res));
+	rc = dial_call(fd, HELLO_XID, BR_PROGRAM, BR_VERSION, BRPROC_HELLO, NULL,
+		       (xdrproc_t)xdr_br_hello_args, &a, (xdrproc_t)xdr_br_hello_res,
+		       &res, sizeof(res), now_ns() + (int64_t)timeout_ms * 1000000);
 	if (rc == -E2BIG || rc == -EPROTO || rc == -EPROTONOSUPPORT)
 		rc = not_bramble(rc, out);
 	if (rc == -ENOSYS) {
@@ -130,14 +81,8 @@ int hello_exchange(int fd, uint64_t caps, uint64_t need, const char *client,
 			rc = -EPROTO;
 		}
 	} else if (rc == 0) {
-		rc = rpcmsg_decode_body(rep.body, rep.body_len,
-					(xdrproc_t)xdr_br_hello_res, &res, sizeof(res));
-		if (rc == 0) {
-			rc = take_result(&res, need, out);
-			xdr_free((xdrproc_t)xdr_br_hello_res, (char *)&res);
-		}
+		rc = take_result(&res, need, out);
+		xdr_free((xdrproc_t)xdr_br_hello_res, (char *)&res);
 	}
-	buf_release(&call);
-	rm_reader_release(&r);
 	return rc;
 }

@@ -62,6 +62,7 @@ static int dial(void *ctx, int *fd_out)
 	rc = dial_hello(b, (int)BR_MIN(b->timeout_ms, DIAL_TIMEOUT_MS), fd_out, &h);
 	if (rc < 0)
 		return rc;
+	peers_on_dial(b, *fd_out, (int)BR_MIN(b->timeout_ms, DIAL_TIMEOUT_MS));
 	pthread_mutex_lock(&b->hello_lock);
 	old = b->hello.instance;
 	b->hello = h;
@@ -174,6 +175,7 @@ void bramble_free(struct bramble *b)
 {
 	if (!b)
 		return;
+	peers_release(b);
 	conn_free(b->conn);
 	auth_release(&b->auth);
 	pthread_mutex_destroy(&b->hello_lock);

@@ -53,7 +53,16 @@ struct bramble {
 	bramble_callback_fn *cb_fn;
 	void *cb_ctx;
 	_Atomic uint64_t cb_epoch, cb_count, cb_objects, cb_forgets;
+	struct bramble_peers *peers;    /* peer fan-out (peerlink.c); NULL: off */
 };
+
+/* peerlink.c: bramble_read_chunk() when peers are on, and their end. */
+ssize_t peers_read_chunk(struct bramble *b, const struct bramble_cred *cr,
+			 const struct bramble_fh *fh, uint32_t idx, const unsigned char *hash,
+			 uint64_t version, void *buf, size_t size);
+void peers_release(struct bramble *b);
+/* The reader's redial, after HELLO on fd: register the peer service. */
+void peers_on_dial(struct bramble *b, int fd, int timeout_ms);
 
 /* One call in progress. */
 struct rpc_op {

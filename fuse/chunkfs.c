@@ -7,12 +7,14 @@
 
 #include "bfs.h"
 #include "chunkfs.h"
+#include "log.h"
 #include "xalloc.h"
 
 struct chunkfs {
 	struct bfs *fs;
 	struct bramble_cache *cache;
 	struct bramble_readpath *rp;
+	unsigned int peer_port;         /* bramble_peers_start()'s; 0: off */
 };
 
 /* ---- setting up */
@@ -60,6 +62,44 @@ int chunkfs_new(struct bfs *fs, struct chunkfs **out, char *err, size_t errlen)
 	}
 	*out = cf;
 	return 0;
+}
+
+void chunkfs_peers_start(struct chunkfs *cf)
+{
+	int rc;
+
+	unsigned char key[BRAMBLE_PEER_KEY_LEN];
+	struct bramble_peers_opts po = { .key = NULL };
+
+	if (!cf || cf->fs->opts.nopeers || cf->peer_port)
+		return;
+	/* On disk, the node's key: `bramble stage' joins this service. */
+	if (cf->fs->opts.cache_mode == BRAMBLE_CACHE_DISK) {
+		const char *dir = cf->fs->opts.cache_dir ? cf->fs->opts.cache_dir
+							 : BRAMBLE_CACHE_DIR;
+
+		rc = bramble_peers_node_key(dir, key);
+		if (rc < 0) {
+			log_warn("peer fan-out off: %s/peer.key: %s", dir, strerror(-rc));
+			return;
+		}
+		po.key = key;
+	}
+	rc = bramble_peers_start(cf->fs->cl, cf->cache, &po);
+	if (rc == 0) {
+		struct bramble_peer_stats ps;
+
+		bramble_peers_get_stats(cf->fs->cl, &ps);
+		log_info("peer fan-out on: serving chunks on port %u", ps.port);
+		cf->peer_port = ps.port;
+	} else if (rc != -EOPNOTSUPP) {
+		log_warn("peer fan-out off: %s", strerror(-rc));
+	}
+}
+
+unsigned int chunkfs_peer_port(const struct chunkfs *cf)
+{
+	return cf ? cf->peer_port : 0;
 }
 
 void chunkfs_free(struct chunkfs *cf)

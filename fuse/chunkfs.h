@@ -35,6 +35,11 @@ int chunkfs_check(const struct bfs *fs, char *err, size_t errlen);
  * that sends reads to READ. */
 int chunkfs_new(struct bfs *fs, struct chunkfs **out, char *err, size_t errlen);
 void chunkfs_free(struct chunkfs *cf);
+/* Once connected (the server's capabilities known): peer fan-out for the
+ * chunks this mount fetches, unless -o nopeers or the server has none
+ * (bramble_peers_start).  chunkfs_peer_port: its service's port, 0: off. */
+void chunkfs_peers_start(struct chunkfs *cf);
+unsigned int chunkfs_peer_port(const struct chunkfs *cf);
 
 /* An open of ino succeeded with attributes st (from OPEN or CREATE). */
 void chunkfs_open(struct chunkfs *cf, uint64_t ino, const struct stat *st,

@@ -55,6 +55,7 @@ void ctl_render(struct bfs *fs, const char *mountpoint)
 		 bramble_cache_mode_name(o->cache_mode));
 	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_CACHE_DIR, "%s"),
 		 o->cache_dir ? o->cache_dir : BRAMBLE_CACHE_DIR);
+	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_PEERS, "%u"), chunkfs_peer_port(fs->chunks));
 	buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_PID, "%ld"), (long)getpid());
 	if (o->record_dir)
 		buf_addf(b, CTL_LINE(BRAMBLE_CTL_KEY_RECORD, "%s"), o->record_dir);

@@ -205,6 +205,7 @@ static void *bg_connect_main(void *arg)
 		kill(getpid(), SIGTERM);
 		return NULL;
 	}
+	chunkfs_peers_start(fs->chunks);
 	ctl_render(fs, bg->mountpoint);
 	log_info("connected to %s: %s ready", fs->opts.host, bg->mountpoint);
 	intr_set_ready();
@@ -457,6 +458,7 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	if (ready) {
+		chunkfs_peers_start(fs.chunks);
 		ctl_render(&fs, cmd.mountpoint);
 	} else {
 		bg.mountpoint = cmd.mountpoint;

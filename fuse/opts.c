@@ -32,6 +32,7 @@ static const struct fuse_opt bfs_opt_table[] = {
 	OPT("fg", bg, 0),
 	OPT("trace", trace, 1),
 	OPT("nolock", nolock, 1),
+	OPT("nopeers", nopeers, 1),
 	OPT("server_permissions", server_permissions, 1),
 	OPT("cache=%s", cache_name, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
@@ -328,6 +329,9 @@ void bfs_usage(const char *prog)
 	       "    -o trace               log one line per operation\n"
 	       "    -o nolock              fcntl/flock locks are local to this node\n"
 	       "                           (default: cluster-wide, held by the server)\n"
+	       "    -o nopeers             chunks only from the server (default: nodes\n"
+	       "                           reading the same chunks pass them on to each\n"
+	       "                           other, when the server allows it)\n"
 	       "    -o server_permissions  leave every permission check to the server\n"
 	       "                           (default: the kernel checks too, with\n"
 	       "                           default_permissions; see bramblefs(8))\n"

@@ -33,6 +33,7 @@ struct bfs_opts {
 	int bg;                    /* server down at mount time: mount anyway */
 	int trace;
 	int nolock;                /* -o nolock: node-local locks (the kernel's) */
+	int nopeers;               /* -o nopeers: never fetch from or serve other nodes */
 	/* -o server_permissions: no default_permissions (see add_default_opts) */
 	int server_permissions;
 	char *cache_name;          /* cache=disk|ram|off, as given */

@@ -77,6 +77,9 @@ static const struct opt opts[] = {
 	{ "cache-mem", OPT_STR, F(cache_mem), "auto", 0, 0, "SIZE",
 	  "RAM for hot chunks (READ_CHUNK), e.g. 512M or 2G; 0: none; "
 	  "auto: 1/8 of RAM, at most 1G" },
+	{ "no-peers", OPT_BOOL, F(no_peers), NULL, 0, 0, NULL,
+	  "never send a node to another node for a chunk (default: nodes that fetch "
+	  "the same chunks pass them on to each other)" },
 	{ "bench-disk", OPT_STR, F(bench_disk), "root", 0, 0, "WHO",
 	  "who may run BENCH_DISK (bramble bench): root (uid 0 from a reserved "
 	  "port or MUNGE), any (any user), off" },

@@ -34,6 +34,7 @@ struct config {
 	bool foreground;
 	bool trace;
 	bool no_inline;
+	bool no_peers;
 	char *drc;                      /* "disk", "memory" or "off" */
 	unsigned int threads;
 	unsigned int max_conns;

@@ -14,6 +14,7 @@
 #include "lock.h"
 #include "log.h"
 #include "netaddr.h"
+#include "peers.h"
 #include "proto.h"
 #include "stats.h"
 #include "watch.h"
@@ -39,6 +40,7 @@ struct conn *conn_new(struct conn_set *set, int fd, const struct sockaddr *peer)
 
 	c->set = set;
 	c->fd = fd;
+	c->id = ++set->next_id;
 	c->in = xmalloc(CONN_INBUF);
 	rm_reader_init(&c->rd, BR_RECORD_MAX);
 	auth_sessions_init(&c->auth);
@@ -104,6 +106,9 @@ static void conn_close(struct conn *c)
 	stats_conn_closed(set_stats(c->set));
 	/* What it watched is forgotten: its client forgets it too. */
 	watch_client_close(c->wc);
+	/* A node is a peer only while it is connected (peers.h). */
+	if (c->set->svc && c->set->svc->peers)
+		peers_conn_gone(c->set->svc->peers, c->id);
 	/* Replies not yet written go with the socket. */
 	while (c->out_head) {
 		struct job *j = c->out_head;
@@ -454,6 +459,7 @@ static void handle_record(struct conn *c)
 			lockmgr_conn_keepalive(c->set->svc->locks, c->fd);
 		}
 		j->peer_sa = c->peer_sa;
+		j->conn_id = c->id;
 		j->wc = c->wc;
 		j->rec = rec;
 		j->args = rec + args_off;

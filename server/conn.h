@@ -77,6 +77,7 @@ struct conn_set {
 	double idle_timeout;           /* seconds; 0: never (set before start) */
 	double request_timeout;        /* seconds; 0: never (set before start) */
 	size_t partial_bytes;          /* bytes of unfinished records, all conns */
+	uint64_t next_id;              /* the last conn id given (loop thread) */
 	ev_timer sweep_w;              /* enforces both */
 };
 
@@ -103,6 +104,7 @@ struct conn {
 	struct auth_sessions auth;     /* its MUNGE sessions (auth.h) */
 	struct sockaddr_storage peer_sa; /* its address: exports' allow lists */
 	struct watch_client *wc;       /* its watch set (watch.h); NULL: none */
+	uint64_t id;                   /* unique in this run, never 0 (peers.h) */
 };
 
 /* Start the set's flush watcher and timeout sweep (set->loop and the

@@ -100,6 +100,9 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	/* Never hashes, but a database query: not in the loop either. */
 	P(BRPROC_CHUNKMAP_KNOWN, br_chunkmap_args, br_chunkmap_res, proc_chunkmap_known,
 	  P_FH),
+	P(BRPROC_READ_CHUNK2, br_read_chunk2_args, br_read_chunk2_res, proc_read_chunk2,
+	  P_FH),
+	P(BRPROC_PEER_REGISTER, br_peer_register_args, br_stat, proc_peer_register, 0),
 	/* A walk of many directories (and maybe hashing): never in the loop. */
 	P(BRPROC_TREE, br_tree_args, br_tree_res, proc_tree, P_FH),
 	/* bramble bench (proc_bench.c): BENCH_NET allocates nothing big; the

@@ -34,6 +34,7 @@
 #include "loop.h"
 #include "openstate.h"
 #include "orphans.h"
+#include "peers.h"
 #include "proc.h"
 #include "state.h"
 #include "stats.h"
@@ -300,6 +301,10 @@ static int start_chunks(const struct config *cfg, struct service *svc,
 		svc->caps |= BR_CAP_CHUNKS | BR_CAP_CHUNKMAP_KNOWN;
 	if (rc == 0)
 		svc->scan = chunkscan_new(svc->chunks);
+	if (rc == 0 && !cfg->no_peers) {
+		svc->peers = peers_new();
+		svc->caps |= BR_CAP_PEERS;
+	}
 	return rc;
 }
 
@@ -472,6 +477,7 @@ out_fc:
 	drc_free(svc.drc);
 	lockmgr_free(svc.locks);
 	chunkscan_free(svc.scan);
+	peers_free(svc.peers);
 	chunkidx_close(svc.chunks);
 	chunkcache_free(svc.ccache);
 	stats_free(svc.stats);

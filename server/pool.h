@@ -38,6 +38,7 @@ struct job {
 	bool has_client_id;         /* the call named its client (drc.h) */
 	uint64_t client_id;         /* ... this one */
 	struct sockaddr_storage peer_sa; /* the connection's peer (exports' allow lists) */
+	uint64_t conn_id;           /* the connection's id (peers.h) */
 	char *rec;                  /* the whole record (owned; freed once decoded) */
 	const char *args;           /* into rec */
 	size_t args_len;

@@ -9,6 +9,8 @@
 
 #include "chunkcache.h"
 #include "chunkidx.h"
+#include "peers.h"
+#include "pool.h"
 #include "proc.h"
 
 _Static_assert(CHUNKIDX_HASH_LEN == sizeof(br_chunk_hash), "hash size");
@@ -128,4 +130,83 @@ int proc_read_chunk(struct call *c, void *args, void *res)
 	r->br_read_chunk_res_u.data.data_len = (u_int)len;
 	r->br_read_chunk_res_u.data.data_val = data;
 	return 0;
+}
+
+/* ---- READ_CHUNK2 and PEER_REGISTER: chunks that may come from a peer
+ * (peers.h). */
+
+/* Whether a->hash is chunk a->idx of the file's current version, as the
+ * index vouches (no disk read): what sending the caller elsewhere needs. */
+static bool chunk_vouched(struct service *svc, int fd, const br_read_chunk2_args *a)
+{
+	return chunkidx_chunk_current(svc->chunks, fd, a->idx,
+				      (const unsigned char *)a->hash, a->file_version) == 1;
+}
+
+/* Send the caller to a peer for the chunk: true when *r is filled so. */
+static bool route_to_peer(struct call *c, int fd, const br_read_chunk2_args *a,
+			  br_chunk_src *r)
+{
+	struct peers *p = c->svc->peers;
+
+	if (!p || !(a->flags & BR_RC_PEERS) || !chunk_vouched(c->svc, fd, a))
+		return false;
+	if (!peers_route(p, c->job->conn_id, c->peer, (const unsigned char *)a->hash,
+			 a->failed.failed_len ? a->failed.failed_val : NULL,
+			 a->flags & BR_RC_LACKED, &r->br_chunk_src_u.peer))
+		return false;
+	r->from = BR_FROM_PEER;
+	return true;
+}
+
+int proc_read_chunk2(struct call *c, void *args, void *res)
+{
+	br_read_chunk2_args *a = args;
+	br_read_chunk2_res *r = res;
+	br_read_chunk_args ra = { .fh = a->fh, .idx = a->idx,
+				  .file_version = a->file_version };
+	br_chunk_data *d = &r->br_read_chunk2_res_u.ok.br_chunk_src_u.data;
+	void *data = NULL;
+	size_t len = 0;
+	int fd, rc;
+
+	if (!c->svc->chunks)
+		return -EOPNOTSUPP;
+	fd = open_for_reading(c, &a->fh);
+	if (fd < 0)
+		return fd;
+	if (route_to_peer(c, fd, a, &r->br_read_chunk2_res_u.ok)) {
+		call_close_quiet(fd);
+		return 0;
+	}
+	memcpy(ra.hash, a->hash, sizeof(ra.hash));
+	rc = read_chunk(c->svc, fd, &ra, &data, &len);
+	call_close_quiet(fd);
+	if (rc < 0)
+		return rc;
+	if (c->svc->peers && (a->flags & BR_RC_PEERS))
+		peers_served(c->svc->peers, c->job->conn_id, (const unsigned char *)a->hash,
+			     data, len);
+	r->br_read_chunk2_res_u.ok.from = BR_FROM_SERVER;
+	d->enc = BR_ENC_RAW;
+	d->len = (u_int)len;
+	d->data.data_len = (u_int)len;
+	d->data.data_val = data;
+	return 0;
+}
+
+/* Only root of a client (an unsquashed AUTH_SYS uid 0 from a reserved
+ * port, or MUNGE's) may offer a peer service: an ordinary user could not
+ * serve wrong bytes (they are checked) but could make nodes wait on it. */
+int proc_peer_register(struct call *c, void *args, void *res)
+{
+	br_peer_register_args *a = args;
+
+	(void)res;
+	if (!c->svc->peers)
+		return -EOPNOTSUPP;
+	if (c->job->flavor == RPC_AUTH_NONE || c->job->cred.uid != 0)
+		return -EPERM;
+	return peers_register(c->svc->peers, c->job->conn_id, c->peer, a->port,
+			      (const unsigned char *)a->key);
 }

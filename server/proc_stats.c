@@ -7,6 +7,7 @@
 
 #include "chunkcache.h"
 #include "chunkidx.h"
+#include "peers.h"
 #include "chunkscan.h"
 #include "proc.h"
 #include "stats.h"
@@ -33,7 +34,7 @@ static void proc_entry(const struct stats *st, uint32_t proc, br_proc_stats *e)
 
 /* ---- named counters (BR_STATS_COUNTERS) */
 
-#define NAMED_MAX 32            /* room in the reply; raise with new names */
+#define NAMED_MAX 48            /* room in the reply; raise with new names */
 _Static_assert(NAMED_MAX <= BR_STATS_COUNTERS_MAX, "named counters bound");
 
 static void counter(br_stats_ext_ok *ok, const char *name, uint64_t v)
@@ -91,6 +92,16 @@ static void named_counters(const struct service *svc, br_stats_ext_ok *ok)
 		counter(ok, "watch_dropped_total", ws.dropped);
 		counter(ok, "watched_objects", ws.watched);
 		counter(ok, "callback_clients", ws.clients);
+	}
+	if (svc->peers) {               /* peer fan-out (peers.h) */
+		struct peers_stats ps;
+
+		peers_get_stats(svc->peers, &ps);
+		counter(ok, "peer_services", ps.registered);
+		counter(ok, "peer_redirects_total", ps.sent_to_peer);
+		counter(ok, "peer_failures_total", ps.peer_failures);
+		counter(ok, "peer_server_chunks_total", ps.served_chunks);
+		counter(ok, "peer_server_bytes_total", ps.served_bytes);
 	}
 }
 

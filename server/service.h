@@ -20,6 +20,7 @@ struct chunkidx;
 struct chunkcache;
 struct stats;
 struct watch;
+struct peers;
 struct openstate;
 struct orphans;
 
@@ -52,6 +53,7 @@ struct service {
 	uint64_t instance;              /* random per start, announced by HELLO */
 	struct stats *stats;            /* counters (stats.h); NULL: none kept */
 	struct watch *watch;            /* callbacks (watch.h); NULL: none */
+	struct peers *peers;            /* peer fan-out (peers.h); NULL: off */
 	enum bench_who bench_disk;      /* --bench-disk: who may run BENCH_DISK */
 };
 

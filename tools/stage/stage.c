@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "log.h"
 #include "stage_int.h"
 #include "util.h"
 #include "xalloc.h"
@@ -152,6 +153,27 @@ static int connect_mount(struct smount *m, char *err, size_t len)
 	return rc;
 }
 
+/* Fan-out as the mount does it (its control file says): the chunks this
+ * stage fetches are served to other nodes staging the same set, and come
+ * from them where the server says (bramble_peers_start).  Without it the
+ * stage still works, from the server alone. */
+static void start_peers(struct smount *m, const char *cache_dir)
+{
+	char *port = bramble_ctl_value(m->t.ctl, BRAMBLE_CTL_KEY_PEERS);
+	unsigned char key[BRAMBLE_PEER_KEY_LEN];
+	long p = port ? strtol(port, NULL, 10) : 0;
+	int rc = 0;
+
+	free(port);
+	if (p <= 0 || p > 65535)
+		return;
+	rc = bramble_peers_node_key(cache_dir, key);
+	if (rc == 0)
+		rc = bramble_peers_join(m->b, (uint16_t)p, key);
+	if (rc < 0)
+		log_info("staging from the server alone: peer fan-out: %s", strerror(-rc));
+}
+
 struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, size_t len)
 {
 	struct smount *m;
@@ -186,7 +208,6 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 	dir = s->o->cache_dir ? xstrdup(s->o->cache_dir) :
 	      bramble_ctl_value(m->t.ctl, BRAMBLE_CTL_KEY_CACHE_DIR);
 	m->sc = cache_for(s, dir ? dir : BRAMBLE_CACHE_DIR, err, len);
-	free(dir);
 	if (!m->sc || connect_mount(m, err, len) < 0 ||
 	    bramble_reader_new(m->b, m->sc->cache,
 			       &(struct bramble_reader_opts){ .threads = 16 }, &m->rd) < 0) {
@@ -195,8 +216,13 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 		bramble_free(m->b);
 		target_release(&m->t);
 		free(m);
+		free(dir);
 		return NULL;
 	}
+	/* (bramblefs serves from its own cache: not from another --cache-dir) */
+	if (!s->o->cache_dir)
+		start_peers(m, dir ? dir : BRAMBLE_CACHE_DIR);
+	free(dir);
 	s->mounts = xrealloc(s->mounts, (s->nmounts + 1) * sizeof(*s->mounts));
 	s->mounts[s->nmounts++] = m;
 	return m;
