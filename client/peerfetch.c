@@ -188,7 +188,7 @@ ssize_t peerfetch_chunk(struct peerfetch *f, const br_peer_ref *ref,
 
 		n = check_chunk(d, ref, hash, buf, cap);
 		if (n == -EIO)
-			log_warn_rl("a peer sent bytes that are not chunk it was asked for: "
+			log_warn_rl("a peer sent bytes that are not the chunk it was asked for: "
 				    "routed around");
 		else if (n >= 0 && store)
 			peerstore_done(store, hash, d->enc, d->len, d->data.data_val,

@@ -26,11 +26,16 @@
 #include "bramble_cache.h"
 #include "proto.h"
 
-/* How long a service waits for a chunk this process is still fetching,
- * and how long a fetcher waits for a peer's answer (longer: the peer may
- * be waiting that long itself). */
-#define PEERS_SERVE_WAIT_MS 1500
-#define PEERS_FETCH_WAIT_MS 3000
+/* How long a service waits for a chunk its node is still fetching, and
+ * how long a fetcher waits for a peer's answer (longer: the peer may be
+ * waiting that long itself).  Generous: on a saturated link a node's
+ * chunk arrives only after the dozen it asked for before (16 x 1 MiB at
+ * 200 Mbit/s is 0.7 s), and the node sent here waits for it in any case;
+ * a peer that died answers at once (its socket is closed), so only a
+ * stalled one costs the whole wait, once, before the server passes it
+ * over (PEERS_BAD_NS). */
+#define PEERS_SERVE_WAIT_MS 5000
+#define PEERS_FETCH_WAIT_MS 6000
 #define PEERS_RAM_DEFAULT (64u << 20)
 
 struct peerstore;

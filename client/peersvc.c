@@ -40,6 +40,10 @@ struct peersvc {
 	int conns[MAX_CONNS];           /* live connection fds; -1: free slot */
 	unsigned int nconns;
 	bool stopping;
+	/* BRAMBLE_TEST_PEER_CORRUPT=1 in the environment: every chunk served
+	 * has one byte flipped -- a lying peer, for the tests that prove
+	 * the others never keep its bytes. */
+	bool corrupt;
 	uint64_t chunks, bytes, refused;
 };
 
@@ -130,6 +134,8 @@ static void answer(struct svc_conn *sc, const br_peer_chunk_args *a, br_peer_chu
 	rc = find_chunk(v, (const unsigned char *)a->hash, a->flags & BR_RC_ZSTD,
 			&r->br_peer_chunk_res_u.data);
 	r->status = rc == 0 ? BR_OK : br_stat_from_errno(-rc);
+	if (rc == 0 && v->corrupt && r->br_peer_chunk_res_u.data.data.data_len)
+		r->br_peer_chunk_res_u.data.data.data_val[0] ^= 1;
 	if (rc == 0) {
 		__atomic_add_fetch(&v->chunks, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&v->bytes, r->br_peer_chunk_res_u.data.data.data_len,
@@ -288,6 +294,10 @@ int peersvc_start(const struct sockaddr *addr, socklen_t addrlen,
 		return rc;
 	}
 	memcpy(v->key, key, sizeof(v->key));
+	v->corrupt = getenv("BRAMBLE_TEST_PEER_CORRUPT") &&
+		     !strcmp(getenv("BRAMBLE_TEST_PEER_CORRUPT"), "1");
+	if (v->corrupt)
+		log_warn("BRAMBLE_TEST_PEER_CORRUPT=1: this node serves wrong bytes to peers");
 	v->store = store;
 	v->cache = cache;
 	for (unsigned int i = 0; i < MAX_CONNS; i++)
