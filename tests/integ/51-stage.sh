@@ -23,8 +23,8 @@ stats() { "$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$T/$1.json" || fail "stats
 calls() {
 	python3 -c 'import json, sys
 a, b = (json.load(open(f))["procedures"] for f in sys.argv[1:3])
-n = sys.argv[3]
-print(b.get(n, {}).get("calls", 0) - a.get(n, {}).get("calls", 0))' "$T/$1.json" "$T/$2.json" "$3"
+n = [sys.argv[3]] + (["READ_CHUNK2"] if sys.argv[3] == "READ_CHUNK" else [])
+print(sum(b.get(p, {}).get("calls", 0) - a.get(p, {}).get("calls", 0) for p in n))' "$T/$1.json" "$T/$2.json" "$3"
 }
 owner_chunks() {   # owner_chunks CACHEDIR OWNER: chunks pinned by OWNER
 	"$BRAMBLE" cache --dir "$1" ls --json >"$T/ls.json" || fail "cache ls"

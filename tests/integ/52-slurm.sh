@@ -73,8 +73,7 @@ MNT=$T/mnt
 [ "$(cat "$MNT/env/bin/tool.py")" = 'print("hi")' ] || fail "the mount does not show the export"
 
 chunk_calls() {
-	"$BRAMBLE" stats --json "127.0.0.1:$PORT" |
-		python3 -c 'import json, sys; print(json.load(sys.stdin)["procedures"]["READ_CHUNK"]["calls"])'
+	br_calls READ_CHUNK
 }
 # pins_of OWNER: "CHUNKS BYTES" pinned by OWNER in the node cache ("0 0": none)
 pins_of() {

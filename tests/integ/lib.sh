@@ -137,9 +137,14 @@ br_stats_delta() {
 	python3 - "$@" <<'EOF' || fail "counters: see above"
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
+def calls(d, proc):
+    n = d["procedures"].get(proc, {}).get("calls", 0)
+    # one chunk from the server either way: READ_CHUNK, or READ_CHUNK2
+    # (compressed chunks, peers) where client and server speak it
+    return n + (calls(d, "READ_CHUNK2") if proc == "READ_CHUNK" else 0)
 def val(d, name):
     if name.endswith(".calls"):
-        return d["procedures"].get(name[:-6], {}).get("calls", 0)
+        return calls(d, name[:-6])
     if name == "disk.read_bytes":
         return d["disk"]["read_bytes"]
     return d["counters"][name]
@@ -268,10 +273,13 @@ br_umount() {
 }
 
 # br_calls PROC: how many PROC calls the server has answered so far (its
-# counters, `bramble stats --json`, read as the ordinary user).
+# counters, `bramble stats --json`, read as the ordinary user).  READ_CHUNK
+# counts READ_CHUNK2 too, as br_stats_delta does.
 br_calls() {
 	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" |
 		python3 -c 'import json, sys
-print(json.load(sys.stdin)["procedures"].get(sys.argv[1], {}).get("calls", 0))' "$1" ||
+p = json.load(sys.stdin)["procedures"]
+n = lambda proc: p.get(proc, {}).get("calls", 0)
+print(n(sys.argv[1]) + (n("READ_CHUNK2") if sys.argv[1] == "READ_CHUNK" else 0))' "$1" ||
 		fail "bramble stats --json"
 }
