@@ -84,6 +84,9 @@
  * sent, held back, let go by the timer; SETATTRs deferred behind the
  * writes and merged (struct wb_stats, fuse/wb.h). */
 #define BRAMBLE_CTL_PREFIX_WB "wb."
+/* Peer fan-out (struct bramble_peer_stats): chunks from peers, failures,
+ * chunks served to other nodes. */
+#define BRAMBLE_CTL_PREFIX_PEER "peer."
 
 /* The counter group prefixes above, NULL-terminated. */
 extern const char *const bramble_ctl_prefixes[];

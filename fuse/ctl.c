@@ -82,6 +82,17 @@ static void ctl_add_chunks(struct bfs *fs, struct buf *out)
 
 	if (!fs->chunks)
 		return;  /* cache=off */
+	if (chunkfs_peer_port(fs->chunks)) {
+		struct bramble_peer_stats ps;
+
+		bramble_peers_get_stats(fs->cl, &ps);
+		KV(BRAMBLE_CTL_PREFIX_PEER, ps, from_peers);
+		KV(BRAMBLE_CTL_PREFIX_PEER, ps, from_peers_bytes);
+		KV(BRAMBLE_CTL_PREFIX_PEER, ps, failures);
+		KV(BRAMBLE_CTL_PREFIX_PEER, ps, served);
+		KV(BRAMBLE_CTL_PREFIX_PEER, ps, served_bytes);
+		KV(BRAMBLE_CTL_PREFIX_PEER, ps, refused);
+	}
 	chunkfs_stats(fs->chunks, &rd, &cs);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, reads);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, bytes_read);

@@ -67,6 +67,8 @@ br_stats_snap "$T/s2"
 br_stats_delta "$T/s1" "$T/s2" "peer_redirects_total >= 17" "peer_server_bytes_total == 0" \
 	"peer_failures_total == 0" "now:peer_services >= 3"
 same env1 2
+served=$(sed -n 's/^peer\.served=//p' "$T/n1/.bramble")
+[ "${served:-0}" -ge 17 ] || fail "node 1's counters say it served ${served:-no} chunks"
 
 # ---- a lying node: node 3 fetches env2 first, node 1 is sent to it
 "$BRAMBLE" stage -q "$T/n3/env2" || fail "stage on node 3"
