@@ -14,6 +14,7 @@
  * in cacheverify.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,30 @@ int cachedisk_read_verify(struct bramble_cache *c, const unsigned char *hash, vo
 	return rc;
 }
 
+/* BRAMBLE_TEST_CACHE_WRITE_MBS=N in the environment: chunk writes of this
+ * process go at N MB/s at most, all together, as to a Pi's SD card -- a
+ * slow node for the fan-out benchmark (tests/bench/fanout.sh). */
+static void slow_disk(size_t len)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t free_at;
+	const char *e = getenv("BRAMBLE_TEST_CACHE_WRITE_MBS");
+	int64_t mbs = e ? strtoll(e, NULL, 10) : 0, now, until;
+
+	if (mbs <= 0)
+		return;
+	pthread_mutex_lock(&mu);
+	now = now_ns();
+	until = BR_MAX(free_at, now) + (int64_t)len * 1000 / mbs;
+	free_at = until;
+	pthread_mutex_unlock(&mu);
+	if (until > now) {
+		struct timespec ts = { (until - now) / 1000000000, (until - now) % 1000000000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Write data to a new DIR/tmp/<pid>.<n>; its name into name. */
 static int write_tmp(struct bramble_cache *c, const void *data, size_t len,
 		     char name[RELPATH_MAX])
@@ -106,6 +131,7 @@ static int write_tmp(struct bramble_cache *c, const void *data, size_t len,
 	if (fd < 0)
 		return -errno;
 	rc = write_all(fd, data, len);
+	slow_disk(len);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0) {

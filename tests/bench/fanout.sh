@@ -27,7 +27,10 @@
 # ("2 4 8"), FANOUT_RATES ("1gbit 200mbit"), FANOUT_BIG_MB (200),
 # FANOUT_DIR (/tmp/bramble-fanout), FANOUT_COMPRESS ("auto off" if the
 # server has --compress), FANOUT_SERVER_ARGS (more brambled options, e.g.
-# --no-peers for the figures without fan-out).
+# --no-peers for the figures without fan-out), FANOUT_FAULTS ("kill slow";
+# "" for none: for the largest N, one node killed halfway, or writing its
+# node cache at SD-card speed, and the others' time against undisturbed
+# runs: target <= 1.1x).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=${BRAMBLE_BUILD:-$HERE/../../build}
@@ -36,6 +39,7 @@ NS=${FANOUT_NS:-2 4 8}
 RATES=${FANOUT_RATES:-1gbit 200mbit}
 BIG_MB=${FANOUT_BIG_MB:-200}
 W=${FANOUT_DIR:-/tmp/bramble-fanout}
+FANOUT_FAULTS=${FANOUT_FAULTS-kill slow}
 NET=10.89.0
 PORT=24050
 MAXN=0
@@ -150,17 +154,23 @@ mount_node() { # I: an empty node cache each time
 	nsenter --mount="$W/mntns/n$1" --net=/run/netns/"fob-n$1" "$bramblefs" "$NET.1:/" "$W/clusterfs" \
 		-o "port=$PORT,allow_other,_netdev,cache_dir=$W/cache-n$1,cache_size=4G" >>"$W/log/n$1.log" 2>&1
 }
-umount_node() { nsenter --mount="$W/mntns/n$1" fusermount3 -u "$W/clusterfs" 2>/dev/null; }
-stage_node() { # I: as the Prolog does it (root, for the job's user)
-	nsenter --mount="$W/mntns/n$1" --net=/run/netns/"fob-n$1" env SLURM_JOB_UID="$USER_UID" \
-		SLURM_JOB_GID="$USER_GID" SLURM_JOB_ID=$((100 + $1)) "$bramble" stage -q "$W/clusterfs/env" ||
-		echo "fanout: stage failed on n$1" >&2
+umount_node() { nsenter --mount="$W/mntns/n$1" fusermount3 -uz "$W/clusterfs" 2>/dev/null; }
+stage_node() { # I [ENV...]: as the Prolog does it (root, for the job's user); its end in end-nI
+	local i=$1
+	shift
+	nsenter --mount="$W/mntns/n$i" --net=/run/netns/"fob-n$i" env SLURM_JOB_UID="$USER_UID" \
+		SLURM_JOB_GID="$USER_GID" SLURM_JOB_ID=$((100 + i)) "$@" "$bramble" stage -q "$W/clusterfs/env" ||
+		echo "fanout: stage failed on n$i" >&2
+	date +%s.%N >"$W/end-n$i"
 }
 tx() { ip netns exec fob-srv cat /sys/class/net/eth0/statistics/tx_bytes; }
 
-# run COMPRESS I... -> "seconds txratio"
+# run COMPRESS I... -> "seconds txratio others": others is the time of all
+# but the last node, when FAULT (slow, kill) made that one a bad node:
+#   slow: its node cache writes at 20 MB/s (a Pi's SD card);
+#   kill: its mount and stage are killed (-9) after KILL_AFTER seconds.
 run() {
-	local c=$1 i t0 s e
+	local c=$1 i t0 s e last=${*: -1}
 	shift
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
@@ -169,16 +179,62 @@ run() {
 	local pids=()
 	t0=$(tx)
 	s=$(date +%s.%N)
-	for i in "$@"; do stage_node "$i" & pids+=($!); done
+	rm -f "$W"/end-n*
+	for i in "$@"; do
+		if [ "${FAULT:-}" = slow ] && [ "$i" = "$last" ]; then
+			stage_node "$i" BRAMBLE_TEST_CACHE_WRITE_MBS=20 &
+		elif [ "${FAULT:-}" = kill ] && [ "$i" = "$last" ]; then
+			stage_node "$i" 2>>"$W/log/killed.log" &
+		else
+			stage_node "$i" &
+		fi
+		pids+=($!)
+	done
+	if [ "${FAULT:-}" = kill ]; then
+		sleep "$KILL_AFTER"
+		pkill -9 -P "${pids[-1]}"
+		pkill -9 -f "cache_dir=$W/cache-n$last,"
+	fi
 	wait "${pids[@]}"
 	e=$(date +%s.%N)
-	echo "$e $s $(tx) $t0 $TREE" | awk '{ printf "%.2f %.2f\n", $1 - $2, ($3 - $4) / $5 }'
+	local others=$s
+	for i in "$@"; do
+		[ -n "${FAULT:-}" ] && [ "$i" = "$last" ] && continue
+		others=$(awk -v a="$others" -v b="$(cat "$W/end-n$i")" 'BEGIN { print (b > a) ? b : a }')
+	done
+	echo "$e $s $(tx) $t0 $TREE $others" | awk '{ printf "%.2f %.2f %.2f\n", $1 - $2, ($3 - $4) / $5, $6 - $2 }'
+	# the server's counters of the last run of each size, for a look
+	ip netns exec fob-n1 "$bramble" stats --json "$NET.1:$PORT" >"$W/log/stats-$#.json" 2>/dev/null
 	for i in "$@"; do umount_node "$i"; done
 	stop_server
 }
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) m = a[(NR + 1) / 2]; else m = (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.2f [%.2f-%.2f]", m, a[1], a[NR] }'; }
 med() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# faults RATE UNDISTURBED: for the largest N, the others' time with one
+# bad node (FANOUT_FAULTS: slow, kill) against undisturbed runs, alternating
+faults() {
+	local f r t o und="" bad="" m1 m2 ratio
+	[ -n "$FANOUT_FAULTS" ] || return 0
+	KILL_AFTER=$(awk -v t="$2" 'BEGIN { printf "%.1f", t / 2 }')
+	echo
+	printf '| %s nodes, one of them | undisturbed, s | the others, s | ratio |\n' "$MAXN"
+	printf '|---|---|---|---|\n'
+	for f in $FANOUT_FAULTS; do
+		und="" bad=""
+		for r in $(seq "$RUNS"); do
+			read -r t _ _ < <(FAULT= run auto $(seq "$MAXN")); und="$und $t"
+			read -r _ _ o < <(FAULT=$f run auto $(seq "$MAXN")); bad="$bad $o"
+		done
+		m1=$(echo "$und" | med) m2=$(echo "$bad" | med)
+		ratio=$(awk -v a="$m2" -v b="$m1" 'BEGIN { printf "%.2f", a / b }')
+		printf '| %s | %s | %s | %s |\n' \
+			"$([ "$f" = kill ] && echo "killed after ${KILL_AFTER} s" || echo "writing its cache at 20 MB/s")" \
+			"$(echo "$und" | median)" "$(echo "$bad" | median)" "$ratio"
+		echo "$1 N=$MAXN, one node $f: the others take ${ratio}x the undisturbed time, target <= 1.1: $(awk -v r="$ratio" 'BEGIN { print (r <= 1.1) ? "met" : "MISSED" }')" >>"$W/targets"
+	done
+}
 
 echo "## fan-out: $FILES files, $((TREE / 1000000)) MB; $RUNS rounds; nodes staging as the Prolog does"
 for rate in $RATES; do
@@ -195,11 +251,11 @@ for rate in $RATES; do
 			one="" all="" tx1="" txn=""
 			for r in $(seq "$RUNS"); do
 				if [ $((r % 2)) = 1 ]; then
-					read -r t x < <(run "$c" 1); one="$one $t"; tx1="$tx1 $x"
-					read -r t x < <(run "$c" $(seq "$n")); all="$all $t"; txn="$txn $x"
+					read -r t x _ < <(run "$c" 1); one="$one $t"; tx1="$tx1 $x"
+					read -r t x _ < <(run "$c" $(seq "$n")); all="$all $t"; txn="$txn $x"
 				else
-					read -r t x < <(run "$c" $(seq "$n")); all="$all $t"; txn="$txn $x"
-					read -r t x < <(run "$c" 1); one="$one $t"; tx1="$tx1 $x"
+					read -r t x _ < <(run "$c" $(seq "$n")); all="$all $t"; txn="$txn $x"
+					read -r t x _ < <(run "$c" 1); one="$one $t"; tx1="$tx1 $x"
 				fi
 			done
 			m1=$(echo "$one" | med) mn=$(echo "$all" | med) mx=$(echo "$txn" | med)
@@ -212,6 +268,7 @@ for rate in $RATES; do
 			echo "$rate compress=$c N=$n: server sent ${mx}x the tree, target <= 1.1: $(awk -v r="$mx" 'BEGIN { print (r <= 1.1) ? "met" : "MISSED" }')" >>"$W/targets"
 		done
 	done
+	faults "$rate" "$mn"
 	echo
 	cat "$W/targets"
 done

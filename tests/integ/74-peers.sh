@@ -82,6 +82,12 @@ same env2 1
 grep -q "not the chunk it was asked for: routed around" "$T/lie.err" ||
 	fail "no word about the wrong bytes: $(cat "$T/lie.err")"
 
+# ---- a cold read through a mount fans out too: node 2 reads a file node 1
+# staged (nodes 1 and 3 have it; node 3's bytes are wrong and dropped)
+as_user cmp "$EXPORT/env2/model.bin" "$T/n2/env2/model.bin" || fail "node 2 reads env2/model.bin wrong"
+got=$(sed -n 's/^peer\.from_peers=//p' "$T/n2/.bramble")
+[ "${got:-0}" -ge 1 ] || fail "node 2's read took nothing from its peers (peer.from_peers=${got:-none})"
+
 # ---- a stalled node: node 2 fetches env3, stops; node 1 is routed around
 "$BRAMBLE" stage -q "$T/n2/env3" || fail "stage on node 2"
 PID2=$(sed -n 's/^pid=//p' "$T/n2/.bramble")
