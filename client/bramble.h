@@ -89,7 +89,7 @@ struct bramble_opts {
 	/* HELLO: capabilities (BRAMBLE_CAP_*) this client uses, those it
 	 * cannot work without (a server lacking one is refused), and a name
 	 * for the server's log ("bramblefs 0.1.0"; borrowed during _new). */
-	uint64_t caps;
+	uint64_t caps;             /* default: BRAMBLE_CAP_CHUNK_ZSTD */
 	uint64_t need;
 	const char *client_name;
 	/* Authentication of calls with credentials (BRAMBLE_AUTH_*), and
@@ -464,6 +464,32 @@ ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 			   const struct bramble_fh *fh, uint32_t idx,
 			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
 			   uint64_t version, void *buf, size_t size);
+
+/* How a chunk travelled (bramble_read_chunk_ex).  A server announcing
+ * BRAMBLE_CAP_CHUNK_ZSTD is asked with READ_CHUNK2 and may answer a
+ * zstd frame (when the client put BRAMBLE_CAP_CHUNK_ZSTD in
+ * bramble_opts.caps: bramblefs -o compress=off leaves it out); others
+ * with READ_CHUNK, raw.  Either way the chunk returned is the decoded,
+ * checked bytes. */
+#define BRAMBLE_ENC_RAW 0
+#define BRAMBLE_ENC_ZSTD 1
+struct bramble_chunk_wire {
+	int enc;                   /* BRAMBLE_ENC_* as received */
+	size_t wire_len;           /* chunk bytes received (encoded) */
+	/* Set keep (in) to be handed the encoded bytes as received, in
+	 * bytes (malloc'd: the caller frees; NULL on failure or without
+	 * keep): what a peer passes on unchanged. */
+	bool keep;
+	void *bytes;
+};
+/* bramble_read_chunk, telling how the chunk came in *wire (NULL: not
+ * wanted).  Also -EBADMSG: an encoding that does not decode to the
+ * chunk's length (chunkcodec.h). */
+ssize_t bramble_read_chunk_ex(struct bramble *b, const struct bramble_cred *cr,
+			      const struct bramble_fh *fh, uint32_t idx,
+			      const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			      uint64_t version, void *buf, size_t size,
+			      struct bramble_chunk_wire *wire);
 
 /* ---- TREE: a whole directory tree's metadata in few round trips (the
  * server announces BRAMBLE_CAP_TREE; bramble_prot.x has the details).

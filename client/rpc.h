@@ -84,4 +84,16 @@ void rpc_fh_arg(br_fh *w, const struct bramble_fh *fh);
 void rpc_fh_out(struct bramble_fh *out, const br_fh *w);
 void rpc_attr_out(struct stat *st, const br_attr *a);
 
+/* ---- READ_CHUNK2 (calls_data.c): the call alone, for whoever decides
+ * what to do with its answer (a chunk from the server, or a peer to ask:
+ * chunkcodec_decode() turns BR_FROM_SERVER data into the chunk).  flags:
+ * BR_RC_*; failed: a peer that failed this chunk (NULL: none).  On 0, *r
+ * holds an BR_OK reply (the caller xdr_free()s it with
+ * xdr_br_read_chunk2_res); -errno otherwise (status included). */
+int bramble_read_chunk2_call(struct bramble *b, const struct bramble_cred *cr,
+			     const struct bramble_fh *fh, uint32_t idx,
+			     const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			     uint64_t version, unsigned int flags,
+			     const br_peer_addr *failed, br_read_chunk2_res *r);
+
 #endif

@@ -153,6 +153,24 @@ static void update_io(struct conn *c)
 		ev_io_stop(loop, &c->ww);
 }
 
+/* The socket took w bytes: while replies were backed up behind it, that
+ * is the link's drain (conn.h). */
+static void link_took(struct conn *c, size_t w)
+{
+	int64_t now;
+
+	if (!c->backlog_ns)
+		return;
+	now = now_ns();
+	c->drain_bytes += w;
+	c->drain_ns += (uint64_t)(now - c->backlog_ns);
+	c->backlog_ns = now;
+	if (c->drain_bytes >= CONN_LINK_WINDOW && c->drain_ns > 0) {
+		c->link_bps = (uint64_t)((double)c->drain_bytes * 1e9 / (double)c->drain_ns);
+		c->drain_bytes = c->drain_ns = 0;
+	}
+}
+
 /* Write as much output as the socket takes. */
 static void flush(struct conn *c)
 {
@@ -169,13 +187,17 @@ static void flush(struct conn *c)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!c->backlog_ns)
+					c->backlog_ns = now_ns();
 				break;
+			}
 			log_debug("write to %s: %s", c->peer, strerror(errno));
 			conn_close(c);
 			return;
 		}
 		c->last_active = ev_now(c->set->loop);
+		link_took(c, (size_t)w);
 		while (w > 0) {
 			struct job *j = c->out_head;
 			size_t left = j->reply.len - j->sent;
@@ -192,6 +214,8 @@ static void flush(struct conn *c)
 			c->inflight--;
 		}
 	}
+	if (!c->out_head)
+		c->backlog_ns = 0;      /* ran dry: the link waits for us */
 }
 
 /* Queue a reply record (the job owns it); flush_cb writes it before the
@@ -459,6 +483,7 @@ static void handle_record(struct conn *c)
 		j->args = rec + args_off;
 		j->args_len = call.args_len;
 		j->t0_ns = now_ns();
+		j->link_bps = c->link_bps;
 		/* Two thread hops cost more than a cheap call itself. */
 		if (!dispatch_inline(c->set->svc, j)) {
 			pool_submit(c->set->pool, j);

@@ -40,7 +40,7 @@ proc_fn proc_read, proc_write, proc_commit, proc_open, proc_close,
 proc_fn proc_hello;
 proc_fn proc_lock, proc_testlock;
 proc_fn proc_stats;              /* proc_stats.c */
-proc_fn proc_chunkmap, proc_chunkmap_known, proc_read_chunk;
+proc_fn proc_chunkmap, proc_chunkmap_known, proc_read_chunk, proc_read_chunk2;
 proc_fn proc_tree;               /* proc_tree.c */
 proc_fn proc_bench_net, proc_bench_disk;  /* proc_bench.c */
 /* STATS's reply XDR routine (dispatch.c's table): res is a

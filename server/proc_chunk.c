@@ -1,14 +1,17 @@
-/* proc_chunk.c - CHUNKMAP and READ_CHUNK: the chunk index (chunkidx.h) on
- * the wire.  Both read the file's contents, so both open it as the caller
+/* proc_chunk.c - CHUNKMAP, READ_CHUNK and READ_CHUNK2: the chunk index
+ * (chunkidx.h) on the wire, chunks maybe compressed (chunkzip.h).  Both read the file's contents, so both open it as the caller
  * (read permission is checked by the kernel) and run in a pool worker,
  * never in the loop: hashing a file reads all of it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "chunkcache.h"
 #include "chunkidx.h"
+#include "chunkzip.h"
+#include "pool.h"
 #include "proc.h"
 
 _Static_assert(CHUNKIDX_HASH_LEN == sizeof(br_chunk_hash), "hash size");
@@ -72,48 +75,105 @@ int proc_chunkmap_known(struct call *c, void *args, void *res)
 	return chunkmap(c, args, res, true);
 }
 
+/* Whether the index vouches that the version the client names is the
+ * file's current one and has a->hash at a->idx: 1 yes, 0 the disk must
+ * decide (by the bytes), or -errno (-ESTALE...).  Without a hot-chunk
+ * cache nothing needs vouching: 0. */
+static int chunk_vouched(struct service *svc, int fd, const br_read_chunk_args *a)
+{
+	if (!chunkcache_enabled(svc->ccache))
+		return 0;
+	return chunkidx_chunk_current(svc->chunks, fd, a->idx,
+				      (const unsigned char *)a->hash, a->file_version);
+}
+
 /* Chunk a->idx from the hot-chunk cache or, on a miss, the disk (then
- * kept).  The cache answers only when the index vouches that the version
- * the client names is the file's current one and has that hash at idx;
- * otherwise the disk decides by the bytes, as without a cache, so a
- * stale version gets -ESTALE either way.  One disk read per chunk however
- * many readers ask for it at once (chunkcache.h). */
+ * kept): compressed when want_zstd and the cache has that form.  The
+ * cache answers only when the index vouched (vouched 1); otherwise the
+ * disk decides by the bytes, as without a cache, so a stale version gets
+ * -ESTALE either way.  One disk read per chunk however many readers ask
+ * for it at once (chunkcache.h). */
 static int read_chunk(struct service *svc, int fd, const br_read_chunk_args *a,
-		      void **data, size_t *len)
+		      int vouched, bool want_zstd, struct chunkcache_copy *out)
 {
 	const unsigned char *hash = (const unsigned char *)a->hash;
 	struct chunkcache_fill *fill = NULL;
+	void *data = NULL;
+	size_t len = 0;
 	int rc;
 
-	if (!chunkcache_enabled(svc->ccache)) {
-		chunkcache_count_miss(svc->ccache);     /* --cache-mem 0 */
-	} else {
-		rc = chunkidx_chunk_current(svc->chunks, fd, a->idx, hash,
-					    a->file_version);
-		if (rc < 0)
-			return rc;
-		if (rc == 1 && chunkcache_get(svc->ccache, hash, data, len, &fill) == 1)
-			return 0;
-		if (rc == 0)
-			chunkcache_count_miss(svc->ccache);
-	}
+	if (vouched == 1 &&
+	    chunkcache_get2(svc->ccache, hash, want_zstd, out, &fill) == 1)
+		return 0;
+	if (vouched != 1)
+		chunkcache_count_miss(svc->ccache);
 	rc = chunkidx_read_chunk(svc->chunks, fd, a->idx, hash, a->file_version,
-				 data, len);
+				 &data, &len);
 	/* Bytes read are checked against the hash: right for the cache even
 	 * when the index could not vouch for the version. */
 	if (fill)
-		chunkcache_fill_done(svc->ccache, fill, rc == 0 ? *data : NULL, *len);
+		chunkcache_fill_done(svc->ccache, fill, rc == 0 ? data : NULL, len);
 	else if (rc == 0 && svc->ccache)
-		chunkcache_put(svc->ccache, hash, *data, *len);
-	return rc;
+		chunkcache_put(svc->ccache, hash, data, len);
+	if (rc < 0)
+		return rc;
+	*out = (struct chunkcache_copy){ .data = data, .size = len, .len = len,
+					 .z = CHUNKCACHE_Z_UNTRIED };
+	return 0;
+}
+
+/* Make a raw chunk compressed when that pays (chunkzip.h), telling the
+ * cache what came of it so the next reader of the chunk is not charged
+ * again. */
+static void compress_chunk(struct service *svc, const unsigned char *hash,
+			   uint64_t link_bps, struct chunkcache_copy *c)
+{
+	void *z;
+	size_t zlen;
+
+	if (c->zstd || c->z == CHUNKCACHE_Z_NONE ||
+	    !chunkzip_should_try(svc->czip, link_bps))
+		return;
+	if (chunkzip_compress(svc->czip, c->data, c->len, &z, &zlen) == 0) {
+		chunkcache_set_zstd(svc->ccache, hash, NULL, 0);
+		return;
+	}
+	chunkcache_set_zstd(svc->ccache, hash, z, zlen);
+	free(c->data);
+	c->data = z;
+	c->size = zlen;
+	c->zstd = true;
+}
+
+/* The chunk's bytes for a reply, compressed when the client accepts it
+ * (BR_RC_ZSTD) and it pays: what READ_CHUNK2 answers from the server
+ * itself (BR_FROM_SERVER).  vouched: chunk_vouched()'s answer.  On
+ * success out->data is malloc'd (xdr_free frees it). */
+static int chunk_data_get(struct service *svc, int fd, const br_read_chunk_args *a,
+		   int vouched, unsigned int flags, uint64_t link_bps,
+		   br_chunk_data *out)
+{
+	bool zstd_ok = (flags & BR_RC_ZSTD) && chunkzip_enabled(svc->czip);
+	struct chunkcache_copy c;
+	int rc = read_chunk(svc, fd, a, vouched, zstd_ok, &c);
+
+	if (rc < 0)
+		return rc;
+	if (zstd_ok)
+		compress_chunk(svc, (const unsigned char *)a->hash, link_bps, &c);
+	chunkzip_count_sent(svc->czip, c.zstd, c.size, c.len);
+	out->enc = c.zstd ? BR_ENC_ZSTD : BR_ENC_RAW;
+	out->len = (u_int)c.len;
+	out->data.data_len = (u_int)c.size;
+	out->data.data_val = c.data;
+	return 0;
 }
 
 int proc_read_chunk(struct call *c, void *args, void *res)
 {
 	br_read_chunk_args *a = args;
 	br_read_chunk_res *r = res;
-	void *data = NULL;
-	size_t len = 0;
+	struct chunkcache_copy cc;
 	int fd, rc;
 
 	if (!c->svc->chunks)
@@ -121,11 +181,45 @@ int proc_read_chunk(struct call *c, void *args, void *res)
 	fd = open_for_reading(c, &a->fh);
 	if (fd < 0)
 		return fd;
-	rc = read_chunk(c->svc, fd, a, &data, &len);
+	rc = chunk_vouched(c->svc, fd, a);
+	if (rc >= 0)
+		rc = read_chunk(c->svc, fd, a, rc, false, &cc);
 	call_close_quiet(fd);
 	if (rc < 0)
 		return rc;
-	r->br_read_chunk_res_u.data.data_len = (u_int)len;
-	r->br_read_chunk_res_u.data.data_val = data;
+	chunkzip_count_sent(c->svc->czip, false, cc.size, cc.len);
+	r->br_read_chunk_res_u.data.data_len = (u_int)cc.size;
+	r->br_read_chunk_res_u.data.data_val = cc.data;
 	return 0;
+}
+
+/* READ_CHUNK2: READ_CHUNK's checks (the caller opens the file: read
+ * permission; the index vouches, or the bytes decide), then the answer
+ * from the server, maybe compressed.  Peers (BR_RC_PEERS, `failed') are
+ * not served: the answer always comes from the server, which the
+ * protocol allows. */
+int proc_read_chunk2(struct call *c, void *args, void *res)
+{
+	br_read_chunk2_args *a2 = args;
+	br_read_chunk2_res *r = res;
+	br_chunk_src *src = &r->br_read_chunk2_res_u.ok;
+	br_read_chunk_args a = { .fh = a2->fh, .idx = a2->idx,
+				 .file_version = a2->file_version };
+	int fd, rc;
+
+	if (!c->svc->chunks)
+		return -EOPNOTSUPP;
+	memcpy(a.hash, a2->hash, sizeof(a.hash));
+	fd = open_for_reading(c, &a.fh);
+	if (fd < 0)
+		return fd;
+	rc = chunk_vouched(c->svc, fd, &a);
+	if (rc >= 0) {
+		src->from = BR_FROM_SERVER;
+		rc = chunk_data_get(c->svc, fd, &a, rc, a2->flags,
+				    c->job ? c->job->link_bps : 0,
+				    &src->br_chunk_src_u.data);
+	}
+	call_close_quiet(fd);
+	return rc;
 }

@@ -8,6 +8,7 @@
 #include "chunkcache.h"
 #include "chunkidx.h"
 #include "chunkscan.h"
+#include "chunkzip.h"
 #include "proc.h"
 #include "stats.h"
 #include "util.h"
@@ -33,7 +34,7 @@ static void proc_entry(const struct stats *st, uint32_t proc, br_proc_stats *e)
 
 /* ---- named counters (BR_STATS_COUNTERS) */
 
-#define NAMED_MAX 32            /* room in the reply; raise with new names */
+#define NAMED_MAX 48            /* room in the reply; raise with new names */
 _Static_assert(NAMED_MAX <= BR_STATS_COUNTERS_MAX, "named counters bound");
 
 static void counter(br_stats_ext_ok *ok, const char *name, uint64_t v)
@@ -44,6 +45,28 @@ static void counter(br_stats_ext_ok *ok, const char *name, uint64_t v)
 	c = &ok->counters.counters_val[ok->counters.counters_len++];
 	c->name = xstrdup(name);
 	c->value = v;
+}
+
+/* Compressed chunks (chunkzip.h): what chunk replies cost on the wire
+ * against their size, and the codec. */
+static void zip_counters(const struct service *svc, const struct chunkcache_stats *cs,
+			 br_stats_ext_ok *ok)
+{
+	struct chunkzip_stats zs;
+
+	chunkzip_get_stats(svc->czip, &zs);
+	counter(ok, "chunk_wire_bytes_total", zs.wire_bytes);
+	counter(ok, "chunk_file_bytes_total", zs.file_bytes);
+	counter(ok, "chunk_sent_zstd_total", zs.sent_zstd);
+	counter(ok, "chunk_sent_raw_total", zs.sent_raw);
+	counter(ok, "chunk_compressed_total", zs.compressed);
+	counter(ok, "chunk_incompressible_total", zs.incompressible);
+	counter(ok, "chunk_zstd_skipped_slow_total", zs.skipped_slow);
+	counter(ok, "chunk_codec_in_bytes_total", zs.codec_in_bytes);
+	counter(ok, "chunk_codec_ns_total", zs.codec_ns);
+	counter(ok, "chunk_codec_bytes_per_second", zs.codec_bps);
+	counter(ok, "chunk_cache_zstd_entries", cs->zstd_entries);
+	counter(ok, "chunk_cache_zstd_bytes", cs->zstd_bytes);
 }
 
 /* The hot-chunk cache and the chunk index (whether many nodes reading
@@ -82,6 +105,7 @@ static void named_counters(const struct service *svc, br_stats_ext_ok *ok)
 		counter(ok, "chunk_scans_abandoned_total", ss.abandoned);
 	}
 	counter(ok, "chunk_stale_dropped_total", is.stale_dropped);
+	zip_counters(svc, &cs, ok);
 	if (svc->watch) {               /* callbacks (watch.h) */
 		struct watch_stats ws;
 
