@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chunkcodec.h"
+#include "log.h"
 #include "rpc.h"
 
 /* ---- data */
@@ -189,6 +190,19 @@ int bramble_chunkmap_known(struct bramble *b, const struct bramble_cred *cr,
 	return chunkmap(b, BRPROC_CHUNKMAP_KNOWN, cr, fh, first, max, hashes, out);
 }
 
+/* A chunk that failed its check: applications see EIO (fuse/ops.c), the
+ * log says what came. */
+static void log_bad_chunk(uint32_t idx, const br_chunk_data *d, ssize_t rc)
+{
+	const char *what = rc == -EBADMSG ? "does not decode to the chunk's length" :
+			   rc == -EIO ? "decodes to other bytes than the chunk's (hash)" :
+			   strerror((int)-rc);
+
+	log_warn_rl("chunk %u from the server refused: its %s encoding (%u bytes) %s",
+		    idx, d->enc == BR_ENC_ZSTD ? "zstd" : d->enc == BR_ENC_RAW ? "raw" : "unknown",
+		    d->data.data_len, what);
+}
+
 /* READ_CHUNK: the chunk raw, decoded and checked as any (chunkcodec.h). */
 static ssize_t read_chunk1(struct bramble *b, const struct bramble_cred *cr,
 			   const struct bramble_fh *fh, uint32_t idx,
@@ -219,6 +233,8 @@ static ssize_t read_chunk1(struct bramble *b, const struct bramble_cred *cr,
 			rc = n < 0 ? (int)n : 0;
 			if (rc == 0)
 				wire_keep(wire, &d);
+			else if (rc != -ERANGE)
+				log_bad_chunk(idx, &d, rc);
 		}
 		xdr_free((xdrproc_t)xdr_br_read_chunk_res, (char *)&r);
 	}
@@ -276,6 +292,8 @@ static ssize_t read_chunk2(struct bramble *b, const struct bramble_cred *cr,
 		n = chunkcodec_decode(d, hash, buf, size);
 		if (n >= 0)
 			wire_keep(wire, d);
+		else if (n != -ERANGE)
+			log_bad_chunk(idx, d, n);
 	}
 	xdr_free((xdrproc_t)xdr_br_read_chunk2_res, (char *)&r);
 	return n;
