@@ -95,6 +95,7 @@ bool chunkzip_should_try(struct chunkzip *z, uint64_t link_bps)
 	if (z->mode == CHUNKZIP_ON)
 		return true;
 	pthread_mutex_lock(&z->mu);
+	z->st.link_bps = link_bps;
 	yes = link_bps == 0 || z->st.codec_bps == 0 || z->st.codec_bps > link_bps;
 	if (!yes && ++z->turned_away % CHUNKZIP_PROBE_EVERY == 0)
 		yes = true;     /* measure the codec again now and then */

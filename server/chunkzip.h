@@ -10,15 +10,15 @@
  *    remembers it so it is not tried again (chunkcache_set_zstd);
  *  - and, under --compress=auto, the codec is faster than the link: the
  *    codec's speed is what compressing has cost so far (input bytes per
- *    second of CPU time, a moving average over recent chunks), the
- *    link's is what the client's connection drained while replies waited
- *    (conn.h, job->link_bps).  Sending raw over a link faster than the
- *    codec is quicker than compressing first.  An unknown speed (nothing
- *    compressed yet, a link never backed up) counts as "compress": a
- *    link that never backs up costs nothing either way, and a slow one
- *    backs up within a few chunks.  While the rule says no, one chunk in
- *    CHUNKZIP_PROBE_EVERY is compressed anyway, so a codec measured
- *    slow under a passing load is measured again.
+ *    second of the compressing thread's CPU time, a moving average over
+ *    recent chunks); the link's is what the client's connection drains,
+ *    as the kernel measures its deliveries (conn.h, linkrate.h; carried
+ *    by job->link_bps).  Sending raw over a link faster than the codec is
+ *    quicker than compressing first.  An unknown speed (nothing
+ *    compressed yet, a connection with no sample yet) counts as
+ *    "compress": the first chunks measure both.  While the rule says no,
+ *    one chunk in CHUNKZIP_PROBE_EVERY is compressed anyway, so a codec
+ *    measured slow under a passing load is measured again.
  * A chunk the cache holds compressed already is sent compressed whatever
  * the speeds (its cost was paid once); --compress=on compresses whatever
  * the speeds, --compress=off never (and answers BR_ENC_RAW always).
@@ -52,6 +52,7 @@ struct chunkzip_stats {
 	uint64_t codec_in_bytes;     /* bytes given to the compressor */
 	uint64_t codec_ns;           /* ... thread CPU time it took */
 	uint64_t codec_bps;          /* its speed now (moving average); 0: unknown */
+	uint64_t link_bps;           /* the link speed the last decision saw */
 };
 
 /* "auto", "on" or "off" -> *out.  0 or -EINVAL. */

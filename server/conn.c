@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "drc.h"
+#include "linkrate.h"
 #include "lock.h"
 #include "log.h"
 #include "netaddr.h"
@@ -153,22 +154,23 @@ static void update_io(struct conn *c)
 		ev_io_stop(loop, &c->ww);
 }
 
-/* The socket took w bytes: while replies were backed up behind it, that
- * is the link's drain (conn.h). */
-static void link_took(struct conn *c, size_t w)
+/* The link's speed (conn.h), from the kernel's delivery-rate sample, at
+ * most every CONN_LINK_SAMPLE_NS while replies go out.  A sample that
+ * was app-limited (we had too little to send) is a lower bound: it may
+ * raise the figure, not lower it. */
+static void link_sample(struct conn *c)
 {
-	int64_t now;
+	int64_t now = now_ns();
+	uint64_t bps;
+	bool app_limited;
 
-	if (!c->backlog_ns)
+	if (now - c->link_t < CONN_LINK_SAMPLE_NS)
 		return;
-	now = now_ns();
-	c->drain_bytes += w;
-	c->drain_ns += (uint64_t)(now - c->backlog_ns);
-	c->backlog_ns = now;
-	if (c->drain_bytes >= CONN_LINK_WINDOW && c->drain_ns > 0) {
-		c->link_bps = (uint64_t)((double)c->drain_bytes * 1e9 / (double)c->drain_ns);
-		c->drain_bytes = c->drain_ns = 0;
-	}
+	c->link_t = now;
+	if (linkrate_get(c->fd, &bps, &app_limited) < 0 || bps == 0)
+		return;
+	if (!app_limited || bps > c->link_bps)
+		c->link_bps = bps;
 }
 
 /* Write as much output as the socket takes. */
@@ -187,17 +189,14 @@ static void flush(struct conn *c)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (!c->backlog_ns)
-					c->backlog_ns = now_ns();
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			}
 			log_debug("write to %s: %s", c->peer, strerror(errno));
 			conn_close(c);
 			return;
 		}
 		c->last_active = ev_now(c->set->loop);
-		link_took(c, (size_t)w);
+		link_sample(c);
 		while (w > 0) {
 			struct job *j = c->out_head;
 			size_t left = j->reply.len - j->sent;
@@ -214,8 +213,6 @@ static void flush(struct conn *c)
 			c->inflight--;
 		}
 	}
-	if (!c->out_head)
-		c->backlog_ns = 0;      /* ran dry: the link waits for us */
 }
 
 /* Queue a reply record (the job owns it); flush_cb writes it before the

@@ -28,20 +28,12 @@
  *    30 s asks a client for about 35 KB/s while it sends one.
  * A value of 0 turns either off.
  *
- * Link speed (for compressed chunks, chunkzip.h): the bytes the socket
- * took per second while replies waited for room in it -- from the moment
- * a write found it full to the writes that followed, until the queue
- * ran dry -- over windows of CONN_LINK_WINDOW bytes.  A connection
- * whose socket never filled has no figure (0: its link kept up with
- * whatever was sent).  Each job carries the figure of its connection.
- *
- * Memory: besides the per-connection bounds above, all connections
- * together hold at most about CONN_PARTIAL_MAX of unfinished records.
- *
- * Lifetime: conn_close() closes the socket at once and marks the
- * connection dead; the struct lives on until its last job has come back
- * from the pool (whose reply is then dropped), so a worker's job never
- * points at freed memory.  Everything here is loop thread only. */
+ * Link speed (for compressed chunks, chunkzip.h): what the kernel
+ * measures the connection's deliveries at (linkrate.h), sampled at most
+ * every CONN_LINK_SAMPLE_NS as replies are written.  Until a sample
+ * comes the figure is 0 (unknown).  Each job carries the figure of its
+ * connection when it is queued.
+ */
 #ifndef BR_CONN_H
 #define BR_CONN_H
 
@@ -66,7 +58,7 @@ struct watch_client;
  * client re-sends after reconnecting). */
 #define CONN_PARTIAL_MAX (64u << 20)
 #define CONN_PARTIAL_BIG (64u << 10)
-#define CONN_LINK_WINDOW (1u << 20)
+#define CONN_LINK_SAMPLE_NS 20000000   /* 20 ms */
 
 /* What every connection shares: the loop, the pool, the policy. */
 struct conn_set {
@@ -111,10 +103,8 @@ struct conn {
 	struct auth_sessions auth;     /* its MUNGE sessions (auth.h) */
 	struct sockaddr_storage peer_sa; /* its address: exports' allow lists */
 	struct watch_client *wc;       /* its watch set (watch.h); NULL: none */
-	int64_t backlog_ns;            /* socket full since (or last took bytes
-					* while backed up); 0: not backed up */
-	uint64_t drain_bytes, drain_ns; /* the link window under way */
-	uint64_t link_bps;             /* the last window's speed; 0: unknown */
+	int64_t link_t;                /* when link_bps was last sampled */
+	uint64_t link_bps;             /* the link's speed, bytes/s; 0: unknown */
 };
 
 /* Start the set's flush watcher and timeout sweep (set->loop and the
