@@ -343,8 +343,9 @@ void chunkcache_set_zstd(struct chunkcache *cc, const unsigned char key[CHUNKCAC
 	pthread_mutex_unlock(&cc->mu);
 }
 
-void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
-			  const void *data, size_t len)
+void chunkcache_fill_done_z(struct chunkcache *cc, struct chunkcache_fill *fill,
+			    const void *data, size_t len, enum chunkcache_z z,
+			    const void *zdata, size_t zlen)
 {
 	struct entry *e = &fill->e;
 
@@ -354,9 +355,18 @@ void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
 		e->state = DEAD;
 		e->refs++;      /* the loader's own, dropped at once */
 		unref(e);
+	} else if (z != CHUNKCACHE_Z_UNTRIED) {
+		/* Before the waiters wake: they get the form too. */
+		set_z(cc, e, z == CHUNKCACHE_Z_HAVE ? zdata : NULL, zlen);
 	}
 	pthread_cond_broadcast(&cc->loaded);
 	pthread_mutex_unlock(&cc->mu);
+}
+
+void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
+			  const void *data, size_t len)
+{
+	chunkcache_fill_done_z(cc, fill, data, len, CHUNKCACHE_Z_UNTRIED, NULL, 0);
 }
 
 void chunkcache_put(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],

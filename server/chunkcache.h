@@ -122,6 +122,14 @@ void chunkcache_set_zstd(struct chunkcache *cc, const unsigned char key[CHUNKCAC
 void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
 			  const void *data, size_t len);
 
+/* The same, keeping also what the loader learnt of the chunk's
+ * compressed form (z: CHUNKCACHE_Z_HAVE with zdata/zlen, or _NONE), before
+ * the lookups waiting for the load wake: eight readers of a new chunk
+ * get it compressed once, by the loader. */
+void chunkcache_fill_done_z(struct chunkcache *cc, struct chunkcache_fill *fill,
+			    const void *data, size_t len, enum chunkcache_z z,
+			    const void *zdata, size_t zlen);
+
 /* Keep a copy of a chunk read for another reason (hashing a file, a read
  * that could not use the cache), unless it is there already or being
  * loaded.  Counts no hit or miss. */

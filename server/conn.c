@@ -154,7 +154,7 @@ static void update_io(struct conn *c)
 		ev_io_stop(loop, &c->ww);
 }
 
-/* The link's speed (conn.h), from the kernel's delivery-rate sample, at
+/* The link's speed (conn.h), from the kernel's delivery-rate samples, at
  * most every CONN_LINK_SAMPLE_NS while replies go out.  A sample that
  * was app-limited (we had too little to send) is a lower bound: it may
  * raise the figure, not lower it. */
@@ -169,8 +169,10 @@ static void link_sample(struct conn *c)
 	c->link_t = now;
 	if (linkrate_get(c->fd, &bps, &app_limited) < 0 || bps == 0)
 		return;
+	/* A moving average: a shaped link lets short bursts through at
+	 * the wire's speed, and one such sample must not decide. */
 	if (!app_limited || bps > c->link_bps)
-		c->link_bps = bps;
+		c->link_bps = c->link_bps ? (3 * c->link_bps + bps) / 4 : bps;
 }
 
 /* Write as much output as the socket takes. */

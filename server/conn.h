@@ -30,7 +30,9 @@
  *
  * Link speed (for compressed chunks, chunkzip.h): what the kernel
  * measures the connection's deliveries at (linkrate.h), sampled at most
- * every CONN_LINK_SAMPLE_NS as replies are written.  Until a sample
+ * every CONN_LINK_SAMPLE_NS as replies are written, a moving average
+ * (weight 1/4) of the samples; an app-limited sample (the server had
+ * too little to send) counts only when it is above it.  Until a sample
  * comes the figure is 0 (unknown).  Each job carries the figure of its
  * connection when it is queued.
  */

@@ -87,80 +87,107 @@ static int chunk_vouched(struct service *svc, int fd, const br_read_chunk_args *
 				      (const unsigned char *)a->hash, a->file_version);
 }
 
+/* What compressing a chunk gave: z CHUNKCACHE_Z_HAVE with the frame
+ * (malloc'd), _NONE (incompressible), _UNTRIED (the rule said no). */
+struct zform {
+	enum chunkcache_z z;
+	void *frame;
+	size_t len;
+};
+
+/* Compress len bytes of raw when the rule says so (chunkzip.h). */
+static void try_compress(struct service *svc, uint64_t link_bps, const void *raw,
+			 size_t len, struct zform *zf)
+{
+	*zf = (struct zform){ .z = CHUNKCACHE_Z_UNTRIED };
+	if (!chunkzip_should_try(svc->czip, link_bps))
+		return;
+	if (chunkzip_compress(svc->czip, raw, len, &zf->frame, &zf->len) == 1)
+		zf->z = CHUNKCACHE_Z_HAVE;
+	else
+		zf->z = CHUNKCACHE_Z_NONE;
+}
+
+/* Send the frame instead of the bytes (c takes it over). */
+static void use_frame(struct chunkcache_copy *c, struct zform *zf)
+{
+	c->z = zf->z;
+	if (zf->z != CHUNKCACHE_Z_HAVE)
+		return;
+	free(c->data);
+	c->data = zf->frame;
+	c->size = zf->len;
+	c->zstd = true;
+	zf->frame = NULL;
+}
+
 /* Chunk a->idx from the hot-chunk cache or, on a miss, the disk (then
- * kept): compressed when want_zstd and the cache has that form.  The
- * cache answers only when the index vouched (vouched 1); otherwise the
- * disk decides by the bytes, as without a cache, so a stale version gets
- * -ESTALE either way.  One disk read per chunk however many readers ask
- * for it at once (chunkcache.h). */
+ * kept); compressed (when zstd_ok, as the rule says) before the cache
+ * keeps it, so that readers waiting for the same load get the form too
+ * and the chunk is compressed once.  The cache answers only when the
+ * index vouched (vouched 1); otherwise the disk decides by the bytes, as
+ * without a cache, so a stale version gets -ESTALE either way.  One disk
+ * read per chunk however many readers ask for it at once (chunkcache.h). */
 static int read_chunk(struct service *svc, int fd, const br_read_chunk_args *a,
-		      int vouched, bool want_zstd, struct chunkcache_copy *out)
+		      int vouched, bool zstd_ok, uint64_t link_bps,
+		      struct chunkcache_copy *out)
 {
 	const unsigned char *hash = (const unsigned char *)a->hash;
 	struct chunkcache_fill *fill = NULL;
+	struct zform zf = { .z = CHUNKCACHE_Z_UNTRIED };
 	void *data = NULL;
 	size_t len = 0;
 	int rc;
 
 	if (vouched == 1 &&
-	    chunkcache_get2(svc->ccache, hash, want_zstd, out, &fill) == 1)
+	    chunkcache_get2(svc->ccache, hash, zstd_ok, out, &fill) == 1)
 		return 0;
 	if (vouched != 1)
 		chunkcache_count_miss(svc->ccache);
 	rc = chunkidx_read_chunk(svc->chunks, fd, a->idx, hash, a->file_version,
 				 &data, &len);
+	if (rc == 0 && zstd_ok)
+		try_compress(svc, link_bps, data, len, &zf);
 	/* Bytes read are checked against the hash: right for the cache even
 	 * when the index could not vouch for the version. */
-	if (fill)
-		chunkcache_fill_done(svc->ccache, fill, rc == 0 ? data : NULL, len);
-	else if (rc == 0 && svc->ccache)
+	if (fill) {
+		chunkcache_fill_done_z(svc->ccache, fill, rc == 0 ? data : NULL, len,
+				       zf.z, zf.frame, zf.len);
+	} else if (rc == 0 && svc->ccache) {
 		chunkcache_put(svc->ccache, hash, data, len);
+		if (zf.z != CHUNKCACHE_Z_UNTRIED)
+			chunkcache_set_zstd(svc->ccache, hash, zf.frame, zf.len);
+	}
 	if (rc < 0)
 		return rc;
-	*out = (struct chunkcache_copy){ .data = data, .size = len, .len = len,
-					 .z = CHUNKCACHE_Z_UNTRIED };
+	*out = (struct chunkcache_copy){ .data = data, .size = len, .len = len };
+	use_frame(out, &zf);
 	return 0;
-}
-
-/* Make a raw chunk compressed when that pays (chunkzip.h), telling the
- * cache what came of it so the next reader of the chunk is not charged
- * again. */
-static void compress_chunk(struct service *svc, const unsigned char *hash,
-			   uint64_t link_bps, struct chunkcache_copy *c)
-{
-	void *z;
-	size_t zlen;
-
-	if (c->zstd || c->z == CHUNKCACHE_Z_NONE ||
-	    !chunkzip_should_try(svc->czip, link_bps))
-		return;
-	if (chunkzip_compress(svc->czip, c->data, c->len, &z, &zlen) == 0) {
-		chunkcache_set_zstd(svc->ccache, hash, NULL, 0);
-		return;
-	}
-	chunkcache_set_zstd(svc->ccache, hash, z, zlen);
-	free(c->data);
-	c->data = z;
-	c->size = zlen;
-	c->zstd = true;
 }
 
 /* The chunk's bytes for a reply, compressed when the client accepts it
  * (BR_RC_ZSTD) and it pays: what READ_CHUNK2 answers from the server
- * itself (BR_FROM_SERVER).  vouched: chunk_vouched()'s answer.  On
- * success out->data is malloc'd (xdr_free frees it). */
+ * itself (BR_FROM_SERVER).  vouched: chunk_vouched()'s answer.  A chunk
+ * the cache holds but never tried is compressed here, and the cache told.
+ * On success out->data is malloc'd (xdr_free frees it). */
 static int chunk_data_get(struct service *svc, int fd, const br_read_chunk_args *a,
-		   int vouched, unsigned int flags, uint64_t link_bps,
-		   br_chunk_data *out)
+			  int vouched, unsigned int flags, uint64_t link_bps,
+			  br_chunk_data *out)
 {
 	bool zstd_ok = (flags & BR_RC_ZSTD) && chunkzip_enabled(svc->czip);
 	struct chunkcache_copy c;
-	int rc = read_chunk(svc, fd, a, vouched, zstd_ok, &c);
+	struct zform zf;
+	int rc = read_chunk(svc, fd, a, vouched, zstd_ok, link_bps, &c);
 
 	if (rc < 0)
 		return rc;
-	if (zstd_ok)
-		compress_chunk(svc, (const unsigned char *)a->hash, link_bps, &c);
+	if (zstd_ok && !c.zstd && c.z == CHUNKCACHE_Z_UNTRIED) {
+		try_compress(svc, link_bps, c.data, c.len, &zf);
+		if (zf.z != CHUNKCACHE_Z_UNTRIED)
+			chunkcache_set_zstd(svc->ccache, (const unsigned char *)a->hash,
+					    zf.frame, zf.len);
+		use_frame(&c, &zf);
+	}
 	chunkzip_count_sent(svc->czip, c.zstd, c.size, c.len);
 	out->enc = c.zstd ? BR_ENC_ZSTD : BR_ENC_RAW;
 	out->len = (u_int)c.len;
@@ -183,7 +210,7 @@ int proc_read_chunk(struct call *c, void *args, void *res)
 		return fd;
 	rc = chunk_vouched(c->svc, fd, a);
 	if (rc >= 0)
-		rc = read_chunk(c->svc, fd, a, rc, false, &cc);
+		rc = read_chunk(c->svc, fd, a, rc, false, 0, &cc);
 	call_close_quiet(fd);
 	if (rc < 0)
 		return rc;

@@ -13,7 +13,7 @@
 #      0.6 x file for the library), bytes right.
 #  (3) --compress=off: READ_CHUNK2 answered raw (wire == file).
 #  (4) an old client (-o compress=off: READ_CHUNK only) of a compressing
-#      server (default auto) reads right, with no READ_CHUNK2.
+#      server (the default, auto) reads right, with no READ_CHUNK2.
 #  (5) a malformed frame (rpcproxy.py flips its first byte) is refused:
 #      the read fails with EIO (transport trouble, as on NFS: fuse/ops.c),
 #      bramblefs logs why, and nothing enters the node cache; without the
@@ -107,7 +107,7 @@ br_umount "$T/c"
 
 # ---- (4) an old client (READ_CHUNK) of a compressing server
 br_stop_server
-br_start_server --insecure
+br_start_server
 BR_CACHE_DIR=$T/ncD br_mount "$T/d" -o compress=off
 br_stats_snap "$T/s7"
 readcmp "$T/d/z/lib.bin" "$E/lib.bin"
@@ -117,6 +117,10 @@ ratio "$T/s7" "$T/s8" 1.0
 br_umount "$T/d"
 
 # ---- (5) a malformed frame: refused, never cached
+# (--compress=on: over loopback auto would rather send raw bytes.  The
+# proxy connects from an ordinary port: --insecure.)
+br_stop_server
+br_start_server --compress=on --insecure
 CTL=$T/proxy
 mkdir -p "$CTL"
 python3 "$top_srcdir/tests/integ/rpcproxy.py" "$CTL" "$PORT" >>"$T/proxy.log" 2>&1 &
@@ -124,7 +128,6 @@ PROXY_PID=$!
 br_on_cleanup "kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null"
 wait_for 10 test -s "$CTL/port" || fail "rpcproxy did not start"
 touch "$CTL/zstd"
-# The proxy connects from an ordinary port: --insecure above.
 BR_CACHE_DIR=$T/ncE br_mount "$T/e" -o "port=$(cat "$CTL/port")"
 as_user cat "$T/e/z/lib.bin" >"$T/got" 2>"$T/cat.err" && fail "a malformed frame was accepted"
 grep -q "Input/output error" "$T/cat.err" || fail "not EIO: $(cat "$T/cat.err")"
