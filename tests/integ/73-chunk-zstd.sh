@@ -7,6 +7,9 @@
 #      0.6 x file bytes, one compression per chunk), the random one's raw
 #      (wire == file, every chunk found incompressible); read back from
 #      the node cache they are the export's bytes (cmp).
+#  (1b) READ_CHUNK2 on the wire (73-rawzstd.py): raw without BR_RC_ZSTD,
+#      one zstd frame with it, a `failed' peer ignored; ESTALE, EINVAL and
+#      EACCES as READ_CHUNK.
 #  (2) node B (another node cache) reads both cold through its mount:
 #      chunks from the server's hot-chunk cache, compressed already (no
 #      new compression), the mount's own counters say the same (wire <=
@@ -30,6 +33,8 @@ find /usr/lib /lib -type f -name '*.so*' -size +64k 2>/dev/null | sort |
 [ "$(stat -c %s "$E/lib.bin")" = $((6 * MIB)) ] || skip "not 6 MiB of shared libraries here"
 head -c $((4 * MIB + 4321)) /dev/urandom >"$E/rnd.bin"
 chmod 644 "$E"/*.bin
+echo secret >"$E/secret"
+chmod 600 "$E/secret"
 # Old enough that their maps are settled at once (chunkidx.h: racy
 # entries, 1 s after the last change): node B finds them (CHUNKMAP_KNOWN).
 sleep 1.2
@@ -74,6 +79,11 @@ readcmp "$T/a/z/lib.bin" "$E/lib.bin"
 readcmp "$T/a/z/rnd.bin" "$E/rnd.bin"
 br_stats_snap "$T/s3"
 br_stats_delta "$T/s2" "$T/s3" "READ_CHUNK*.calls == 0" "READ.calls == 0"
+
+# ---- (1b) READ_CHUNK2 on the wire
+python3 "$top_srcdir/tests/integ/73-rawzstd.py" "$top_srcdir/tests/integ" "$PORT" "$EXPORT" ||
+	fail "READ_CHUNK2 on the wire: see above"
+br_stats_snap "$T/s3"
 
 # ---- (2) node B reads both cold: compressed once, sent compressed again
 BR_CACHE_DIR=$T/ncB br_mount "$T/b"
