@@ -96,6 +96,9 @@ w=$(ctl "$T/b" wire_from_server) f=$(ctl "$T/b" bytes_from_server) z=$(ctl "$T/b
 note "node B (mount counters): wire $w / file $f bytes, $z zstd fetches"
 [ "$f" = $((6 * MIB)) ] && [ "$z" = $LIBCH ] && [ $((w * 10)) -le $((f * 6)) ] ||
 	fail "node B's counters: wire $w file $f zstd $z"
+# `bramble stats MOUNT` shows both sides' wire lines.
+as_user "$BRAMBLE" stats "$T/b" >"$T/table" 2>&1 || fail "bramble stats: $(cat "$T/table")"
+[ "$(grep -c '^chunk wire: ' "$T/table")" = 2 ] || fail "no chunk wire lines: $(cat "$T/table")"
 readcmp "$T/b/z/rnd.bin" "$E/rnd.bin"
 w2=$(ctl "$T/b" wire_from_server) f2=$(ctl "$T/b" bytes_from_server)
 [ $((w2 - w)) = $((f2 - f)) ] && [ $((f2 - f)) = $((4 * MIB + 4321)) ] ||
