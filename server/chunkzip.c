@@ -114,7 +114,10 @@ static int64_t thread_cpu_ns(void)
 }
 
 /* Fold one compression of len bytes in ns into the codec's speed: a
- * moving average (weight 1/8) of per-chunk speeds. */
+ * moving average (weight 1/8) of per-chunk speeds.  Only compressions
+ * that paid: on incompressible bytes the compressor gives up early, at
+ * several times its real speed, and one random file would make the
+ * codec look faster than it is on the data that does compress. */
 static void count_codec(struct chunkzip *z, size_t len, int64_t ns, bool paid)
 {
 	uint64_t bps;
@@ -128,7 +131,8 @@ static void count_codec(struct chunkzip *z, size_t len, int64_t ns, bool paid)
 		z->st.incompressible++;
 	z->st.codec_in_bytes += len;
 	z->st.codec_ns += (uint64_t)ns;
-	z->st.codec_bps = z->st.codec_bps ? (7 * z->st.codec_bps + bps) / 8 : bps;
+	if (paid)
+		z->st.codec_bps = z->st.codec_bps ? (7 * z->st.codec_bps + bps) / 8 : bps;
 	pthread_mutex_unlock(&z->mu);
 }
 

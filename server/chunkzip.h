@@ -11,7 +11,7 @@
  *  - and, under --compress=auto, the codec is faster than the link: the
  *    codec's speed is what compressing has cost so far (input bytes per
  *    second of the compressing thread's CPU time, a moving average over
- *    recent chunks); the link's is what the client's connection drains,
+ *    recent chunks that compressed); the link's is what the client's connection drains,
  *    as the kernel measures its deliveries (conn.h, linkrate.h; carried
  *    by job->link_bps).  Sending raw over a link faster than the codec is
  *    quicker than compressing first.  An unknown speed (nothing
@@ -51,7 +51,8 @@ struct chunkzip_stats {
 	uint64_t skipped_slow;       /* chunks sent raw: codec slower than link */
 	uint64_t codec_in_bytes;     /* bytes given to the compressor */
 	uint64_t codec_ns;           /* ... thread CPU time it took */
-	uint64_t codec_bps;          /* its speed now (moving average); 0: unknown */
+	uint64_t codec_bps;          /* its speed now (moving average of the
+				      * compressions that paid); 0: unknown */
 	uint64_t link_bps;           /* the link speed the last decision saw */
 };
 
