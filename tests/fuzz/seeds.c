@@ -81,6 +81,7 @@ static void write_seeds(const char *dir)
 			    BR_LOCK_WAIT };
 	br_chunkmap_args cm = { fh, 0, 16 };
 	br_read_chunk_args rc = { fh, { 0 }, 1, 1 };
+	br_read_chunk2_args rc2 = { fh, { 0 }, 1, 1, BR_RC_ZSTD | BR_RC_PEERS, { 0, NULL } };
 	br_stats_args sta = { 0 };
 	br_tree_args tr = { fh, "sub/dir", BR_TREE_CHUNKS, 3, 100, 65536 };
 	br_bench_net_args bnet = { 65536, { sizeof(payload), payload } };
@@ -109,6 +110,8 @@ static void write_seeds(const char *dir)
 	SEED("chunkmap_known", 0, call(&b, BRPROC_CHUNKMAP_KNOWN, &cred,
 				       (xdrproc_t)xdr_br_chunkmap_args, &cm));
 	SEED("read_chunk", 0, call(&b, BRPROC_READ_CHUNK, &cred, (xdrproc_t)xdr_br_read_chunk_args, &rc));
+	SEED("read_chunk2", 0, call(&b, BRPROC_READ_CHUNK2, &cred,
+				    (xdrproc_t)xdr_br_read_chunk2_args, &rc2));
 	SEED("stats", 0, call(&b, BRPROC_STATS, &cred, (xdrproc_t)xdr_br_stats_args, &sta));
 	SEED("tree", 0, call(&b, BRPROC_TREE, &cred, (xdrproc_t)xdr_br_tree_args, &tr));
 	SEED("bench_net", 0, call(&b, BRPROC_BENCH_NET, &cred,
