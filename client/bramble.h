@@ -90,7 +90,7 @@ struct bramble_opts {
 	/* HELLO: capabilities (BRAMBLE_CAP_*) this client uses, those it
 	 * cannot work without (a server lacking one is refused), and a name
 	 * for the server's log ("bramblefs 0.1.0"; borrowed during _new). */
-	uint64_t caps;
+	uint64_t caps;             /* default: BRAMBLE_CAP_CHUNK_ZSTD */
 	uint64_t need;
 	const char *client_name;
 	/* Authentication of calls with credentials (BRAMBLE_AUTH_*), and
@@ -466,6 +466,32 @@ ssize_t bramble_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 			   const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
 			   uint64_t version, void *buf, size_t size);
 
+/* How a chunk travelled (bramble_read_chunk_ex).  A server announcing
+ * BRAMBLE_CAP_CHUNK_ZSTD is asked with READ_CHUNK2 and may answer a
+ * zstd frame (when the client put BRAMBLE_CAP_CHUNK_ZSTD in
+ * bramble_opts.caps: bramblefs -o compress=off leaves it out); others
+ * with READ_CHUNK, raw.  Either way the chunk returned is the decoded,
+ * checked bytes. */
+#define BRAMBLE_ENC_RAW 0
+#define BRAMBLE_ENC_ZSTD 1
+struct bramble_chunk_wire {
+	int enc;                   /* BRAMBLE_ENC_* as received */
+	size_t wire_len;           /* chunk bytes received (encoded) */
+	/* Set keep (in) to be handed the encoded bytes as received, in
+	 * bytes (malloc'd: the caller frees; NULL on failure or without
+	 * keep): what a peer passes on unchanged. */
+	bool keep;
+	void *bytes;
+};
+/* bramble_read_chunk, telling how the chunk came in *wire (NULL: not
+ * wanted).  Also -EBADMSG: an encoding that does not decode to the
+ * chunk's length (chunkcodec.h). */
+ssize_t bramble_read_chunk_ex(struct bramble *b, const struct bramble_cred *cr,
+			      const struct bramble_fh *fh, uint32_t idx,
+			      const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			      uint64_t version, void *buf, size_t size,
+			      struct bramble_chunk_wire *wire);
+
 /* ---- peer fan-out (bramble_prot.x "Peers"; client/peers.h)
  *
  * bramble_peers_start() makes this handle a peer: it serves the chunks it
@@ -485,6 +511,12 @@ struct bramble_peers_opts {
 	 * it); NULL: a random one.  A node shares one (bramble_peers_node_key)
 	 * so its other processes can join this service. */
 	const unsigned char *key;
+	/* Also a source through the node's service (bramblefs's) at node_port
+	 * with node_key (0/NULL: none), which serves from the node cache what
+	 * this handle put there: `bramble stage' serves from its own RAM while
+	 * it runs, and through the mount after it exits. */
+	uint16_t node_port;
+	const unsigned char *node_key;
 };
 int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 			const struct bramble_peers_opts *o);

@@ -178,6 +178,8 @@ struct bramble_reader_stats {
 	uint64_t fetches;          /* ... by a READ_CHUNK */
 	uint64_t bytes_from_cache; /* chunk bytes loaded from the node cache */
 	uint64_t bytes_from_server;/* chunk bytes received from the server */
+	uint64_t wire_from_server; /* ... as they came on the wire (compressed) */
+	uint64_t zstd_fetches;     /* fetches answered zstd-compressed */
 	uint64_t waits;            /* lookups that waited for a fetch in flight */
 	uint64_t readahead;        /* chunks prefetched */
 	uint64_t stale;            /* reads that returned -ESTALE */

@@ -173,6 +173,7 @@ static int ent_load(struct bramble_reader *r, const struct bramble_cred *cr,
 		    const struct bramble_filemap *m, uint32_t idx,
 		    struct chunk_ent *e, struct pin_req *pin)
 {
+	struct bramble_chunk_wire wire = { .keep = false };
 	ssize_t n = -ENOENT;
 	int rc;
 
@@ -186,13 +187,17 @@ static int ent_load(struct bramble_reader *r, const struct bramble_cred *cr,
 		e->len = (size_t)n;
 		return 0;
 	}
-	n = bramble_read_chunk(r->b, cr, fh, idx, e->hash, m->version,
-			       e->data, m->chunk_size);
+	n = bramble_read_chunk_ex(r->b, cr, fh, idx, e->hash, m->version,
+				  e->data, m->chunk_size, &wire);
 	if (n < 0)
 		return (int)n;
 	e->len = (size_t)n;
 	__atomic_add_fetch(&r->st.fetches, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->st.bytes_from_server, (uint64_t)n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&r->st.wire_from_server, (uint64_t)wire.wire_len,
+			   __ATOMIC_RELAXED);
+	if (wire.enc == BRAMBLE_ENC_ZSTD)
+		__atomic_add_fetch(&r->st.zstd_fetches, 1, __ATOMIC_RELAXED);
 	if (r->cache) {
 		rc = bramble_cache_put(r->cache, e->hash, e->data, e->len,
 				       pin ? pin->owner : NULL, pin ? pin->expires : 0);

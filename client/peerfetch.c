@@ -14,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chunkcodec.h"
 #include "dial.h"
 #include "log.h"
 #include "peerauth.h"
 #include "peers.h"
 #include "util.h"
 #include "xalloc.h"
-#include "xxhash128.h"
 
 #define IDLE_MAX 16
 #define DIAL_MS 1000
@@ -129,9 +129,9 @@ static void give_back(struct peerfetch *f, const br_peer_addr *p, int fd)
 
 /* One PEER_CHUNK call on fd: the decoded result in *res (xdr_free it). */
 static int call_peer(struct peerfetch *f, int fd, const br_peer_ref *ref,
-		     const unsigned char *hash, br_peer_chunk_res *res)
+		     const unsigned char *hash, bool zstd_ok, br_peer_chunk_res *res)
 {
-	br_peer_chunk_args a = { .flags = 0 };
+	br_peer_chunk_args a = { .flags = zstd_ok ? BR_RC_ZSTD : 0 };
 	uint32_t xid;
 
 	memcpy(a.hash, hash, sizeof(a.hash));
@@ -147,28 +147,30 @@ static int call_peer(struct peerfetch *f, int fd, const br_peer_ref *ref,
 }
 
 /* d is chunk hash as the server described it (length, strong hash):
- * its bytes into buf.  -EIO for bytes that are not it. */
+ * decoded into buf.  -EIO for bytes that are not it (whatever way they
+ * are wrong: a peer gets no benefit of the doubt). */
 static ssize_t check_chunk(const br_chunk_data *d, const br_peer_ref *ref,
 			   const unsigned char *hash, void *buf, size_t cap)
 {
-	unsigned char got[BR_HASH128_LEN], strong[PEERAUTH_MAC_LEN];
+	unsigned char strong[PEERAUTH_MAC_LEN];
+	ssize_t n;
 
-	if (d->enc != BR_ENC_RAW || d->len != ref->len || d->data.data_len != d->len)
+	if (d->len != ref->len)
 		return -EIO;
-	if (d->len > cap)
-		return -ERANGE;
-	br_hash128(d->data.data_val, d->len, got);
-	peerauth_strong(strong, d->data.data_val, d->len);
-	if (memcmp(got, hash, sizeof(got)) != 0 ||
-	    !peerauth_equal(strong, (const unsigned char *)ref->strong, sizeof(strong)))
+	n = chunkcodec_decode(d, hash, buf, cap);
+	if (n == -ERANGE)
+		return n;
+	if (n < 0)
 		return -EIO;
-	memcpy(buf, d->data.data_val, d->len);
-	return d->len;
+	peerauth_strong(strong, buf, (size_t)n);
+	if (!peerauth_equal(strong, (const unsigned char *)ref->strong, sizeof(strong)))
+		return -EIO;
+	return n;
 }
 
 ssize_t peerfetch_chunk(struct peerfetch *f, const br_peer_ref *ref,
-			const unsigned char *hash, void *buf, size_t cap,
-			struct peerstore *store)
+			const unsigned char *hash, bool zstd_ok, void *buf, size_t cap,
+			struct peerstore *store, br_chunk_enc *enc, size_t *wire_len)
 {
 	br_peer_chunk_res res;
 	ssize_t n;
@@ -177,7 +179,7 @@ ssize_t peerfetch_chunk(struct peerfetch *f, const br_peer_ref *ref,
 	rc = take_conn(f, &ref->peer, &fd);
 	if (rc < 0)
 		return rc;
-	rc = call_peer(f, fd, ref, hash, &res);
+	rc = call_peer(f, fd, ref, hash, zstd_ok, &res);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -190,7 +192,11 @@ ssize_t peerfetch_chunk(struct peerfetch *f, const br_peer_ref *ref,
 		if (n == -EIO)
 			log_warn_rl("a peer sent bytes that are not the chunk it was asked for: "
 				    "routed around");
-		else if (n >= 0 && store)
+		if (n >= 0) {
+			*enc = d->enc;
+			*wire_len = d->data.data_len;
+		}
+		if (n >= 0 && store)
 			peerstore_done(store, hash, d->enc, d->len, d->data.data_val,
 				       d->data.data_len);
 	}

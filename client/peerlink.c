@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chunkcodec.h"
 #include "conn.h"
 #include "dial.h"
 #include "log.h"
@@ -25,16 +26,24 @@
 #include "rpc.h"
 #include "xalloc.h"
 #include "util.h"
-#include "xxhash128.h"
 
 /* The one call before the connection is handed over (after HELLO's). */
 #define PEER_REGISTER_XID 0x50454552u     /* "PEER" */
 /* Peers tried for one chunk before the server is asked without peers. */
 #define TRIES 3
 
-struct bramble_peers {
-	unsigned char key[BR_PEER_KEY_LEN];
+/* A peer service this handle registers on each connection. */
+struct peer_reg {
 	uint16_t port;
+	unsigned char key[BR_PEER_KEY_LEN];
+};
+
+struct bramble_peers {
+	/* The node's service (bramble_peers_opts.node_port), then this
+	 * handle's own: the last is the newest source of what it fetches. */
+	struct peer_reg regs[2];
+	unsigned int nregs;
+	uint16_t port;                  /* own service's; 0: joined only */
 	struct peerstore *store;
 	struct peersvc *svc;
 	struct peerfetch *fetch;
@@ -70,9 +79,17 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+static void add_reg(struct bramble_peers *p, uint16_t port, const unsigned char *key)
+{
+	p->regs[p->nregs].port = port;
+	memcpy(p->regs[p->nregs].key, key, BR_PEER_KEY_LEN);
+	p->nregs++;
+}
+
 int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 			const struct bramble_peers_opts *o)
 {
+	unsigned char key[BR_PEER_KEY_LEN];
 	struct bramble_peers *p;
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -87,13 +104,17 @@ int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 		return rc;
 	set_port(&ss, o ? o->port : 0);
 	p = xcalloc(1, sizeof(*p));
+	if (o && o->node_port && o->node_key)
+		add_reg(p, o->node_port, o->node_key);
 	if (o && o->key)
-		memcpy(p->key, o->key, sizeof(p->key));
+		memcpy(key, o->key, sizeof(key));
 	else
-		peerauth_new_key(p->key);
+		peerauth_new_key(key);
 	p->store = peerstore_new(o ? o->ram : 0);
-	rc = peersvc_start((struct sockaddr *)&ss, len, p->key, p->store, cache, &p->svc,
+	rc = peersvc_start((struct sockaddr *)&ss, len, key, p->store, cache, &p->svc,
 			   &p->port);
+	if (rc == 0)
+		add_reg(p, p->port, key);
 	if (rc < 0) {
 		peerstore_free(p->store);
 		free(p);
@@ -116,8 +137,7 @@ int bramble_peers_join(struct bramble *b, uint16_t port, const unsigned char *ke
 	if (!bramble_server_can(b, BRAMBLE_CAP_PEERS))
 		return -EOPNOTSUPP;
 	p = xcalloc(1, sizeof(*p));
-	memcpy(p->key, key, sizeof(p->key));
-	p->port = port;
+	add_reg(p, port, key);
 	p->fetch = peerfetch_new();
 	b->peers = p;
 	register_service(b, p);
@@ -196,7 +216,7 @@ void bramble_peers_get_stats(struct bramble *b, struct bramble_peer_stats *out)
 	if (!p)
 		return;
 	out->on = true;
-	out->port = p->port;
+	out->port = p->port ? p->port : p->regs[0].port;
 	if (p->svc)
 		peersvc_get_counts(p->svc, &out->served, &out->served_bytes, &out->refused);
 	out->from_peers = p->from_peers;
@@ -204,15 +224,30 @@ void bramble_peers_get_stats(struct bramble *b, struct bramble_peer_stats *out)
 	out->failures = p->failures;
 }
 
-/* PEER_REGISTER on the current connection, unless done on it already. */
-static void register_service(struct bramble *b, struct bramble_peers *p)
+/* One PEER_REGISTER through the ordinary path. */
+static int register_one(struct bramble *b, const struct peer_reg *g)
 {
 	static const struct bramble_cred root = { 0 };
-	uint64_t gen = conn_generation(b->conn) + 1;
-	br_peer_register_args a = { .port = p->port };
+	br_peer_register_args a = { .port = g->port };
 	struct rpc_op op;
 	br_stat r;
 	int rc;
+
+	memcpy(a.key, g->key, sizeof(a.key));
+	rc = rpc_run_decode(b, &op, BRPROC_PEER_REGISTER, &root,
+			    (xdrproc_t)xdr_br_peer_register_args, &a,
+			    (xdrproc_t)xdr_br_stat, &r, sizeof(r));
+	if (rc == 0)
+		rc = br_stat_to_errno(r);
+	return rpc_end(b, &op, rc);
+}
+
+/* PEER_REGISTER of each service on the current connection, unless done on
+ * it already. */
+static void register_service(struct bramble *b, struct bramble_peers *p)
+{
+	uint64_t gen = conn_generation(b->conn) + 1;
+	int rc = 0;
 
 	if (p->reg_gen == gen)
 		return;
@@ -220,13 +255,8 @@ static void register_service(struct bramble *b, struct bramble_peers *p)
 		p->reg_gen = gen;
 		return;
 	}
-	memcpy(a.key, p->key, sizeof(a.key));
-	rc = rpc_run_decode(b, &op, BRPROC_PEER_REGISTER, &root,
-			    (xdrproc_t)xdr_br_peer_register_args, &a,
-			    (xdrproc_t)xdr_br_stat, &r, sizeof(r));
-	if (rc == 0)
-		rc = br_stat_to_errno(r);
-	rc = rpc_end(b, &op, rc);
+	for (unsigned int i = 0; i < p->nregs && rc == 0; i++)
+		rc = register_one(b, &p->regs[i]);
 	if (rc == 0)
 		p->reg_gen = gen;
 	else
@@ -237,64 +267,54 @@ void peers_on_dial(struct bramble *b, int fd, int timeout_ms)
 {
 	static const struct br_cred root = { 0 };
 	struct bramble_peers *p = b->peers;
-	br_peer_register_args a;
-	br_stat r;
-	int rc;
+	int rc = 0;
 
 	if (!p)
 		return;
-	a.port = p->port;
-	memcpy(a.key, p->key, sizeof(a.key));
-	rc = dial_call(fd, PEER_REGISTER_XID, BR_PROGRAM, BR_VERSION, BRPROC_PEER_REGISTER,
-		       &root, (xdrproc_t)xdr_br_peer_register_args, &a,
-		       (xdrproc_t)xdr_br_stat, &r, sizeof(r),
-		       now_ns() + (int64_t)timeout_ms * 1000000);
-	if (rc == 0 && r == BR_OK)
+	for (unsigned int i = 0; i < p->nregs && rc == 0; i++) {
+		br_peer_register_args a = { .port = p->regs[i].port };
+		br_stat r;
+
+		memcpy(a.key, p->regs[i].key, sizeof(a.key));
+		rc = dial_call(fd, PEER_REGISTER_XID + i, BR_PROGRAM, BR_VERSION,
+			       BRPROC_PEER_REGISTER, &root, (xdrproc_t)xdr_br_peer_register_args,
+			       &a, (xdrproc_t)xdr_br_stat, &r, sizeof(r),
+			       now_ns() + (int64_t)timeout_ms * 1000000);
+		if (rc == 0 && r != BR_OK)
+			rc = br_stat_to_errno(r);
+	}
+	if (rc == 0)
 		p->dial_registered = true;
 }
 
-/* One READ_CHUNK2; *res to xdr_free on 0. */
-static int read_chunk2(struct bramble *b, const struct bramble_cred *cr,
-		       const struct bramble_fh *fh, uint32_t idx, const unsigned char *hash,
-		       uint64_t version, uint32_t flags, const br_peer_addr *failed,
-		       br_read_chunk2_res *res)
+/* What the chunk cost on the wire, for the caller's counters. */
+static void wire_note(struct bramble_chunk_wire *wire, br_chunk_enc enc, size_t wire_len)
 {
-	br_read_chunk2_args a = { .idx = idx, .file_version = version, .flags = flags };
-	struct rpc_op op;
-	int rc;
-
-	rpc_fh_arg(&a.fh, fh);
-	memcpy(a.hash, hash, BRAMBLE_CHUNK_HASH_LEN);
-	if (failed) {
-		a.failed.failed_len = 1;
-		a.failed.failed_val = (br_peer_addr *)failed;
-	}
-	rc = rpc_run_decode(b, &op, BRPROC_READ_CHUNK2, cr,
-			    (xdrproc_t)xdr_br_read_chunk2_args, &a,
-			    (xdrproc_t)xdr_br_read_chunk2_res, res, sizeof(*res));
-	if (rc == 0) {
-		rc = br_stat_to_errno(res->status);
-		if (rc < 0)
-			xdr_free((xdrproc_t)xdr_br_read_chunk2_res, (char *)res);
-	}
-	return rpc_end(b, &op, rc);
+	if (!wire)
+		return;
+	wire->enc = enc == BR_ENC_ZSTD ? BRAMBLE_ENC_ZSTD : BRAMBLE_ENC_RAW;
+	wire->wire_len = wire_len;
 }
 
-/* The server's own bytes d of chunk hash, checked, into buf. */
-static ssize_t server_bytes(const br_chunk_data *d, const unsigned char *hash,
-			    void *buf, size_t size)
+/* The server's own bytes d of chunk hash, decoded and checked, into buf;
+ * kept (as they came) for the nodes that will be sent here. */
+static ssize_t from_server(struct bramble_peers *p, const br_chunk_data *d,
+			   const unsigned char *hash, void *buf, size_t size,
+			   struct bramble_chunk_wire *wire)
 {
-	unsigned char got[BR_HASH128_LEN];
+	ssize_t n = chunkcodec_decode(d, hash, buf, size);
 
-	if (d->enc != BR_ENC_RAW || d->data.data_len != d->len)
-		return -EIO;
-	br_hash128(d->data.data_val, d->len, got);
-	if (memcmp(got, hash, sizeof(got)) != 0)
-		return -EIO;
-	if (d->len > size)
-		return -ERANGE;
-	memcpy(buf, d->data.data_val, d->len);
-	return d->len;
+	if (n < 0) {
+		if (n != -ERANGE)
+			log_warn_rl("a chunk from the server does not decode to the chunk (%s)",
+				    strerror((int)-n));
+		return n;
+	}
+	wire_note(wire, d->enc, d->data.data_len);
+	if (p->store)
+		peerstore_done(p->store, hash, d->enc, d->len, d->data.data_val,
+			       d->data.data_len);
+	return n;
 }
 
 /* Ask, follow the server to a peer, and on a peer's failure ask again
@@ -302,8 +322,9 @@ static ssize_t server_bytes(const br_chunk_data *d, const unsigned char *hash,
 static ssize_t fetch_routed(struct bramble *b, struct bramble_peers *p,
 			    const struct bramble_cred *cr, const struct bramble_fh *fh,
 			    uint32_t idx, const unsigned char *hash, uint64_t version,
-			    void *buf, size_t size)
+			    void *buf, size_t size, struct bramble_chunk_wire *wire)
 {
+	uint32_t zstd = bramble_chunk_zstd_ok(b) ? BR_RC_ZSTD : 0;
 	br_peer_addr failed;
 	unsigned char failed_addr[PEERAUTH_ADDR_LEN];
 	bool have_failed = false;
@@ -313,24 +334,25 @@ static ssize_t fetch_routed(struct bramble *b, struct bramble_peers *p,
 	for (int t = 0; t <= TRIES; t++) {
 		br_read_chunk2_res r;
 		br_chunk_src *src = &r.br_read_chunk2_res_u.ok;
-		int rc = read_chunk2(b, cr, fh, idx, hash, version,
-				     (t < TRIES ? BR_RC_PEERS : 0) | lacked,
-				     have_failed ? &failed : NULL, &r);
+		int rc = bramble_read_chunk2_call(b, cr, fh, idx, hash, version,
+						  (t < TRIES ? BR_RC_PEERS : 0) | lacked | zstd,
+						  have_failed ? &failed : NULL, &r);
+		bool from_srv;
 
 		if (rc < 0)
 			return rc;
-		if (src->from == BR_FROM_SERVER) {
-			const br_chunk_data *d = &src->br_chunk_src_u.data;
-
-			n = server_bytes(d, hash, buf, size);
-			if (n >= 0 && p->store)
-				peerstore_done(p->store, hash, d->enc, d->len,
-					       d->data.data_val, d->data.data_len);
+		from_srv = src->from == BR_FROM_SERVER;
+		if (from_srv) {
+			n = from_server(p, &src->br_chunk_src_u.data, hash, buf, size, wire);
 		} else {
 			const br_peer_ref *ref = &src->br_chunk_src_u.peer;
+			br_chunk_enc enc = BR_ENC_RAW;
+			size_t wire_len = 0;
 
-			n = peerfetch_chunk(p->fetch, ref, hash, buf, size, p->store);
+			n = peerfetch_chunk(p->fetch, ref, hash, zstd != 0, buf, size, p->store,
+					    &enc, &wire_len);
 			if (n >= 0) {
+				wire_note(wire, enc, wire_len);
 				p->from_peers++;
 				p->from_peers_bytes += (uint64_t)n;
 			} else if (ref->peer.addr.addr_len == PEERAUTH_ADDR_LEN) {
@@ -343,10 +365,8 @@ static ssize_t fetch_routed(struct bramble *b, struct bramble_peers *p,
 				lacked = n == -ENOENT || n == -EAGAIN ? BR_RC_LACKED : 0;
 			}
 		}
-		bool from_server = src->from == BR_FROM_SERVER;
-
 		xdr_free((xdrproc_t)xdr_br_read_chunk2_res, (char *)&r);
-		if (n >= 0 || from_server)
+		if (n >= 0 || from_srv)
 			return n;
 	}
 	return n;
@@ -354,7 +374,8 @@ static ssize_t fetch_routed(struct bramble *b, struct bramble_peers *p,
 
 ssize_t peers_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 			 const struct bramble_fh *fh, uint32_t idx, const unsigned char *hash,
-			 uint64_t version, void *buf, size_t size)
+			 uint64_t version, void *buf, size_t size,
+			 struct bramble_chunk_wire *wire)
 {
 	struct bramble_peers *p = b->peers;
 	ssize_t n;
@@ -362,7 +383,7 @@ ssize_t peers_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 	register_service(b, p);
 	if (p->store)
 		peerstore_expect(p->store, hash);
-	n = fetch_routed(b, p, cr, fh, idx, hash, version, buf, size);
+	n = fetch_routed(b, p, cr, fh, idx, hash, version, buf, size, wire);
 	if (n < 0 && p->store)
 		peerstore_done(p->store, hash, BR_ENC_RAW, 0, NULL, 0);
 	return n;

@@ -51,6 +51,8 @@ void peerstore_expect(struct peerstore *s, const unsigned char *hash);
  * enc_data NULL when the fetch failed (waiters give up at once). */
 void peerstore_done(struct peerstore *s, const unsigned char *hash,
 		    br_chunk_enc enc, uint32_t len, const void *enc_data, size_t enc_len);
+/* Its service stops: waits end at once, and no new one starts. */
+void peerstore_close(struct peerstore *s);
 /* A copy of hash's stored form (*data malloc'd), waiting up to wait_ms
  * while it is expected.  0, -ENOENT (not here), -EAGAIN (still expected
  * when the wait ended). */
@@ -74,11 +76,13 @@ void peersvc_get_counts(struct peersvc *v, uint64_t *chunks, uint64_t *bytes,
 struct peerfetch;
 struct peerfetch *peerfetch_new(void);
 void peerfetch_free(struct peerfetch *f);
-/* Chunk hash from the peer ref names, verified (name, strong hash,
- * length) into buf (cap bytes); its wire form offered to store.  The
- * length, or -errno: the caller asks the server again naming the peer. */
+/* Chunk hash from the peer ref names, decoded (zstd_ok: it may come
+ * compressed, as the peer got it) and verified (name, strong hash,
+ * length) into buf (cap bytes); its wire form offered to store, its
+ * encoding and wire length in *enc, *wire_len.  The length, or -errno:
+ * the caller asks the server again naming the peer. */
 ssize_t peerfetch_chunk(struct peerfetch *f, const br_peer_ref *ref,
-			const unsigned char *hash, void *buf, size_t cap,
-			struct peerstore *store);
+			const unsigned char *hash, bool zstd_ok, void *buf, size_t cap,
+			struct peerstore *store, br_chunk_enc *enc, size_t *wire_len);
 
 #endif

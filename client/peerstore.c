@@ -37,6 +37,7 @@ struct peerstore {
 	struct hashtab t;
 	struct pent *oldest, *newest;
 	size_t bytes, max_bytes;
+	bool closing;                   /* peerstore_close: nobody waits */
 };
 
 struct peerstore *peerstore_new(size_t max_bytes)
@@ -180,6 +181,14 @@ void peerstore_done(struct peerstore *s, const unsigned char *hash,
 	pthread_mutex_unlock(&s->mu);
 }
 
+void peerstore_close(struct peerstore *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->closing = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static struct timespec deadline_in(int ms)
 {
 	int64_t d = now_ns() + (int64_t)ms * 1000000;
@@ -196,7 +205,7 @@ int peerstore_get(struct peerstore *s, const unsigned char *hash, int wait_ms,
 
 	pthread_mutex_lock(&s->mu);
 	/* The entry is looked up again after every wake: it may be gone. */
-	while ((e = find(s, hash)) && !e->ready && e->fetching)
+	while (!s->closing && (e = find(s, hash)) && !e->ready && e->fetching)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0) {
 			rc = -EAGAIN;
 			break;

@@ -110,7 +110,7 @@ static int find_chunk(struct peersvc *v, const unsigned char *hash, bool zstd_ok
 
 	while (rc < 0) {
 		rc = from_cache(v, hash, d);
-		if (rc == 0 || now_ns() >= deadline)
+		if (rc == 0 || now_ns() >= deadline || __atomic_load_n(&v->stopping, __ATOMIC_RELAXED))
 			break;
 		poll(NULL, 0, POLL_MS);
 		rc = from_store(v, hash, zstd_ok, 0, d);
@@ -216,7 +216,7 @@ static void take_conn(struct peersvc *v, int fd, const struct sockaddr *sa)
 	sc->v = v;
 	sc->fd = fd;
 	pthread_mutex_lock(&v->mu);
-	ok = !v->stopping && v->nconns < MAX_CONNS && peerauth_addr16(sa, sc->addr16) == 0;
+	ok = !__atomic_load_n(&v->stopping, __ATOMIC_RELAXED) && v->nconns < MAX_CONNS && peerauth_addr16(sa, sc->addr16) == 0;
 	if (ok) {
 		conn_slot(v, -1, fd);
 		v->nconns++;
@@ -317,11 +317,12 @@ void peersvc_stop(struct peersvc *v)
 {
 	if (!v)
 		return;
+	__atomic_store_n(&v->stopping, true, __ATOMIC_RELAXED);
+	peerstore_close(v->store);
 	shutdown(v->lfd, SHUT_RDWR);
 	pthread_join(v->accept_thread, NULL);
 	close(v->lfd);
 	pthread_mutex_lock(&v->mu);
-	v->stopping = true;
 	for (unsigned int i = 0; i < MAX_CONNS; i++)
 		if (v->conns[i] >= 0)
 			shutdown(v->conns[i], SHUT_RDWR);

@@ -26,6 +26,7 @@ void bramble_opts_init(struct bramble_opts *o)
 	o->timeout_ms = BRAMBLE_DEFAULT_TIMEOUT_MS;
 	o->resvport = -1;
 	o->nconn = 1;
+	o->caps = BRAMBLE_CAP_CHUNK_ZSTD;   /* decoded by chunkcodec.c */
 }
 
 /* Connect and exchange HELLO: a connection is usable only after both. */

@@ -59,7 +59,8 @@ struct bramble {
 /* peerlink.c: bramble_read_chunk() when peers are on, and their end. */
 ssize_t peers_read_chunk(struct bramble *b, const struct bramble_cred *cr,
 			 const struct bramble_fh *fh, uint32_t idx, const unsigned char *hash,
-			 uint64_t version, void *buf, size_t size);
+			 uint64_t version, void *buf, size_t size,
+			 struct bramble_chunk_wire *wire);
 void peers_release(struct bramble *b);
 /* The reader's redial, after HELLO on fd: register the peer service. */
 void peers_on_dial(struct bramble *b, int fd, int timeout_ms);
@@ -92,5 +93,19 @@ void rpc_time_to_wire(br_time *w, const struct timespec *ts);
 void rpc_fh_arg(br_fh *w, const struct bramble_fh *fh);
 void rpc_fh_out(struct bramble_fh *out, const br_fh *w);
 void rpc_attr_out(struct stat *st, const br_attr *a);
+
+/* ---- READ_CHUNK2 (calls_data.c): the call alone, for whoever decides
+ * what to do with its answer (a chunk from the server, or a peer to ask:
+ * chunkcodec_decode() turns BR_FROM_SERVER data into the chunk).  flags:
+ * BR_RC_*; failed: a peer that failed this chunk (NULL: none).  On 0, *r
+ * holds an BR_OK reply (the caller xdr_free()s it with
+ * xdr_br_read_chunk2_res); -errno otherwise (status included). */
+/* Whether this client asks for compressed chunks (its caps, the server's). */
+bool bramble_chunk_zstd_ok(struct bramble *b);
+int bramble_read_chunk2_call(struct bramble *b, const struct bramble_cred *cr,
+			     const struct bramble_fh *fh, uint32_t idx,
+			     const unsigned char hash[BRAMBLE_CHUNK_HASH_LEN],
+			     uint64_t version, unsigned int flags,
+			     const br_peer_addr *failed, br_read_chunk2_res *r);
 
 #endif

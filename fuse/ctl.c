@@ -101,6 +101,8 @@ static void ctl_add_chunks(struct bfs *fs, struct buf *out)
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, fetches);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, bytes_from_cache);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, bytes_from_server);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, wire_from_server);
+	KV(BRAMBLE_CTL_PREFIX_READ, rd, zstd_fetches);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, waits);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, readahead);
 	KV(BRAMBLE_CTL_PREFIX_READ, rd, stale);

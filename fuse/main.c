@@ -93,6 +93,8 @@ static int connect_server(struct bfs *fs, int64_t deadline_ns, bool announce)
 	bo.auth = fs->opts.auth;
 	bo.munge_socket = fs->opts.munge_socket;
 	bo.hard = fs->opts.hard;
+	if (!fs->opts.compress)
+		bo.caps &= ~(uint64_t)BRAMBLE_CAP_CHUNK_ZSTD;
 	if (lease_enabled(fs->leases))
 		bo.caps |= BRAMBLE_CAP_CALLBACKS | BRAMBLE_CAP_CB_ATTRS;
 	if (bo.timeout_ms == 0)

@@ -31,6 +31,8 @@ static const struct fuse_opt bfs_opt_table[] = {
 	OPT("bg", bg, 1),
 	OPT("fg", bg, 0),
 	OPT("trace", trace, 1),
+	OPT("compress=on", compress, 1),
+	OPT("compress=off", compress, 0),
 	OPT("nolock", nolock, 1),
 	OPT("nopeers", nopeers, 1),
 	OPT("server_permissions", server_permissions, 1),
@@ -201,6 +203,7 @@ int bfs_opts_parse(int argc, char **argv, struct bfs_opts *o,
 	o->entry_timeout = 1.0;
 	o->negative_timeout = 0.0;
 	o->lease = 30.0;
+	o->compress = 1;
 	o->timeout = BRAMBLE_DEFAULT_TIMEOUT_MS / 1000.0;
 	*out_args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	if (fuse_opt_parse(&args, o, bfs_opt_table, opt_proc) < 0) {
@@ -326,6 +329,8 @@ void bfs_usage(const char *prog)
 	       "                           and connect in the background; calls wait as any\n"
 	       "                           call would (-o fg, the default: the mount fails\n"
 	       "                           after timeout, or waits for ever with hard)\n"
+	       "    -o compress=off        ask for chunks uncompressed (default on: the\n"
+	       "                           server sends them zstd-compressed when it pays)\n"
 	       "    -o trace               log one line per operation\n"
 	       "    -o nolock              fcntl/flock locks are local to this node\n"
 	       "                           (default: cluster-wide, held by the server)\n"

@@ -32,6 +32,7 @@ struct bfs_opts {
 	int hard;                  /* calls never time out (interruptible) */
 	int bg;                    /* server down at mount time: mount anyway */
 	int trace;
+	int compress;              /* -o compress=on|off: accept zstd chunks */
 	int nolock;                /* -o nolock: node-local locks (the kernel's) */
 	int nopeers;               /* -o nopeers: never fetch from or serve other nodes */
 	/* -o server_permissions: no default_permissions (see add_default_opts) */

@@ -22,6 +22,11 @@ struct entry {
 	struct entry *prev, *next;      /* LRU list (READY only) */
 	void *data;
 	size_t len;
+	/* Its compressed form (chunkcache_set_zstd), kept beside the bytes:
+	 * zdata/zlen with CHUNKCACHE_Z_HAVE. */
+	enum chunkcache_z z;
+	void *zdata;
+	size_t zlen;
 	unsigned int refs;              /* lookups copying it out or waiting on it */
 	enum state state;
 };
@@ -44,6 +49,19 @@ struct chunkcache {
 static size_t cost(size_t len)
 {
 	return len + sizeof(struct entry);
+}
+
+/* What a READY entry holds: its bytes, its compressed form, itself. */
+static size_t entry_cost(const struct entry *e)
+{
+	return cost(e->len) + e->zlen;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->zdata);
+	free(e->data);
+	free(e);
 }
 
 /* The key is a good hash already: its first bytes serve as the table's. */
@@ -70,10 +88,7 @@ struct chunkcache *chunkcache_new(uint64_t bound)
 /* Frees an entry without unlinking it: the whole table goes next. */
 static int free_entry(struct hashtab_node *n, void *unused)
 {
-	struct entry *e = HASHTAB_ENTRY(n, struct entry, hn);
-
-	free(e->data);
-	free(e);
+	entry_free(HASHTAB_ENTRY(n, struct entry, hn));
 	return 0;
 }
 
@@ -155,9 +170,12 @@ static void drop_ready(struct chunkcache *cc, struct entry *e)
 {
 	lru_unlink(e);
 	table_del(cc, e);
-	cc->st.used -= cost(e->len);
-	free(e->data);
-	free(e);
+	cc->st.used -= entry_cost(e);
+	if (e->z == CHUNKCACHE_Z_HAVE) {
+		cc->st.zstd_entries--;
+		cc->st.zstd_bytes -= e->zlen;
+	}
+	entry_free(e);
 }
 
 /* Evict from the cold end until need more bytes fit; entries being
@@ -195,32 +213,44 @@ static bool keep(struct chunkcache *cc, struct entry *e, const void *data, size_
 
 static void unref(struct entry *e)
 {
-	if (--e->refs == 0 && e->state == DEAD) {
-		free(e->data);
-		free(e);
-	}
+	if (--e->refs == 0 && e->state == DEAD)
+		entry_free(e);
 }
 
 /* ---- lookups */
 
-/* Copy a READY entry out (mu held on entry and on return; dropped for the
- * copy, e referenced meanwhile so eviction leaves it). */
-static void copy_out(struct chunkcache *cc, struct entry *e, void **data, size_t *len)
+/* Copy a READY entry out, compressed when want_zstd and it has that
+ * form (mu held on entry and on return; dropped for the copy, e
+ * referenced meanwhile so eviction leaves it, and its forms, once set,
+ * never change while it lives). */
+static void copy_out(struct chunkcache *cc, struct entry *e, bool want_zstd,
+		     struct chunkcache_copy *out)
 {
+	const void *src = e->data;
+	size_t n = e->len;
+
 	lru_unlink(e);
 	lru_front(cc, e);
 	e->refs++;
 	cc->st.hits++;
 	cc->st.hit_bytes += e->len;
+	out->len = e->len;
+	out->z = e->z;
+	out->zstd = want_zstd && e->z == CHUNKCACHE_Z_HAVE;
+	if (out->zstd) {
+		src = e->zdata;
+		n = e->zlen;
+	}
 	pthread_mutex_unlock(&cc->mu);
-	*len = e->len;
-	*data = xmemdup(e->data, e->len ? e->len : 1);
+	out->size = n;
+	out->data = xmemdup(src, n ? n : 1);
 	pthread_mutex_lock(&cc->mu);
 	unref(e);
 }
 
-int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
-		   void **data, size_t *len, struct chunkcache_fill **fill)
+int chunkcache_get2(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+		    bool want_zstd, struct chunkcache_copy *out,
+		    struct chunkcache_fill **fill)
 {
 	struct entry *e;
 
@@ -240,7 +270,7 @@ int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY
 			return 0;
 		}
 		if (e->state == READY) {
-			copy_out(cc, e, data, len);
+			copy_out(cc, e, want_zstd, out);
 			pthread_mutex_unlock(&cc->mu);
 			return 1;
 		}
@@ -252,7 +282,7 @@ int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY
 			pthread_cond_wait(&cc->loaded, &cc->mu);
 		if (e->state == READY) {
 			e->refs--;      /* READY: copy_out takes its own reference */
-			copy_out(cc, e, data, len);
+			copy_out(cc, e, want_zstd, out);
 			pthread_mutex_unlock(&cc->mu);
 			return 1;
 		}
@@ -260,8 +290,62 @@ int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY
 	}
 }
 
-void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
-			  const void *data, size_t len)
+int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+		   void **data, size_t *len, struct chunkcache_fill **fill)
+{
+	struct chunkcache_copy c;
+	int rc = chunkcache_get2(cc, key, false, &c, fill);
+
+	if (rc == 1) {
+		*data = c.data;
+		*len = c.len;
+	}
+	return rc;
+}
+
+/* Keep z (zlen bytes) as key's compressed form, or, z NULL, remember that
+ * it has none worth sending.  mu held. */
+static void set_z(struct chunkcache *cc, struct entry *e, const void *z, size_t zlen)
+{
+	bool room;
+
+	if (!z) {
+		e->z = CHUNKCACHE_Z_NONE;
+		return;
+	}
+	/* e itself must not be evicted to make the room: referenced. */
+	e->refs++;
+	room = make_room(cc, zlen);
+	e->refs--;
+	if (!room)
+		return;         /* stays UNTRIED: compressed again next time */
+	e->zdata = xmemdup(z, zlen ? zlen : 1);
+	e->zlen = zlen;
+	e->z = CHUNKCACHE_Z_HAVE;
+	cc->st.used += zlen;
+	cc->st.zstd_entries++;
+	cc->st.zstd_bytes += zlen;
+}
+
+void chunkcache_set_zstd(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+			 const void *z, size_t zlen)
+{
+	struct entry *e;
+
+	if (!cc || cc->st.bound == 0)
+		return;
+	pthread_mutex_lock(&cc->mu);
+	e = find(cc, key);
+	/* Only the first answer counts (two workers may have compressed
+	 * the same chunk at once: both forms are right). */
+	if (e && e->state == READY && e->z == CHUNKCACHE_Z_UNTRIED)
+		set_z(cc, e, z, zlen);
+	pthread_mutex_unlock(&cc->mu);
+}
+
+void chunkcache_fill_done_z(struct chunkcache *cc, struct chunkcache_fill *fill,
+			    const void *data, size_t len, enum chunkcache_z z,
+			    const void *zdata, size_t zlen)
 {
 	struct entry *e = &fill->e;
 
@@ -271,9 +355,18 @@ void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
 		e->state = DEAD;
 		e->refs++;      /* the loader's own, dropped at once */
 		unref(e);
+	} else if (z != CHUNKCACHE_Z_UNTRIED) {
+		/* Before the waiters wake: they get the form too. */
+		set_z(cc, e, z == CHUNKCACHE_Z_HAVE ? zdata : NULL, zlen);
 	}
 	pthread_cond_broadcast(&cc->loaded);
 	pthread_mutex_unlock(&cc->mu);
+}
+
+void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
+			  const void *data, size_t len)
+{
+	chunkcache_fill_done_z(cc, fill, data, len, CHUNKCACHE_Z_UNTRIED, NULL, 0);
 }
 
 void chunkcache_put(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],

@@ -32,7 +32,11 @@
  * the copy out of a hit runs outside it (the entry is referenced, so
  * eviction passes it by).  Returned bytes are malloc'd copies the caller
  * frees (they go straight into the READ_CHUNK reply, which xdr_free()s
- * them). */
+ * them).
+ *
+ * Compressed forms (chunkcache_set_zstd, READ_CHUNK2): an entry may also
+ * keep its chunk as a zstd frame, or remember that the chunk does not
+ * compress, so a hot chunk is compressed once, not once per reader. */
 #ifndef BR_CHUNKCACHE_H
 #define BR_CHUNKCACHE_H
 
@@ -59,6 +63,24 @@ struct chunkcache_stats {
 	uint64_t used;          /* bytes held now (data + bookkeeping) */
 	uint64_t bound;
 	uint64_t entries;       /* chunks held (and loads under way) */
+	uint64_t zstd_entries;  /* ... of which with a compressed form */
+	uint64_t zstd_bytes;    /* bytes of those forms (in used) */
+};
+
+/* What the cache knows of a chunk's compressed form (chunkzip.h). */
+enum chunkcache_z {
+	CHUNKCACHE_Z_UNTRIED,   /* never compressed (or it did not fit) */
+	CHUNKCACHE_Z_HAVE,      /* kept beside the bytes */
+	CHUNKCACHE_Z_NONE,      /* incompressible: do not try again */
+};
+
+/* A chunk handed out by chunkcache_get2. */
+struct chunkcache_copy {
+	void *data;             /* malloc'd copy: the caller frees */
+	size_t size;            /* its bytes */
+	size_t len;             /* the chunk's length (uncompressed) */
+	bool zstd;              /* data is the compressed form */
+	enum chunkcache_z z;
 };
 
 /* A cache of at most bound bytes (0: keeps nothing).  Never fails. */
@@ -80,11 +102,33 @@ uint64_t chunkcache_default_bound(void);
  * for it).  *fill is NULL when the cache keeps nothing.  Never fails. */
 int chunkcache_get(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
 		   void **data, size_t *len, struct chunkcache_fill **fill);
+/* The same, handing out the compressed form instead of the bytes when
+ * want_zstd and the cache has one.  A hit fills *out. */
+int chunkcache_get2(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+		    bool want_zstd, struct chunkcache_copy *out,
+		    struct chunkcache_fill **fill);
+/* Keep z (one zstd frame of zlen bytes, made from key's bytes) beside
+ * key's bytes, so the chunk is compressed once however often it is sent;
+ * z NULL: the chunk is incompressible, remember not to try again.  Only
+ * for an entry that is there, READY and UNTRIED (otherwise nothing
+ * happens).  The form counts in the bound like the bytes: when room
+ * cannot be made it is not kept (the chunk stays UNTRIED).  The caller
+ * keeps z. */
+void chunkcache_set_zstd(struct chunkcache *cc, const unsigned char key[CHUNKCACHE_KEY_LEN],
+			 const void *z, size_t zlen);
 /* End a load: keep a copy of data (len bytes, whose hash is the key: the
  * caller has checked) when room can be made; data NULL: the load failed.
  * The caller keeps data.  Wakes the lookups waiting for it. */
 void chunkcache_fill_done(struct chunkcache *cc, struct chunkcache_fill *fill,
 			  const void *data, size_t len);
+
+/* The same, keeping also what the loader learnt of the chunk's
+ * compressed form (z: CHUNKCACHE_Z_HAVE with zdata/zlen, or _NONE), before
+ * the lookups waiting for the load wake: eight readers of a new chunk
+ * get it compressed once, by the loader. */
+void chunkcache_fill_done_z(struct chunkcache *cc, struct chunkcache_fill *fill,
+			    const void *data, size_t len, enum chunkcache_z z,
+			    const void *zdata, size_t zlen);
 
 /* Keep a copy of a chunk read for another reason (hashing a file, a read
  * that could not use the cache), unless it is there already or being

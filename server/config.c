@@ -80,6 +80,9 @@ static const struct opt opts[] = {
 	{ "no-peers", OPT_BOOL, F(no_peers), NULL, 0, 0, NULL,
 	  "never send a node to another node for a chunk (default: nodes that fetch "
 	  "the same chunks pass them on to each other)" },
+	{ "compress", OPT_STR, F(compress), "auto", 0, 0, "MODE",
+	  "zstd-compress chunks for clients that accept it (READ_CHUNK2): auto "
+	  "(when it pays: the data compresses and the codec outruns the link), on, off" },
 	{ "bench-disk", OPT_STR, F(bench_disk), "root", 0, 0, "WHO",
 	  "who may run BENCH_DISK (bramble bench): root (uid 0 from a reserved "
 	  "port or MUNGE), any (any user), off" },
@@ -274,6 +277,12 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 	if (cfg->chunk_size & (cfg->chunk_size - 1)) {
 		snprintf(err, errlen, "--chunk-size: %u is not a power of two "
 			 "(65536, 131072, ... 1048576)", cfg->chunk_size);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->compress, "auto") && strcmp(cfg->compress, "on") &&
+	    strcmp(cfg->compress, "off")) {
+		snprintf(err, errlen, "--compress: '%s' is not one of auto, on, off",
+			 cfg->compress);
 		return -EINVAL;
 	}
 	if (parse_mem_size(cfg->cache_mem, &cfg->cache_mem_bytes) < 0) {

@@ -48,6 +48,7 @@ struct config {
 	char *cache_mem;                /* --cache-mem: "auto" or SIZE[K|M|G|T] */
 	uint64_t cache_mem_bytes;       /* ... in bytes (auto: resolved by config_parse) */
 	char *bench_disk;               /* --bench-disk: "root", "any" or "off" */
+	char *compress;                 /* --compress: "auto", "on" or "off" */
 };
 
 int config_parse(struct config *cfg, int argc, char **argv, char *err,

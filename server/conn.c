@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "drc.h"
+#include "linkrate.h"
 #include "lock.h"
 #include "log.h"
 #include "netaddr.h"
@@ -158,6 +159,27 @@ static void update_io(struct conn *c)
 		ev_io_stop(loop, &c->ww);
 }
 
+/* The link's speed (conn.h), from the kernel's delivery-rate samples, at
+ * most every CONN_LINK_SAMPLE_NS while replies go out.  A sample that
+ * was app-limited (we had too little to send) is a lower bound: it may
+ * raise the figure, not lower it. */
+static void link_sample(struct conn *c)
+{
+	int64_t now = now_ns();
+	uint64_t bps;
+	bool app_limited;
+
+	if (now - c->link_t < CONN_LINK_SAMPLE_NS)
+		return;
+	c->link_t = now;
+	if (linkrate_get(c->fd, &bps, &app_limited) < 0 || bps == 0)
+		return;
+	/* A moving average: a shaped link lets short bursts through at
+	 * the wire's speed, and one such sample must not decide. */
+	if (!app_limited || bps > c->link_bps)
+		c->link_bps = c->link_bps ? (3 * c->link_bps + bps) / 4 : bps;
+}
+
 /* Write as much output as the socket takes. */
 static void flush(struct conn *c)
 {
@@ -181,6 +203,7 @@ static void flush(struct conn *c)
 			return;
 		}
 		c->last_active = ev_now(c->set->loop);
+		link_sample(c);
 		while (w > 0) {
 			struct job *j = c->out_head;
 			size_t left = j->reply.len - j->sent;
@@ -465,6 +488,7 @@ static void handle_record(struct conn *c)
 		j->args = rec + args_off;
 		j->args_len = call.args_len;
 		j->t0_ns = now_ns();
+		j->link_bps = c->link_bps;
 		/* Two thread hops cost more than a cheap call itself. */
 		if (!dispatch_inline(c->set->svc, j)) {
 			pool_submit(c->set->pool, j);

@@ -28,13 +28,14 @@
  *    30 s asks a client for about 35 KB/s while it sends one.
  * A value of 0 turns either off.
  *
- * Memory: besides the per-connection bounds above, all connections
- * together hold at most about CONN_PARTIAL_MAX of unfinished records.
- *
- * Lifetime: conn_close() closes the socket at once and marks the
- * connection dead; the struct lives on until its last job has come back
- * from the pool (whose reply is then dropped), so a worker's job never
- * points at freed memory.  Everything here is loop thread only. */
+ * Link speed (for compressed chunks, chunkzip.h): what the kernel
+ * measures the connection's deliveries at (linkrate.h), sampled at most
+ * every CONN_LINK_SAMPLE_NS as replies are written, a moving average
+ * (weight 1/4) of the samples; an app-limited sample (the server had
+ * too little to send) counts only when it is above it.  Until a sample
+ * comes the figure is 0 (unknown).  Each job carries the figure of its
+ * connection when it is queued.
+ */
 #ifndef BR_CONN_H
 #define BR_CONN_H
 
@@ -59,6 +60,7 @@ struct watch_client;
  * client re-sends after reconnecting). */
 #define CONN_PARTIAL_MAX (64u << 20)
 #define CONN_PARTIAL_BIG (64u << 10)
+#define CONN_LINK_SAMPLE_NS 20000000   /* 20 ms */
 
 /* What every connection shares: the loop, the pool, the policy. */
 struct conn_set {
@@ -105,6 +107,8 @@ struct conn {
 	struct sockaddr_storage peer_sa; /* its address: exports' allow lists */
 	struct watch_client *wc;       /* its watch set (watch.h); NULL: none */
 	uint64_t id;                   /* unique in this run, never 0 (peers.h) */
+	int64_t link_t;                /* when link_bps was last sampled */
+	uint64_t link_bps;             /* the link's speed, bytes/s; 0: unknown */
 };
 
 /* Start the set's flush watcher and timeout sweep (set->loop and the

@@ -97,10 +97,10 @@ static const struct proc_desc procs[BR_NPROCS] = {
 	/* Hashing reads the whole file: never in the loop. */
 	P(BRPROC_CHUNKMAP, br_chunkmap_args, br_chunkmap_res, proc_chunkmap, P_FH),
 	P(BRPROC_READ_CHUNK, br_read_chunk_args, br_read_chunk_res, proc_read_chunk, P_FH),
+	P(BRPROC_READ_CHUNK2, br_read_chunk2_args, br_read_chunk2_res, proc_read_chunk2,
+	  P_FH),
 	/* Never hashes, but a database query: not in the loop either. */
 	P(BRPROC_CHUNKMAP_KNOWN, br_chunkmap_args, br_chunkmap_res, proc_chunkmap_known,
-	  P_FH),
-	P(BRPROC_READ_CHUNK2, br_read_chunk2_args, br_read_chunk2_res, proc_read_chunk2,
 	  P_FH),
 	P(BRPROC_PEER_REGISTER, br_peer_register_args, br_stat, proc_peer_register, 0),
 	/* A walk of many directories (and maybe hashing): never in the loop. */

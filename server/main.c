@@ -21,6 +21,7 @@
 #include "allow.h"
 #include "auth.h"
 #include "chunkcache.h"
+#include "chunkzip.h"
 #include "chunkidx.h"
 #include "chunkscan.h"
 #include "config.h"
@@ -274,6 +275,17 @@ static uint64_t phys_ram(void)
 	return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : UINT64_MAX;
 }
 
+/* Compressed chunks (chunkzip.h), as --compress says; READ_CHUNK2 is
+ * served (and announced) either way: "off" answers raw. */
+static void start_compress(const struct config *cfg, struct service *svc)
+{
+	enum chunkzip_mode mode = CHUNKZIP_AUTO;
+
+	(void)chunkzip_mode_parse(cfg->compress, &mode);  /* checked by config_parse */
+	svc->czip = chunkzip_new(mode);
+	log_info("compressed chunks: %s", cfg->compress);
+}
+
 /* The chunk index in bramble.db (chunkidx.h): CHUNKMAP and READ_CHUNK;
  * and the hot-chunk cache in RAM (chunkcache.h), --cache-mem bytes. */
 static int start_chunks(const struct config *cfg, struct service *svc,
@@ -298,7 +310,9 @@ static int start_chunks(const struct config *cfg, struct service *svc,
 	o.db_path = path;
 	rc = chunkidx_open(&o, &svc->chunks, err, errlen);
 	if (rc == 0)
-		svc->caps |= BR_CAP_CHUNKS | BR_CAP_CHUNKMAP_KNOWN;
+		svc->caps |= BR_CAP_CHUNKS | BR_CAP_CHUNKMAP_KNOWN | BR_CAP_CHUNK_ZSTD;
+	if (rc == 0)
+		start_compress(cfg, svc);
 	if (rc == 0)
 		svc->scan = chunkscan_new(svc->chunks);
 	if (rc == 0 && !cfg->no_peers) {
@@ -480,6 +494,7 @@ out_fc:
 	peers_free(svc.peers);
 	chunkidx_close(svc.chunks);
 	chunkcache_free(svc.ccache);
+	chunkzip_free(svc.czip);
 	stats_free(svc.stats);
 out:
 	loop_free(lp);

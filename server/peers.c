@@ -114,29 +114,60 @@ static struct peer_svc *svc_by_addr(struct peers *p, const unsigned char *addr16
 	return NULL;
 }
 
-/* The service conn_id registered (0: none). */
-static uint64_t svc_of_conn(struct peers *p, uint64_t conn_id)
+/* The services conn_id registered, in the order it registered them, into
+ * ids[PEERS_PER_CONN] (0: none). */
+static void svcs_of_conn(struct peers *p, uint64_t conn_id, uint64_t *ids)
 {
-	for (size_t i = 0; i < p->nregs; i++)
+	size_t n = 0;
+
+	memset(ids, 0, PEERS_PER_CONN * sizeof(*ids));
+	for (size_t i = 0; i < p->nregs && n < PEERS_PER_CONN; i++)
 		if (p->regs[i].conn_id == conn_id)
-			return p->regs[i].svc_id;
-	return 0;
+			ids[n++] = p->regs[i].svc_id;
 }
 
-/* conn_id's registration ends; its service too when it was the last. */
+/* Registration i ends; its service too when it was the last.  (Order of
+ * the others kept: svcs_of_conn reports it.) */
+static void reg_drop(struct peers *p, size_t i)
+{
+	struct peer_svc *s = svc_by_id(p, p->regs[i].svc_id);
+
+	if (s && --s->conns == 0)
+		*s = p->svcs[--p->nsvcs];
+	memmove(&p->regs[i], &p->regs[i + 1], (p->nregs - i - 1) * sizeof(*p->regs));
+	p->nregs--;
+}
+
+/* Every registration of conn_id ends. */
 static void unregister(struct peers *p, uint64_t conn_id)
 {
-	for (size_t i = 0; i < p->nregs; i++) {
-		struct peer_svc *s;
+	for (size_t i = p->nregs; i-- > 0;)
+		if (p->regs[i].conn_id == conn_id)
+			reg_drop(p, i);
+}
 
+/* conn_id's registration of s, made unless it exists; a connection's
+ * oldest goes past PEERS_PER_CONN. */
+static void reg_add(struct peers *p, uint64_t conn_id, struct peer_svc *s)
+{
+	size_t mine = 0, oldest = SIZE_MAX;
+
+	for (size_t i = 0; i < p->nregs; i++) {
 		if (p->regs[i].conn_id != conn_id)
 			continue;
-		s = svc_by_id(p, p->regs[i].svc_id);
-		if (s && --s->conns == 0)
-			*s = p->svcs[--p->nsvcs];
-		p->regs[i] = p->regs[--p->nregs];
-		return;
+		if (p->regs[i].svc_id == s->id)
+			return;
+		if (mine++ == 0)
+			oldest = i;
 	}
+	if (mine >= PEERS_PER_CONN)
+		reg_drop(p, oldest);
+	if (p->nregs == p->regs_cap) {
+		p->regs_cap = p->regs_cap ? 2 * p->regs_cap : 16;
+		p->regs = xrealloc(p->regs, p->regs_cap * sizeof(*p->regs));
+	}
+	s->conns++;
+	p->regs[p->nregs++] = (struct peer_reg){ conn_id, s->id };
 }
 
 /* The service at n's address and port (made, or its key replaced). */
@@ -168,15 +199,11 @@ int peers_register(struct peers *p, uint64_t conn_id, const struct sockaddr *sa,
 		return -EINVAL;
 	memcpy(n.key, key, sizeof(n.key));
 	pthread_mutex_lock(&p->mu);
-	unregister(p, conn_id);
-	if (port) {
+	if (!port) {
+		unregister(p, conn_id);
+	} else {
 		s = svc_get(p, &n);
-		s->conns++;
-		if (p->nregs == p->regs_cap) {
-			p->regs_cap = p->regs_cap ? 2 * p->regs_cap : 16;
-			p->regs = xrealloc(p->regs, p->regs_cap * sizeof(*p->regs));
-		}
-		p->regs[p->nregs++] = (struct peer_reg){ conn_id, s->id };
+		reg_add(p, conn_id, s);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return 0;
@@ -276,30 +303,41 @@ static struct chunk_route *route_get(struct peers *p, const unsigned char *hash)
 	return r;
 }
 
-/* Service svc_id (0: the requester has none) is r's newest source (once
- * in the list). */
-static void route_push(struct chunk_route *r, uint64_t svc_id)
+/* The requester's services (ids, 0s ignored) are r's newest sources, the
+ * one it registered last first (once each in the list). */
+static void route_push(struct chunk_route *r, const uint64_t *ids)
 {
-	size_t i;
+	for (size_t k = 0; k < PEERS_PER_CONN; k++) {
+		size_t i;
 
-	if (!svc_id)
-		return;
-	for (i = 0; i < PEERS_SOURCES - 1 && r->src[i] != svc_id; i++)
-		;
-	memmove(&r->src[1], &r->src[0], i * sizeof(r->src[0]));
-	r->src[0] = svc_id;
+		if (!ids[k])
+			continue;
+		for (i = 0; i < PEERS_SOURCES - 1 && r->src[i] != ids[k]; i++)
+			;
+		memmove(&r->src[1], &r->src[0], i * sizeof(r->src[0]));
+		r->src[0] = ids[k];
+	}
 }
 
-/* The newest of r's sources, other than self_id, that can serve now. */
+static bool is_self(const uint64_t *ids, uint64_t id)
+{
+	for (size_t k = 0; k < PEERS_PER_CONN; k++)
+		if (ids[k] == id)
+			return true;
+	return false;
+}
+
+/* The newest of r's sources, not the requester's own (self), that can
+ * serve now. */
 static struct peer_svc *route_source(struct peers *p, const struct chunk_route *r,
-				     uint64_t self_id)
+				     const uint64_t *self)
 {
 	int64_t now = now_ns();
 
 	for (size_t i = 0; i < PEERS_SOURCES && r->src[i]; i++) {
 		struct peer_svc *s;
 
-		if (r->src[i] == self_id)
+		if (is_self(self, r->src[i]))
 			continue;
 		s = svc_by_id(p, r->src[i]);
 		if (s && s->bad_until_ns <= now)
@@ -342,12 +380,12 @@ bool peers_route(struct peers *p, uint64_t conn_id, const struct sockaddr *sa,
 	unsigned char addr16[PEERAUTH_ADDR_LEN];
 	struct chunk_route *r;
 	struct peer_svc *s = NULL;
-	uint64_t self;
+	uint64_t self[PEERS_PER_CONN];
 
 	if (peerauth_addr16(sa, addr16) < 0)
 		return false;
 	pthread_mutex_lock(&p->mu);
-	self = svc_of_conn(p, conn_id);
+	svcs_of_conn(p, conn_id, self);
 	r = route_get(p, hash);
 	if (failed)
 		svc_failed(p, r, failed, lacked);
@@ -368,10 +406,23 @@ bool peers_route(struct peers *p, uint64_t conn_id, const struct sockaddr *sa,
 	return s != NULL;
 }
 
+bool peers_knows(struct peers *p, const unsigned char hash[PEERS_HASH_LEN], size_t len)
+{
+	struct chunk_route *r;
+	bool known;
+
+	pthread_mutex_lock(&p->mu);
+	r = route_find(p, hash);
+	known = r && r->strong_known && r->len == len;
+	pthread_mutex_unlock(&p->mu);
+	return known;
+}
+
 void peers_served(struct peers *p, uint64_t conn_id,
 		  const unsigned char hash[PEERS_HASH_LEN], const void *data, size_t len)
 {
 	unsigned char strong[BR_STRONG_HASH_LEN];
+	uint64_t ids[PEERS_PER_CONN];
 	struct chunk_route *r;
 	bool known;
 
@@ -379,6 +430,8 @@ void peers_served(struct peers *p, uint64_t conn_id,
 	r = route_get(p, hash);
 	known = r->strong_known && r->len == len;
 	pthread_mutex_unlock(&p->mu);
+	if (!known && !data)
+		return;                 /* (the caller had no bytes to hash) */
 	if (!known)
 		peerauth_strong(strong, data, len);     /* outside the lock: ~1 ms/MiB */
 	pthread_mutex_lock(&p->mu);
@@ -388,7 +441,8 @@ void peers_served(struct peers *p, uint64_t conn_id,
 		r->len = (uint32_t)len;
 		r->strong_known = true;
 	}
-	route_push(r, svc_of_conn(p, conn_id));
+	svcs_of_conn(p, conn_id, ids);
+	route_push(r, ids);
 	p->st.served_chunks++;
 	p->st.served_bytes += len;
 	pthread_cond_broadcast(&p->served_cv);

@@ -45,7 +45,8 @@
 
 #define PEERS_HASH_LEN 16          /* a chunk's name: XXH3-128 */
 #define PEERS_ENTRIES_MAX 65536    /* chunks remembered (1 MiB chunks: 64 GiB) */
-#define PEERS_SOURCES 4            /* sources remembered per chunk */
+#define PEERS_SOURCES 6            /* sources remembered per chunk */
+#define PEERS_PER_CONN 2           /* services one connection registers */
 #define PEERS_BAD_NS (10 * 1000000000ll)
 
 struct peers;
@@ -62,7 +63,12 @@ struct peers *peers_new(void);
 void peers_free(struct peers *p);
 
 /* Connection conn_id (from address sa) serves chunks at port with key;
- * port 0 withdraws it.  0, or -EINVAL for a bad address. */
+ * port 0 withdraws all it registered.  A connection may register two
+ * services: `bramble stage' registers its node's (bramblefs's, which will
+ * serve what the stage put in the node cache after it exits), then its
+ * own (which serves from RAM, as the chunks came, while it runs); the one
+ * registered last is the newest source of what it fetches.  0, or
+ * -EINVAL for a bad address. */
 int peers_register(struct peers *p, uint64_t conn_id, const struct sockaddr *sa,
 		   uint32_t port, const unsigned char key[BR_PEER_KEY_LEN]);
 /* The connection closed: it is no longer a source. */
@@ -78,8 +84,12 @@ void peers_conn_gone(struct peers *p, uint64_t conn_id);
 bool peers_route(struct peers *p, uint64_t conn_id, const struct sockaddr *sa,
 		 const unsigned char hash[PEERS_HASH_LEN], const br_peer_addr *failed,
 		 bool lacked, br_peer_ref *ref);
+/* Whether chunk hash's strong hash (of len bytes) is known already: then
+ * peers_served() needs no bytes. */
+bool peers_knows(struct peers *p, const unsigned char hash[PEERS_HASH_LEN], size_t len);
 /* The server sent chunk hash's bytes (data, len) to conn_id: remember the
- * chunk's strong hash (computed once) and conn_id as its latest source. */
+ * chunk's strong hash (computed once: data may be NULL when peers_knows)
+ * and conn_id as its latest source. */
 void peers_served(struct peers *p, uint64_t conn_id,
 		  const unsigned char hash[PEERS_HASH_LEN], const void *data, size_t len);
 

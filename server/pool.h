@@ -47,6 +47,8 @@ struct job {
 	int64_t t0_ns;              /* when the loop queued it */
 	uint32_t in_len;            /* request record bytes, mark included (stats.h) */
 	bool failed;                /* answered with an error status (stats.h) */
+	uint64_t link_bps;          /* its connection's link speed when queued
+				     * (conn.h); 0: unknown */
 	/* Callbacks (watch.h).  wc: the connection's watch set (borrowed:
 	 * the connection outlives its jobs), or, with `callback', the set
 	 * this job carries a CB_CHANGED record to (a reference: job_free

@@ -9,6 +9,7 @@
 #include "chunkidx.h"
 #include "peers.h"
 #include "chunkscan.h"
+#include "chunkzip.h"
 #include "proc.h"
 #include "stats.h"
 #include "util.h"
@@ -47,6 +48,29 @@ static void counter(br_stats_ext_ok *ok, const char *name, uint64_t v)
 	c->value = v;
 }
 
+/* Compressed chunks (chunkzip.h): what chunk replies cost on the wire
+ * against their size, and the codec. */
+static void zip_counters(const struct service *svc, const struct chunkcache_stats *cs,
+			 br_stats_ext_ok *ok)
+{
+	struct chunkzip_stats zs;
+
+	chunkzip_get_stats(svc->czip, &zs);
+	counter(ok, "chunk_wire_bytes_total", zs.wire_bytes);
+	counter(ok, "chunk_file_bytes_total", zs.file_bytes);
+	counter(ok, "chunk_sent_zstd_total", zs.sent_zstd);
+	counter(ok, "chunk_sent_raw_total", zs.sent_raw);
+	counter(ok, "chunk_compressed_total", zs.compressed);
+	counter(ok, "chunk_incompressible_total", zs.incompressible);
+	counter(ok, "chunk_zstd_skipped_slow_total", zs.skipped_slow);
+	counter(ok, "chunk_codec_in_bytes_total", zs.codec_in_bytes);
+	counter(ok, "chunk_codec_ns_total", zs.codec_ns);
+	counter(ok, "chunk_codec_bytes_per_second", zs.codec_bps);
+	counter(ok, "chunk_link_bytes_per_second", zs.link_bps);
+	counter(ok, "chunk_cache_zstd_entries", cs->zstd_entries);
+	counter(ok, "chunk_cache_zstd_bytes", cs->zstd_bytes);
+}
+
 /* The hot-chunk cache and the chunk index (whether many nodes reading
  * the same chunks read the disk once shows in hits, misses and
  * chunk_read_bytes), and the callbacks. */
@@ -83,6 +107,7 @@ static void named_counters(const struct service *svc, br_stats_ext_ok *ok)
 		counter(ok, "chunk_scans_abandoned_total", ss.abandoned);
 	}
 	counter(ok, "chunk_stale_dropped_total", is.stale_dropped);
+	zip_counters(svc, &cs, ok);
 	if (svc->watch) {               /* callbacks (watch.h) */
 		struct watch_stats ws;
 

@@ -18,6 +18,7 @@ struct exports;
 struct fdcache;
 struct chunkidx;
 struct chunkcache;
+struct chunkzip;
 struct stats;
 struct watch;
 struct peers;
@@ -42,6 +43,7 @@ struct service {
 	struct chunkidx *chunks;        /* chunk index (chunkidx.h); NULL: none */
 	struct chunkcache *ccache;      /* hot chunks in RAM (chunkcache.h); NULL: none */
 	struct chunkscan *scan;         /* maps built from READs (chunkscan.h); NULL: none */
+	struct chunkzip *czip;          /* compressed chunks (chunkzip.h); NULL: none */
 	bool trace;
 	bool inline_ok;                 /* try cheap calls in the loop (not --no-inline;
 					 * each export also needs a local fs) */

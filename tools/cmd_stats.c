@@ -50,6 +50,24 @@ static double pct(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0;
 }
 
+/* Compressed chunks (a server that has the counters): what chunk
+ * replies cost on the wire against their bytes. */
+static void print_wire_line(const struct bramble_server_stats *s)
+{
+	uint64_t wire = counter(s, "chunk_wire_bytes_total");
+	uint64_t file = counter(s, "chunk_file_bytes_total");
+
+	if (!file)
+		return;
+	printf("chunk wire: %.2f MB sent for %.2f MB of chunks (%.1f %%); %llu zstd, "
+	       "%llu raw, %llu incompressible; codec %.0f MB/s\n",
+	       (double)wire / MB, (double)file / MB, pct(wire, file),
+	       (unsigned long long)counter(s, "chunk_sent_zstd_total"),
+	       (unsigned long long)counter(s, "chunk_sent_raw_total"),
+	       (unsigned long long)counter(s, "chunk_incompressible_total"),
+	       (double)counter(s, "chunk_codec_bytes_per_second") / 1e6);
+}
+
 /* The hot-chunk cache and the chunk index, from the named counters. */
 static void print_chunk_lines(const struct bramble_server_stats *s)
 {
@@ -72,6 +90,7 @@ static void print_chunk_lines(const struct bramble_server_stats *s)
 	       (double)counter(s, "chunk_hashed_bytes_total") / MB,
 	       (unsigned long long)counter(s, "chunk_reads_total"),
 	       (double)counter(s, "chunk_read_bytes_total") / MB);
+	print_wire_line(s);
 }
 
 /* ---- table */
@@ -235,6 +254,19 @@ static void prom_counters(const char *server, const struct bramble_server_stats 
 		{ "chunk_bytes_from_reads_total", "Bytes of those files." },
 		{ "chunk_scans_abandoned_total", "Files whose READs stopped being in order before the end." },
 		{ "chunk_stale_dropped_total", "Index entries dropped by READ_CHUNK as stale." },
+		{ "chunk_wire_bytes_total", "Chunk bytes sent on the wire (compressed or not)." },
+		{ "chunk_file_bytes_total", "Uncompressed bytes of the chunks sent." },
+		{ "chunk_sent_zstd_total", "Chunks sent zstd-compressed." },
+		{ "chunk_sent_raw_total", "Chunks sent raw." },
+		{ "chunk_compressed_total", "Chunks compressed (once per chunk while cached)." },
+		{ "chunk_incompressible_total", "Chunks whose compression did not pay." },
+		{ "chunk_zstd_skipped_slow_total", "Chunks sent raw: the codec was slower than the link." },
+		{ "chunk_codec_in_bytes_total", "Bytes given to the compressor." },
+		{ "chunk_codec_ns_total", "CPU nanoseconds the compressor took." },
+		{ "chunk_codec_bytes_per_second", "Compressor speed now (moving average)." },
+		{ "chunk_link_bytes_per_second", "Link speed the last compression decision saw." },
+		{ "chunk_cache_zstd_entries", "Hot-cache chunks kept with a compressed form." },
+		{ "chunk_cache_zstd_bytes", "Bytes of those compressed forms." },
 	};
 	char name[64];
 

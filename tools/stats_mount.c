@@ -125,6 +125,13 @@ void mount_print_table(const char *mount, const struct mount_counters *m)
 	       (double)mc_get(m, BRAMBLE_CTL_PREFIX_READ "bytes_read") / 1e6, (double)srv / 1e6,
 	       (double)cache / 1e6, ratio(cache, cache + srv),
 	       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_READ "front_hits"));
+	if (mc_get(m, BRAMBLE_CTL_PREFIX_READ "zstd_fetches"))
+		printf("chunk wire: %.2f MB received for %.2f MB of chunks (%.1f %%), "
+		       "%llu chunks zstd-compressed\n",
+		       (double)mc_get(m, BRAMBLE_CTL_PREFIX_READ "wire_from_server") / 1e6,
+		       (double)srv / 1e6,
+		       ratio(mc_get(m, BRAMBLE_CTL_PREFIX_READ "wire_from_server"), srv),
+		       (unsigned long long)mc_get(m, BRAMBLE_CTL_PREFIX_READ "zstd_fetches"));
 	printf("node cache: %.2f of %.2f MB used, %llu chunks (%llu pinned); this "
 	       "mount: %llu hits, %llu misses, %llu evictions, %llu verify failures\n",
 	       (double)mc_get(m, BRAMBLE_CTL_PREFIX_CACHE "used") / 1e6,

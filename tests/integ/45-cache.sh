@@ -25,7 +25,7 @@ br_start_server
 # expect_fetched BEFORE N WHAT: exactly N READ_CHUNKs since BEFORE.
 expect_fetched() {
 	local now
-	now=$(br_calls READ_CHUNK)
+	now=$(br_calls 'READ_CHUNK*')
 	[ "$((now - $1))" -eq "$2" ] || fail "$3: $((now - $1)) chunks fetched, want $2"
 }
 # same FILE REF WHAT: identical bytes, as the user reads them.
@@ -57,7 +57,7 @@ mkdir "$T/a" "$T/b"
 ctl() { as_user awk -F= -v k="$2" '$1 == k { print $2 }' "$1/.bramble"; }
 sleep 1.1
 br_mount "$T/a"
-c0=$(br_calls READ_CHUNK)
+c0=$(br_calls 'READ_CHUNK*')
 same "$T/a/big" "$T/big.ref" "cold read"
 expect_fetched "$c0" 0 "cold read of a 6-chunk file (plain READs)"
 [ "$(ctl "$T/a" read.filled)" = 6 ] ||
@@ -83,12 +83,12 @@ set -- $(cache_chunk_files "$T/nodecache")
 printf 'garbage' | dd of="$1" bs=1 seek=1000 conv=notrunc status=none
 truncate -s 4096 "$2"
 remount "$T/a"
-c0=$(br_calls READ_CHUNK)
+c0=$(br_calls 'READ_CHUNK*')
 same "$T/a/big" "$T/big.ref" "read with a corrupted and a truncated cache file"
 expect_fetched "$c0" 2 "repair of two bad cache files"
 grep -qi "chunk" "$T/bramblefs.log" || fail "no warning about the bad cache files in the log"
 remount "$T/a"
-c0=$(br_calls READ_CHUNK)
+c0=$(br_calls 'READ_CHUNK*')
 same "$T/a/big" "$T/big.ref" "read after the repair"
 expect_fetched "$c0" 0 "read after the repair"
 
@@ -104,7 +104,7 @@ cp "$T/big2.ref" "$T/big3.ref"
 head -c 100 /dev/urandom | dd of="$T/big3.ref" bs=1 seek=$((1048576 + 77)) conv=notrunc status=none
 as_user dd if="$T/big3.ref" of="$T/a/big" bs=1M skip=1 seek=1 count=1 conv=notrunc status=none ||
 	fail "dd into a/big"
-c0=$(br_calls READ_CHUNK)
+c0=$(br_calls 'READ_CHUNK*')
 same "$T/b/big" "$T/big3.ref" "b after a changed one chunk in place"
 expect_fetched "$c0" 1 "one changed chunk (the others are cached)"
 # Behind the server's back: the export itself, same size.
@@ -145,7 +145,7 @@ br_mount "$T/b" -o cache=ram
 same "$T/b/ten" "$EXPORT/ten" "cache=ram"
 br_umount "$T/b"
 br_mount "$T/b" -o cache=off
-c0=$(br_calls READ_CHUNK)
+c0=$(br_calls 'READ_CHUNK*')
 same "$T/b/ten" "$EXPORT/ten" "cache=off"
 expect_fetched "$c0" 0 "cache=off (plain reads)"
 br_umount "$T/b"

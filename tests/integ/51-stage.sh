@@ -20,11 +20,12 @@ NC=$T/nodecache
 json() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 stats() { "$BRAMBLE" stats --json "127.0.0.1:$PORT" >"$T/$1.json" || fail "stats $1"; }
 # calls BEFORE AFTER PROC: how many PROC calls between two stats snapshots
+# (READ_CHUNK: with READ_CHUNK2, which a client of a zstd server uses)
 calls() {
 	python3 -c 'import json, sys
 a, b = (json.load(open(f))["procedures"] for f in sys.argv[1:3])
-n = [sys.argv[3]] + (["READ_CHUNK2"] if sys.argv[3] == "READ_CHUNK" else [])
-print(sum(b.get(p, {}).get("calls", 0) - a.get(p, {}).get("calls", 0) for p in n))' "$T/$1.json" "$T/$2.json" "$3"
+ns = ["READ_CHUNK", "READ_CHUNK2"] if sys.argv[3] == "READ_CHUNK" else [sys.argv[3]]
+print(sum(b.get(n, {}).get("calls", 0) - a.get(n, {}).get("calls", 0) for n in ns))' "$T/$1.json" "$T/$2.json" "$3"
 }
 owner_chunks() {   # owner_chunks CACHEDIR OWNER: chunks pinned by OWNER
 	"$BRAMBLE" cache --dir "$1" ls --json >"$T/ls.json" || fail "cache ls"

@@ -73,7 +73,8 @@ MNT=$T/mnt
 [ "$(cat "$MNT/env/bin/tool.py")" = 'print("hi")' ] || fail "the mount does not show the export"
 
 chunk_calls() {
-	br_calls READ_CHUNK
+	"$BRAMBLE" stats --json "127.0.0.1:$PORT" |
+		python3 -c 'import json, sys; d = json.load(sys.stdin)["procedures"]; print(sum(d.get(p, {}).get("calls", 0) for p in ("READ_CHUNK", "READ_CHUNK2")))'
 }
 # pins_of OWNER: "CHUNKS BYTES" pinned by OWNER in the node cache ("0 0": none)
 pins_of() {

@@ -18,7 +18,10 @@
 #                                        by root or by RUNNER (as_user)
 #   br_umount MNT                        unmount and wait for the daemon
 #   br_calls PROC                        the calls of procedure PROC (WRITE,
-#                                        READ_CHUNK...) the server answered
+#                                        READ_CHUNK...) the server answered;
+#                                        READ_CHUNK*: READ_CHUNK + READ_CHUNK2
+#                                        (also as READ_CHUNK*.calls in
+#                                        br_stats_delta)
 #   skip MSG / fail MSG                  exit 77 / exit 1 with a message
 #   br_on_cleanup CMD                    run CMD (a shell string) at exit, after
 #                                        the daemons are stopped and before $T
@@ -137,11 +140,9 @@ br_stats_delta() {
 	python3 - "$@" <<'EOF' || fail "counters: see above"
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
-def calls(d, proc):
-    n = d["procedures"].get(proc, {}).get("calls", 0)
-    # one chunk from the server either way: READ_CHUNK, or READ_CHUNK2
-    # (compressed chunks, peers) where client and server speak it
-    return n + (calls(d, "READ_CHUNK2") if proc == "READ_CHUNK" else 0)
+def calls(d, proc):   # READ_CHUNK*: READ_CHUNK and READ_CHUNK2
+    procs = ["READ_CHUNK", "READ_CHUNK2"] if proc == "READ_CHUNK*" else [proc]
+    return sum(d["procedures"].get(p, {}).get("calls", 0) for p in procs)
 def val(d, name):
     if name.endswith(".calls"):
         return calls(d, name[:-6])
@@ -278,8 +279,8 @@ br_umount() {
 br_calls() {
 	as_user "$BRAMBLE" stats --json "127.0.0.1:$PORT" |
 		python3 -c 'import json, sys
-p = json.load(sys.stdin)["procedures"]
-n = lambda proc: p.get(proc, {}).get("calls", 0)
-print(n(sys.argv[1]) + (n("READ_CHUNK2") if sys.argv[1] == "READ_CHUNK" else 0))' "$1" ||
+d = json.load(sys.stdin)["procedures"]
+p = ["READ_CHUNK", "READ_CHUNK2"] if sys.argv[1] == "READ_CHUNK*" else [sys.argv[1]]
+print(sum(d.get(n, {}).get("calls", 0) for n in p))' "$1" ||
 		fail "bramble stats --json"
 }

@@ -19,6 +19,10 @@ in CTLDIR:
         forwarded) until this file appears; it is then removed.  That
         leaves the test time to kill and restart the server first.
 
+  zstd  while it exists, every READ_CHUNK2 reply that carries a zstd
+        frame (BR_FROM_SERVER, BR_ENC_ZSTD) reaches the client with the
+        frame's first byte flipped (a malformed frame: 73-chunk-zstd).
+
 Every cut, hold and forwarded call of the armed procedure is logged to
 stdout.  A thread per direction and per connection: blocking I/O cannot
 deadlock the two directions against each other.
@@ -99,6 +103,32 @@ def peek_arm():
         return None
 
 
+READ_CHUNK2 = 39
+
+
+def corrupt_zstd(raw, rec):
+    """raw with the zstd frame of a READ_CHUNK2 reply (rec) flipped, or
+    None when rec carries none.  Reply: xid, REPLY, MSG_ACCEPTED, verf
+    (flavor, opaque), SUCCESS, then br_stat, from, enc, len, data<>."""
+    if len(rec) < 20:
+        return None
+    (vlen,) = struct.unpack(">I", rec[16:20])
+    body = 20 + (vlen + 3) // 4 * 4 + 4
+    if len(rec) < body + 21 or struct.unpack(">I", rec[body - 4:body])[0] != 0:
+        return None
+    st, frm, enc, _, dlen = struct.unpack(">5I", rec[body:body + 20])
+    if st != 0 or frm != 0 or enc != 1 or dlen == 0:
+        return None
+    out = bytearray(raw)
+    # raw = rec with a 4-byte mark before each fragment: the data's first
+    # byte is in the first fragment when it is big enough (ours are).
+    (mark,) = struct.unpack(">I", raw[:4])
+    if (mark & 0x7FFFFFFF) < body + 21:
+        return None
+    out[4 + body + 20] ^= 0xFF
+    return bytes(out)
+
+
 def calls(pair, client, server):
     """Client -> server: forward records; note the armed call's XID."""
     while True:
@@ -107,6 +137,8 @@ def calls(pair, client, server):
             break
         if len(rec) >= 24:
             xid, mtype, _, _, _, proc = struct.unpack(">6I", rec[:24])
+            if mtype == 0 and proc == READ_CHUNK2:
+                pair["chunk2"].add(xid)
             if mtype == 0 and pair["target"] is None and peek_arm() == proc:
                 take_arm()
                 pair["target"] = xid
@@ -138,6 +170,13 @@ def replies(pair, client, server):
                 os.rename(ctl("cut.tmp"), ctl("cut"))
                 log("cut: reply to xid %08x lost, connection closed" % xid)
                 return
+        if len(rec) >= 4 and struct.unpack(">I", rec[:4])[0] in pair["chunk2"]:
+            (xid,) = struct.unpack(">I", rec[:4])
+            pair["chunk2"].discard(xid)
+            bad = corrupt_zstd(raw, rec) if os.path.exists(ctl("zstd")) else None
+            if bad is not None:
+                raw = bad
+                log("zstd: frame of the reply to xid %08x flipped" % xid)
         try:
             client.sendall(raw)
         except OSError:
@@ -165,7 +204,8 @@ def serve(client):
         log("upstream: %s" % e)
         client.close()
         return
-    pair = {"socks": (client, server), "target": None, "resent": LAST_CUT[0]}
+    pair = {"socks": (client, server), "target": None, "resent": LAST_CUT[0],
+            "chunk2": set()}
     t = threading.Thread(target=replies, args=(pair, client, server),
                          daemon=True)
     t.start()

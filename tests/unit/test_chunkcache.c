@@ -528,6 +528,62 @@ START_TEST(index_feeds_cache)
 }
 END_TEST
 
+/* Compressed forms (chunkcache_set_zstd): handed out to whoever wants
+ * them, raw to whoever does not; counted in the bound and freed with
+ * the entry; "incompressible" remembered; only the first answer kept. */
+START_TEST(zstd_forms)
+{
+	uint64_t c = cost_of(1000);
+	struct chunkcache *cc = chunkcache_new(3 * c);
+	unsigned char key[CHUNKCACHE_KEY_LEN], key2[CHUNKCACHE_KEY_LEN];
+	struct chunkcache_fill *fill;
+	struct chunkcache_copy cp;
+	struct chunkcache_stats st;
+
+	load(cc, 1, 1000);
+	load(cc, 2, 1000);
+	key_of(1, key);
+	key_of(2, key2);
+	ck_assert_int_eq(chunkcache_get2(cc, key, true, &cp, &fill), 1);
+	ck_assert(!cp.zstd && cp.z == CHUNKCACHE_Z_UNTRIED && cp.size == 1000);
+	free(cp.data);
+	chunkcache_set_zstd(cc, key, "frame", 5);
+	chunkcache_set_zstd(cc, key, "other!", 6);      /* second answer: ignored */
+	chunkcache_set_zstd(cc, key2, NULL, 0);         /* incompressible */
+	chunkcache_get_stats(cc, &st);
+	ck_assert_uint_eq(st.used, 2 * c + 5);
+	ck_assert_uint_eq(st.zstd_entries, 1);
+	ck_assert_uint_eq(st.zstd_bytes, 5);
+	ck_assert_int_eq(chunkcache_get2(cc, key, true, &cp, &fill), 1);
+	ck_assert(cp.zstd && cp.size == 5 && cp.len == 1000);
+	ck_assert_mem_eq(cp.data, "frame", 5);
+	free(cp.data);
+	ck_assert_int_eq(chunkcache_get2(cc, key, false, &cp, &fill), 1);
+	ck_assert(!cp.zstd && cp.size == 1000 && bytes_of(1, cp.data, 1000));
+	free(cp.data);
+	ck_assert_int_eq(chunkcache_get2(cc, key2, true, &cp, &fill), 1);
+	ck_assert(!cp.zstd && cp.z == CHUNKCACHE_Z_NONE);
+	free(cp.data);
+	chunkcache_set_zstd(cc, key2, "x", 1);         /* NONE stays NONE */
+	load(cc, 3, 1000);                              /* evicts the LRU: 1 */
+	chunkcache_get_stats(cc, &st);
+	ck_assert_uint_eq(st.zstd_entries, 0);         /* went with it */
+	ck_assert_uint_eq(st.zstd_bytes, 0);
+	ck_assert_uint_eq(st.used, 2 * c);
+	/* Full: room for a form is made from others, never the entry. */
+	load(cc, 4, 1000);
+	key_of(4, key);
+	chunkcache_set_zstd(cc, key, "xx", 2);
+	chunkcache_get_stats(cc, &st);
+	ck_assert_uint_le(st.used, st.bound);
+	ck_assert_uint_eq(st.zstd_entries, 1);
+	ck_assert_int_eq(chunkcache_get2(cc, key, true, &cp, &fill), 1);
+	ck_assert(cp.zstd && cp.size == 2);
+	free(cp.data);
+	chunkcache_free(cc);
+}
+END_TEST
+
 static Suite *chunkcache_suite(void)
 {
 	Suite *s = suite_create("chunkcache");
@@ -546,6 +602,7 @@ static Suite *chunkcache_suite(void)
 	tcase_add_test(tc, single_flight);
 	tcase_add_test(tc, failed_load);
 	tcase_add_test(tc, threads_smoke);
+	tcase_add_test(tc, zstd_forms);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -46,6 +46,7 @@ START_TEST(test_defaults)
 	ck_assert(o.attr_timeout == 1.0 && o.entry_timeout == 1.0);
 	ck_assert(o.negative_timeout == 0.0 && o.timeout == 60.0);
 	ck_assert_int_eq(o.trace, 0);
+	ck_assert_int_eq(o.compress, 1);
 	ck_assert(has_arg(&fa, "/clusterfs"));
 	fuse_opt_free_args(&fa);
 	bfs_opts_release(&o);
@@ -98,6 +99,16 @@ START_TEST(test_hard_bg)
 	ck_assert_int_eq(parse(&o, &fa, "s:/", "/m", "-o", "hard,bg", "-o", "soft,fg", NULL), 0);
 	ck_assert_int_eq(o.hard, 0);
 	ck_assert_int_eq(o.bg, 0);
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	/* compress=on|off (compressed chunks), not passed to libfuse */
+	ck_assert_int_eq(parse(&o, &fa, "s:/", "/m", "-o", "compress=off", NULL), 0);
+	ck_assert_int_eq(o.compress, 0);
+	ck_assert(!has_arg(&fa, "compress"));
+	fuse_opt_free_args(&fa);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "s:/", "/m", "-o", "compress=off,compress=on", NULL), 0);
+	ck_assert_int_eq(o.compress, 1);
 	fuse_opt_free_args(&fa);
 	bfs_opts_release(&o);
 }
@@ -196,6 +207,9 @@ START_TEST(test_errors)
 	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "timeout=0", NULL), -EINVAL);
 	bfs_opts_release(&o);
 	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "attr_timeout=x", NULL), -EINVAL);
+	bfs_opts_release(&o);
+	ck_assert_int_eq(parse(&o, &fa, "h:/", "/mnt", "-o", "compress=yes", NULL), -EINVAL);
+	ck_assert(strstr(o.err, "compress=yes"));
 	bfs_opts_release(&o);
 }
 END_TEST

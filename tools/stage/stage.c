@@ -154,9 +154,11 @@ static int connect_mount(struct smount *m, char *err, size_t len)
 }
 
 /* Fan-out as the mount does it (its control file says): the chunks this
- * stage fetches are served to other nodes staging the same set, and come
- * from them where the server says (bramble_peers_start).  Without it the
- * stage still works, from the server alone. */
+ * stage fetches come from other nodes where the server says, and are
+ * served to them -- from this process's RAM, as they came, while it runs,
+ * and by the mount's service from the node cache after it exits
+ * (bramble_peers_start with the node's service).  Without it the stage
+ * still works, from the server alone. */
 static void start_peers(struct smount *m, const char *cache_dir)
 {
 	char *port = bramble_ctl_value(m->t.ctl, BRAMBLE_CTL_KEY_PEERS);
@@ -169,7 +171,9 @@ static void start_peers(struct smount *m, const char *cache_dir)
 		return;
 	rc = bramble_peers_node_key(cache_dir, key);
 	if (rc == 0)
-		rc = bramble_peers_join(m->b, (uint16_t)p, key);
+		rc = bramble_peers_start(m->b, m->sc->cache,
+					 &(struct bramble_peers_opts){ .node_port = (uint16_t)p,
+								       .node_key = key });
 	if (rc < 0)
 		log_info("staging from the server alone: peer fan-out: %s", strerror(-rc));
 }
