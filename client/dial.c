@@ -176,6 +176,24 @@ int dial_read_record(int fd, struct rm_reader *r, int64_t deadline_ns)
 }
 
 /* dial.h */
+int dial_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* dial.h */
 int dial_call(int fd, uint32_t xid, uint32_t prog, uint32_t vers, uint32_t proc,
 	      const struct br_cred *cred, xdrproc_t xargs, const void *args,
 	      xdrproc_t xres, void *res, size_t res_size, int64_t deadline_ns)
@@ -190,7 +208,7 @@ int dial_call(int fd, uint32_t xid, uint32_t prog, uint32_t vers, uint32_t proc,
 	rm_reader_init(&r, BR_RECORD_MAX);
 	rc = rpcmsg_encode_call(&call, xid, prog, vers, proc, cred, xargs, args);
 	if (rc == 0)
-		rc = write_all(fd, call.data, call.len);
+		rc = dial_send_all(fd, call.data, call.len);
 	if (rc == 0)
 		rc = dial_read_record(fd, &r, deadline_ns);
 	if (rc == 0)

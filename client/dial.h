@@ -26,6 +26,10 @@ int dial_tcp(const struct sockaddr *sa, socklen_t len, int resvport,
 struct rm_reader;
 int dial_read_record(int fd, struct rm_reader *r, int64_t deadline_ns);
 
+/* All of buf to the socket fd (blocking): a peer that went away is -EPIPE,
+ * never SIGPIPE -- no process of ours can be killed by one. */
+int dial_send_all(int fd, const void *buf, size_t len);
+
 /* One call on fd, nothing else in flight on it: sent, its reply read
  * before deadline_ns, its xid checked (-EPROTO) and its results decoded
  * into res (xdr_free(xres, res) after 0).  cred NULL: AUTH_NONE.  The

@@ -190,7 +190,7 @@ static void *conn_main(void *arg)
 		buf_reset(&out);
 		if (dial_read_record(sc->fd, &rd, now_ns() + (int64_t)IDLE_MS * 1000000) < 0 ||
 		    serve_record(sc, &rd.rec, &out) < 0 ||
-		    write_all(sc->fd, out.data, out.len) < 0)
+		    dial_send_all(sc->fd, out.data, out.len) < 0)
 			break;
 		rm_reader_next(&rd);
 	}

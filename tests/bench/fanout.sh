@@ -159,8 +159,9 @@ stage_node() { # I [ENV...]: as the Prolog does it (root, for the job's user); i
 	local i=$1
 	shift
 	nsenter --mount="$W/mntns/n$i" --net=/run/netns/"fob-n$i" env SLURM_JOB_UID="$USER_UID" \
-		SLURM_JOB_GID="$USER_GID" SLURM_JOB_ID=$((100 + i)) "$@" "$bramble" stage -q "$W/clusterfs/env" ||
-		echo "fanout: stage failed on n$i" >&2
+		SLURM_JOB_GID="$USER_GID" SLURM_JOB_ID=$((100 + i)) "$@" "$bramble" stage -q "$W/clusterfs/env" \
+		2>>"$W/log/stage-n$i.err" ||
+		echo "fanout: stage failed on n$i (exit $?): $(tail -3 "$W/log/stage-n$i.err")" >&2
 	date +%s.%N >"$W/end-n$i"
 }
 tx() { ip netns exec fob-srv cat /sys/class/net/eth0/statistics/tx_bytes; }
