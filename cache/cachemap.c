@@ -268,3 +268,36 @@ int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n)
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
+
+/* ---- staged sets (disk mode only: a RAM cache is never staged into) */
+
+int bramble_cache_set_get(struct bramble_cache *c, const void *key, size_t keylen,
+			  unsigned char digest[BRAMBLE_HASH_LEN])
+{
+	int rc;
+
+	if (!fh_ok(key, keylen))
+		return -EINVAL;
+	if (c->mode != BRAMBLE_CACHE_DISK)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&c->mu);
+	rc = cachedb_set_get(c->db, key, keylen, digest);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+int bramble_cache_set_put(struct bramble_cache *c, const void *key, size_t keylen,
+			  const unsigned char digest[BRAMBLE_HASH_LEN])
+{
+	int rc;
+
+	if (!fh_ok(key, keylen))
+		return -EINVAL;
+	if (c->mode != BRAMBLE_CACHE_DISK)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&c->mu);
+	rc = cachedb_set_put(c->db, key, keylen, digest, cache_wall_ms(),
+			     BRAMBLE_CACHE_SETS_MAX);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}

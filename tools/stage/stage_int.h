@@ -38,7 +38,8 @@ struct smount {
 	struct bramble_reader *rd;
 };
 
-enum { CH_CACHED, CH_FETCH, CH_DONE, CH_FAILED };
+/* CH_MISSING: found evicted when pinned (pin_cached), to fetch */
+enum { CH_CACHED, CH_FETCH, CH_DONE, CH_FAILED, CH_MISSING };
 
 /* A distinct chunk of the set, per cache. */
 struct schunk {
@@ -60,6 +61,8 @@ struct sfile {
 	bool *mine;                /* ... first met in this file: fetched here */
 	uint64_t need_bytes;       /* bytes of the chunks fetched here */
 	int err;                   /* -errno: not staged */
+	bool from_tree;            /* map came with the TREE entry */
+	bool readable;             /* TREE opened it as the user (no map: not indexed) */
 };
 
 /* A mount point of this machine (/proc/self/mountinfo; the last of a
@@ -85,6 +88,7 @@ struct stage {
 	struct sfile *files;
 	size_t nfiles, capfiles;
 	struct hashtab chunks;     /* every schunk, by (cache, hash) */
+	struct sset **sets;        /* per argument: a directory's digest (stage_sets.c) */
 	/* parallel phases */
 	pthread_mutex_t mu;
 	size_t next;               /* next file to hand out */
@@ -115,6 +119,18 @@ int stage_resolve(struct stage *s, const char *path, struct smount **mp,
 /* stage_fetch.c: the parallel phases.  Maps of files without one
  * (CHUNKMAP); the chunks planned CH_FETCH, with a progress line. */
 void stage_fetch_maps(struct stage *s);
+/* stage_sets.c: a staged directory's digest (see there).  begin when the
+ * walk of argument arg starts, entry for each entry it returns, compare
+ * once every walk is done, same: its files' maps need not be stored,
+ * store when everything is staged. */
+struct sset;
+void stage_set_begin(struct stage *s, size_t arg, struct smount *m,
+		     const struct bramble_fh *fh);
+void stage_set_entry(struct stage *s, size_t arg, const struct bramble_tree_entry *e);
+void stage_set_compare(struct stage *s);
+bool stage_set_same(const struct stage *s, size_t arg);
+void stage_set_store(struct stage *s);
+void stage_set_free(struct stage *s);
 void stage_fetch_chunks(struct stage *s);
 
 #endif
