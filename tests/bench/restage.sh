@@ -60,7 +60,7 @@ echo "restage median: $(median <"$T/t.restage") s"
 [ -n "${NO_LEARNED:-}" ] && exit 0
 # a learned set: the files of four packages, as paths
 ( cd "$TREE" && echo "# bramble learned set v1" &&
-  find email json xml asyncio -type f | sort ) >"$T/learned/probe.set"
+  find email json xml asyncio -type f | sort | sed "s,^,tree/," ) >"$T/learned/probe.set"
 NSET=$(($(wc -l <"$T/learned/probe.set") - 1))
 : >"$T/c.learned"
 for i in $(seq 1 "$RUNS"); do

@@ -204,9 +204,9 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 
 /* ---- files */
 
-static struct sfile *file_add(struct stage *s, struct smount *m, size_t arg,
-			      const char *path, const struct bramble_fh *fh,
-			      const struct stat *st)
+struct sfile *stage_file_add(struct stage *s, struct smount *m, size_t arg,
+			     const char *path, const struct bramble_fh *fh,
+			     const struct stat *st)
 {
 	struct sfile *f;
 
@@ -249,7 +249,7 @@ static int walk_entry(void *ctx, const struct bramble_tree_entry *e)
 		else
 			stage_fail(w->s, path.data, "%s", strerror(-e->status));
 	} else if (S_ISREG(e->attr->st_mode) && e->fh->len) {
-		f = file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
+		f = stage_file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
 		if (f) {
 			f->map = bramble_filemap_from_tree(e);
 			f->from_tree = f->map != NULL;
@@ -297,7 +297,7 @@ static void add_path(struct stage *s, size_t arg)
 		goto failed;
 	}
 	if (S_ISREG(st.st_mode)) {
-		file_add(s, m, arg, path, &fh, &st);
+		stage_file_add(s, m, arg, path, &fh, &st);
 	} else if (S_ISDIR(st.st_mode)) {
 		struct walk w = { .s = s, .m = m, .arg = arg, .base = display_base(path) };
 
@@ -631,6 +631,7 @@ static void free_stage(struct stage *s)
 		free(s->mnts[i].dir);
 	free(s->mnts);
 	stage_set_free(s);
+	stage_forget_dirs(s);
 	free(s->arg_failed);
 	pthread_mutex_destroy(&s->mu);
 }
@@ -667,6 +668,7 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 	      struct stage_result *r)
 {
 	struct stage s = { .o = o, .r = r, .paths = paths, .npaths = npaths };
+	bool *done;
 
 	memset(r, 0, sizeof(*r));
 	s.start_ns = now_ns();
@@ -678,8 +680,12 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 		init_cred(&s.cred);
 	stage_load_mounts(&s);
 	s.arg_failed = xcalloc(BR_MAX(npaths, (size_t)1), sizeof(bool));
+	done = xcalloc(BR_MAX(npaths, (size_t)1), sizeof(bool));
+	stage_add_siblings(&s, done);
 	for (size_t i = 0; i < npaths; i++)
-		add_path(&s, i);
+		if (!done[i])
+			add_path(&s, i);
+	free(done);
 	stage_set_compare(&s);
 	stage_fetch_maps(&s);
 	plan(&s);

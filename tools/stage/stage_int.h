@@ -89,6 +89,8 @@ struct stage {
 	size_t nfiles, capfiles;
 	struct hashtab chunks;     /* every schunk, by (cache, hash) */
 	struct sset **sets;        /* per argument: a directory's digest (stage_sets.c) */
+	struct hashtab dirs;       /* directories resolved (stage_path.c) */
+	bool dirs_init;
 	/* parallel phases */
 	pthread_mutex_t mu;
 	size_t next;               /* next file to hand out */
@@ -115,6 +117,15 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 void stage_load_mounts(struct stage *s);
 int stage_resolve(struct stage *s, const char *path, struct smount **mp,
 		  struct bramble_fh *fh, struct stat *st, char *err, size_t len);
+void stage_forget_dirs(struct stage *s);
+
+/* stage.c: a file of the set (NULL: named already). */
+struct sfile *stage_file_add(struct stage *s, struct smount *m, size_t arg,
+			     const char *path, const struct bramble_fh *fh,
+			     const struct stat *st);
+/* stage_files.c: arguments naming several files of one directory (a
+ * learned set) staged by one TREE of it; done[arg] set for those. */
+void stage_add_siblings(struct stage *s, bool *done);
 
 /* stage_fetch.c: the parallel phases.  Maps of files without one
  * (CHUNKMAP); the chunks planned CH_FETCH, with a progress line. */
