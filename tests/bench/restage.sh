@@ -13,6 +13,8 @@
 #               paths, not directories), cold (a new node cache each run): server
 #               calls per file (data calls READ/READ_CHUNK not counted).
 #   sudo top_builddir=BUILD bash tests/bench/restage.sh   (BUILD: the build to measure)
+# OTHER=/path/to/another/bramble: each run also with that bramble (e.g. a
+# build of main), alternating, on the same server, mount and node cache.
 . "$(dirname "${BASH_SOURCE[0]}")/../integ/lib.sh"
 RUNS=${RUNS:-5}
 STAGE_SRC=${STAGE_SRC:-/usr/lib/python3.11}
@@ -46,16 +48,22 @@ note "tree: $NFILES files, $(du -sh --apparent-size "$TREE" | cut -f1); build $t
 
 SLURM_JOB_ID=1 "$BRAMBLE" stage -q "$M/tree" || fail "cold stage"
 : >"$T/t.restage"
-for i in $(seq 1 "$RUNS"); do
+SLURM_JOB_ID=2 "$BRAMBLE" stage -q "$M/tree" || fail "second stage"
+: >"$T/t.other"
+restage() {   # restage BRAMBLE TIMES-FILE JOB
 	br_stats_snap "$T/a"
 	t0=$(date +%s.%N)
-	SLURM_JOB_ID=$((100 + i)) "$BRAMBLE" stage -q --json "$M/tree" >"$T/j" || fail "restage"
+	SLURM_JOB_ID=$3 "$1" stage -q --json "$M/tree" >"$T/j" || fail "restage"
 	t=$(secs "$t0")
 	br_stats_snap "$T/b"
-	echo "$t" >>"$T/t.restage"
-	echo "restage run $i: ${t}s fetched $(json "$T/j" 'd["fetched_bytes"]') bytes, $(calls "$T/a" "$T/b") calls"
+	echo "$t" >>"$2"
+	echo "restage ($1) run $i: ${t}s fetched $(json "$T/j" 'd["fetched_bytes"]') bytes, $(calls "$T/a" "$T/b") calls"
+}
+for i in $(seq 1 "$RUNS"); do
+	restage "$BRAMBLE" "$T/t.restage" $((100 + i))
+	[ -n "${OTHER:-}" ] && restage "$OTHER" "$T/t.other" $((150 + i))
 done
-echo "restage median: $(median <"$T/t.restage") s"
+echo "restage median: $(median <"$T/t.restage") s${OTHER:+; with $OTHER: $(median <"$T/t.other") s}"
 
 [ -n "${NO_LEARNED:-}" ] && exit 0
 # a learned set: the files of four packages, as paths

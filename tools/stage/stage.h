@@ -106,5 +106,9 @@ void stage_human(uint64_t bytes, char *out, size_t len);
  * Says what it did on out (stderr: Slurm did not answer).  *removed: pins removed.  0, or -errno when
  * the cache failed; Slurm not answering is said and is not an error. */
 int stage_gc_dead_jobs(struct bramble_cache *c, FILE *out, uint64_t *removed);
+/* Whether each Slurm job ids[i] (digits) exists: alive[i] 1 yes, 0 gone
+ * (ended or unknown to Slurm), -1 cannot tell (no Slurm here, or it did
+ * not answer: said on stderr).  One squeue for all, else scontrol per job. */
+void stage_jobs_alive(char *const *ids, size_t n, int *alive);
 
 #endif
