@@ -271,15 +271,20 @@ int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n)
 
 /* ---- staged sets (disk mode only: a RAM cache is never staged into) */
 
+static int set_args(const struct bramble_cache *c, const void *key, size_t keylen)
+{
+	if (!fh_ok(key, keylen))
+		return -EINVAL;
+	return c->mode == BRAMBLE_CACHE_DISK ? 0 : -EOPNOTSUPP;
+}
+
 int bramble_cache_set_get(struct bramble_cache *c, const void *key, size_t keylen,
 			  unsigned char digest[BRAMBLE_HASH_LEN])
 {
-	int rc;
+	int rc = set_args(c, key, keylen);
 
-	if (!fh_ok(key, keylen))
-		return -EINVAL;
-	if (c->mode != BRAMBLE_CACHE_DISK)
-		return -EOPNOTSUPP;
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&c->mu);
 	rc = cachedb_set_get(c->db, key, keylen, digest);
 	pthread_mutex_unlock(&c->mu);
@@ -289,12 +294,10 @@ int bramble_cache_set_get(struct bramble_cache *c, const void *key, size_t keyle
 int bramble_cache_set_put(struct bramble_cache *c, const void *key, size_t keylen,
 			  const unsigned char digest[BRAMBLE_HASH_LEN])
 {
-	int rc;
+	int rc = set_args(c, key, keylen);
 
-	if (!fh_ok(key, keylen))
-		return -EINVAL;
-	if (c->mode != BRAMBLE_CACHE_DISK)
-		return -EOPNOTSUPP;
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&c->mu);
 	rc = cachedb_set_put(c->db, key, keylen, digest, cache_wall_ms(),
 			     BRAMBLE_CACHE_SETS_MAX);
