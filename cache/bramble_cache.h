@@ -191,6 +191,10 @@ int bramble_cache_map_put(struct bramble_cache *c, const void *fh, size_t fhlen,
  * bramble_cache_map_release), or -ENOENT.  Marks it used. */
 int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 			  struct bramble_cache_map *out);
+/* The same without marking it used: a stager looking at the maps of
+ * thousands of files it does not read (no write to the index). */
+int bramble_cache_map_peek(struct bramble_cache *c, const void *fh, size_t fhlen,
+			   struct bramble_cache_map *out);
 /* Forget fh's map (it proved stale); 0 also when there was none. */
 int bramble_cache_map_drop(struct bramble_cache *c, const void *fh, size_t fhlen);
 void bramble_cache_map_release(struct bramble_cache_map *m);   /* frees hashes */

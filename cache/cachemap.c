@@ -204,8 +204,9 @@ int bramble_cache_map_put(struct bramble_cache *c, const void *fh, size_t fhlen,
 	return rc;
 }
 
-int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
-			  struct bramble_cache_map *out)
+/* touch: mark it used (the LRU of maps) */
+static int map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
+		   struct bramble_cache_map *out, bool touch)
 {
 	int64_t last = 0, now = cache_wall_ms();
 	int rc;
@@ -224,7 +225,7 @@ int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 			rc = -ENOENT;
 		}
 		/* LRU is a hint: a failed touch does not fail the get */
-		if (rc == 0 && last < now - TOUCH_MIN_AGE_MS)
+		if (touch && rc == 0 && last < now - TOUCH_MIN_AGE_MS)
 			(void)cachedb_map_touch(c->db, fh, fhlen, now, TOUCH_MIN_AGE_MS);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -234,6 +235,18 @@ int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 		rc = -ENOENT;
 	}
 	return rc;
+}
+
+int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
+			  struct bramble_cache_map *out)
+{
+	return map_get(c, fh, fhlen, out, true);
+}
+
+int bramble_cache_map_peek(struct bramble_cache *c, const void *fh, size_t fhlen,
+			   struct bramble_cache_map *out)
+{
+	return map_get(c, fh, fhlen, out, false);
 }
 
 int bramble_cache_map_drop(struct bramble_cache *c, const void *fh, size_t fhlen)

@@ -252,7 +252,6 @@ static int walk_entry(void *ctx, const struct bramble_tree_entry *e)
 		f = stage_file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
 		if (f) {
 			f->map = bramble_filemap_from_tree(e);
-			f->from_tree = f->map != NULL;
 			/* opened as the user, not indexed: a map kept for
 			 * these attributes may serve (stage_fetch.c) */
 			f->readable = e->has_map && e->map_status == -ENODATA;
@@ -301,6 +300,10 @@ static void add_path(struct stage *s, size_t arg)
 	} else if (S_ISDIR(st.st_mode)) {
 		struct walk w = { .s = s, .m = m, .arg = arg, .base = display_base(path) };
 
+		if (stage_set_again(s, arg, m, &fh, w.base)) {
+			free((char *)w.base);
+			return;
+		}
 		stage_set_begin(s, arg, m, &fh);
 		rc = bramble_tree_walk(m->b, &s->cred, &fh,
 				       BRAMBLE_TREE_CHUNKS | BRAMBLE_TREE_HASH, walk_entry, &w);
@@ -562,9 +565,9 @@ static void finish_file(struct stage *s, struct sfile *f)
 			return;
 		}
 	/* kept for the attributes the mount's opens will compare (kept
-	 * already when its directory's digest is the one kept) */
+	 * already when it came from there) */
 	bramble_filemap_attr_of(&a, &f->st);
-	if (f->from_tree && stage_set_same(s, f->arg))
+	if (f->from_set)
 		r->maps++;
 	else
 		r->maps += bramble_filemap_keep(f->m->sc->cache, &f->fh, f->map, &a) == 0;
@@ -686,7 +689,6 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 		if (!done[i])
 			add_path(&s, i);
 	free(done);
-	stage_set_compare(&s);
 	stage_fetch_maps(&s);
 	plan(&s);
 	for (size_t i = 0; i < s.ncaches; i++)

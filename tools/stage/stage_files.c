@@ -75,7 +75,6 @@ static int group_entry(void *ctx, const struct bramble_tree_entry *e)
 	f = stage_file_add(g->s, g->m, hit->arg, g->s->paths[hit->arg], e->fh, e->attr);
 	if (f) {
 		f->map = bramble_filemap_from_tree(e);
-		f->from_tree = f->map != NULL;
 		f->readable = e->has_map && e->map_status == -ENODATA;
 	}
 	return 0;

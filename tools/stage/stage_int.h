@@ -61,7 +61,7 @@ struct sfile {
 	bool *mine;                /* ... first met in this file: fetched here */
 	uint64_t need_bytes;       /* bytes of the chunks fetched here */
 	int err;                   /* -errno: not staged */
-	bool from_tree;            /* map came with the TREE entry */
+	bool from_set;             /* map kept for it, the directory unchanged */
 	bool readable;             /* TREE opened it as the user (no map: not indexed) */
 };
 
@@ -130,16 +130,18 @@ void stage_add_siblings(struct stage *s, bool *done);
 /* stage_fetch.c: the parallel phases.  Maps of files without one
  * (CHUNKMAP); the chunks planned CH_FETCH, with a progress line. */
 void stage_fetch_maps(struct stage *s);
-/* stage_sets.c: a staged directory's digest (see there).  begin when the
- * walk of argument arg starts, entry for each entry it returns, compare
- * once every walk is done, same: its files' maps need not be stored,
- * store when everything is staged. */
+/* stage_sets.c: a directory staged before (see there).  again: when
+ * argument arg, directory fh of m, is as it was when last staged
+ * completely by this user, add its files (named base/...) with their
+ * kept maps and return true; else false, and the caller walks it with
+ * maps: begin before that walk, entry for each entry it returns, store
+ * once everything is staged (keeps the digests of complete walks). */
 struct sset;
+bool stage_set_again(struct stage *s, size_t arg, struct smount *m,
+		     const struct bramble_fh *fh, const char *base);
 void stage_set_begin(struct stage *s, size_t arg, struct smount *m,
 		     const struct bramble_fh *fh);
 void stage_set_entry(struct stage *s, size_t arg, const struct bramble_tree_entry *e);
-void stage_set_compare(struct stage *s);
-bool stage_set_same(const struct stage *s, size_t arg);
 void stage_set_store(struct stage *s);
 void stage_set_free(struct stage *s);
 void stage_fetch_chunks(struct stage *s);
