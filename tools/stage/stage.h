@@ -16,6 +16,13 @@
  * in the node cache with the file's size/mtime/ctime -- so the mount
  * then reads the files with no data call at all.
  *
+ * Cheap when there is little to do: a directory staged completely before
+ * by the same user and unchanged since costs one TREE of attributes and a
+ * comparison with the digest the node cache kept (stage_sets.c), and its
+ * chunks are pinned in a few transactions; many files of one directory
+ * (a learned set) are taken from one TREE of it, and each directory of
+ * the paths is resolved once (stage_files.c, stage_path.c).
+ *
  * Quota: before fetching anything it checks that the set fits beside
  * what is pinned already (and within the user's limit, when there is
  * one); when it cannot, nothing is fetched or pinned for that cache and
