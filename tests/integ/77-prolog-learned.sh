@@ -98,7 +98,7 @@ wait_state "$JOB" COMPLETED FAILED CANCELLED
 note "(d) job $JOB ran with the learned set $JOBUSER.probe staged by the Prolog"
 
 # ---- (f) record --gc
-submit gcjob "touch $O/\$SLURM_JOB_ID.running; cat $U/model.bin >/dev/null
+submit gcjob "cat $U/model.bin >/dev/null; touch $O/\$SLURM_JOB_ID.running
 i=0; while [ ! -e $O/\$SLURM_JOB_ID.go ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i+1)); done"
 wait_for 60 test -e "$O/$JOB.running" || fail "(f) job $JOB did not start"
 printf '# bramble learned set v1\nu/model.bin\n' >"$T/learned/job-4242.set"
