@@ -12,6 +12,9 @@
 #               the tree's email/, json/, xml/ and asyncio/ (a learned set:
 #               paths, not directories), cold (a new node cache each run): server
 #               calls per file (data calls READ/READ_CHUNK not counted).
+#   cold        a job reading that set and a 50 MB file on a fresh mount
+#               with an empty node cache: the reads alone, against staging
+#               its learned set (the Prolog's default) and then the reads.
 #   sudo top_builddir=BUILD bash tests/bench/restage.sh   (BUILD: the build to measure)
 # OTHER=/path/to/another/bramble: each run also with that bramble (e.g. a
 # build of main), alternating, on the same server, mount and node cache.
@@ -81,3 +84,28 @@ for i in $(seq 1 "$RUNS"); do
 	echo "learned run $i: $(json "$T/j" 'd["files"]') files, $c calls (data calls not counted)"
 done
 echo "learned set: $NSET files, median $(median <"$T/c.learned") calls per file"
+
+# cold: a job reading part of the tree (the set above and one 50 MB
+# file), on a fresh mount with an empty node cache, without staging and
+# after staging its learned set (the Prolog's default): the staging and
+# the reads together, against the reads alone.
+[ -n "${NO_COLD:-}" ] && exit 0
+( cat "$T/learned/probe.set"; echo "tree/model-a.bin" ) >"$T/learned/probe2.set"
+sed -n 's,^tree/,,p' "$T/learned/probe2.set" >"$T/files"
+readall() { as_user sh -c 'cd "$1" && while IFS= read -r f; do cat "$f"; done <"$2" >/dev/null' sh "$M/tree" "$T/files"; }
+: >"$T/t.plain"; : >"$T/t.staged"
+for i in $(seq 1 "$RUNS"); do
+	br_umount "$M"
+	br_mount "$M" -o record="$T/learned",cache_dir="$T/cp$i"
+	t0=$(date +%s.%N); readall || fail "reads"; t=$(secs "$t0")
+	echo "$t" >>"$T/t.plain"
+	br_umount "$M"
+	br_mount "$M" -o record="$T/learned",cache_dir="$T/cs$i"
+	t0=$(date +%s.%N)
+	(cd "$M" && SLURM_JOB_ID=$((400 + i)) "$BRAMBLE" stage -q --learned probe2) || fail "stage probe2"
+	readall || fail "reads after staging"
+	t2=$(secs "$t0")
+	echo "$t2" >>"$T/t.staged"
+	echo "cold run $i: reads alone ${t}s, staging the learned set then the reads ${t2}s"
+done
+echo "cold, $(($(wc -l <"$T/files"))) files: reads alone median $(median <"$T/t.plain") s, staged + reads median $(median <"$T/t.staged") s"
