@@ -92,15 +92,18 @@ echo "learned set: $NSET files, median $(median <"$T/c.learned") calls per file"
 [ -n "${NO_COLD:-}" ] && exit 0
 ( cat "$T/learned/probe.set"; echo "tree/model-a.bin" ) >"$T/learned/probe2.set"
 sed -n 's,^tree/,,p' "$T/learned/probe2.set" >"$T/files"
+remount() {   # remount CACHEDIR: the mount again, on an empty node cache
+	br_umount "$M"
+	wait "$FUSE_PID" 2>/dev/null    # its record directory's lock goes with it
+	br_mount "$M" -o record="$T/learned",cache_dir="$1"
+}
 readall() { as_user sh -c 'cd "$1" && while IFS= read -r f; do cat "$f"; done <"$2" >/dev/null' sh "$M/tree" "$T/files"; }
 : >"$T/t.plain"; : >"$T/t.staged"
 for i in $(seq 1 "$RUNS"); do
-	br_umount "$M"
-	br_mount "$M" -o record="$T/learned",cache_dir="$T/cp$i"
+	remount "$T/cp$i"
 	t0=$(date +%s.%N); readall || fail "reads"; t=$(secs "$t0")
 	echo "$t" >>"$T/t.plain"
-	br_umount "$M"
-	br_mount "$M" -o record="$T/learned",cache_dir="$T/cs$i"
+	remount "$T/cs$i"
 	t0=$(date +%s.%N)
 	(cd "$M" && SLURM_JOB_ID=$((400 + i)) "$BRAMBLE" stage -q --learned probe2) || fail "stage probe2"
 	readall || fail "reads after staging"
