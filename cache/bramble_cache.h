@@ -108,6 +108,12 @@ int bramble_cache_put(struct bramble_cache *c, const unsigned char hash[BRAMBLE_
  * second pin by the same owner replaces the expiry. */
 int bramble_cache_pin(struct bramble_cache *c, const unsigned char hash[BRAMBLE_HASH_LEN],
 		      const char *owner, int64_t expires);          /* -ENOENT: not cached */
+/* The same for n chunks at once, in few transactions (disk mode): a chunk
+ * not cached is not pinned and gets missing[i] true (else false).  0, or
+ * -errno (then some may be pinned, and missing[] is incomplete). */
+int bramble_cache_pin_many(struct bramble_cache *c,
+			   const unsigned char (*hashes)[BRAMBLE_HASH_LEN], size_t n,
+			   const char *owner, int64_t expires, bool *missing);
 /* *count (may be NULL): pins removed. */
 int bramble_cache_unpin(struct bramble_cache *c, const char *owner,
 			const unsigned char *hash /* NULL: all of owner's */, uint64_t *count);
@@ -185,10 +191,29 @@ int bramble_cache_map_put(struct bramble_cache *c, const void *fh, size_t fhlen,
  * bramble_cache_map_release), or -ENOENT.  Marks it used. */
 int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 			  struct bramble_cache_map *out);
+/* The same without marking it used: a stager looking at the maps of
+ * thousands of files it does not read (no write to the index). */
+int bramble_cache_map_peek(struct bramble_cache *c, const void *fh, size_t fhlen,
+			   struct bramble_cache_map *out);
 /* Forget fh's map (it proved stale); 0 also when there was none. */
 int bramble_cache_map_drop(struct bramble_cache *c, const void *fh, size_t fhlen);
 void bramble_cache_map_release(struct bramble_cache_map *m);   /* frees hashes */
 /* Maps stored now. */
 int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n);
+
+/* ---- staged sets (`bramble stage` of a directory staged before)
+ *
+ * A digest (16 bytes, the caller's) per key (a staged directory's handle
+ * bytes): what the stager saw of it when it last staged it completely
+ * and stored every file's map.  The stager compares it with what it sees
+ * now; when they agree it need not store the maps again.  A set says
+ * nothing of the chunks (they may have been evicted since: the stager
+ * pins them, which checks).  Bounded: the BRAMBLE_CACHE_SETS_MAX newest.
+ * Disk mode only (-EOPNOTSUPP in RAM mode); get: -ENOENT when none. */
+#define BRAMBLE_CACHE_SETS_MAX 4096
+int bramble_cache_set_get(struct bramble_cache *c, const void *key, size_t keylen,
+			  unsigned char digest[BRAMBLE_HASH_LEN]);
+int bramble_cache_set_put(struct bramble_cache *c, const void *key, size_t keylen,
+			  const unsigned char digest[BRAMBLE_HASH_LEN]);
 
 #endif

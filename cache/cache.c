@@ -200,6 +200,24 @@ int bramble_cache_pin(struct bramble_cache *c, const unsigned char hash[BRAMBLE_
 	return c->ops->pin(c, hash, owner, expires);
 }
 
+int bramble_cache_pin_many(struct bramble_cache *c,
+			   const unsigned char (*hashes)[BRAMBLE_HASH_LEN], size_t n,
+			   const char *owner, int64_t expires, bool *missing)
+{
+	if (!owner_ok(owner) || expires < 0)
+		return -EINVAL;
+	if (c->ops->pin_many)
+		return c->ops->pin_many(c, hashes, n, owner, expires, missing);
+	for (size_t i = 0; i < n; i++) {
+		int rc = c->ops->pin(c, hashes[i], owner, expires);
+
+		missing[i] = rc == -ENOENT;
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+	}
+	return 0;
+}
+
 int bramble_cache_unpin(struct bramble_cache *c, const char *owner,
 			const unsigned char *hash, uint64_t *count)
 {

@@ -24,6 +24,9 @@ struct cache_ops {
 		   size_t len, const char *owner, int64_t expires);
 	int (*pin)(struct bramble_cache *c, const unsigned char *hash, const char *owner,
 		   int64_t expires);
+	/* NULL: bramble_cache_pin_many() calls pin for each */
+	int (*pin_many)(struct bramble_cache *c, const unsigned char (*hashes)[BRAMBLE_HASH_LEN],
+			size_t n, const char *owner, int64_t expires, bool *missing);
 	int (*unpin)(struct bramble_cache *c, const char *owner, const unsigned char *hash,
 		     uint64_t *count);
 	int (*gc)(struct bramble_cache *c, int64_t now, uint64_t *expired);

@@ -51,13 +51,17 @@ static const char schema[] =
 	"CREATE TRIGGER IF NOT EXISTS map_in AFTER INSERT ON maps BEGIN"
 	" UPDATE mapstate SET n = n + 1; END;"
 	"CREATE TRIGGER IF NOT EXISTS map_out AFTER DELETE ON maps BEGIN"
-	" UPDATE mapstate SET n = n - 1; END;";
+	" UPDATE mapstate SET n = n - 1; END;"
+	/* staged sets (bramble_cache_set_*): a digest per staged directory */
+	"CREATE TABLE IF NOT EXISTS stagesets ("
+	" key BLOB PRIMARY KEY, digest BLOB NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;";
 
 enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_GET_QUOTA, S_SET_QUOTA, S_USED, S_PINNED,
 	S_LOOKUP, S_TOUCH, S_INSERT, S_DELETE, S_LRU, S_PIN, S_UNPIN_ONE,
 	S_UNPIN_ALL, S_GC, S_PAGE_FIRST, S_PAGE, S_LIST, S_LIST_PINS,
-	S_MAP_PUT, S_MAP_GET, S_MAP_TOUCH, S_MAP_DROP, S_MAP_COUNT, S_MAP_TRIM, S_NSTMT
+	S_MAP_PUT, S_MAP_GET, S_MAP_TOUCH, S_MAP_DROP, S_MAP_COUNT, S_MAP_TRIM,
+	S_SET_GET, S_SET_PUT, S_SET_TRIM, S_NSTMT
 };
 
 static const char *const sql[S_NSTMT] = {
@@ -99,6 +103,12 @@ static const char *const sql[S_NSTMT] = {
 	[S_MAP_COUNT] = "SELECT n FROM mapstate",
 	[S_MAP_TRIM] = "DELETE FROM maps WHERE rowid IN"
 		       " (SELECT rowid FROM maps ORDER BY last_use LIMIT ?1)",
+	[S_SET_GET] = "SELECT digest FROM stagesets WHERE key = ?1",
+	[S_SET_PUT] = "INSERT INTO stagesets (key, digest, at) VALUES (?1, ?2, ?3)"
+		      " ON CONFLICT (key) DO UPDATE SET digest = excluded.digest, at = excluded.at",
+	/* the oldest beyond the bound go (a set not found only costs its map puts) */
+	[S_SET_TRIM] = "DELETE FROM stagesets WHERE key IN (SELECT key FROM stagesets"
+		       " ORDER BY at DESC LIMIT -1 OFFSET ?1)",
 };
 
 struct cachedb {
@@ -617,4 +627,42 @@ int cachedb_map_drop(struct cachedb *db, const void *fh, size_t fhlen)
 		return rc;
 	sqlite3_bind_blob(s, 1, fh, (int)fhlen, SQLITE_STATIC);
 	return run(db, s);
+}
+
+int cachedb_set_get(struct cachedb *db, const void *key, size_t keylen,
+		    unsigned char digest[BRAMBLE_HASH_LEN])
+{
+	int rc = 0, r;
+	sqlite3_stmt *s = stmt(db, S_SET_GET, &rc);
+
+	if (!s)
+		return rc;
+	sqlite3_bind_blob(s, 1, key, (int)keylen, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW && sqlite3_column_bytes(s, 0) == BRAMBLE_HASH_LEN)
+		memcpy(digest, sqlite3_column_blob(s, 0), BRAMBLE_HASH_LEN);
+	else
+		rc = r == SQLITE_ROW || r == SQLITE_DONE ? -ENOENT : sqlite_errno(r);
+	sqlite3_reset(s);
+	return rc;
+}
+
+int cachedb_set_put(struct cachedb *db, const void *key, size_t keylen,
+		    const unsigned char digest[BRAMBLE_HASH_LEN], int64_t now_ms,
+		    uint64_t max)
+{
+	int rc = 0;
+	sqlite3_stmt *s = stmt(db, S_SET_PUT, &rc);
+
+	if (!s)
+		return rc;
+	sqlite3_bind_blob(s, 1, key, (int)keylen, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, digest, BRAMBLE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ms);
+	rc = run(db, s);
+	if (rc == 0 && (s = stmt(db, S_SET_TRIM, &rc)) != NULL) {
+		sqlite3_bind_int64(s, 1, (int64_t)max);
+		rc = run(db, s);
+	}
+	return rc;
 }

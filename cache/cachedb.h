@@ -88,4 +88,12 @@ int cachedb_map_touch(struct cachedb *db, const void *fh, size_t fhlen, int64_t 
 int cachedb_map_drop(struct cachedb *db, const void *fh, size_t fhlen);
 int cachedb_map_count(struct cachedb *db, uint64_t *n);
 
+/* Staged sets (bramble_cache_set_*): the digest stored for key, or
+ * -ENOENT; store one (autocommit), keeping the max newest. */
+int cachedb_set_get(struct cachedb *db, const void *key, size_t keylen,
+		    unsigned char digest[BRAMBLE_HASH_LEN]);
+int cachedb_set_put(struct cachedb *db, const void *key, size_t keylen,
+		    const unsigned char digest[BRAMBLE_HASH_LEN], int64_t now_ms,
+		    uint64_t max);
+
 #endif

@@ -432,6 +432,37 @@ static int cd_pin(struct bramble_cache *c, const unsigned char *hash, const char
 	return rc;
 }
 
+/* Pins of many chunks, PIN_BATCH to a transaction: a set of thousands of
+ * chunks costs a few commits, not one each, and holds the index's write
+ * lock briefly at a time. */
+#define PIN_BATCH 4096
+
+static int cd_pin_many(struct bramble_cache *c, const unsigned char (*hashes)[BRAMBLE_HASH_LEN],
+		       size_t n, const char *owner, int64_t expires, bool *missing)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0;) {
+		size_t end = i + PIN_BATCH < n ? i + PIN_BATCH : n;
+
+		pthread_mutex_lock(&c->mu);
+		rc = cachedb_begin(c->db);
+		for (; rc == 0 && i < end; i++) {
+			rc = cachedb_lookup(c->db, hashes[i], NULL, NULL);
+			missing[i] = rc == -ENOENT;
+			if (rc == 0)
+				rc = cachedb_pin(c->db, hashes[i], owner, expires);
+			else if (rc == -ENOENT)
+				rc = 0;
+		}
+		if (rc == 0)
+			rc = cachedb_commit(c->db);
+		cachedb_rollback(c->db);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return rc;
+}
+
 static int cd_unpin(struct bramble_cache *c, const char *owner, const unsigned char *hash,
 		    uint64_t *count)
 {
@@ -512,8 +543,8 @@ static void cd_close(struct bramble_cache *c)
 }
 
 const struct cache_ops cachedisk_ops = {
-	.get = cd_get, .has = cd_has, .put = cd_put, .pin = cd_pin, .unpin = cd_unpin,
-	.gc = cd_gc, .evict = cd_evict, .verify = cachedisk_verify,
+	.get = cd_get, .has = cd_has, .put = cd_put, .pin = cd_pin,
+	.pin_many = cd_pin_many, .unpin = cd_unpin, .gc = cd_gc, .evict = cd_evict, .verify = cachedisk_verify,
 	.index_stats = cd_index_stats, .list = cd_list, .list_pins = cd_list_pins,
 	.close = cd_close,
 };

@@ -204,8 +204,9 @@ int bramble_cache_map_put(struct bramble_cache *c, const void *fh, size_t fhlen,
 	return rc;
 }
 
-int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
-			  struct bramble_cache_map *out)
+/* touch: mark it used (the LRU of maps) */
+static int map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
+		   struct bramble_cache_map *out, bool touch)
 {
 	int64_t last = 0, now = cache_wall_ms();
 	int rc;
@@ -224,7 +225,7 @@ int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 			rc = -ENOENT;
 		}
 		/* LRU is a hint: a failed touch does not fail the get */
-		if (rc == 0 && last < now - TOUCH_MIN_AGE_MS)
+		if (touch && rc == 0 && last < now - TOUCH_MIN_AGE_MS)
 			(void)cachedb_map_touch(c->db, fh, fhlen, now, TOUCH_MIN_AGE_MS);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -234,6 +235,18 @@ int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
 		rc = -ENOENT;
 	}
 	return rc;
+}
+
+int bramble_cache_map_get(struct bramble_cache *c, const void *fh, size_t fhlen,
+			  struct bramble_cache_map *out)
+{
+	return map_get(c, fh, fhlen, out, true);
+}
+
+int bramble_cache_map_peek(struct bramble_cache *c, const void *fh, size_t fhlen,
+			   struct bramble_cache_map *out)
+{
+	return map_get(c, fh, fhlen, out, false);
 }
 
 int bramble_cache_map_drop(struct bramble_cache *c, const void *fh, size_t fhlen)
@@ -265,6 +278,42 @@ int bramble_cache_map_count(struct bramble_cache *c, uint64_t *n)
 		rc = cachedb_map_count(c->db, n);
 	else
 		*n = c->mapram ? c->mapram->table.count : 0;
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* ---- staged sets (disk mode only: a RAM cache is never staged into) */
+
+static int set_args(const struct bramble_cache *c, const void *key, size_t keylen)
+{
+	if (!fh_ok(key, keylen))
+		return -EINVAL;
+	return c->mode == BRAMBLE_CACHE_DISK ? 0 : -EOPNOTSUPP;
+}
+
+int bramble_cache_set_get(struct bramble_cache *c, const void *key, size_t keylen,
+			  unsigned char digest[BRAMBLE_HASH_LEN])
+{
+	int rc = set_args(c, key, keylen);
+
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&c->mu);
+	rc = cachedb_set_get(c->db, key, keylen, digest);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+int bramble_cache_set_put(struct bramble_cache *c, const void *key, size_t keylen,
+			  const unsigned char digest[BRAMBLE_HASH_LEN])
+{
+	int rc = set_args(c, key, keylen);
+
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&c->mu);
+	rc = cachedb_set_put(c->db, key, keylen, digest, cache_wall_ms(),
+			     BRAMBLE_CACHE_SETS_MAX);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }

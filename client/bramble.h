@@ -520,13 +520,6 @@ struct bramble_peers_opts {
 };
 int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 			const struct bramble_peers_opts *o);
-/* Take part in fan-out through the peer service another process of this
- * node runs (bramblefs) at port with key: chunks come from peers where the
- * server says, and the server sends other nodes to that service for the
- * chunks this handle fetches -- the service serves them from the node
- * cache, so the fetcher must put them there (bramble stage does).  Root
- * only, like bramble_peers_start. */
-int bramble_peers_join(struct bramble *b, uint16_t port, const unsigned char *key);
 /* The node's peer key, kept in the node cache directory dir (root's, 0700)
  * as peer.key (0600), made on first use.  0 or -errno. */
 #define BRAMBLE_PEER_KEY_LEN 32

@@ -53,7 +53,7 @@
 #define BRAMBLE_CTL_KEY_CACHE_DIR "cache_dir"
 /* The port of this mount's peer service (bramble_peers_start): chunks
  * fetched for the mount, and by `bramble stage' into its node cache
- * (bramble_peers_join), come from and go to other nodes.  0: none (-o
+ * (bramble_peers_opts.node_port), come from and go to other nodes.  0: none (-o
  * nopeers, cache=off, or the server does not allow it). */
 #define BRAMBLE_CTL_KEY_PEERS "peers"
 /* bramblefs's process id. */

@@ -109,6 +109,10 @@ int bramble_filemap_keep(struct bramble_cache *c, const struct bramble_fh *fh,
 struct bramble_filemap *bramble_filemap_kept(struct bramble_cache *c,
 					     const struct bramble_fh *fh,
 					     const struct bramble_filemap_attr *a);
+/* The same, without marking the map used (bramble_cache_map_peek). */
+struct bramble_filemap *bramble_filemap_peek(struct bramble_cache *c,
+					     const struct bramble_fh *fh,
+					     const struct bramble_filemap_attr *a);
 /* Whether the node cache keeps a map of fh, of whatever attributes: an
  * earlier version of the file was read on this node. */
 bool bramble_filemap_kept_any(struct bramble_cache *c, const struct bramble_fh *fh);

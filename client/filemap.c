@@ -208,23 +208,37 @@ int bramble_filemap_keep(struct bramble_cache *c, const struct bramble_fh *fh,
 	return bramble_cache_map_put(c, fh->data, fh->len, &cm);
 }
 
-struct bramble_filemap *bramble_filemap_kept(struct bramble_cache *c,
-					     const struct bramble_fh *fh,
-					     const struct bramble_filemap_attr *a)
+static struct bramble_filemap *kept(struct bramble_cache *c, const struct bramble_fh *fh,
+				    const struct bramble_filemap_attr *a, bool touch)
 {
-	struct bramble_filemap_attr kept;
+	struct bramble_filemap_attr k;
 	struct bramble_cache_map cm;
 
-	if (bramble_cache_map_get(c, fh->data, fh->len, &cm) < 0)
+	if ((touch ? bramble_cache_map_get : bramble_cache_map_peek)(c, fh->data, fh->len,
+								      &cm) < 0)
 		return NULL;
-	kept = (struct bramble_filemap_attr){
+	k = (struct bramble_filemap_attr){
 		.size = cm.size, .mtime_ns = cm.mtime_ns, .ctime_ns = cm.ctime_ns,
 	};
-	if (!bramble_filemap_attr_eq(&kept, a)) {
+	if (!bramble_filemap_attr_eq(&k, a)) {
 		bramble_cache_map_release(&cm);
 		return NULL;
 	}
 	return bramble_filemap_from_cache(&cm);
+}
+
+struct bramble_filemap *bramble_filemap_kept(struct bramble_cache *c,
+					     const struct bramble_fh *fh,
+					     const struct bramble_filemap_attr *a)
+{
+	return kept(c, fh, a, true);
+}
+
+struct bramble_filemap *bramble_filemap_peek(struct bramble_cache *c,
+					     const struct bramble_fh *fh,
+					     const struct bramble_filemap_attr *a)
+{
+	return kept(c, fh, a, false);
 }
 
 bool bramble_filemap_kept_any(struct bramble_cache *c, const struct bramble_fh *fh)

@@ -122,25 +122,12 @@ int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 	}
 	p->fetch = peerfetch_new();
 	b->peers = p;
-	register_service(b, p);
-	return 0;
-}
-
-int bramble_peers_join(struct bramble *b, uint16_t port, const unsigned char *key)
-{
-	struct bramble_peers *p;
-
-	if (b->peers)
-		return -EALREADY;
-	if (port == 0)
-		return -EINVAL;
-	if (!bramble_server_can(b, BRAMBLE_CAP_PEERS))
-		return -EOPNOTSUPP;
-	p = xcalloc(1, sizeof(*p));
-	add_reg(p, port, key);
-	p->fetch = peerfetch_new();
-	b->peers = p;
-	register_service(b, p);
+	/* A node's own service is there for others from the start; one that
+	 * also names its node's (bramble stage) matters only once it fetches:
+	 * registered at its first chunk, so a stage with nothing to fetch
+	 * costs the server no call. */
+	if (p->nregs == 1)
+		register_service(b, p);
 	return 0;
 }
 

@@ -2,6 +2,8 @@
  * mount mounted with -o record=DIR (fuse/record.h), under a stable name.
  *
  *   bramble record [--name NAME] [--rm] --job ID MOUNT
+ *   bramble record --discard --job ID MOUNT
+ *   bramble record --gc MOUNT
  *
  * Reading MOUNT/.bramble makes bramblefs write every changed set first,
  * so the set holds every open the job made until now.  Without --name it
@@ -14,7 +16,14 @@
  * Naming after the fact, rather than from a variable the job sets when
  * it starts: the Epilog (or the user) decides whether the run was one
  * worth learning from, and a named set is never seen half-written by the
- * next job staging it. */
+ * next job staging it.
+ *
+ * bramblefs records every job's opens (it cannot know which jobs will ask
+ * for their set); the Epilog keeps only what was asked for: --discard
+ * removes the set of a job that did not ask to record, or failed (no set
+ * is not an error).  --gc removes the sets of jobs Slurm no longer knows
+ * (left by nodes without that Epilog, or by a lost Epilog). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,6 +34,7 @@
 
 #include "buf.h"
 #include "cmds.h"
+#include "stage.h"
 #include "target.h"
 #include "util.h"
 #include "xalloc.h"
@@ -33,11 +43,15 @@
 
 static const char record_usage[] =
 	"usage: bramble record [--name NAME] [--rm] --job ID MOUNT\n"
+	"       bramble record --discard --job ID MOUNT\n"
+	"       bramble record --gc MOUNT\n"
 	"  --job ID     the Slurm job whose learned set to take\n"
 	"  --name NAME  copy it to NAME.set in the mount's record directory,\n"
 	"               for `bramble stage --learned NAME' (letters, digits,\n"
 	"               '.', '_', '-'; not starting with '.')\n"
 	"  --rm         then remove job-ID.set\n"
+	"  --discard    remove job-ID.set (a job that did not ask to record)\n"
+	"  --gc         remove the sets job-ID.set of jobs Slurm no longer knows\n"
 	"Without --name: print the path of the job's set.  MOUNT must be mounted\n"
 	"with -o record=DIR.\n";
 
@@ -170,22 +184,84 @@ out:
 	return status;
 }
 
+static int do_discard(const char *dir, const char *job)
+{
+	struct buf src = BUF_INIT;
+	int status = 0;
+
+	buf_addf(&src, "%s/job-%s.set", dir, job);
+	if (unlink(src.data) < 0 && errno != ENOENT) {
+		fprintf(stderr, "bramble record: cannot remove %s: %s\n", src.data,
+			strerror(errno));
+		status = 1;
+	}
+	buf_release(&src);
+	return status;
+}
+
+/* The job ids of dir's job-ID.set files. */
+static void job_sets(const char *dir, char ***ids, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	*ids = NULL;
+	*n = 0;
+	while (d && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (len <= 8 || strncmp(e->d_name, "job-", 4) ||
+		    strcmp(e->d_name + len - 4, ".set"))
+			continue;
+		*ids = xrealloc(*ids, (*n + 1) * sizeof(**ids));
+		(*ids)[(*n)++] = xstrndup(e->d_name + 4, len - 8);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int do_gc(const char *dir)
+{
+	char **ids;
+	size_t n, removed = 0;
+	int *alive, status = 0;
+
+	job_sets(dir, &ids, &n);
+	alive = xcalloc(n ? n : 1, sizeof(*alive));
+	stage_jobs_alive(ids, n, alive);
+	for (size_t i = 0; i < n; i++) {
+		if (alive[i] == 0 && name_ok(ids[i], true)) {
+			int st = do_discard(dir, ids[i]);
+
+			status |= st;
+			removed += st == 0;
+		}
+		free(ids[i]);
+	}
+	printf("%s: removed %zu learned set(s) of jobs that no longer exist\n", dir, removed);
+	free(ids);
+	free(alive);
+	return status;
+}
+
 int cmd_record(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "job", required_argument, NULL, 'j' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "rm", no_argument, NULL, 'r' },
+		{ "discard", no_argument, NULL, 'd' },
+		{ "gc", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *job = NULL, *name = NULL;
-	bool rm = false;
+	bool rm = false, discard = false, gc = false;
 	char *dir;
 	int ch, status;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+j:n:rh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+j:n:rdgh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			job = optarg;
@@ -196,6 +272,12 @@ int cmd_record(int argc, char **argv)
 		case 'r':
 			rm = true;
 			break;
+		case 'd':
+			discard = true;
+			break;
+		case 'g':
+			gc = true;
+			break;
 		case 'h':
 			fputs(record_usage, stdout);
 			return 0;
@@ -204,11 +286,12 @@ int cmd_record(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!job || optind + 1 != argc) {
+	if ((gc ? (job || discard || name || rm) : (!job || (discard && (name || rm)))) ||
+	    optind + 1 != argc) {
 		fputs(record_usage, stderr);
 		return 2;
 	}
-	if (!name_ok(job, true) || strlen(job) > 20) {
+	if (job && (!name_ok(job, true) || strlen(job) > 20)) {
 		fprintf(stderr, "bramble record: --job %s: not a job id (digits)\n", job);
 		return 2;
 	}
@@ -220,7 +303,8 @@ int cmd_record(int argc, char **argv)
 	dir = record_dir(argv[optind]);
 	if (!dir)
 		return 1;
-	status = do_record(dir, job, name, rm);
+	status = gc ? do_gc(dir) : discard ? do_discard(dir, job) :
+		 do_record(dir, job, name, rm);
 	free(dir);
 	return status;
 }

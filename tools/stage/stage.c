@@ -234,9 +234,9 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 
 /* ---- files */
 
-static struct sfile *file_add(struct stage *s, struct smount *m, size_t arg,
-			      const char *path, const struct bramble_fh *fh,
-			      const struct stat *st)
+struct sfile *stage_file_add(struct stage *s, struct smount *m, size_t arg,
+			     const char *path, const struct bramble_fh *fh,
+			     const struct stat *st)
 {
 	struct sfile *f;
 
@@ -272,15 +272,20 @@ static int walk_entry(void *ctx, const struct bramble_tree_entry *e)
 	struct sfile *f;
 
 	buf_addf(&path, "%s/%s", w->base, e->path);
+	stage_set_entry(w->s, w->arg, e);
 	if (e->status < 0 && (!e->attr->st_mode || S_ISDIR(e->attr->st_mode))) {
 		if (e->status == -EXDEV)
 			stage_fail(w->s, path.data, "another filesystem is mounted there");
 		else
 			stage_fail(w->s, path.data, "%s", strerror(-e->status));
 	} else if (S_ISREG(e->attr->st_mode) && e->fh->len) {
-		f = file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
-		if (f)
+		f = stage_file_add(w->s, w->m, w->arg, path.data, e->fh, e->attr);
+		if (f) {
 			f->map = bramble_filemap_from_tree(e);
+			/* opened as the user, not indexed: a map kept for
+			 * these attributes may serve (stage_fetch.c) */
+			f->readable = e->has_map && e->map_status == -ENODATA;
+		}
 	}
 	buf_release(&path);
 	return 0;
@@ -321,10 +326,15 @@ static void add_path(struct stage *s, size_t arg)
 		goto failed;
 	}
 	if (S_ISREG(st.st_mode)) {
-		file_add(s, m, arg, path, &fh, &st);
+		stage_file_add(s, m, arg, path, &fh, &st);
 	} else if (S_ISDIR(st.st_mode)) {
 		struct walk w = { .s = s, .m = m, .arg = arg, .base = display_base(path) };
 
+		if (stage_set_again(s, arg, m, &fh, w.base)) {
+			free((char *)w.base);
+			return;
+		}
+		stage_set_begin(s, arg, m, &fh);
 		rc = bramble_tree_walk(m->b, &s->cred, &fh,
 				       BRAMBLE_TREE_CHUNKS | BRAMBLE_TREE_HASH, walk_entry, &w);
 		free((char *)w.base);
@@ -490,6 +500,14 @@ static void check_room(struct stage *s, struct scache *sc)
 	char why[256];
 
 	bramble_cache_get_stats(sc->cache, &cs);
+	/* Nothing to fetch: every chunk of the set is in the cache, which
+	 * never holds more than its quota -- pinning them all fits (and the
+	 * listing of the whole cache below is not needed). */
+	if (sc->need_bytes == 0) {
+		if (s->o->limit_prefix)
+			check_limit(s, sc, cs.quota);
+		return;
+	}
 	if (bramble_cache_list(sc->cache, unpinned_cb, &u) < 0)
 		u.bytes = 0;
 	if (cs.pinned_bytes + u.bytes + sc->need_bytes > cs.quota) {
@@ -501,30 +519,67 @@ static void check_room(struct stage *s, struct scache *sc)
 }
 
 /* Pin the set's chunks that are cached already (those to fetch are pinned
- * by their fetch).  One evicted meanwhile is fetched after all. */
-static void pin_cached(struct stage *s)
+ * by their fetch), all of a cache in few transactions.  One evicted
+ * meanwhile is fetched after all. */
+static void pin_cache(struct stage *s, struct scache *sc)
 {
+	unsigned char (*hashes)[BRAMBLE_HASH_LEN] = NULL;
+	struct schunk **who = NULL;
+	bool *missing;
+	size_t n = 0, cap = 0;
+	int rc;
+
 	for (size_t i = 0; i < s->nfiles; i++) {
 		struct sfile *f = &s->files[i];
 
 		for (uint32_t k = 0; f->chunks && !f->err && k < f->map->nchunks; k++) {
 			struct schunk *c = f->chunks[k];
-			int rc;
 
-			if (c->state != CH_CACHED || f->m->sc->nofit)
+			if (c->sc != sc || c->state != CH_CACHED)
 				continue;
-			rc = bramble_cache_pin(c->sc->cache, c->hash, s->o->owner, s->o->expires);
-			if (rc == 0) {
-				c->state = CH_DONE;
-			} else if (rc == -ENOENT) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				hashes = xrealloc(hashes, cap * sizeof(*hashes));
+				who = xrealloc(who, cap * sizeof(*who));
+			}
+			memcpy(hashes[n], c->hash, BRAMBLE_HASH_LEN);
+			who[n++] = c;
+			c->state = CH_DONE;    /* met once: listed once */
+		}
+	}
+	missing = xcalloc(BR_MAX(n, (size_t)1), sizeof(*missing));
+	rc = n ? bramble_cache_pin_many(sc->cache, (const void *)hashes, n, s->o->owner,
+					s->o->expires, missing) : 0;
+	for (size_t i = 0; i < n; i++)
+		who[i]->state = rc < 0 ? CH_FAILED : missing[i] ? CH_MISSING : CH_DONE;
+	free(missing);
+	free(hashes);
+	free(who);
+	for (size_t i = 0; i < s->nfiles; i++) {
+		struct sfile *f = &s->files[i];
+
+		for (uint32_t k = 0; f->chunks && !f->err && k < f->map->nchunks; k++) {
+			struct schunk *c = f->chunks[k];
+
+			if (c->sc != sc)
+				continue;
+			if (c->state == CH_FAILED) {
+				stage_fail_file(s, f, rc);
+			} else if (c->state == CH_MISSING) {
+				/* the first file that has it fetches it */
 				c->state = CH_FETCH;
 				f->mine[k] = true;
 				f->need_bytes += c->len;
-			} else {
-				stage_fail_file(s, f, rc);
 			}
 		}
 	}
+}
+
+static void pin_cached(struct stage *s)
+{
+	for (size_t i = 0; i < s->ncaches; i++)
+		if (!s->caches[i]->nofit)
+			pin_cache(s, s->caches[i]);
 }
 
 /* ---- finishing */
@@ -539,9 +594,13 @@ static void finish_file(struct stage *s, struct sfile *f)
 			stage_fail_file(s, f, -EIO);
 			return;
 		}
-	/* kept for the attributes the mount's opens will compare */
+	/* kept for the attributes the mount's opens will compare (kept
+	 * already when it came from there) */
 	bramble_filemap_attr_of(&a, &f->st);
-	r->maps += bramble_filemap_keep(f->m->sc->cache, &f->fh, f->map, &a) == 0;
+	if (f->from_set)
+		r->maps++;
+	else
+		r->maps += bramble_filemap_keep(f->m->sc->cache, &f->fh, f->map, &a) == 0;
 	r->files++;
 	r->bytes += f->map->size;
 	r->chunks += f->map->nchunks;
@@ -604,6 +663,8 @@ static void free_stage(struct stage *s)
 	for (size_t i = 0; i < s->nmnts; i++)
 		free(s->mnts[i].dir);
 	free(s->mnts);
+	stage_set_free(s);
+	stage_forget_dirs(s);
 	free(s->arg_failed);
 	pthread_mutex_destroy(&s->mu);
 }
@@ -640,6 +701,7 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 	      struct stage_result *r)
 {
 	struct stage s = { .o = o, .r = r, .paths = paths, .npaths = npaths };
+	bool *done;
 
 	memset(r, 0, sizeof(*r));
 	s.start_ns = now_ns();
@@ -651,8 +713,12 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 		init_cred(&s.cred);
 	stage_load_mounts(&s);
 	s.arg_failed = xcalloc(BR_MAX(npaths, (size_t)1), sizeof(bool));
+	done = xcalloc(BR_MAX(npaths, (size_t)1), sizeof(bool));
+	stage_add_siblings(&s, done);
 	for (size_t i = 0; i < npaths; i++)
-		add_path(&s, i);
+		if (!done[i])
+			add_path(&s, i);
+	free(done);
 	stage_fetch_maps(&s);
 	plan(&s);
 	for (size_t i = 0; i < s.ncaches; i++)
@@ -664,6 +730,7 @@ int stage_run(const struct stage_opts *o, char *const *paths, size_t npaths,
 		if (!s.files[i].err && s.files[i].map)
 			finish_file(&s, &s.files[i]);
 	count_chunks(&s);
+	stage_set_store(&s);
 	if (s.ncaches) {
 		struct bramble_cache_stats cs;
 

@@ -16,6 +16,13 @@
  * in the node cache with the file's size/mtime/ctime -- so the mount
  * then reads the files with no data call at all.
  *
+ * Cheap when there is little to do: a directory staged completely before
+ * by the same user and unchanged since costs one TREE of attributes and a
+ * comparison with the digest the node cache kept (stage_sets.c), and its
+ * chunks are pinned in a few transactions; many files of one directory
+ * (a learned set) are taken from one TREE of it, and each directory of
+ * the paths is resolved once (stage_files.c, stage_path.c).
+ *
  * Quota: before fetching anything it checks that the set fits beside
  * what is pinned already (and within the user's limit, when there is
  * one); when it cannot, nothing is fetched or pinned for that cache and
@@ -106,5 +113,9 @@ void stage_human(uint64_t bytes, char *out, size_t len);
  * Says what it did on out (stderr: Slurm did not answer).  *removed: pins removed.  0, or -errno when
  * the cache failed; Slurm not answering is said and is not an error. */
 int stage_gc_dead_jobs(struct bramble_cache *c, FILE *out, uint64_t *removed);
+/* Whether each Slurm job ids[i] (digits) exists: alive[i] 1 yes, 0 gone
+ * (ended or unknown to Slurm), -1 cannot tell (no Slurm here, or it did
+ * not answer: said on stderr).  One squeue for all, else scontrol per job. */
+void stage_jobs_alive(char *const *ids, size_t n, int *alive);
 
 #endif

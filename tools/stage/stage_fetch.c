@@ -97,6 +97,16 @@ static void map_one(struct stage *s, struct sfile *f)
 
 	if (f->map || f->err)
 		return;
+	/* A map the node cache kept for the file as it is now (the rule the
+	 * mount's reads follow), when TREE found the user may read it. */
+	if (f->readable) {
+		struct bramble_filemap_attr a;
+
+		bramble_filemap_attr_of(&a, &f->st);
+		f->map = bramble_filemap_kept(f->m->sc->cache, &f->fh, &a);
+		if (f->map)
+			return;
+	}
 	rc = bramble_filemap_get_attr(f->m->b, &s->cred, &f->fh, &f->map, &f->st);
 	pthread_mutex_lock(&s->mu);
 	if (rc < 0)

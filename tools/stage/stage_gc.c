@@ -17,6 +17,7 @@
 #include "bramble_cache.h"
 #include "buf.h"
 #include "stage.h"
+#include "util.h"
 #include "xalloc.h"
 
 /* Run argv (looked up in PATH) with stdout and stderr into out; its exit
@@ -140,45 +141,53 @@ static int unpin_job(struct bramble_cache *c, FILE *out, const char *id, uint64_
 	return rc;
 }
 
-int stage_gc_dead_jobs(struct bramble_cache *c, FILE *out, uint64_t *removed)
+void stage_jobs_alive(char *const *ids, size_t n, int *alive)
 {
 	char *sq[] = { (char *)"squeue", (char *)"-h", (char *)"-a", (char *)"-o", (char *)"%A %i",
 		       NULL };
-	struct owners o = { 0 };
 	struct buf list = BUF_INIT;
-	int rc = bramble_cache_list_pins(c, collect, &o), st = 0;
 	bool squeue = false;
+	int st = 0;
 
-	*removed = 0;
-	if (rc < 0 || o.n == 0)
-		goto out;
+	for (size_t i = 0; i < n; i++)
+		alive[i] = -1;
+	if (n == 0)
+		return;
 	if (in_path("squeue")) {
 		st = run_capture(sq, &list);
 		squeue = st == 0;
 		if (!squeue)
-			fprintf(stderr, "bramble: Slurm did not answer (squeue: %s): pins of jobs kept\n",
-				list.len ? strtok(list.data, "\n") : "failed");
+			fprintf(stderr, "bramble: Slurm did not answer (squeue: %s): jobs' "
+				"pins and sets kept\n", list.len ? strtok(list.data, "\n") : "failed");
 	}
 	/* no Slurm on this node: "job:" pins are someone's own naming, kept */
-	for (size_t i = 0; rc == 0 && i < o.n; i++) {
-		int alive;
-
+	for (size_t i = 0; i < n; i++) {
 		if (squeue)
-			alive = has_word(list.data ? list.data : "", o.v[i]);
+			alive[i] = has_word(list.data ? list.data : "", ids[i]);
 		else if (st == 0 && in_path("scontrol"))
-			alive = scontrol_alive(o.v[i]);
-		else
-			alive = -1;
-		if (alive == 0)
-			rc = unpin_job(c, out, o.v[i], removed);
-		else if (alive < 0 && !squeue && st == 0 && in_path("scontrol"))
+			alive[i] = scontrol_alive(ids[i]);
+		if (alive[i] < 0 && !squeue && st == 0 && in_path("scontrol"))
 			fprintf(stderr, "bramble: job %s: Slurm did not say whether it "
-				"exists: its pins kept\n", o.v[i]);
+				"exists: its pins and sets kept\n", ids[i]);
 	}
-out:
+	buf_release(&list);
+}
+
+int stage_gc_dead_jobs(struct bramble_cache *c, FILE *out, uint64_t *removed)
+{
+	struct owners o = { 0 };
+	int rc = bramble_cache_list_pins(c, collect, &o);
+	int *alive = xcalloc(BR_MAX(o.n, (size_t)1), sizeof(*alive));
+
+	*removed = 0;
+	if (rc == 0)
+		stage_jobs_alive(o.v, o.n, alive);
+	for (size_t i = 0; rc == 0 && i < o.n; i++)
+		if (alive[i] == 0)
+			rc = unpin_job(c, out, o.v[i], removed);
 	for (size_t i = 0; i < o.n; i++)
 		free(o.v[i]);
 	free(o.v);
-	buf_release(&list);
+	free(alive);
 	return rc;
 }

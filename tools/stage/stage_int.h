@@ -38,7 +38,8 @@ struct smount {
 	struct bramble_reader *rd;
 };
 
-enum { CH_CACHED, CH_FETCH, CH_DONE, CH_FAILED };
+/* CH_MISSING: found evicted when pinned (pin_cached), to fetch */
+enum { CH_CACHED, CH_FETCH, CH_DONE, CH_FAILED, CH_MISSING };
 
 /* A distinct chunk of the set, per cache. */
 struct schunk {
@@ -60,6 +61,8 @@ struct sfile {
 	bool *mine;                /* ... first met in this file: fetched here */
 	uint64_t need_bytes;       /* bytes of the chunks fetched here */
 	int err;                   /* -errno: not staged */
+	bool from_set;             /* map kept for it, the directory unchanged */
+	bool readable;             /* TREE opened it as the user (no map: not indexed) */
 };
 
 /* A mount point of this machine (/proc/self/mountinfo; the last of a
@@ -85,6 +88,9 @@ struct stage {
 	struct sfile *files;
 	size_t nfiles, capfiles;
 	struct hashtab chunks;     /* every schunk, by (cache, hash) */
+	struct sset **sets;        /* per argument: a directory's digest (stage_sets.c) */
+	struct hashtab dirs;       /* directories resolved (stage_path.c) */
+	bool dirs_init;
 	/* parallel phases */
 	pthread_mutex_t mu;
 	size_t next;               /* next file to hand out */
@@ -111,10 +117,33 @@ struct smount *stage_mount_for(struct stage *s, struct target *t, char *err, siz
 void stage_load_mounts(struct stage *s);
 int stage_resolve(struct stage *s, const char *path, struct smount **mp,
 		  struct bramble_fh *fh, struct stat *st, char *err, size_t len);
+void stage_forget_dirs(struct stage *s);
+
+/* stage.c: a file of the set (NULL: named already). */
+struct sfile *stage_file_add(struct stage *s, struct smount *m, size_t arg,
+			     const char *path, const struct bramble_fh *fh,
+			     const struct stat *st);
+/* stage_files.c: arguments naming several files of one directory (a
+ * learned set) staged by one TREE of it; done[arg] set for those. */
+void stage_add_siblings(struct stage *s, bool *done);
 
 /* stage_fetch.c: the parallel phases.  Maps of files without one
  * (CHUNKMAP); the chunks planned CH_FETCH, with a progress line. */
 void stage_fetch_maps(struct stage *s);
+/* stage_sets.c: a directory staged before (see there).  again: when
+ * argument arg, directory fh of m, is as it was when last staged
+ * completely by this user, add its files (named base/...) with their
+ * kept maps and return true; else false, and the caller walks it with
+ * maps: begin before that walk, entry for each entry it returns, store
+ * once everything is staged (keeps the digests of complete walks). */
+struct sset;
+bool stage_set_again(struct stage *s, size_t arg, struct smount *m,
+		     const struct bramble_fh *fh, const char *base);
+void stage_set_begin(struct stage *s, size_t arg, struct smount *m,
+		     const struct bramble_fh *fh);
+void stage_set_entry(struct stage *s, size_t arg, const struct bramble_tree_entry *e);
+void stage_set_store(struct stage *s);
+void stage_set_free(struct stage *s);
 void stage_fetch_chunks(struct stage *s);
 
 #endif

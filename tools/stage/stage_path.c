@@ -41,6 +41,78 @@ void stage_load_mounts(struct stage *s)
 	mountinfo_free(v, n);
 }
 
+/* ---- directories resolved already (this run): a learned set names
+ * thousands of files in a few hundred directories; each directory is
+ * looked up once, each file then costs the LOOKUP of its own name.  Keys
+ * are resolved paths (no symlink, "." or ".." in them): such a path,
+ * given again, resolves to the same directory (within one run). */
+struct sdir {
+	struct hashtab_node hn;
+	struct smount *m;
+	struct bramble_fh fh;
+	struct stat st;
+	size_t len;
+	char path[];
+};
+
+static bool sdir_is(const struct hashtab_node *n, const void *key)
+{
+	const struct sdir *d = HASHTAB_ENTRY(n, struct sdir, hn);
+	const struct sdir *k = key;
+
+	return d->len == k->len && !memcmp(d->path, k->path, k->len);
+}
+
+static struct sdir *dir_find(struct stage *s, const char *path, size_t len)
+{
+	struct { struct sdir d; char buf[4096]; } k;
+	struct hashtab_node *n;
+
+	if (!s->dirs_init || len >= sizeof(k.buf))
+		return NULL;
+	k.d.len = len;
+	memcpy(k.d.path, path, len);
+	n = hashtab_find(&s->dirs, hash_bytes(path, len), sdir_is, &k.d);
+	return n ? HASHTAB_ENTRY(n, struct sdir, hn) : NULL;
+}
+
+static void dir_add(struct stage *s, const char *path, struct smount *m,
+		    const struct bramble_fh *fh, const struct stat *st)
+{
+	size_t len = strlen(path);
+	struct sdir *d;
+
+	if (!S_ISDIR(st->st_mode) || dir_find(s, path, len))
+		return;
+	if (!s->dirs_init) {
+		hashtab_init(&s->dirs, 256);
+		s->dirs_init = true;
+	}
+	d = xmalloc(sizeof(*d) + len + 1);
+	d->m = m;
+	d->fh = *fh;
+	d->st = *st;
+	d->len = len;
+	memcpy(d->path, path, len + 1);
+	hashtab_insert(&s->dirs, &d->hn, hash_bytes(path, len));
+}
+
+static int dir_free(struct hashtab_node *n, void *arg)
+{
+	(void)arg;
+	free(HASHTAB_ENTRY(n, struct sdir, hn));
+	return 0;
+}
+
+void stage_forget_dirs(struct stage *s)
+{
+	if (!s->dirs_init)
+		return;
+	hashtab_foreach(&s->dirs, dir_free, NULL);
+	hashtab_release(&s->dirs);
+	s->dirs_init = false;
+}
+
 /* The mount on dir (absolute, resolved): the last one mounted there. */
 static const struct smnt *mnt_at(const struct stage *s, const char *dir)
 {
@@ -122,6 +194,8 @@ static int res_enter(struct res *r, const struct smnt *mt, const char *cand,
 	r->fhs[0] = r->m->root;
 	rc = bramble_getattr(r->m->b, &r->s->cred, &r->m->root, st);
 	r->st_ok = rc == 0;
+	if (rc == 0)
+		dir_add(r->s, cand, r->m, &r->m->root, st);
 	return rc;
 }
 
@@ -171,6 +245,7 @@ static int res_step(struct res *r, const char *c, struct stat *st, char *err, si
 		if (rc == 0) {
 			res_push(r, &next);
 			r->st_ok = true;
+			dir_add(r->s, cand.data, r->m, &next, st);
 		}
 	} else {
 		rc = lstat(cand.data, st) < 0 ? -errno : 0;
@@ -193,6 +268,34 @@ static int res_step(struct res *r, const char *c, struct stat *st, char *err, si
 out:
 	buf_release(&cand);
 	return rc;
+}
+
+/* Start from the longest leading part of r->rest that is a directory
+ * resolved already, if any. */
+static void start_known(struct res *r, struct stat *st)
+{
+	const char *p = r->rest.data;
+	size_t len = r->rest.len;
+
+	while (len > 1) {
+		struct sdir *d;
+
+		while (len > 1 && p[len - 1] == '/')
+			len--;
+		d = dir_find(r->s, p, len);
+		if (d) {
+			buf_add(&r->cur, p, len);
+			r->pos = len;
+			r->m = d->m;
+			r->fhs[0] = d->fh;
+			r->depth = 0;
+			*st = d->st;
+			r->st_ok = true;
+			return;
+		}
+		while (len > 0 && p[len - 1] != '/')
+			len--;
+	}
 }
 
 /* path resolved as realpath(3) would, then to a handle, as the user
@@ -218,6 +321,7 @@ int stage_resolve(struct stage *s, const char *path, struct smount **mp,
 	buf_adds(&r.rest, path);
 	r.cap = 16;
 	r.fhs = xmalloc(r.cap * sizeof(*r.fhs));
+	start_known(&r, st);
 	while (rc == 0) {
 		const char *p = r.rest.data + r.pos;
 		size_t n;
