@@ -96,6 +96,10 @@ bool chunkzip_should_try(struct chunkzip *z, uint64_t link_bps)
 		return true;
 	pthread_mutex_lock(&z->mu);
 	z->st.link_bps = link_bps;
+	/* Chunks go out pipelined (read-ahead, several readers): while one
+	 * is on the wire the next is compressed.  So compressed chunks flow
+	 * at link/ratio as long as the codec keeps up with the link, and
+	 * raw ones at the link's speed: compress when the codec is faster. */
 	yes = link_bps == 0 || z->st.codec_bps == 0 || z->st.codec_bps > link_bps;
 	if (!yes && ++z->turned_away % CHUNKZIP_PROBE_EVERY == 0)
 		yes = true;     /* measure the codec again now and then */
@@ -105,7 +109,7 @@ bool chunkzip_should_try(struct chunkzip *z, uint64_t link_bps)
 	return yes;
 }
 
-static int64_t thread_cpu_ns(void)
+static int64_t cpu_ns(void)
 {
 	struct timespec ts;
 
@@ -113,26 +117,34 @@ static int64_t thread_cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Fold one compression of len bytes in ns into the codec's speed: a
- * moving average (weight 1/8) of per-chunk speeds.  Only compressions
- * that paid: on incompressible bytes the compressor gives up early, at
- * several times its real speed, and one random file would make the
- * codec look faster than it is on the data that does compress. */
-static void count_codec(struct chunkzip *z, size_t len, int64_t ns, bool paid)
+static uint64_t avg8(uint64_t avg, uint64_t v)
 {
-	uint64_t bps;
+	return avg ? (7 * avg + v) / 8 : v;
+}
 
-	if (ns <= 0)
-		ns = 1;
-	bps = (uint64_t)((double)len * 1e9 / (double)ns);
+/* Count one compression of len bytes into zlen (0: it did not pay) that
+ * took cpu nanoseconds of the thread's time.  The speed the rule weighs
+ * is a moving average (weight 1/8) of per-chunk speeds: CPU time, not
+ * wall time, which one preemption on a busy machine would swing by 10x.
+ * Only compressions that paid count there: on incompressible bytes the
+ * compressor gives up early, at several times its real speed, and one
+ * random file would make the codec look faster than it is on data that
+ * compresses. */
+static void count_codec(struct chunkzip *z, size_t len, size_t zlen, int64_t cpu)
+{
+	bool paid = zlen > 0;
+	uint64_t bps = (uint64_t)((double)len * 1e9 / (double)(cpu > 0 ? cpu : 1));
+
 	pthread_mutex_lock(&z->mu);
 	z->st.compressed++;
 	if (!paid)
 		z->st.incompressible++;
 	z->st.codec_in_bytes += len;
-	z->st.codec_ns += (uint64_t)ns;
-	if (paid)
-		z->st.codec_bps = z->st.codec_bps ? (7 * z->st.codec_bps + bps) / 8 : bps;
+	z->st.codec_ns += (uint64_t)(cpu > 0 ? cpu : 0);
+	if (paid && len) {
+		z->st.codec_bps = avg8(z->st.codec_bps, bps);
+		z->st.saved_pm = avg8(z->st.saved_pm, 1000 - (uint64_t)zlen * 1000 / len);
+	}
 	pthread_mutex_unlock(&z->mu);
 }
 
@@ -143,13 +155,13 @@ int chunkzip_compress(struct chunkzip *z, const void *raw, size_t len,
 	 * no more room makes it stop there (dstSize_tooSmall). */
 	size_t cap = len / 100 * CHUNKZIP_PAYS_PCT + (len % 100) * CHUNKZIP_PAYS_PCT / 100;
 	void *dst = xmalloc(cap ? cap : 1);
-	int64_t t0 = thread_cpu_ns();
+	int64_t c0 = cpu_ns();
 	size_t n = ZSTD_compressCCtx(thread_cctx(), dst, cap, raw, len, CHUNKZIP_LEVEL);
-	bool paid = !ZSTD_isError(n);
+	bool paid = !ZSTD_isError(n) && n > 0;
 
-	if (!paid && ZSTD_getErrorCode(n) != ZSTD_error_dstSize_tooSmall)
+	if (ZSTD_isError(n) && ZSTD_getErrorCode(n) != ZSTD_error_dstSize_tooSmall)
 		log_warn("zstd: cannot compress a chunk: %s", ZSTD_getErrorName(n));
-	count_codec(z, len, thread_cpu_ns() - t0, paid);
+	count_codec(z, len, paid ? n : 0, cpu_ns() - c0);
 	if (!paid) {
 		free(dst);
 		return 0;

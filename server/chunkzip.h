@@ -8,17 +8,19 @@
  *  - the frame is smaller than CHUNKZIP_PAYS_PCT % of the chunk; a chunk
  *    that is not is "incompressible": sent raw, and the hot-chunk cache
  *    remembers it so it is not tried again (chunkcache_set_zstd);
- *  - and, under --compress=auto, the codec is faster than the link: the
- *    codec's speed is what compressing has cost so far (input bytes per
- *    second of the compressing thread's CPU time, a moving average over
- *    recent chunks that compressed); the link's is what the client's connection drains,
- *    as the kernel measures its deliveries (conn.h, linkrate.h; carried
- *    by job->link_bps).  Sending raw over a link faster than the codec is
- *    quicker than compressing first.  An unknown speed (nothing
- *    compressed yet, a connection with no sample yet) counts as
- *    "compress": the first chunks measure both.  While the rule says no,
- *    one chunk in CHUNKZIP_PROBE_EVERY is compressed anyway, so a codec
- *    measured slow under a passing load is measured again.
+ *  - and, under --compress=auto, the codec is faster than the link.
+ *    Chunks go out pipelined (read-ahead, several readers): while one
+ *    is on the wire the next is compressed, so compressed chunks flow at
+ *    link/ratio as long as the codec keeps up with the link.  codec: the
+ *    compressor's speed so far (input bytes per second of the thread's
+ *    CPU time, a moving average over recent chunks that compressed);
+ *    link: what the client's connection drains, as the kernel measures
+ *    its deliveries (conn.h, linkrate.h; carried by job->link_bps).  An
+ *    unknown figure (nothing compressed yet, a connection with no sample
+ *    yet) counts as "compress": the first chunks measure them.  While
+ *    the rule says no, one chunk in CHUNKZIP_PROBE_EVERY is compressed
+ *    anyway, so a codec measured slow under a passing load is measured
+ *    again.
  * A chunk the cache holds compressed already is sent compressed whatever
  * the speeds (its cost was paid once); --compress=on compresses whatever
  * the speeds, --compress=off never (and answers BR_ENC_RAW always).
@@ -50,9 +52,11 @@ struct chunkzip_stats {
 	uint64_t incompressible;     /* ... of which did not pay */
 	uint64_t skipped_slow;       /* chunks sent raw: codec slower than link */
 	uint64_t codec_in_bytes;     /* bytes given to the compressor */
-	uint64_t codec_ns;           /* ... thread CPU time it took */
+	uint64_t codec_ns;           /* ... the CPU time it took (thread's) */
 	uint64_t codec_bps;          /* its speed now (moving average of the
 				      * compressions that paid); 0: unknown */
+	uint64_t saved_pm;           /* share of bytes they saved, per mille
+				      * (moving average; for the record) */
 	uint64_t link_bps;           /* the link speed the last decision saw */
 };
 

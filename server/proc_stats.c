@@ -67,6 +67,7 @@ static void zip_counters(const struct service *svc, const struct chunkcache_stat
 	counter(ok, "chunk_codec_ns_total", zs.codec_ns);
 	counter(ok, "chunk_codec_bytes_per_second", zs.codec_bps);
 	counter(ok, "chunk_link_bytes_per_second", zs.link_bps);
+	counter(ok, "chunk_zstd_saved_permille", zs.saved_pm);
 	counter(ok, "chunk_cache_zstd_entries", cs->zstd_entries);
 	counter(ok, "chunk_cache_zstd_bytes", cs->zstd_bytes);
 }

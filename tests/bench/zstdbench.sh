@@ -11,15 +11,18 @@
 # (10^6 bytes/s), the server's chunk wire/file bytes and its codec speed
 # (compressed input bytes per CPU second), then the medians.
 #
-#   bash tests/bench/zstdbench.sh [-n RUNS] [-s SIZE_MB] [-r RATE]
+#   bash tests/bench/zstdbench.sh [-n RUNS] [-s SIZE_MB] [-r RATE] [-w stage]
 #
+# -w stage: time `bramble stage` of the file (as root, through the mount)
+# instead of the cat.
 # -r RATE (e.g. 200mbit): server and client in two network namespaces of
 # our own, joined by a veth pair shaped with tc tbf to RATE each way (no
 # other address is ever used); default: loopback.  As root.
 set -u
-runs=5 size=200 rate=
-while getopts n:s:r: o; do
+runs=5 size=200 rate= work=cat
+while getopts n:s:r:w: o; do
 	case $o in
+	w) work=$OPTARG ;;
 	n) runs=$OPTARG ;;
 	s) size=$OPTARG ;;
 	r) rate=$OPTARG ;;
@@ -91,7 +94,11 @@ one() {
 	BR_CACHE_DIR=$T/nc br_mount "$T/m"
 	snap "$T/a.json"
 	t0=$(date +%s.%N)
-	cat "$T/m/z/$1" >/dev/null || fail "cat $1"
+	if [ "$work" = stage ]; then
+		${BR_WRAP_FUSE:-} "$BRAMBLE" stage -q --job 2 "$T/m/z/$1" || fail "stage $1"
+	else
+		cat "$T/m/z/$1" >/dev/null || fail "cat $1"
+	fi
 	t1=$(date +%s.%N)
 	snap "$T/b.json"
 	br_umount "$T/m"
@@ -109,7 +116,7 @@ print("%.1f %.3f %.0f %d link=%.0fMB/s codecnow=%.0fMB/s" % (mb / secs, d("chunk
 EOF
 }
 
-echo "# zstdbench: ${size} MiB, $runs runs, link ${rate:-loopback}; columns: MB/s wire/file codec-MB/s zstd-chunks"
+echo "# zstdbench: $work of ${size} MiB, $runs runs, link ${rate:-loopback}; columns: MB/s wire/file codec-MB/s zstd-chunks"
 for f in lib.bin rnd.bin; do
 	: >"$T/auto.$f" ; : >"$T/off.$f"
 	for r in $(seq 1 "$runs"); do

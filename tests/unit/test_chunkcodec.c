@@ -237,12 +237,15 @@ START_TEST(test_rule)
 	free(f);
 	chunkzip_get_stats(z, &st);
 	ck_assert_uint_gt(st.codec_bps, 0);
+	ck_assert_uint_gt(st.saved_pm, 500);                   /* text: > half */
+	ck_assert_uint_lt(st.saved_pm, 1000);
 	ck_assert(chunkzip_should_try(z, 0));                  /* link unknown */
 	ck_assert(chunkzip_should_try(z, st.codec_bps / 2));   /* slower link */
+	ck_assert(!chunkzip_should_try(z, st.codec_bps * 2));  /* faster link */
 	/* A link ten times the codec: turned away, but probed 1 in 64. */
-	for (int i = 0; i < 128; i++)
+	for (int i = 0; i < 127; i++)
 		yes += chunkzip_should_try(z, st.codec_bps * 10);
-	ck_assert_uint_eq(yes, 128 / CHUNKZIP_PROBE_EVERY);
+	ck_assert_uint_eq(yes, 128 / CHUNKZIP_PROBE_EVERY);    /* 128 turned away */
 	chunkzip_get_stats(z, &st);
 	ck_assert_uint_eq(st.skipped_slow, 128 - 128 / CHUNKZIP_PROBE_EVERY);
 	on = chunkzip_new(CHUNKZIP_ON);
