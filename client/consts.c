@@ -8,6 +8,7 @@
  * one procedure file alone uses are checked there (rpc.h, calls.c,
  * tree.c, locks.c, bench.c); every other one is checked here. */
 #include "bramble.h"
+#include "bramble_peers.h"
 #include "proto.h"
 
 #define OUT_OF_DATE "bramble.h out of date"

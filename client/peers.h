@@ -24,6 +24,7 @@
 
 #include "bramble.h"
 #include "bramble_cache.h"
+#include "bramble_peers.h"
 #include "proto.h"
 
 /* How long a service waits for a chunk its node is still fetching, and

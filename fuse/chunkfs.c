@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bfs.h"
+#include "bramble_peers.h"
 #include "chunkfs.h"
 #include "log.h"
 #include "xalloc.h"

@@ -22,6 +22,7 @@
 
 #include "bfs.h"
 #include "bramble_ctl.h"
+#include "bramble_peers.h"
 #include "chunkfs.h"
 #include "lease.h"
 #include "proto.h"

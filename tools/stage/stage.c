@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bramble_peers.h"
 #include "buf.h"
 #include "log.h"
 #include "stage_int.h"
