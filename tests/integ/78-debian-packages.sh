@@ -62,6 +62,12 @@ t0=$(date +%s)
 (cd "$SRC" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b -us -uc) >"$T/build.log" 2>&1 ||
 	fail "dpkg-buildpackage failed (see $T/build.log)"
 note "packages built in $(( $(date +%s) - t0 )) s"
+# lintian (scripts/install-deps --pkg), when installed: no errors.
+if command -v lintian >/dev/null; then
+	lintian --fail-on error "$T"/src/bramble_*.changes >"$T/lintian.log" 2>&1 ||
+		fail "lintian reports errors: $(grep '^E:' "$T/lintian.log" | head -5)"
+	note "lintian: $(grep -c '^E:' "$T/lintian.log") errors, $(grep -c '^W:' "$T/lintian.log") warnings"
+fi
 DEBS=$T/src/debs
 mkdir -p "$DEBS"
 for p in bramble-server bramble-client bramble-slurm; do
@@ -130,6 +136,7 @@ in_root sh -c 'ls /usr/lib/*/bramble/spank_bramble.so' >/dev/null || fail "no SP
 in_root sh -c 'dpkg -L bramble-server bramble-client bramble-slurm | grep -E "\.service$|/sbin/mount\.|/libexec/|/examples/"' \
 	>"$T/scripts"
 while read -r f; do
+	in_root test -f "$f" || continue
 	in_root sh -c "grep -v '^PATH=' '$f' | grep -oE '(/usr/local|$top_builddir|$top_srcdir)[^ ]*'" &&
 		fail "$f names a path outside the package"
 done <"$T/scripts"
@@ -143,7 +150,7 @@ done
 PORT=$(br_free_port)
 in_root sh -c "set -e
 	mkdir -p /etc/bramble /srv/clusterfs
-	useradd -m -u $BR_UID -U $BR_USER
+	useradd -K UID_MIN=100 -K SYS_UID_MAX=99 -m -u $BR_UID -U $BR_USER
 	install -d -o $BR_USER -g $BR_USER /srv/clusterfs/u1
 	echo 'BRAMBLED_OPTS=\"--export /srv/clusterfs --allow 127.0.0.0/8 --listen 127.0.0.1:$PORT\"' >/etc/bramble/brambled.env" ||
 	fail "cannot configure the server"
