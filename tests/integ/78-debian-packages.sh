@@ -12,18 +12,15 @@
 # /var/cache/bramble.
 #
 # The base root comes from a cached tarball,
-# ${BR_DEBIAN_BASE:-/var/cache/bramble-tests}/bookworm-<key>.tar; only the
+# ${BR_DEBIAN_BASE:-/var/cache/bramble-tests}/pkgtest-bookworm-<key>.tar; only the
 # first run on a machine runs debootstrap, which needs the Debian mirror of
 # this machine's apt sources (or $BR_DEBIAN_MIRROR).  The chroot shares
 # this machine's network namespace: the server listens on 127.0.0.1 only.
 . "$(dirname "$0")/lib.sh"
 
-for t in dpkg-buildpackage dh debootstrap unshare nsenter chroot git; do
-	command -v "$t" >/dev/null || skip "no $t (scripts/install-deps --pkg)"
-done
-[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || skip "no debian-archive-keyring"
+. "$(dirname "$0")/pkglib.sh"
+pkg_need dpkg-buildpackage dh debootstrap unshare nsenter chroot git
 [ -e /dev/fuse ] || skip "no /dev/fuse"
-git -C "$top_srcdir" rev-parse --git-dir >/dev/null 2>&1 || skip "$top_srcdir is not a git checkout"
 
 R=$T/root
 HOLDER=""
@@ -52,55 +49,11 @@ pkg_cleanup() {
 }
 br_on_cleanup pkg_cleanup
 
-# ---- 1. build the packages from the checkout's files (tracked, and new
-# ones not ignored), in a copy: a clean tree as dpkg-buildpackage wants.
-SRC=$T/src/bramble
-mkdir -p "$SRC"
-(cd "$top_srcdir" && git ls-files -co --exclude-standard -z | tar --null -cf - -T -) |
-	tar -xf - -C "$SRC" || fail "cannot copy the source tree"
-t0=$(date +%s)
-(cd "$SRC" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b -us -uc) >"$T/build.log" 2>&1 ||
-	fail "dpkg-buildpackage failed (see $T/build.log)"
-note "packages built in $(( $(date +%s) - t0 )) s"
-# lintian (scripts/install-deps --pkg), when installed: no errors.
-if command -v lintian >/dev/null; then
-	lintian --fail-on error "$T"/src/bramble_*.changes >"$T/lintian.log" 2>&1 ||
-		fail "lintian reports errors: $(grep '^E:' "$T/lintian.log" | head -5)"
-	note "lintian: $(grep -c '^E:' "$T/lintian.log") errors, $(grep -c '^W:' "$T/lintian.log") warnings"
-fi
-DEBS=$T/src/debs
-mkdir -p "$DEBS"
-for p in bramble-server bramble-client bramble-slurm; do
-	mv "$T"/src/"${p}"_*.deb "$DEBS/" || fail "no package $p"
-done
-
-# ---- 2. a clean Debian 12 root, from the cache or debootstrap.
-INCLUDE="fuse3,libfuse3-3,libtirpc3,libev4,libsqlite3-0,libxxhash0,libsodium23,libmunge2,procps"
-CACHE=${BR_DEBIAN_BASE:-/var/cache/bramble-tests}
-key=$(echo "bookworm minbase $INCLUDE" | sha256sum | cut -c1-12)
-BASE=$CACHE/bookworm-$key.tar
-# debian_mirror: $BR_DEBIAN_MIRROR, else the first Debian archive (not
-# security) of this machine's apt sources.
-debian_mirror() {
-	if [ -n "${BR_DEBIAN_MIRROR:-}" ]; then echo "$BR_DEBIAN_MIRROR"; return; fi
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		grep -oE 'https?://[^ ]+' | grep -v -- '-security' | grep -m1 -E '/debian/?$'
-}
-mkdir -p "$CACHE"
-exec 9>"$CACHE/.lock"
-flock 9
-if [ ! -s "$BASE" ]; then
-	mirror=$(debian_mirror)
-	[ -n "$mirror" ] || skip "no Debian mirror in the apt sources (set BR_DEBIAN_MIRROR)"
-	note "debootstrap bookworm from $mirror into $BASE (once per machine)"
-	t0=$(date +%s)
-	debootstrap --variant=minbase --include="$INCLUDE" bookworm "$T/base" "$mirror" \
-		>"$T/debootstrap.log" 2>&1 || fail "debootstrap failed (see $T/debootstrap.log)"
-	note "debootstrap took $(( $(date +%s) - t0 )) s"
-	tar -C "$T/base" -cf "$BASE.tmp" . && mv -f "$BASE.tmp" "$BASE" || fail "cannot write $BASE"
-	rm -rf "$T/base"
-fi
-flock -u 9
+# ---- 1. the packages, and 2. a clean Debian 12 root.
+DEBS=$T/debs
+pkg_build "$DEBS"
+BASE=$(pkg_base pkgtest fuse3,libfuse3-3,libtirpc3,libev4,libsqlite3-0,libxxhash0,libsodium23,libmunge2,procps) ||
+	exit $?
 mkdir -p "$R"
 tar -C "$R" -xf "$BASE" || fail "cannot unpack $BASE"
 cp "$DEBS"/*.deb "$R/tmp/"
