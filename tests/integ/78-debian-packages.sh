@@ -84,8 +84,9 @@ for f in /usr/sbin/brambled /usr/bin/bramblefs /usr/bin/bramble /sbin/mount.fuse
 	in_root test -e "$f" || fail "the packages installed no $f"
 done
 in_root sh -c 'ls /usr/lib/*/bramble/spank_bramble.so' >/dev/null || fail "no SPANK plugin"
-# Every path the installed scripts, units and examples name exists (no
-# /usr/local, no build directory), besides PATH search lists.
+# The installed scripts, units and examples name no path of a default
+# `make install' (/usr/local) or of this build (PATH search lists aside),
+# and they do name the installed programs.
 in_root sh -c 'dpkg -L bramble-server bramble-client bramble-slurm | grep -E "\.service$|/sbin/mount\.|/libexec/|/examples/"' \
 	>"$T/scripts"
 while read -r f; do
@@ -133,7 +134,8 @@ in_root setpriv --reuid="$BR_UID" --regid="$BR_UID" --init-groups -- \
 in_root bramble ping -c 2 /clusterfs >"$T/ping.log" 2>&1 || fail "bramble ping /clusterfs: $(cat "$T/ping.log")"
 in_root test -d /var/cache/bramble || fail "no node cache in /var/cache/bramble"
 
-# ---- 8. an upgrade (reinstall) keeps the state and the cache.
+# ---- 8. an upgrade keeps the state and the cache (a reinstall: dpkg's
+# upgrade path, prerm/postrm upgrade).
 key1=$(sha256sum <"$R/var/lib/bramble/handle.key")
 in_root sh -c 'dpkg -i /tmp/bramble-*.deb' >>"$T/dpkg.log" 2>&1 || fail "reinstall failed (see $T/dpkg.log)"
 [ "$(sha256sum <"$R/var/lib/bramble/handle.key")" = "$key1" ] || fail "the upgrade changed the handle key"

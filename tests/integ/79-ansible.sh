@@ -10,11 +10,14 @@
 # mounts before it counts as started and restarts a killed bramblefs, and a
 # second run of the playbook changes nothing.
 #
+# Opt-in (3 to 6 minutes): runs with BR_TEST_ANSIBLE=1, e.g.
+#   make check TESTS=tests/integ/79-ansible.sh BR_TEST_ANSIBLE=1
 # Needs ansible-core and systemd-container (scripts/install-deps --pkg),
 # debootstrap; the node root is a cached tarball (pkglib.sh), debootstrapped
 # from the Debian mirror on the first run.  No address is ever added to this
 # machine's own network namespace.
 . "$(dirname "$0")/lib.sh"
+[ "${BR_TEST_ANSIBLE:-0}" = 1 ] || skip "opt-in: BR_TEST_ANSIBLE=1 (3 to 6 minutes)"
 . "$(dirname "$0")/pkglib.sh"
 pkg_need dpkg-buildpackage dh debootstrap systemd-nspawn ansible-playbook ip ssh ssh-keygen git
 [ -e /dev/fuse ] || skip "no /dev/fuse"
