@@ -4,7 +4,8 @@
 # Debian 12 root of its own booted with systemd-nspawn -b (its own systemd,
 # dpkg database and /etc), in its own network namespace, on a bridge in a
 # "switch" namespace from which ansible-playbook reaches their sshd.  Then
-# every compute node has /clusterfs mounted from the fstab line (a file one
+# every compute node has /clusterfs mounted from the fstab line (MUNGE
+# authentication, with a key the role installs) (a file one
 # node's user writes, the others read), the mount is systemd's, the
 # staging Prolog stages a job's input into the node cache, bramblefs@.service
 # mounts before it counts as started and restarts a killed bramblefs, and a
@@ -51,7 +52,7 @@ br_on_cleanup net_cleanup
 DEBS=$T/debs/amd64
 pkg_build "$DEBS"
 [ "$(dpkg --print-architecture)" = amd64 ] || skip "the role test runs on amd64"
-BASE=$(pkg_base node systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,iproute2,fuse3,libfuse3-3,libtirpc3,libev4,libsqlite3-0,libxxhash0,libsodium23,libmunge2,procps) ||
+BASE=$(pkg_base node systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,iproute2,munge,fuse3,libfuse3-3,libtirpc3,libev4,libsqlite3-0,libxxhash0,libsodium23,libmunge2,procps) ||
 	exit $?
 
 # ---- the switch, and a key for ansible
@@ -61,6 +62,9 @@ ip -n "$SW" link add br0 type bridge
 ip -n "$SW" addr add "$NET.1/24" dev br0
 ip -n "$SW" link set br0 up
 ssh-keygen -q -t ed25519 -N "" -f "$T/key" || fail "ssh-keygen"
+# The cluster's MUNGE key, which the role installs on every node.
+head -c 1024 /dev/urandom >"$T/munge.key"
+chmod 400 "$T/munge.key"
 in_sw() { ip netns exec "$SW" "$@"; }
 on() {
 	local n=$1
@@ -122,6 +126,8 @@ bramble_packages_from=local
 bramble_deb_dir=$T/debs
 bramble_allow=$NET.0/24
 bramble_cache_size=256M
+bramble_auth=munge
+bramble_munge_key=$T/munge.key
 EOF
 export ANSIBLE_HOME=$T/ansible-home ANSIBLE_LOCAL_TEMP=$T/ansible-tmp ANSIBLE_NOCOLOR=1 \
 	ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_FORKS=4
@@ -136,6 +142,11 @@ note "first run: $(( $(date +%s) - t0 )) s"
 
 # ---- what it brought up
 on storage systemctl is-active brambled.service >/dev/null || fail "brambled is not running on storage"
+on storage "grep -q -- --auth=munge /etc/bramble/brambled.env && ps -o args= -C brambled | grep -q -- --auth=munge" ||
+	fail "storage: brambled without --auth=munge"
+for n in $NODES; do
+	on "$n" cmp -s /etc/munge/munge.key - <"$T/munge.key" || fail "$n: not the cluster's MUNGE key"
+done
 on storage "install -d -o jobuser -g jobuser /srv/clusterfs/jobuser" || fail "cannot make the user's directory"
 for n in c1 c2 c3; do
 	on "$n" findmnt -n -t fuse.bramblefs /clusterfs >/dev/null || fail "$n: /clusterfs not mounted"
