@@ -13,7 +13,10 @@
  *
  * plugstack.conf (PlugStackConfig= in slurm.conf), on every node and on
  * the machines jobs are submitted from:
- *     required /usr/local/lib/bramble/spank_bramble.so
+ *     required PKGLIBDIR/spank_bramble.so
+ * where PKGLIBDIR is configure's $(pkglibdir) (the installed
+ * slurm.conf.example names the path; /usr/local/lib/bramble by default,
+ * /usr/lib/<triplet>/bramble in the Debian package bramble-slurm)
  * (slurmd decides at startup whether SPANK plugins exist: restart it after
  * adding the file.)
  *
