@@ -203,11 +203,16 @@ run() {
 		[ -n "${FAULT:-}" ] && [ "$i" = "$last" ] && continue
 		others=$(awk -v a="$others" -v b="$(cat "$W/end-n$i")" 'BEGIN { print (b > a) ? b : a }')
 	done
-	echo "$e $s $(tx) $t0 $TREE $others" | awk '{ printf "%.2f %.2f %.2f\n", $1 - $2, ($3 - $4) / $5, $6 - $2 }'
+	local line
+	line=$(echo "$e $s $(tx) $t0 $TREE $others" |
+		awk '{ printf "%.2f %.2f %.2f\n", $1 - $2, ($3 - $4) / $5, $6 - $2 }')
 	# the server's counters of the last run of each size, for a look
 	ip netns exec fob-n1 "$bramble" stats --json "$NET.1:$PORT" >"$W/log/stats-$#.json" 2>/dev/null
 	for i in "$@"; do umount_node "$i"; done
 	stop_server
+	# only now: the caller's read returns at this line, and the next run
+	# must find this server gone
+	echo "$line"
 }
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) m = a[(NR + 1) / 2]; else m = (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.2f [%.2f-%.2f]", m, a[1], a[NR] }'; }
