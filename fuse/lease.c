@@ -6,6 +6,7 @@
 
 #include "bfs.h"
 #include "bramble_ctl.h"
+#include "klease.h"
 #include "lease.h"
 #include "log.h"
 #include "xalloc.h"
@@ -16,8 +17,8 @@
 #define LEASE_MAX_RECS (256 * 1024)
 #define LEASE_MAX_ENTS (256 * 1024)
 #define LEASE_MEMO 4
-/* Kernel invalidations waiting for the notifying thread. */
-#define LEASE_NOTE_MAX 65536
+/* Names and attributes the kernel may hold for long (klease.h). */
+#define LEASE_KERNEL_MAX (256 * 1024)
 
 enum memo_kind { MEMO_OPEN_RDONLY = 1, MEMO_SEARCH = 2 };
 
@@ -37,6 +38,7 @@ struct lrec {
 	uint64_t gen;              /* table gen when it became trusted */
 	int64_t expires;           /* CLOCK_MONOTONIC ns */
 	uint64_t stamp;            /* new each time it becomes trusted */
+	uint64_t called;           /* t->cbseq when a callback last named it */
 	bool st_valid;             /* st holds its attributes */
 	struct stat st;
 	struct memo memo[LEASE_MEMO];
@@ -55,13 +57,6 @@ struct lent {
 	char name[];
 };
 
-struct note {
-	struct note *next;
-	struct bramble_fh fh;
-	bool data;                 /* pages too, not only attributes */
-	char *name;                /* NULL, or an entry of fh (a directory) */
-};
-
 struct lease_table {
 	struct bfs *fs;
 	int64_t lease_ns;
@@ -71,15 +66,9 @@ struct lease_table {
 	struct lent *ents[LEASE_BUCKETS];
 	size_t nrecs, nents;
 	uint64_t gen, stamps;
+	uint64_t cbseq;            /* callback objects seen (lrec.called) */
 	struct lease_counters c;
-	/* kernel notes, protected by lock */
-	struct note *nhead, *ntail;
-	size_t nnotes;
-	bool stop;
-	pthread_cond_t ncond;
-	pthread_t thr;
-	bool started;
-	bool no_expire;            /* notifying thread only */
+	struct klease *k;          /* what the kernel holds (own lock) */
 };
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
@@ -130,6 +119,7 @@ static void clear_all(struct lease_table *t)
 		}
 	}
 	t->nrecs = t->nents = 0;
+	t->gen++;       /* results fetched before: their callbacks are lost */
 }
 
 static struct lrec *rec_find(struct lease_table *t, const struct bramble_fh *fh)
@@ -203,14 +193,13 @@ static void rec_renew(struct lease_table *t, struct lrec *r)
 static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
 			 const struct bramble_fh *fh, const struct stat *st)
 {
-	struct lrec *r;
+	struct lrec *r = rec_find(t, fh);
 
-	if (!tok->on || bramble_callback_epoch(t->fs->cl) != tok->epoch) {
-		r = rec_find(t, fh);
-		if (r)
-			r->valid = false;
+	/* A result a callback about it (or a break) may have overtaken:
+	 * not trusted, and what is trusted of it stays (a callback would
+	 * have ended that). */
+	if (!tok->on || tok->gen != t->gen || (r && r->called > tok->seq))
 		return NULL;
-	}
 	r = rec_get(t, fh);
 	if (!rec_trusted(t, r))
 		rec_renew(t, r);
@@ -262,99 +251,40 @@ static void ent_put(struct lease_table *t, const struct bramble_fh *dir,
 	t->nents++;
 }
 
-/* ---- telling the kernel (its own thread: lease.h) */
-
-static void queue_note(struct lease_table *t, const struct bramble_fh *fh,
-		       bool data, const char *name)
+static void ent_drop(struct lease_table *t, const struct bramble_fh *dir,
+		     const char *name)
 {
-	struct note *n;
+	struct lent **pp, *e = ent_find(t, dir, name, &pp);
 
-	if (t->nnotes >= LEASE_NOTE_MAX) {
-		log_warn_rl("lease: too many kernel invalidations queued; the "
-			    "kernel keeps some attributes until its timeouts");
-		return;
+	if (e) {
+		*pp = e->next;
+		free(e);
+		t->nents--;
 	}
-	n = xcalloc(1, sizeof(*n));
-	n->fh = *fh;
-	n->data = data;
-	n->name = name ? xstrdup(name) : NULL;
-	if (t->ntail)
-		t->ntail->next = n;
-	else
-		t->nhead = n;
-	t->ntail = n;
-	t->nnotes++;
-	pthread_cond_signal(&t->ncond);
-}
-
-static void tell_kernel(struct lease_table *t, struct note *n)
-{
-	struct bfs *fs = t->fs;
-	uint64_t ino;
-
-	if (!fs->se || !fs->inodes || !inode_find_fh(fs->inodes, &n->fh, &ino))
-		return;                 /* the kernel does not know it */
-	if (n->name && !t->no_expire) {
-		/* Expire, not invalidate: the next use looks the name up
-		 * again, but a directory someone is in stays hashed (its
-		 * getcwd() keeps working).  Kernels before 6.2 refuse. */
-		int rc = fuse_lowlevel_notify_expire_entry(fs->se, ino, n->name,
-							   strlen(n->name),
-							   FUSE_LL_EXPIRE_ONLY);
-
-		if (rc == -ENOSYS || rc == -EINVAL) {
-			t->no_expire = true;
-			log_info("kernel cannot expire entries: invalidating them");
-		}
-		if (!t->no_expire)
-			return;
-	}
-	if (n->name)
-		fuse_lowlevel_notify_inval_entry(fs->se, ino, n->name, strlen(n->name));
-	else
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, n->data ? 0 : -1, 0);
-}
-
-static void *notify_main(void *arg)
-{
-	struct lease_table *t = arg;
-
-	pthread_mutex_lock(&t->lock);
-	while (!t->stop) {
-		struct note *n = t->nhead;
-
-		if (!n) {
-			pthread_cond_wait(&t->ncond, &t->lock);
-			continue;
-		}
-		t->nhead = n->next;
-		if (!t->nhead)
-			t->ntail = NULL;
-		pthread_mutex_unlock(&t->lock);
-		tell_kernel(t, n);
-		free(n->name);
-		free(n);
-		pthread_mutex_lock(&t->lock);
-		/* Counted once done: lease.notes_queued 0 means all told. */
-		t->nnotes--;
-		t->c.kernel_notes++;
-	}
-	pthread_mutex_unlock(&t->lock);
-	return NULL;
 }
 
 /* ---- the callback hook (the connection's reading thread: no blocking) */
 
 /* This mount's own change, with the attributes the server took after
  * it, and the server still watching the object (BRAMBLE_CAP_CB_ATTRS):
- * trusted anew, as a fresh result -- the kernel's GETATTR of a directory
- * after each create or remove in it is answered here.  Anew also because
- * the change may have altered its entries or who may do what. */
+ * trusted with them -- the kernel's GETATTR of a directory after each
+ * create or remove in it is answered here.  A trusted directory whose
+ * entries this mount changed keeps the rest of its entries and who may
+ * search it (no other change came between, or its callback would have
+ * ended the trust): only the names changed go.  Anything else is
+ * trusted anew, as a fresh result: the change may have altered who may
+ * do what. */
 static void trust_own(struct lease_table *t, const struct bramble_cb_obj *o)
 {
 	struct lrec *r = rec_get(t, &o->fh);
 
-	rec_renew(t, r);
+	if (rec_trusted(t, r) && (o->flags & BRAMBLE_CB_ENTRIES) &&
+	    S_ISDIR(o->attr.st_mode)) {
+		for (unsigned int i = 0; i < o->nnames; i++)
+			ent_drop(t, &o->fh, o->names[i]);
+	} else {
+		rec_renew(t, r);
+	}
 	r->expires = now_ns() + t->lease_ns;
 	r->st = o->attr;
 	r->st_valid = true;
@@ -365,23 +295,32 @@ static void called_back(struct lease_table *t, const struct bramble_cb_obj *o)
 	struct lrec *r;
 
 	t->c.objects_called++;
+	/* Results fetched before this, now coming in, no longer count. */
+	r = rec_get(t, &o->fh);
+	r->called = ++t->cbseq;
 	if ((o->flags & BRAMBLE_CB_SELF) && o->has_attr) {
 		trust_own(t, o);
 		return;
 	}
-	r = rec_find(t, &o->fh);
-	if (r)
-		r->valid = false;       /* its entries go with it (stamps) */
+	r->valid = false;               /* its entries go with it (stamps) */
 	/* DROPPED: not changed, only no longer watched.  SELF: this mount's
 	 * own change, which its kernel made and knows (sizes, links,
 	 * entries); telling it would even hurt: an invalidated directory
 	 * entry is unhashed, and a shell cd'ed into the directory it just
-	 * made would find its cwd gone. */
-	if (o->flags & (BRAMBLE_CB_DROPPED | BRAMBLE_CB_SELF))
+	 * made would find its cwd gone.  But neither is watched any more:
+	 * what the kernel holds of them for long is taken back. */
+	if (o->flags & (BRAMBLE_CB_DROPPED | BRAMBLE_CB_SELF)) {
+			klease_take_back(t->k, &o->fh);
 		return;
-	queue_note(t, &o->fh, true, NULL);      /* attributes and pages */
-	for (unsigned int i = 0; i < o->nnames; i++)
-		queue_note(t, &o->fh, false, o->names[i]);
+	}
+	klease_note(t->k, &o->fh, true, NULL);  /* attributes and pages */
+	for (unsigned int i = 0; i < o->nnames; i++) {
+		klease_note(t->k, &o->fh, false, o->names[i]);
+		klease_forget_name(t->k, &o->fh, o->names[i]);
+	}
+	/* The server no longer watches it: the names the callback did not
+	 * name may change unseen from now on. */
+	klease_take_back(t->k, &o->fh);
 }
 
 void lease_on_callback(void *ctx, const struct bramble_cb_event *ev)
@@ -395,6 +334,7 @@ void lease_on_callback(void *ctx, const struct bramble_cb_event *ev)
 	if (ev->kind == BRAMBLE_CB_FORGET) {
 		t->gen++;               /* nothing is trusted any more */
 		t->c.forgets++;
+		klease_take_back_all(t->k);
 	} else {
 		for (unsigned int i = 0; i < ev->nobjs; i++)
 			called_back(t, &ev->objs[i]);
@@ -408,9 +348,14 @@ struct lease_tok lease_begin(struct bfs *fs)
 {
 	struct lease_tok tok = { 0 };
 
-	if (fs->leases && fs->leases->lease_ns > 0) {
-		/* The epoch first: a callback after it voids the result. */
-		tok.epoch = bramble_callback_epoch(fs->cl);
+	struct lease_table *t = fs->leases;
+
+	if (t && t->lease_ns > 0) {
+		/* The numbers first: a callback after them voids the result. */
+		pthread_mutex_lock(&t->lock);
+		tok.gen = t->gen;
+		tok.seq = t->cbseq;
+		pthread_mutex_unlock(&t->lock);
 		tok.on = bramble_callbacks_on(fs->cl);
 	}
 	return tok;
@@ -557,6 +502,195 @@ int lease_open(struct bfs *fs, const struct bramble_cred *cr,
 	return rc;
 }
 
+/* ---- what the kernel may keep (klease.h) */
+
+/* The attributes that matter to a process: st is what the record says. */
+static bool same_attrs(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+	       a->st_nlink == b->st_nlink && a->st_uid == b->st_uid &&
+	       a->st_gid == b->st_gid && a->st_size == b->st_size &&
+	       a->st_rdev == b->st_rdev &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The entry dir/name, as trusted now, says fh (NULL: no such name). */
+static bool ent_trusted(struct lease_table *t, const struct lrec *d,
+			const struct bramble_fh *dir, const char *name,
+			const struct bramble_fh *fh)
+{
+	struct lent *e;
+
+	if (!rec_trusted(t, d))
+		return false;
+	e = ent_find(t, dir, name, NULL);
+	if (!e || e->stamp != d->stamp || e->negative != !fh)
+		return false;
+	return !fh || bramble_fh_eq(&e->fh, fh);
+}
+
+static double secs_left(int64_t until)
+{
+	return (double)(until - now_ns()) / 1e9;
+}
+
+/* Long kernel timeouts need the kernel to check permissions itself (a
+ * name it keeps is not looked up again for another user). */
+static bool kernel_may_keep(struct bfs *fs)
+{
+	return lease_enabled(fs->leases) && !fs->opts.server_permissions;
+}
+
+void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
+		      const char *name, const struct bramble_fh *fh,
+		      const struct stat *st, struct lease_kt *kt)
+{
+	struct lease_table *t = fs->leases;
+	struct lrec *r;
+
+	memset(kt, 0, sizeof(*kt));
+	kt->entry = fs->opts.entry_timeout;
+	kt->attr = fs->opts.attr_timeout;
+	if (!kernel_may_keep(fs))
+		return;
+	pthread_mutex_lock(&t->lock);
+	r = dir ? rec_find(t, dir) : NULL;
+	if (dir && ent_trusted(t, r, dir, name, fh) &&
+	    klease_hold(t->k, dir, name, r->expires)) {
+		kt->entry = BR_MAX(kt->entry, secs_left(r->expires));
+		kt->long_entry = true;
+		kt->dir = *dir;
+		kt->name = name;
+		kt->dstamp = r->stamp;
+	}
+	r = fh && st ? rec_find(t, fh) : NULL;
+	if (r && rec_trusted(t, r) && r->st_valid && same_attrs(&r->st, st) &&
+	    klease_hold(t->k, fh, NULL, r->expires)) {
+		kt->attr = BR_MAX(kt->attr, secs_left(r->expires));
+		kt->long_attr = true;
+		kt->fh = *fh;
+		kt->fstamp = r->stamp;
+	}
+	if (fh)
+		kt->fh = *fh;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void lease_kernel_done(struct bfs *fs, const struct lease_kt *kt)
+{
+	struct lease_table *t = fs->leases;
+	struct lrec *r;
+
+	if (!kt->long_entry && !kt->long_attr)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (kt->long_entry) {
+		r = rec_find(t, &kt->dir);
+		if (!ent_trusted(t, r, &kt->dir, kt->name,
+				 kt->fh.len ? &kt->fh : NULL) || r->stamp != kt->dstamp)
+			klease_note_later(t->k, &kt->dir, kt->name);
+	}
+	if (kt->long_attr) {
+		r = rec_find(t, &kt->fh);
+		if (!rec_trusted(t, r) || r->stamp != kt->fstamp)
+			klease_note_later(t->k, &kt->fh, NULL);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+uint64_t lease_dir_mark(struct bfs *fs, const struct bramble_fh *dir)
+{
+	struct lease_table *t = fs->leases;
+	struct lrec *r;
+	uint64_t mark = 0;
+
+	if (!lease_enabled(t))
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	r = rec_find(t, dir);
+	if (rec_trusted(t, r))
+		mark = r->stamp;
+	pthread_mutex_unlock(&t->lock);
+	return mark;
+}
+
+/* dir is trusted now with the stamp it had at mark (its own changes keep
+ * it: trust_own); caller holds t->lock. */
+static struct lrec *still_marked(struct lease_table *t,
+				 const struct bramble_fh *dir, uint64_t mark)
+{
+	struct lrec *r = mark ? rec_find(t, dir) : NULL;
+
+	return rec_trusted(t, r) && r->stamp == mark ? r : NULL;
+}
+
+void lease_note_made(struct bfs *fs, const struct bramble_fh *dir,
+		     uint64_t mark, const char *name, const struct bramble_fh *fh)
+{
+	struct lease_table *t = fs->leases;
+	struct lrec *d;
+
+	if (!mark)
+		return;
+	pthread_mutex_lock(&t->lock);
+	d = still_marked(t, dir, mark);
+	if (d)
+		ent_put(t, dir, name, d->stamp, fh);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void lease_rename_begin(struct bfs *fs, const struct bramble_fh *from,
+			const char *name, const struct bramble_fh *to,
+			struct lease_rename *rn)
+{
+	struct lease_table *t = fs->leases;
+	struct lrec *d;
+	struct lent *e;
+
+	memset(rn, 0, sizeof(*rn));
+	if (!lease_enabled(t))
+		return;
+	pthread_mutex_lock(&t->lock);
+	d = rec_find(t, to);
+	if (rec_trusted(t, d))
+		rn->to_mark = d->stamp;
+	d = rec_find(t, from);
+	e = ent_find(t, from, name, NULL);
+	if (rec_trusted(t, d) && e && e->stamp == d->stamp && !e->negative) {
+		rn->fh = e->fh;
+		rn->known = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void lease_renamed(struct bfs *fs, const struct bramble_fh *from,
+		   const char *name, const struct bramble_fh *to,
+		   const char *newname, const struct lease_rename *rn,
+		   bool exchange)
+{
+	struct lease_table *t = fs->leases;
+	struct lrec *d;
+
+	if (!lease_enabled(t))
+		return;
+	if (exchange) {         /* both names now lead elsewhere */
+		klease_moved(t->k, from, name, from, name, false);
+		klease_moved(t->k, to, newname, to, newname, false);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	d = still_marked(t, to, rn->to_mark);
+	/* The name leads where the old one did (the SELF notice dropped
+	 * both entries), and the kernel's entry moved with its time. */
+	if (d && rn->known)
+		ent_put(t, to, newname, d->stamp, &rn->fh);
+	klease_moved(t->k, from, name, to, newname, d != NULL);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void lease_ctl(struct bfs *fs, struct buf *out)
 {
 	struct lease_counters c = { 0 };
@@ -573,6 +707,8 @@ void lease_ctl(struct bfs *fs, struct buf *out)
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "open_saved=%llu\n", (unsigned long long)c.open_saved);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "kernel_notes=%llu\n", (unsigned long long)c.kernel_notes);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "notes_queued=%llu\n", (unsigned long long)c.notes_queued);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "kernel_held=%llu\n", (unsigned long long)c.kernel_held);
+	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "taken_back=%llu\n", (unsigned long long)c.taken_back);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "objects_called=%llu\n", (unsigned long long)c.objects_called);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "forgets=%llu\n", (unsigned long long)c.forgets);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_CB "received=%llu\n", (unsigned long long)n);
@@ -589,48 +725,27 @@ struct lease_table *lease_new(struct bfs *fs, double seconds)
 	t->fs = fs;
 	t->lease_ns = seconds > 0 ? (int64_t)(seconds * 1e9) : 0;
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_cond_init(&t->ncond, NULL);
+	t->k = klease_new(fs, LEASE_KERNEL_MAX);
 	return t;
 }
 
 int lease_start(struct lease_table *t)
 {
-	int rc;
-
-	if (!t->lease_ns)
-		return 0;
-	rc = -pthread_create(&t->thr, NULL, notify_main, t);
-	t->started = rc == 0;
-	return rc;
+	return t->lease_ns ? klease_start(t->k) : 0;
 }
 
 void lease_stop(struct lease_table *t)
 {
-	if (!t)
-		return;
-	pthread_mutex_lock(&t->lock);
-	t->stop = true;
-	pthread_cond_signal(&t->ncond);
-	pthread_mutex_unlock(&t->lock);
-	if (t->started)
-		pthread_join(t->thr, NULL);
-	t->started = false;
+	if (t)
+		klease_stop(t->k);
 }
 
 void lease_free(struct lease_table *t)
 {
 	if (!t)
 		return;
-	lease_stop(t);
-	while (t->nhead) {
-		struct note *n = t->nhead;
-
-		t->nhead = n->next;
-		free(n->name);
-		free(n);
-	}
+	klease_free(t->k);
 	clear_all(t);
-	pthread_cond_destroy(&t->ncond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -655,8 +770,14 @@ bool lease_enabled(const struct lease_table *t)
 
 void lease_get_counters(struct lease_table *t, struct lease_counters *out)
 {
+	struct klease_counters kc;
+
+	klease_get_counters(t->k, &kc);
 	pthread_mutex_lock(&t->lock);
 	*out = t->c;
-	out->notes_queued = t->nnotes;
 	pthread_mutex_unlock(&t->lock);
+	out->kernel_notes = kc.kernel_notes;
+	out->notes_queued = kc.notes_queued;
+	out->kernel_held = kc.held;
+	out->taken_back = kc.taken_back;
 }

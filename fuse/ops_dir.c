@@ -119,9 +119,12 @@ static bool add_entry(struct fill *f, const char *name, const struct stat *st,
 		n = fuse_add_direntry(f->req, f->buf + f->used, rem, name, &s, off);
 	} else {
 		struct fuse_entry_param e;
+		struct lease_kt kt;
 
 		if (fh) {
-			make_entry(f->fs, &e, fh, st);
+			/* Under the directory's lock in the kernel, which a
+			 * callback's note waits for: no lease_kernel_done. */
+			make_entry(f->fs, &e, &f->d->fh, name, fh, st, &kt);
 		} else {
 			/* "." and "..": no lookup count, as passthrough_ll. */
 			memset(&e, 0, sizeof(e));
