@@ -112,7 +112,10 @@ static void bfs_init(void *userdata, struct fuse_conn_info *conn)
 			     * truncate (it runs them as the caller); without
 			     * this the kernel sends a chmod as the writer,
 			     * which a non-owner may not make. */
-			    FUSE_CAP_HANDLE_KILLPRIV;
+			    FUSE_CAP_HANDLE_KILLPRIV |
+			    /* A symlink's target never changes (a new one is
+			     * a new object): the kernel may keep it. */
+			    FUSE_CAP_CACHE_SYMLINKS;
 
 	/* Gate on what this kernel offers (Debian 12: 6.1, CI: 6.18). */
 	conn->want |= want & conn->capable;
