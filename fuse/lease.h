@@ -17,27 +17,30 @@
  * on, when no callback naming the object arrived while the call was out
  * and the connection did not break (a callback about other objects does
  * not concern the result: each record keeps the number of the last
- * callback that named it, a tombstone record if need be).  It ends with a callback naming the object
- * (the kernel is then told to drop its copy: attributes, pages, and to
- * look the entries named up again -- expired, not unhashed, so a process
- * inside a directory keeps its cwd; not for this mount's own changes,
- * which its kernel made and knows), when the connection breaks (the
- * server forgot what it
- * watched: everything is dropped here; the kernel keeps what it has for
- * its attr/entry timeouts, as without callbacks), or after the lease.
- * This mount's own change (BRAMBLE_CB_SELF) that comes with the
- * attributes after it (BRAMBLE_CAP_CB_ATTRS: the server still watches
- * the object) does not end trust: the object is trusted anew with them,
- * as a fresh result (what was noted of it before -- entries, permission
- * memos -- no longer counts).  So the kernel's GETATTR of a directory
- * after each create or remove in it is answered here.
+ * callback that named it, a tombstone record if need be).  It ends with
+ * a callback naming the object (the kernel is then told to drop its
+ * copy: attributes, pages, and to look the entries named up again --
+ * expired, not unhashed, so a process inside a directory keeps its cwd;
+ * not for this mount's own changes, which its kernel made and knows),
+ * when the connection breaks (the server forgot what it watched:
+ * everything is dropped here), or after the lease.  This mount's own
+ * change (BRAMBLE_CB_SELF) that comes with the attributes after it
+ * (BRAMBLE_CAP_CB_ATTRS: the server still watches the object) does not
+ * end trust: the object is trusted with them -- anew, as a fresh result
+ * (entries and permission memos noted before no longer count), except a
+ * trusted directory whose entries changed, which only loses the names
+ * changed.  So the kernel's GETATTR of a directory after each create or
+ * remove in it is answered here, and the names a tree copy makes stay
+ * known.
  *
  * The kernel may keep what is trusted for the rest of the lease, not
  * only for -o entry_timeout/attr_timeout (lease_kernel_ttl): a name it
  * holds, negative too, while its directory is trusted with that entry
  * noted; attributes while the object is trusted with those attributes.
  * klease.h takes them back when the server stops watching without
- * naming the change (a drop, a race, a broken connection).  Not with
+ * naming the change (a callback ends the watch of the object it names,
+ * so its other names go too; a drop; a SELF notice without attributes;
+ * a broken connection).  Not with
  * -o server_permissions: the kernel would then reuse a name another user
  * looked up without asking the server whether this one may search.
  *
