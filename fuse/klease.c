@@ -193,13 +193,15 @@ static void name_add(struct klease *k, struct kobj *dir, const char *name,
 
 /* ---- kernel notes */
 
+/* must: a note taking back what the kernel holds for long, never
+ * dropped (the table they come from is bounded by k->max). */
 static void enqueue(struct klease *k, const struct bramble_fh *fh, bool data,
-		    const char *name, int64_t not_before)
+		    const char *name, int64_t not_before, bool must)
 {
 	struct nqueue *q = not_before ? &k->later : &k->now;
 	struct note *n;
 
-	if (k->nnotes >= NOTE_MAX) {
+	if (k->nnotes >= NOTE_MAX && !must) {
 		log_warn_rl("too many kernel invalidations queued; the kernel "
 			    "keeps some attributes until its timeouts");
 		return;
@@ -307,7 +309,7 @@ void klease_note(struct klease *k, const struct bramble_fh *fh, bool data,
 		 const char *name)
 {
 	pthread_mutex_lock(&k->lock);
-	enqueue(k, fh, data, name, 0);
+	enqueue(k, fh, data, name, 0, false);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -315,7 +317,7 @@ void klease_note_later(struct klease *k, const struct bramble_fh *fh,
 		       const char *name)
 {
 	pthread_mutex_lock(&k->lock);
-	enqueue(k, fh, false, name, now_ns() + NOTE_DELAY_NS);
+	enqueue(k, fh, false, name, now_ns() + NOTE_DELAY_NS, true);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -344,22 +346,6 @@ bool klease_hold(struct klease *k, const struct bramble_fh *fh,
 	}
 	pthread_mutex_unlock(&k->lock);
 	return ok;
-}
-
-void klease_forget_name(struct klease *k, const struct bramble_fh *dir,
-			const char *name)
-{
-	struct kname *e;
-
-	pthread_mutex_lock(&k->lock);
-	e = name_find(k, dir, name);
-	if (e) {
-		struct kobj *o = e->dir;
-
-		name_del(k, e);
-		obj_tidy(k, o);
-	}
-	pthread_mutex_unlock(&k->lock);
 }
 
 void klease_moved(struct klease *k, const struct bramble_fh *from,
@@ -391,7 +377,7 @@ void klease_moved(struct klease *k, const struct bramble_fh *from,
 	if (keep && room(k))
 		name_add(k, obj_get(k, to), to_name, until);
 	else
-		enqueue(k, to, false, to_name, 0);
+		enqueue(k, to, false, to_name, 0, true);
 out:
 	pthread_mutex_unlock(&k->lock);
 }
@@ -405,13 +391,13 @@ static void take_back_obj(struct klease *k, struct kobj *o)
 		struct kname *e = o->names;
 
 		if (e->until > now) {
-			enqueue(k, &o->fh, false, e->name, 0);
+			enqueue(k, &o->fh, false, e->name, 0, true);
 			k->c.taken_back++;
 		}
 		name_del(k, e);
 	}
 	if (o->attr_until > now) {
-		enqueue(k, &o->fh, false, NULL, 0);
+		enqueue(k, &o->fh, false, NULL, 0, true);
 		k->c.taken_back++;
 	}
 	o->attr_until = 0;

@@ -8,12 +8,11 @@
  * attr_timeout, so that a tree walked again (a second rsync, find, ls -l,
  * a warm build) asks bramblefs nothing at all.  Such long timeouts are
  * taken back through FUSE's notify calls:
- *  - a callback naming an object or an entry of a directory: what it
- *    names (lease.c);
- *  - a watch that ended without naming what changed -- the server dropped
- *    it (full), a change raced with the fetch, the object's own change
- *    without attributes after it: its attributes and every name of it
- *    the kernel holds for long (klease_take_back);
+ *  - a watch that ended -- a callback about the object (the server then
+ *    stops watching it, so even the names it did not name may change
+ *    unseen), a drop (the server's set was full), this mount's own change
+ *    without attributes after it: its attributes and every name of it the
+ *    kernel holds for long (klease_take_back);
  *  - the connection broke (the server forgot what it watched): everything
  *    held for long (klease_take_back_all).
  * So this table remembers each (directory, name) and each object whose
@@ -73,10 +72,6 @@ void klease_note_later(struct klease *k, const struct bramble_fh *fh,
  * the short timeout. */
 bool klease_hold(struct klease *k, const struct bramble_fh *fh,
 		 const char *name, int64_t until_ns);
-/* A callback named dir/name: the kernel is told by the caller; only
- * stop tracking it. */
-void klease_forget_name(struct klease *k, const struct bramble_fh *dir,
-			const char *name);
 /* The kernel moved from/from_name to to/to_name itself (a rename through
  * this mount), with the entry's timeout.  keep: to/to_name stays right
  * under callbacks (the destination is watched); else the kernel is told

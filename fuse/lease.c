@@ -314,12 +314,11 @@ static void called_back(struct lease_table *t, const struct bramble_cb_obj *o)
 		return;
 	}
 	klease_note(t->k, &o->fh, true, NULL);  /* attributes and pages */
-	for (unsigned int i = 0; i < o->nnames; i++) {
+	for (unsigned int i = 0; i < o->nnames; i++)
 		klease_note(t->k, &o->fh, false, o->names[i]);
-		klease_forget_name(t->k, &o->fh, o->names[i]);
-	}
 	/* The server no longer watches it: the names the callback did not
-	 * name may change unseen from now on. */
+	 * name may change unseen from now on (and those it named and the
+	 * kernel held for long are sure to be told). */
 	klease_take_back(t->k, &o->fh);
 }
 
