@@ -8,68 +8,9 @@
 #include "bramble_ctl.h"
 #include "klease.h"
 #include "lease.h"
+#include "lease_int.h"
 #include "log.h"
 #include "xalloc.h"
-
-#define LEASE_BUCKETS 4096
-/* Past these, everything is dropped at once (trust is only an
- * optimisation; a tree walked once more costs one RPC per object). */
-#define LEASE_MAX_RECS (256 * 1024)
-#define LEASE_MAX_ENTS (256 * 1024)
-#define LEASE_MEMO 4
-/* Names and attributes the kernel may hold for long (klease.h). */
-#define LEASE_KERNEL_MAX (256 * 1024)
-
-enum memo_kind { MEMO_OPEN_RDONLY = 1, MEMO_SEARCH = 2 };
-
-/* Who may do what, as the server once decided. */
-struct memo {
-	uint32_t uid, gid;
-	uint64_t groups;           /* hash of the supplementary groups */
-	int kind;
-};
-
-/* One object (by handle). */
-struct lrec {
-	struct lrec *next;
-	uint64_t hash;
-	struct bramble_fh fh;
-	bool valid;                /* trusted, if gen and expires agree */
-	uint64_t gen;              /* table gen when it became trusted */
-	int64_t expires;           /* CLOCK_MONOTONIC ns */
-	uint64_t stamp;            /* new each time it becomes trusted */
-	uint64_t called;           /* t->cbseq when a callback last named it */
-	bool st_valid;             /* st holds its attributes */
-	struct stat st;
-	struct memo memo[LEASE_MEMO];
-	unsigned int nmemo;
-};
-
-/* One name in a directory: valid while the directory's record is, with
- * the stamp it had when the entry was noted. */
-struct lent {
-	struct lent *next;
-	uint64_t hash;
-	struct bramble_fh dir;
-	uint64_t stamp;
-	bool negative;
-	struct bramble_fh fh;
-	char name[];
-};
-
-struct lease_table {
-	struct bfs *fs;
-	int64_t lease_ns;
-	pthread_mutex_t lock;
-	/* protected by lock: */
-	struct lrec *recs[LEASE_BUCKETS];
-	struct lent *ents[LEASE_BUCKETS];
-	size_t nrecs, nents;
-	uint64_t gen, stamps;
-	uint64_t cbseq;            /* callback objects seen (lrec.called) */
-	struct lease_counters c;
-	struct klease *k;          /* what the kernel holds (own lock) */
-};
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
 {
@@ -122,7 +63,7 @@ static void clear_all(struct lease_table *t)
 	t->gen++;       /* results fetched before: their callbacks are lost */
 }
 
-static struct lrec *rec_find(struct lease_table *t, const struct bramble_fh *fh)
+struct lrec *rec_find(struct lease_table *t, const struct bramble_fh *fh)
 {
 	uint64_t h = fh_hash(fh);
 	struct lrec *r = t->recs[h % LEASE_BUCKETS];
@@ -149,7 +90,7 @@ static struct lrec *rec_get(struct lease_table *t, const struct bramble_fh *fh)
 	return r;
 }
 
-static bool rec_trusted(const struct lease_table *t, const struct lrec *r)
+bool rec_trusted(const struct lease_table *t, const struct lrec *r)
 {
 	return r && r->valid && r->gen == t->gen && now_ns() < r->expires;
 }
@@ -182,10 +123,19 @@ static void memo_add(struct lrec *r, const struct memo *m)
 static void rec_renew(struct lease_table *t, struct lrec *r)
 {
 	r->stamp = ++t->stamps;
+	r->nnoted = 0;
 	r->nmemo = 0;
 	r->st_valid = false;
 	r->valid = true;
 	r->gen = t->gen;
+}
+
+/* r was trusted until its lease ran out (nothing called back), with many
+ * of its names noted. */
+bool lapsed(const struct lease_table *t, const struct lrec *r)
+{
+	return r->valid && r->gen == t->gen && now_ns() >= r->expires &&
+	       r->nnoted >= REFETCH_MIN_NOTED;
 }
 
 /* fh was fetched: trusted (tok) or not.  st NULL: no attributes came (a
@@ -201,8 +151,12 @@ static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
 	if (!tok->on || tok->gen != t->gen || (r && r->called > tok->seq))
 		return NULL;
 	r = rec_get(t, fh);
-	if (!rec_trusted(t, r))
+	if (!rec_trusted(t, r)) {
+		bool walked = lapsed(t, r);
+
 		rec_renew(t, r);
+		r->refetch = walked;
+	}
 	r->expires = now_ns() + t->lease_ns;
 	if (st) {
 		r->st = *st;
@@ -211,7 +165,7 @@ static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
 	return r;
 }
 
-static struct lent *ent_find(struct lease_table *t, const struct bramble_fh *dir,
+struct lent *ent_find(struct lease_table *t, const struct bramble_fh *dir,
 			     const char *name, struct lent ***slot)
 {
 	uint64_t h = ent_hash(dir, name);
@@ -226,18 +180,24 @@ static struct lent *ent_find(struct lease_table *t, const struct bramble_fh *dir
 	return *pp;
 }
 
-static void ent_put(struct lease_table *t, const struct bramble_fh *dir,
+void ent_put(struct lease_table *t, const struct bramble_fh *dir,
 		    const char *name, uint64_t stamp, const struct bramble_fh *fh)
 {
 	struct lent **pp, *e = ent_find(t, dir, name, &pp);
+	struct lrec *d;
 
 	if (e) {                        /* replace it */
 		*pp = e->next;
 		free(e);
 		t->nents--;
 	}
-	if (t->nents >= LEASE_MAX_ENTS)
+	if (t->nents >= LEASE_MAX_ENTS) {
 		clear_all(t);
+		return;         /* its directory's record went too */
+	}
+	d = fh ? rec_find(t, dir) : NULL;
+	if (d && d->stamp == stamp)
+		d->nnoted++;
 	e = xcalloc(1, sizeof(*e) + strlen(name) + 1);
 	e->hash = ent_hash(dir, name);
 	e->dir = *dir;
@@ -268,20 +228,23 @@ static void ent_drop(struct lease_table *t, const struct bramble_fh *dir,
 /* This mount's own change, with the attributes the server took after
  * it, and the server still watching the object (BRAMBLE_CAP_CB_ATTRS):
  * trusted with them -- the kernel's GETATTR of a directory after each
- * create or remove in it is answered here.  A trusted directory whose
- * entries this mount changed keeps the rest of its entries and who may
- * search it (no other change came between, or its callback would have
- * ended the trust): only the names changed go.  Anything else is
- * trusted anew, as a fresh result: the change may have altered who may
- * do what. */
+ * create or remove in it is answered here.  A trusted directory keeps
+ * its entries (no other change came between, or its callback would have
+ * ended the trust): only the names this mount changed go, and if it
+ * changed the directory's attributes instead, who may search it.
+ * Anything else is trusted anew, as a fresh result: the change may have
+ * altered who may do what. */
 static void trust_own(struct lease_table *t, const struct bramble_cb_obj *o)
 {
 	struct lrec *r = rec_get(t, &o->fh);
 
-	if (rec_trusted(t, r) && (o->flags & BRAMBLE_CB_ENTRIES) &&
-	    S_ISDIR(o->attr.st_mode)) {
-		for (unsigned int i = 0; i < o->nnames; i++)
-			ent_drop(t, &o->fh, o->names[i]);
+	if (rec_trusted(t, r) && S_ISDIR(o->attr.st_mode)) {
+		if (o->flags & BRAMBLE_CB_ENTRIES) {
+			for (unsigned int i = 0; i < o->nnames; i++)
+				ent_drop(t, &o->fh, o->names[i]);
+		} else {
+			r->nmemo = 0;   /* its mode or owner: who may search */
+		}
 	} else {
 		rec_renew(t, r);
 	}
@@ -499,195 +462,6 @@ int lease_open(struct bfs *fs, const struct bramble_cred *cr,
 		pthread_mutex_unlock(&t->lock);
 	}
 	return rc;
-}
-
-/* ---- what the kernel may keep (klease.h) */
-
-/* The attributes that matter to a process: st is what the record says. */
-static bool same_attrs(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
-	       a->st_nlink == b->st_nlink && a->st_uid == b->st_uid &&
-	       a->st_gid == b->st_gid && a->st_size == b->st_size &&
-	       a->st_rdev == b->st_rdev &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-/* The entry dir/name, as trusted now, says fh (NULL: no such name). */
-static bool ent_trusted(struct lease_table *t, const struct lrec *d,
-			const struct bramble_fh *dir, const char *name,
-			const struct bramble_fh *fh)
-{
-	struct lent *e;
-
-	if (!rec_trusted(t, d))
-		return false;
-	e = ent_find(t, dir, name, NULL);
-	if (!e || e->stamp != d->stamp || e->negative != !fh)
-		return false;
-	return !fh || bramble_fh_eq(&e->fh, fh);
-}
-
-static double secs_left(int64_t until)
-{
-	return (double)(until - now_ns()) / 1e9;
-}
-
-/* Long kernel timeouts need the kernel to check permissions itself (a
- * name it keeps is not looked up again for another user). */
-static bool kernel_may_keep(struct bfs *fs)
-{
-	return lease_enabled(fs->leases) && !fs->opts.server_permissions;
-}
-
-void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
-		      const char *name, const struct bramble_fh *fh,
-		      const struct stat *st, struct lease_kt *kt)
-{
-	struct lease_table *t = fs->leases;
-	struct lrec *r;
-
-	memset(kt, 0, sizeof(*kt));
-	kt->entry = fs->opts.entry_timeout;
-	kt->attr = fs->opts.attr_timeout;
-	if (!kernel_may_keep(fs))
-		return;
-	pthread_mutex_lock(&t->lock);
-	r = dir ? rec_find(t, dir) : NULL;
-	if (dir && ent_trusted(t, r, dir, name, fh) &&
-	    klease_hold(t->k, dir, name, r->expires)) {
-		kt->entry = BR_MAX(kt->entry, secs_left(r->expires));
-		kt->long_entry = true;
-		kt->dir = *dir;
-		kt->name = name;
-		kt->dstamp = r->stamp;
-	}
-	r = fh && st ? rec_find(t, fh) : NULL;
-	if (r && rec_trusted(t, r) && r->st_valid && same_attrs(&r->st, st) &&
-	    klease_hold(t->k, fh, NULL, r->expires)) {
-		kt->attr = BR_MAX(kt->attr, secs_left(r->expires));
-		kt->long_attr = true;
-		kt->fh = *fh;
-		kt->fstamp = r->stamp;
-	}
-	if (fh)
-		kt->fh = *fh;
-	pthread_mutex_unlock(&t->lock);
-}
-
-void lease_kernel_done(struct bfs *fs, const struct lease_kt *kt)
-{
-	struct lease_table *t = fs->leases;
-	struct lrec *r;
-
-	if (!kt->long_entry && !kt->long_attr)
-		return;
-	pthread_mutex_lock(&t->lock);
-	if (kt->long_entry) {
-		r = rec_find(t, &kt->dir);
-		if (!ent_trusted(t, r, &kt->dir, kt->name,
-				 kt->fh.len ? &kt->fh : NULL) || r->stamp != kt->dstamp)
-			klease_note_later(t->k, &kt->dir, kt->name);
-	}
-	if (kt->long_attr) {
-		r = rec_find(t, &kt->fh);
-		if (!rec_trusted(t, r) || r->stamp != kt->fstamp)
-			klease_note_later(t->k, &kt->fh, NULL);
-	}
-	pthread_mutex_unlock(&t->lock);
-}
-
-uint64_t lease_dir_mark(struct bfs *fs, const struct bramble_fh *dir)
-{
-	struct lease_table *t = fs->leases;
-	struct lrec *r;
-	uint64_t mark = 0;
-
-	if (!lease_enabled(t))
-		return 0;
-	pthread_mutex_lock(&t->lock);
-	r = rec_find(t, dir);
-	if (rec_trusted(t, r))
-		mark = r->stamp;
-	pthread_mutex_unlock(&t->lock);
-	return mark;
-}
-
-/* dir is trusted now with the stamp it had at mark (its own changes keep
- * it: trust_own); caller holds t->lock. */
-static struct lrec *still_marked(struct lease_table *t,
-				 const struct bramble_fh *dir, uint64_t mark)
-{
-	struct lrec *r = mark ? rec_find(t, dir) : NULL;
-
-	return rec_trusted(t, r) && r->stamp == mark ? r : NULL;
-}
-
-void lease_note_made(struct bfs *fs, const struct bramble_fh *dir,
-		     uint64_t mark, const char *name, const struct bramble_fh *fh)
-{
-	struct lease_table *t = fs->leases;
-	struct lrec *d;
-
-	if (!mark)
-		return;
-	pthread_mutex_lock(&t->lock);
-	d = still_marked(t, dir, mark);
-	if (d)
-		ent_put(t, dir, name, d->stamp, fh);
-	pthread_mutex_unlock(&t->lock);
-}
-
-void lease_rename_begin(struct bfs *fs, const struct bramble_fh *from,
-			const char *name, const struct bramble_fh *to,
-			struct lease_rename *rn)
-{
-	struct lease_table *t = fs->leases;
-	struct lrec *d;
-	struct lent *e;
-
-	memset(rn, 0, sizeof(*rn));
-	if (!lease_enabled(t))
-		return;
-	pthread_mutex_lock(&t->lock);
-	d = rec_find(t, to);
-	if (rec_trusted(t, d))
-		rn->to_mark = d->stamp;
-	d = rec_find(t, from);
-	e = ent_find(t, from, name, NULL);
-	if (rec_trusted(t, d) && e && e->stamp == d->stamp && !e->negative) {
-		rn->fh = e->fh;
-		rn->known = true;
-	}
-	pthread_mutex_unlock(&t->lock);
-}
-
-void lease_renamed(struct bfs *fs, const struct bramble_fh *from,
-		   const char *name, const struct bramble_fh *to,
-		   const char *newname, const struct lease_rename *rn,
-		   bool exchange)
-{
-	struct lease_table *t = fs->leases;
-	struct lrec *d;
-
-	if (!lease_enabled(t))
-		return;
-	if (exchange) {         /* both names now lead elsewhere */
-		klease_moved(t->k, from, name, from, name, false);
-		klease_moved(t->k, to, newname, to, newname, false);
-		return;
-	}
-	pthread_mutex_lock(&t->lock);
-	d = still_marked(t, to, rn->to_mark);
-	/* The name leads where the old one did (the SELF notice dropped
-	 * both entries), and the kernel's entry moved with its time. */
-	if (d && rn->known)
-		ent_put(t, to, newname, d->stamp, &rn->fh);
-	klease_moved(t->k, from, name, to, newname, d != NULL);
-	pthread_mutex_unlock(&t->lock);
 }
 
 void lease_ctl(struct bfs *fs, struct buf *out)

@@ -160,6 +160,11 @@ void lease_renamed(struct bfs *fs, const struct bramble_fh *from,
 		   const char *newname, const struct lease_rename *rn,
 		   bool exchange);
 
+/* A directory whose lease ran out with many names of it known (a tree
+ * walked again): worth listing whole (READDIRPLUS) once, instead of a
+ * LOOKUP per name.  Says yes once per trust. */
+bool lease_dir_refetch(struct bfs *fs, const struct bramble_fh *dir);
+
 /* Is what this mount holds of fh trusted now (no callback since, within
  * the lease)?  Then the kernel may keep it too: a directory's listing
  * (opendir keeps its cache), a missing name in it (a negative entry).

@@ -82,6 +82,11 @@ void bfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void bfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
 void bfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* List dir whole (READDIRPLUS, as cr) and note its entries in the lease
+ * table: a directory whose lease ran out while a tree is walked again
+ * (lease_dir_refetch) costs one call, not a LOOKUP per name. */
+void dir_refetch(struct bfs *fs, const struct bramble_cred *cr,
+		 const struct bramble_fh *dir);
 
 /* ops_file.c */
 void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

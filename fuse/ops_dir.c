@@ -270,3 +270,44 @@ void bfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	do_readdir(req, ino, size, off, fi, true);
 }
+
+/* ---- a directory listed again for the lease (lease_dir_refetch) */
+
+#define REFETCH_CALLS 8            /* READDIRPLUS calls at most */
+
+struct refetch {
+	struct bfs *fs;
+	const struct bramble_fh *dir;
+	struct lease_tok lt;
+	uint64_t last;
+	size_t seen;
+};
+
+static int refetch_one(void *ctx, const struct bramble_dirent *de)
+{
+	struct refetch *rf = ctx;
+
+	rf->last = de->cookie;
+	rf->seen++;
+	if (de->fh->len && strcmp(de->name, ".") && strcmp(de->name, ".."))
+		lease_note_dirent(rf->fs, &rf->lt, rf->dir, de->name, de->fh,
+				  de->attr);
+	return 0;
+}
+
+void dir_refetch(struct bfs *fs, const struct bramble_cred *cr,
+		 const struct bramble_fh *dir)
+{
+	struct refetch rf = { .fs = fs, .dir = dir };
+	uint64_t cookie = 0;
+	bool eof = false;
+
+	for (unsigned int i = 0; i < REFETCH_CALLS && !eof; i++) {
+		rf.seen = 0;
+		rf.lt = lease_begin(fs);
+		if (bramble_readdirplus(fs->cl, cr, dir, cookie, 0, 0, refetch_one,
+					&rf, &eof) < 0 || rf.seen == 0)
+			return;         /* only an optimisation: LOOKUPs follow */
+		cookie = rf.last;
+	}
+}

@@ -41,8 +41,13 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	rc = ino_fh(fs, parent, &dir);
 	if (rc == 0) {
+		bool refetch = lease_dir_refetch(fs, &dir);
+
 		cred_of_req(fs, req, &cr);
 		rc = lease_lookup(fs, &cr, &dir, name, &fh, &st);  /* lease.h */
+		/* The names looked up next in it are then answered here. */
+		if (refetch && (rc == 0 || rc == -ENOENT))
+			dir_refetch(fs, &cr, &dir);
 		if (rc == 0)
 			rc = entry_fresh(fs, &cr, gen, &fh, &st);
 	}
