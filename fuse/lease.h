@@ -127,7 +127,8 @@ struct lease_kt {
 /* The timeouts for the entry dir/name -> fh (fh NULL: a negative entry;
  * dir NULL: no entry, a GETATTR's reply) and fh's attributes st: the
  * rest of the lease where this mount trusts exactly that (and tracks
- * it), else the mount's entry_timeout/attr_timeout. */
+ * it), else the mount's entry_timeout/attr_timeout -- always those when
+ * they are 0 (the kernel is to cache nothing). */
 void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
 		      const char *name, const struct bramble_fh *fh,
 		      const struct stat *st, struct lease_kt *kt);

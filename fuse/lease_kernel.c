@@ -59,8 +59,9 @@ void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
 	if (!kernel_may_keep(fs))
 		return;
 	pthread_mutex_lock(&t->lock);
-	r = dir ? rec_find(t, dir) : NULL;
-	if (dir && ent_trusted(t, r, dir, name, fh) &&
+	/* An explicit 0 (NFS's noac) keeps the kernel from caching at all. */
+	r = dir && kt->entry > 0 ? rec_find(t, dir) : NULL;
+	if (r && ent_trusted(t, r, dir, name, fh) &&
 	    klease_hold(t->k, dir, name, r->expires)) {
 		kt->entry = BR_MAX(kt->entry, secs_left(r->expires));
 		kt->long_entry = true;
@@ -68,7 +69,7 @@ void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
 		kt->name = name;
 		kt->dstamp = r->stamp;
 	}
-	r = fh && st ? rec_find(t, fh) : NULL;
+	r = fh && st && kt->attr > 0 ? rec_find(t, fh) : NULL;
 	if (r && rec_trusted(t, r) && r->st_valid && same_attrs(&r->st, st) &&
 	    klease_hold(t->k, fh, NULL, r->expires)) {
 		kt->attr = BR_MAX(kt->attr, secs_left(r->expires));
