@@ -59,8 +59,14 @@ void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
 	if (!kernel_may_keep(fs))
 		return;
 	pthread_mutex_lock(&t->lock);
-	/* An explicit 0 (NFS's noac) keeps the kernel from caching at all. */
-	r = dir && kt->entry > 0 ? rec_find(t, dir) : NULL;
+	/* An explicit 0 (NFS's noac) keeps the kernel from caching at all.
+	 * Not in the root, nor the root's own attributes (below): taken back
+	 * when the connection breaks, they would make the kernel ask for the
+	 * root's attributes at once (an entry's expiry drops its
+	 * directory's), and every path -- .bramble's too, which the tools
+	 * read to say "server gone" -- would wait for the server. */
+	r = dir && kt->entry > 0 && !bramble_fh_eq(dir, &fs->root_fh) ?
+	    rec_find(t, dir) : NULL;
 	if (r && ent_trusted(t, r, dir, name, fh) &&
 	    klease_hold(t->k, dir, name, r->expires)) {
 		kt->entry = BR_MAX(kt->entry, secs_left(r->expires));
@@ -69,7 +75,8 @@ void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
 		kt->name = name;
 		kt->dstamp = r->stamp;
 	}
-	r = fh && st && kt->attr > 0 ? rec_find(t, fh) : NULL;
+	r = fh && st && kt->attr > 0 && !bramble_fh_eq(fh, &fs->root_fh) ?
+	    rec_find(t, fh) : NULL;
 	if (r && rec_trusted(t, r) && r->st_valid && same_attrs(&r->st, st) &&
 	    klease_hold(t->k, fh, NULL, r->expires)) {
 		kt->attr = BR_MAX(kt->attr, secs_left(r->expires));
