@@ -231,7 +231,7 @@ static void ent_drop(struct lease_table *t, const struct bramble_fh *dir,
  * create or remove in it is answered here.  A trusted directory keeps
  * its entries (no other change came between, or its callback would have
  * ended the trust): only the names this mount changed go, and if it
- * changed the directory's attributes instead, who may search it.
+ * changed the directory's mode or owner, who may search it.
  * Anything else is trusted anew, as a fresh result: the change may have
  * altered who may do what. */
 static void trust_own(struct lease_table *t, const struct bramble_cb_obj *o)
@@ -242,8 +242,12 @@ static void trust_own(struct lease_table *t, const struct bramble_cb_obj *o)
 		if (o->flags & BRAMBLE_CB_ENTRIES) {
 			for (unsigned int i = 0; i < o->nnames; i++)
 				ent_drop(t, &o->fh, o->names[i]);
-		} else {
-			r->nmemo = 0;   /* its mode or owner: who may search */
+		} else if (!r->st_valid || r->st.st_mode != o->attr.st_mode ||
+			   r->st.st_uid != o->attr.st_uid ||
+			   r->st.st_gid != o->attr.st_gid) {
+			/* Who may search it (times alone do not matter; ACLs
+			 * are not set through brambled). */
+			r->nmemo = 0;
 		}
 	} else {
 		rec_renew(t, r);
