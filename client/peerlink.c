@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct bramble_peers {
 	struct peerfetch *fetch;
 	_Atomic uint64_t reg_gen;       /* connection generation registered + 1 */
 	_Atomic bool dial_registered;   /* peers_on_dial() registered the new one */
+	pthread_mutex_t reg_mu;         /* one registration at a time (16 readers) */
 	_Atomic uint64_t from_peers, from_peers_bytes, failures;
 };
 
@@ -104,6 +106,7 @@ int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 		return rc;
 	set_port(&ss, o ? o->port : 0);
 	p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->reg_mu, NULL);
 	if (o && o->node_port && o->node_key)
 		add_reg(p, o->node_port, o->node_key);
 	if (o && o->key)
@@ -117,6 +120,7 @@ int bramble_peers_start(struct bramble *b, struct bramble_cache *cache,
 		add_reg(p, p->port, key);
 	if (rc < 0) {
 		peerstore_free(p->store);
+		pthread_mutex_destroy(&p->reg_mu);
 		free(p);
 		return rc;
 	}
@@ -191,6 +195,7 @@ void peers_release(struct bramble *b)
 	peersvc_stop(p->svc);
 	peerfetch_free(p->fetch);
 	peerstore_free(p->store);
+	pthread_mutex_destroy(&p->reg_mu);
 	free(p);
 	b->peers = NULL;
 }
@@ -238,16 +243,21 @@ static void register_service(struct bramble *b, struct bramble_peers *p)
 
 	if (p->reg_gen == gen)
 		return;
-	if (atomic_exchange(&p->dial_registered, false)) {
+	pthread_mutex_lock(&p->reg_mu);
+	if (p->reg_gen == gen) {
+		/* another reader did it while this one waited */
+	} else if (atomic_exchange(&p->dial_registered, false)) {
 		p->reg_gen = gen;
-		return;
+	} else {
+		for (unsigned int i = 0; i < p->nregs && rc == 0; i++)
+			rc = register_one(b, &p->regs[i]);
+		if (rc == 0)
+			p->reg_gen = gen;
+		else
+			log_warn_rl("peer service not registered with the server: %s",
+				    strerror(-rc));
 	}
-	for (unsigned int i = 0; i < p->nregs && rc == 0; i++)
-		rc = register_one(b, &p->regs[i]);
-	if (rc == 0)
-		p->reg_gen = gen;
-	else
-		log_warn_rl("peer service not registered with the server: %s", strerror(-rc));
+	pthread_mutex_unlock(&p->reg_mu);
 }
 
 void peers_on_dial(struct bramble *b, int fd, int timeout_ms)
@@ -349,7 +359,12 @@ static ssize_t fetch_routed(struct bramble *b, struct bramble_peers *p,
 				failed.addr.addr_val = (char *)failed_addr;
 				failed.port = ref->peer.port;
 				have_failed = true;
-				lacked = n == -ENOENT || n == -EAGAIN ? BR_RC_LACKED : 0;
+				/* Not a fault of the peer's: it has not got the
+				 * chunk (yet), or it was too busy and closed the
+				 * connection (a dead one also closes its
+				 * connection to the server, which forgets it). */
+				lacked = n == -ENOENT || n == -EAGAIN || n == -ECONNRESET ?
+					 BR_RC_LACKED : 0;
 			}
 		}
 		xdr_free((xdrproc_t)xdr_br_read_chunk2_res, (char *)&r);

@@ -25,7 +25,10 @@
 #include "util.h"
 #include "xalloc.h"
 
-#define MAX_CONNS 64
+/* Connections served at once: every other node may keep as many as it has
+ * fetches in flight (bramble stage: 16), and a service turned away is one
+ * the requester routes around for that chunk. */
+#define MAX_CONNS 256
 /* A connection idle this long is closed (a fetcher keeps a few open). */
 #define IDLE_MS 60000
 

@@ -329,12 +329,28 @@ static bool is_self(const uint64_t *ids, uint64_t id)
 
 /* The newest of r's sources, not the requester's own (self), that can
  * serve now. */
+/* Where the requester's own services stand in r's list: the index of the
+ * first, or PEERS_SOURCES when it never asked for this chunk before. */
+static size_t self_pos(const struct chunk_route *r, const uint64_t *self)
+{
+	for (size_t i = 0; i < PEERS_SOURCES && r->src[i]; i++)
+		if (is_self(self, r->src[i]))
+			return i;
+	return PEERS_SOURCES;
+}
+
+/* The newest of r's sources that can serve the requester now.  One that
+ * asks again (its peer failed it) is sent only to a node that asked before
+ * it did: a node that asked later may have been sent to it, and is waiting
+ * for the very chunk -- the two would wait for each other. */
 static struct peer_svc *route_source(struct peers *p, const struct chunk_route *r,
 				     const uint64_t *self)
 {
 	int64_t now = now_ns();
+	size_t first = self_pos(r, self);
 
-	for (size_t i = 0; i < PEERS_SOURCES && r->src[i]; i++) {
+	first = first == PEERS_SOURCES ? 0 : first + 1;
+	for (size_t i = first; i < PEERS_SOURCES && r->src[i]; i++) {
 		struct peer_svc *s;
 
 		if (is_self(self, r->src[i]))
@@ -400,8 +416,10 @@ bool peers_route(struct peers *p, uint64_t conn_id, const struct sockaddr *sa,
 		p->st.sent_to_peer++;
 	}
 	/* Either way it is the chunk's newest requester: the next one is sent
-	 * to it (once it is a source and the first copy is out). */
-	route_push(r, self);
+	 * to it (once it is a source and the first copy is out) -- unless it
+	 * asked before, when it keeps its place (see route_source). */
+	if (self_pos(r, self) == PEERS_SOURCES)
+		route_push(r, self);
 	pthread_mutex_unlock(&p->mu);
 	return s != NULL;
 }
