@@ -159,7 +159,7 @@ stage_node() { # I [ENV...]: as the Prolog does it (root, for the job's user); i
 	local i=$1
 	shift
 	nsenter --mount="$W/mntns/n$i" --net=/run/netns/"fob-n$i" env SLURM_JOB_UID="$USER_UID" \
-		SLURM_JOB_GID="$USER_GID" SLURM_JOB_ID=$((100 + i)) "$@" "$bramble" stage -q "$W/clusterfs/env" \
+		SLURM_JOB_GID="$USER_GID" SLURM_JOB_ID=$((100 + i)) ${FANOUT_ENV:-} "$@" "$bramble" stage -q "$W/clusterfs/env" \
 		2>>"$W/log/stage-n$i.err" ||
 		echo "fanout: stage failed on n$i (exit $?): $(tail -3 "$W/log/stage-n$i.err")" >&2
 	date +%s.%N >"$W/end-n$i"
@@ -199,6 +199,10 @@ run() {
 	wait "${pids[@]}"
 	e=$(date +%s.%N)
 	local others=$s
+	# each node's time, kept for a look at what a fault did
+	for i in "$@"; do
+		[ -f "$W/end-n$i" ] && echo "${FAULT:-none} n$i $(awk -v a="$(cat "$W/end-n$i")" -v b="$s" 'BEGIN { printf "%.2f", a - b }')"
+	done >>"$W/log/node-times"
 	for i in "$@"; do
 		[ -n "${FAULT:-}" ] && [ "$i" = "$last" ] && continue
 		others=$(awk -v a="$others" -v b="$(cat "$W/end-n$i")" 'BEGIN { print (b > a) ? b : a }')
