@@ -30,7 +30,8 @@
 # --no-peers for the figures without fan-out), FANOUT_FAULTS ("kill slow";
 # "" for none: for the largest N, one node killed halfway, or writing its
 # node cache at SD-card speed, and the others' time against undisturbed
-# runs: target <= 1.1x).
+# runs: target <= 1.1x), FANOUT_ENV (VAR=VALUE for every `bramble stage`).
+# Each node's time of every run goes to FANOUT_DIR/log/node-times.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=${BRAMBLE_BUILD:-$HERE/../../build}
