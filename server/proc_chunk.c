@@ -226,17 +226,21 @@ int proc_read_chunk(struct call *c, void *args, void *res)
 /* ---- READ_CHUNK2 and PEER_REGISTER: chunks that may come compressed,
  * or from a peer (peers.h). */
 
+/* Whether the caller may be sent to a peer for this chunk. */
+static bool wants_peers(const struct call *c, const br_read_chunk2_args *a)
+{
+	return c->svc->peers && (a->flags & BR_RC_PEERS);
+}
+
 /* Send the caller to a peer for the chunk: true when *r is filled so.
- * Only for a chunk the index vouches for (no disk read, whether or not
- * there is a hot-chunk cache): the bytes will not pass the server. */
-static bool route_to_peer(struct call *c, int fd, const br_read_chunk2_args *a,
+ * Only for a chunk the index vouches for (vouched 1, whether or not there
+ * is a hot-chunk cache): the bytes will not pass the server. */
+static bool route_to_peer(struct call *c, int vouched, const br_read_chunk2_args *a,
 			  br_chunk_src *r)
 {
 	struct peers *p = c->svc->peers;
 
-	if (!p || !(a->flags & BR_RC_PEERS) ||
-	    chunkidx_chunk_current(c->svc->chunks, fd, a->idx, (const unsigned char *)a->hash,
-				   a->file_version) != 1)
+	if (!wants_peers(c, a) || vouched != 1)
 		return false;
 	if (!peers_route(p, c->job->conn_id, c->peer, (const unsigned char *)a->hash,
 			 a->failed.failed_len ? a->failed.failed_val : NULL,
@@ -254,7 +258,7 @@ static void note_served(struct call *c, const br_read_chunk2_args *a, const br_c
 	const unsigned char *hash = (const unsigned char *)a->hash;
 	void *raw = NULL;
 
-	if (!c->svc->peers || !(a->flags & BR_RC_PEERS))
+	if (!wants_peers(c, a))
 		return;
 	if (d->enc == BR_ENC_ZSTD && !peers_knows(c->svc->peers, hash, d->len)) {
 		raw = xmalloc(d->len ? d->len : 1);
@@ -287,11 +291,19 @@ int proc_read_chunk2(struct call *c, void *args, void *res)
 	fd = open_for_reading(c, &a.fh);
 	if (fd < 0)
 		return fd;
-	if (route_to_peer(c, fd, a2, src)) {
+	/* One index lookup for both questions: may the caller go to a peer,
+	 * may the hot-chunk cache answer (chunk_vouched's rule: without a
+	 * cache the disk decides, errors included). */
+	rc = wants_peers(c, a2) ? chunkidx_chunk_current(c->svc->chunks, fd, a.idx,
+							 (const unsigned char *)a.hash,
+							 a.file_version)
+				: chunk_vouched(c->svc, fd, &a);
+	if (route_to_peer(c, rc, a2, src)) {
 		call_close_quiet(fd);
 		return 0;
 	}
-	rc = chunk_vouched(c->svc, fd, &a);
+	if (!chunkcache_enabled(c->svc->ccache))
+		rc = 0;
 	if (rc >= 0) {
 		src->from = BR_FROM_SERVER;
 		rc = chunk_data_get(c->svc, fd, &a, rc, a2->flags,
