@@ -6,11 +6,81 @@
 
 #include "bfs.h"
 #include "bramble_ctl.h"
-#include "klease.h"
 #include "lease.h"
-#include "lease_int.h"
 #include "log.h"
 #include "xalloc.h"
+
+#define LEASE_BUCKETS 4096
+/* Past these, everything is dropped at once (trust is only an
+ * optimisation; a tree walked once more costs one RPC per object). */
+#define LEASE_MAX_RECS (256 * 1024)
+#define LEASE_MAX_ENTS (256 * 1024)
+#define LEASE_MEMO 4
+/* Kernel invalidations waiting for the notifying thread. */
+#define LEASE_NOTE_MAX 65536
+
+enum memo_kind { MEMO_OPEN_RDONLY = 1, MEMO_SEARCH = 2 };
+
+/* Who may do what, as the server once decided. */
+struct memo {
+	uint32_t uid, gid;
+	uint64_t groups;           /* hash of the supplementary groups */
+	int kind;
+};
+
+/* One object (by handle). */
+struct lrec {
+	struct lrec *next;
+	uint64_t hash;
+	struct bramble_fh fh;
+	bool valid;                /* trusted, if gen and expires agree */
+	uint64_t gen;              /* table gen when it became trusted */
+	int64_t expires;           /* CLOCK_MONOTONIC ns */
+	uint64_t stamp;            /* new each time it becomes trusted */
+	bool st_valid;             /* st holds its attributes */
+	struct stat st;
+	struct memo memo[LEASE_MEMO];
+	unsigned int nmemo;
+};
+
+/* One name in a directory: valid while the directory's record is, with
+ * the stamp it had when the entry was noted. */
+struct lent {
+	struct lent *next;
+	uint64_t hash;
+	struct bramble_fh dir;
+	uint64_t stamp;
+	bool negative;
+	struct bramble_fh fh;
+	char name[];
+};
+
+struct note {
+	struct note *next;
+	struct bramble_fh fh;
+	bool data;                 /* pages too, not only attributes */
+	char *name;                /* NULL, or an entry of fh (a directory) */
+};
+
+struct lease_table {
+	struct bfs *fs;
+	int64_t lease_ns;
+	pthread_mutex_t lock;
+	/* protected by lock: */
+	struct lrec *recs[LEASE_BUCKETS];
+	struct lent *ents[LEASE_BUCKETS];
+	size_t nrecs, nents;
+	uint64_t gen, stamps;
+	struct lease_counters c;
+	/* kernel notes, protected by lock */
+	struct note *nhead, *ntail;
+	size_t nnotes;
+	bool stop;
+	pthread_cond_t ncond;
+	pthread_t thr;
+	bool started;
+	bool no_expire;            /* notifying thread only */
+};
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
 {
@@ -60,10 +130,9 @@ static void clear_all(struct lease_table *t)
 		}
 	}
 	t->nrecs = t->nents = 0;
-	t->gen++;       /* results fetched before: their callbacks are lost */
 }
 
-struct lrec *rec_find(struct lease_table *t, const struct bramble_fh *fh)
+static struct lrec *rec_find(struct lease_table *t, const struct bramble_fh *fh)
 {
 	uint64_t h = fh_hash(fh);
 	struct lrec *r = t->recs[h % LEASE_BUCKETS];
@@ -90,7 +159,7 @@ static struct lrec *rec_get(struct lease_table *t, const struct bramble_fh *fh)
 	return r;
 }
 
-bool rec_trusted(const struct lease_table *t, const struct lrec *r)
+static bool rec_trusted(const struct lease_table *t, const struct lrec *r)
 {
 	return r && r->valid && r->gen == t->gen && now_ns() < r->expires;
 }
@@ -123,19 +192,10 @@ static void memo_add(struct lrec *r, const struct memo *m)
 static void rec_renew(struct lease_table *t, struct lrec *r)
 {
 	r->stamp = ++t->stamps;
-	r->nnoted = 0;
 	r->nmemo = 0;
 	r->st_valid = false;
 	r->valid = true;
 	r->gen = t->gen;
-}
-
-/* r was trusted until its lease ran out (nothing called back), with many
- * of its names noted. */
-bool lapsed(const struct lease_table *t, const struct lrec *r)
-{
-	return r->valid && r->gen == t->gen && now_ns() >= r->expires &&
-	       r->nnoted >= REFETCH_MIN_NOTED;
 }
 
 /* fh was fetched: trusted (tok) or not.  st NULL: no attributes came (a
@@ -143,20 +203,17 @@ bool lapsed(const struct lease_table *t, const struct lrec *r)
 static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
 			 const struct bramble_fh *fh, const struct stat *st)
 {
-	struct lrec *r = rec_find(t, fh);
+	struct lrec *r;
 
-	/* A result a callback about it (or a break) may have overtaken:
-	 * not trusted, and what is trusted of it stays (a callback would
-	 * have ended that). */
-	if (!tok->on || tok->gen != t->gen || (r && r->called > tok->seq))
+	if (!tok->on || bramble_callback_epoch(t->fs->cl) != tok->epoch) {
+		r = rec_find(t, fh);
+		if (r)
+			r->valid = false;
 		return NULL;
-	r = rec_get(t, fh);
-	if (!rec_trusted(t, r)) {
-		bool walked = lapsed(t, r);
-
-		rec_renew(t, r);
-		r->refetch = walked;
 	}
+	r = rec_get(t, fh);
+	if (!rec_trusted(t, r))
+		rec_renew(t, r);
 	r->expires = now_ns() + t->lease_ns;
 	if (st) {
 		r->st = *st;
@@ -165,7 +222,7 @@ static struct lrec *note(struct lease_table *t, const struct lease_tok *tok,
 	return r;
 }
 
-struct lent *ent_find(struct lease_table *t, const struct bramble_fh *dir,
+static struct lent *ent_find(struct lease_table *t, const struct bramble_fh *dir,
 			     const char *name, struct lent ***slot)
 {
 	uint64_t h = ent_hash(dir, name);
@@ -180,24 +237,18 @@ struct lent *ent_find(struct lease_table *t, const struct bramble_fh *dir,
 	return *pp;
 }
 
-void ent_put(struct lease_table *t, const struct bramble_fh *dir,
+static void ent_put(struct lease_table *t, const struct bramble_fh *dir,
 		    const char *name, uint64_t stamp, const struct bramble_fh *fh)
 {
 	struct lent **pp, *e = ent_find(t, dir, name, &pp);
-	struct lrec *d;
 
 	if (e) {                        /* replace it */
 		*pp = e->next;
 		free(e);
 		t->nents--;
 	}
-	if (t->nents >= LEASE_MAX_ENTS) {
+	if (t->nents >= LEASE_MAX_ENTS)
 		clear_all(t);
-		return;         /* its directory's record went too */
-	}
-	d = fh ? rec_find(t, dir) : NULL;
-	if (d && d->stamp == stamp)
-		d->nnoted++;
 	e = xcalloc(1, sizeof(*e) + strlen(name) + 1);
 	e->hash = ent_hash(dir, name);
 	e->dir = *dir;
@@ -211,47 +262,99 @@ void ent_put(struct lease_table *t, const struct bramble_fh *dir,
 	t->nents++;
 }
 
-static void ent_drop(struct lease_table *t, const struct bramble_fh *dir,
-		     const char *name)
-{
-	struct lent **pp, *e = ent_find(t, dir, name, &pp);
+/* ---- telling the kernel (its own thread: lease.h) */
 
-	if (e) {
-		*pp = e->next;
-		free(e);
-		t->nents--;
+static void queue_note(struct lease_table *t, const struct bramble_fh *fh,
+		       bool data, const char *name)
+{
+	struct note *n;
+
+	if (t->nnotes >= LEASE_NOTE_MAX) {
+		log_warn_rl("lease: too many kernel invalidations queued; the "
+			    "kernel keeps some attributes until its timeouts");
+		return;
 	}
+	n = xcalloc(1, sizeof(*n));
+	n->fh = *fh;
+	n->data = data;
+	n->name = name ? xstrdup(name) : NULL;
+	if (t->ntail)
+		t->ntail->next = n;
+	else
+		t->nhead = n;
+	t->ntail = n;
+	t->nnotes++;
+	pthread_cond_signal(&t->ncond);
+}
+
+static void tell_kernel(struct lease_table *t, struct note *n)
+{
+	struct bfs *fs = t->fs;
+	uint64_t ino;
+
+	if (!fs->se || !fs->inodes || !inode_find_fh(fs->inodes, &n->fh, &ino))
+		return;                 /* the kernel does not know it */
+	if (n->name && !t->no_expire) {
+		/* Expire, not invalidate: the next use looks the name up
+		 * again, but a directory someone is in stays hashed (its
+		 * getcwd() keeps working).  Kernels before 6.2 refuse. */
+		int rc = fuse_lowlevel_notify_expire_entry(fs->se, ino, n->name,
+							   strlen(n->name),
+							   FUSE_LL_EXPIRE_ONLY);
+
+		if (rc == -ENOSYS || rc == -EINVAL) {
+			t->no_expire = true;
+			log_info("kernel cannot expire entries: invalidating them");
+		}
+		if (!t->no_expire)
+			return;
+	}
+	if (n->name)
+		fuse_lowlevel_notify_inval_entry(fs->se, ino, n->name, strlen(n->name));
+	else
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, n->data ? 0 : -1, 0);
+}
+
+static void *notify_main(void *arg)
+{
+	struct lease_table *t = arg;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		struct note *n = t->nhead;
+
+		if (!n) {
+			pthread_cond_wait(&t->ncond, &t->lock);
+			continue;
+		}
+		t->nhead = n->next;
+		if (!t->nhead)
+			t->ntail = NULL;
+		pthread_mutex_unlock(&t->lock);
+		tell_kernel(t, n);
+		free(n->name);
+		free(n);
+		pthread_mutex_lock(&t->lock);
+		/* Counted once done: lease.notes_queued 0 means all told. */
+		t->nnotes--;
+		t->c.kernel_notes++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
 }
 
 /* ---- the callback hook (the connection's reading thread: no blocking) */
 
 /* This mount's own change, with the attributes the server took after
  * it, and the server still watching the object (BRAMBLE_CAP_CB_ATTRS):
- * trusted with them -- the kernel's GETATTR of a directory after each
- * create or remove in it is answered here.  A trusted directory keeps
- * its entries (no other change came between, or its callback would have
- * ended the trust): only the names this mount changed go, and if it
- * changed the directory's mode or owner, who may search it.
- * Anything else is trusted anew, as a fresh result: the change may have
- * altered who may do what. */
+ * trusted anew, as a fresh result -- the kernel's GETATTR of a directory
+ * after each create or remove in it is answered here.  Anew also because
+ * the change may have altered its entries or who may do what. */
 static void trust_own(struct lease_table *t, const struct bramble_cb_obj *o)
 {
 	struct lrec *r = rec_get(t, &o->fh);
 
-	if (rec_trusted(t, r) && S_ISDIR(o->attr.st_mode)) {
-		if (o->flags & BRAMBLE_CB_ENTRIES) {
-			for (unsigned int i = 0; i < o->nnames; i++)
-				ent_drop(t, &o->fh, o->names[i]);
-		} else if (!r->st_valid || r->st.st_mode != o->attr.st_mode ||
-			   r->st.st_uid != o->attr.st_uid ||
-			   r->st.st_gid != o->attr.st_gid) {
-			/* Who may search it (times alone do not matter; ACLs
-			 * are not set through brambled). */
-			r->nmemo = 0;
-		}
-	} else {
-		rec_renew(t, r);
-	}
+	rec_renew(t, r);
 	r->expires = now_ns() + t->lease_ns;
 	r->st = o->attr;
 	r->st_valid = true;
@@ -262,31 +365,23 @@ static void called_back(struct lease_table *t, const struct bramble_cb_obj *o)
 	struct lrec *r;
 
 	t->c.objects_called++;
-	/* Results fetched before this, now coming in, no longer count. */
-	r = rec_get(t, &o->fh);
-	r->called = ++t->cbseq;
 	if ((o->flags & BRAMBLE_CB_SELF) && o->has_attr) {
 		trust_own(t, o);
 		return;
 	}
-	r->valid = false;               /* its entries go with it (stamps) */
+	r = rec_find(t, &o->fh);
+	if (r)
+		r->valid = false;       /* its entries go with it (stamps) */
 	/* DROPPED: not changed, only no longer watched.  SELF: this mount's
 	 * own change, which its kernel made and knows (sizes, links,
 	 * entries); telling it would even hurt: an invalidated directory
 	 * entry is unhashed, and a shell cd'ed into the directory it just
-	 * made would find its cwd gone.  But neither is watched any more:
-	 * what the kernel holds of them for long is taken back. */
-	if (o->flags & (BRAMBLE_CB_DROPPED | BRAMBLE_CB_SELF)) {
-			klease_take_back(t->k, &o->fh);
+	 * made would find its cwd gone. */
+	if (o->flags & (BRAMBLE_CB_DROPPED | BRAMBLE_CB_SELF))
 		return;
-	}
-	klease_note(t->k, &o->fh, true, NULL);  /* attributes and pages */
+	queue_note(t, &o->fh, true, NULL);      /* attributes and pages */
 	for (unsigned int i = 0; i < o->nnames; i++)
-		klease_note(t->k, &o->fh, false, o->names[i]);
-	/* The server no longer watches it: the names the callback did not
-	 * name may change unseen from now on (and those it named and the
-	 * kernel held for long are sure to be told). */
-	klease_take_back(t->k, &o->fh);
+		queue_note(t, &o->fh, false, o->names[i]);
 }
 
 void lease_on_callback(void *ctx, const struct bramble_cb_event *ev)
@@ -300,7 +395,6 @@ void lease_on_callback(void *ctx, const struct bramble_cb_event *ev)
 	if (ev->kind == BRAMBLE_CB_FORGET) {
 		t->gen++;               /* nothing is trusted any more */
 		t->c.forgets++;
-		klease_take_back_all(t->k);
 	} else {
 		for (unsigned int i = 0; i < ev->nobjs; i++)
 			called_back(t, &ev->objs[i]);
@@ -314,14 +408,9 @@ struct lease_tok lease_begin(struct bfs *fs)
 {
 	struct lease_tok tok = { 0 };
 
-	struct lease_table *t = fs->leases;
-
-	if (t && t->lease_ns > 0) {
-		/* The numbers first: a callback after them voids the result. */
-		pthread_mutex_lock(&t->lock);
-		tok.gen = t->gen;
-		tok.seq = t->cbseq;
-		pthread_mutex_unlock(&t->lock);
+	if (fs->leases && fs->leases->lease_ns > 0) {
+		/* The epoch first: a callback after it voids the result. */
+		tok.epoch = bramble_callback_epoch(fs->cl);
 		tok.on = bramble_callbacks_on(fs->cl);
 	}
 	return tok;
@@ -484,8 +573,6 @@ void lease_ctl(struct bfs *fs, struct buf *out)
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "open_saved=%llu\n", (unsigned long long)c.open_saved);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "kernel_notes=%llu\n", (unsigned long long)c.kernel_notes);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "notes_queued=%llu\n", (unsigned long long)c.notes_queued);
-	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "kernel_held=%llu\n", (unsigned long long)c.kernel_held);
-	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "taken_back=%llu\n", (unsigned long long)c.taken_back);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "objects_called=%llu\n", (unsigned long long)c.objects_called);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_LEASE "forgets=%llu\n", (unsigned long long)c.forgets);
 	buf_addf(out, BRAMBLE_CTL_PREFIX_CB "received=%llu\n", (unsigned long long)n);
@@ -502,27 +589,48 @@ struct lease_table *lease_new(struct bfs *fs, double seconds)
 	t->fs = fs;
 	t->lease_ns = seconds > 0 ? (int64_t)(seconds * 1e9) : 0;
 	pthread_mutex_init(&t->lock, NULL);
-	t->k = klease_new(fs, LEASE_KERNEL_MAX);
+	pthread_cond_init(&t->ncond, NULL);
 	return t;
 }
 
 int lease_start(struct lease_table *t)
 {
-	return t->lease_ns ? klease_start(t->k) : 0;
+	int rc;
+
+	if (!t->lease_ns)
+		return 0;
+	rc = -pthread_create(&t->thr, NULL, notify_main, t);
+	t->started = rc == 0;
+	return rc;
 }
 
 void lease_stop(struct lease_table *t)
 {
-	if (t)
-		klease_stop(t->k);
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->stop = true;
+	pthread_cond_signal(&t->ncond);
+	pthread_mutex_unlock(&t->lock);
+	if (t->started)
+		pthread_join(t->thr, NULL);
+	t->started = false;
 }
 
 void lease_free(struct lease_table *t)
 {
 	if (!t)
 		return;
-	klease_free(t->k);
+	lease_stop(t);
+	while (t->nhead) {
+		struct note *n = t->nhead;
+
+		t->nhead = n->next;
+		free(n->name);
+		free(n);
+	}
 	clear_all(t);
+	pthread_cond_destroy(&t->ncond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -547,14 +655,8 @@ bool lease_enabled(const struct lease_table *t)
 
 void lease_get_counters(struct lease_table *t, struct lease_counters *out)
 {
-	struct klease_counters kc;
-
-	klease_get_counters(t->k, &kc);
 	pthread_mutex_lock(&t->lock);
 	*out = t->c;
+	out->notes_queued = t->nnotes;
 	pthread_mutex_unlock(&t->lock);
-	out->kernel_notes = kc.kernel_notes;
-	out->notes_queued = kc.notes_queued;
-	out->kernel_held = kc.held;
-	out->taken_back = kc.taken_back;
 }

@@ -14,43 +14,31 @@
  *    and so is called back.  Writing or truncating opens always go to
  *    the server.
  * Trust starts only from a result fetched on a connection with callbacks
- * on, when no callback naming the object arrived while the call was out
- * and the connection did not break (a callback about other objects does
- * not concern the result: each record keeps the number of the last
- * callback that named it, a tombstone record if need be).  It ends with
- * a callback naming the object (the kernel is then told to drop its
- * copy: attributes, pages, and to look the entries named up again --
- * expired, not unhashed, so a process inside a directory keeps its cwd;
- * not for this mount's own changes, which its kernel made and knows),
- * when the connection breaks (the server forgot what it watched:
- * everything is dropped here), or after the lease.  This mount's own
- * change (BRAMBLE_CB_SELF) that comes with the attributes after it
- * (BRAMBLE_CAP_CB_ATTRS: the server still watches the object) does not
- * end trust: the object is trusted with them -- anew, as a fresh result
- * (entries and permission memos noted before no longer count), except a
- * trusted directory whose entries changed, which only loses the names
- * changed.  So the kernel's GETATTR of a directory after each create or
- * remove in it is answered here, and the names a tree copy makes stay
- * known.
- *
- * The kernel may keep what is trusted for the rest of the lease, not
- * only for -o entry_timeout/attr_timeout (lease_kernel_ttl): a name it
- * holds, negative too, while its directory is trusted with that entry
- * noted; attributes while the object is trusted with those attributes.
- * klease.h takes them back when the server stops watching without
- * naming the change (a callback ends the watch of the object it names,
- * so its other names go too; a drop; a SELF notice without attributes;
- * a broken connection).  Not with
- * -o server_permissions: the kernel would then reuse a name another user
- * looked up without asking the server whether this one may search.
+ * on, when no callback arrived while the call was out (its epoch, see
+ * bramble_callback_epoch()).  It ends with a callback naming the object
+ * (the kernel is then told to drop its copy: attributes, pages, and to
+ * look the entries named up again -- expired, not unhashed, so a process
+ * inside a directory keeps its cwd; not for this mount's own changes,
+ * which its kernel made and knows), when the connection breaks (the
+ * server forgot what it
+ * watched: everything is dropped here; the kernel keeps what it has for
+ * its attr/entry timeouts, as without callbacks), or after the lease.
+ * This mount's own change (BRAMBLE_CB_SELF) that comes with the
+ * attributes after it (BRAMBLE_CAP_CB_ATTRS: the server still watches
+ * the object) does not end trust: the object is trusted anew with them,
+ * as a fresh result (what was noted of it before -- entries, permission
+ * memos -- no longer counts).  So the kernel's GETATTR of a directory
+ * after each create or remove in it is answered here.
  *
  * Changes made directly on the server's disk, not through brambled, are
  * never called back: this mount sees them only after the lease time.
  * lease=0 turns all of this off (every operation asks the server).
  *
  * Thread-safe: one mutex around the tables, never held while calling
- * out (klease's is taken inside it).  The kernel is told on klease's
- * thread (lease_start). */
+ * out.  The kernel is told on a thread of this module (lease_start):
+ * FUSE's notify calls may block on a kernel lock a FUSE request holds,
+ * and the callback hook runs on the thread that reads the connection,
+ * which the requests' own calls need. */
 #ifndef BR_FUSE_LEASE_H
 #define BR_FUSE_LEASE_H
 
@@ -72,8 +60,6 @@ struct lease_counters {
 	uint64_t forgets;          /* connection broken: all dropped */
 	uint64_t kernel_notes;     /* invalidations passed to the kernel */
 	uint64_t notes_queued;     /* ... still to pass (or being passed) */
-	uint64_t kernel_held;      /* names/attributes the kernel holds for long */
-	uint64_t taken_back;       /* ... taken back without a callback naming them */
 };
 
 /* seconds: the lease (0: off).  Called before connecting. */
@@ -100,8 +86,7 @@ int lease_lookup(struct bfs *fs, const struct bramble_cred *cr,
  * a token before the call, note each result with it afterwards. */
 struct lease_tok {
 	bool on;
-	uint64_t gen;              /* connection breaks seen */
-	uint64_t seq;              /* callback objects seen */
+	uint64_t epoch;
 };
 struct lease_tok lease_begin(struct bfs *fs);
 /* An entry of dir as READDIRPLUS gave it (the server watches both). */
@@ -112,59 +97,6 @@ void lease_note_dirent(struct bfs *fs, const struct lease_tok *tok,
 int lease_open(struct bfs *fs, const struct bramble_cred *cr,
 	       const struct bramble_fh *fh, int flags, unsigned int bflags,
 	       struct stat *st);
-
-/* ---- the kernel's timeouts (klease.h) */
-
-/* What the kernel may keep of a reply, and what that was decided on. */
-struct lease_kt {
-	double entry, attr;        /* timeouts to give the kernel, seconds */
-	/* private, for lease_kernel_done(): */
-	bool long_entry, long_attr;
-	struct bramble_fh dir, fh;
-	const char *name;          /* borrowed: valid until lease_kernel_done */
-	uint64_t dstamp, fstamp;
-};
-/* The timeouts for the entry dir/name -> fh (fh NULL: a negative entry;
- * dir NULL: no entry, a GETATTR's reply) and fh's attributes st: the
- * rest of the lease where this mount trusts exactly that (and tracks
- * it), else the mount's entry_timeout/attr_timeout -- always those when
- * they are 0 (the kernel is to cache nothing). */
-void lease_kernel_ttl(struct bfs *fs, const struct bramble_fh *dir,
-		      const char *name, const struct bramble_fh *fh,
-		      const struct stat *st, struct lease_kt *kt);
-/* After the reply: if trust ended meanwhile, tell the kernel again a
- * little later (it may have applied the reply after hearing). */
-void lease_kernel_done(struct bfs *fs, const struct lease_kt *kt);
-
-/* Calls that make a name in dir (CREATE, MKDIR, ..., LINK): take a mark
- * before the call; after it made dir/name -> fh, note the entry when dir
- * stayed trusted throughout (this mount's own changes keep it so; any
- * other change ends it).  0: not trusted, nothing will be noted. */
-uint64_t lease_dir_mark(struct bfs *fs, const struct bramble_fh *dir);
-void lease_note_made(struct bfs *fs, const struct bramble_fh *dir,
-		     uint64_t mark, const char *name, const struct bramble_fh *fh);
-/* A rename through this mount: begin before the call (the destination's
- * mark, the handle the old name led to if trusted), renamed after it
- * succeeded: the new name is noted, and the kernel, which moved its entry
- * itself with its timeout, keeps it only if the destination stayed
- * trusted throughout. */
-struct lease_rename {
-	uint64_t to_mark;
-	bool known;
-	struct bramble_fh fh;
-};
-void lease_rename_begin(struct bfs *fs, const struct bramble_fh *from,
-			const char *name, const struct bramble_fh *to,
-			struct lease_rename *rn);
-void lease_renamed(struct bfs *fs, const struct bramble_fh *from,
-		   const char *name, const struct bramble_fh *to,
-		   const char *newname, const struct lease_rename *rn,
-		   bool exchange);
-
-/* A directory whose lease ran out with many names of it known (a tree
- * walked again): worth listing whole (READDIRPLUS) once, instead of a
- * LOOKUP per name.  Says yes once per trust. */
-bool lease_dir_refetch(struct bfs *fs, const struct bramble_fh *dir);
 
 /* Is what this mount holds of fh trusted now (no callback since, within
  * the lease)?  Then the kernel may keep it too: a directory's listing
@@ -178,8 +110,6 @@ void lease_get_counters(struct lease_table *t, struct lease_counters *out);
  *   lease.getattr_saved / .lookup_saved / .open_saved   round trips saved
  *   lease.kernel_notes       invalidations passed to the kernel
  *   lease.notes_queued       ... still to pass
- *   lease.kernel_held        names/attributes the kernel holds for long
- *   lease.taken_back         ... taken back (drops, races, breaks)
  *   lease.objects_called / .forgets   callback events handled
  *   cb.received / .objects / .forgets   libbramble's callback events */
 void lease_ctl(struct bfs *fs, struct buf *out);

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "lease.h"
 #include "log.h"
 #include "ops.h"
 #include "wb.h"
@@ -66,28 +65,23 @@ int entry_fresh(struct bfs *fs, const struct bramble_cred *cr, uint64_t gen,
 }
 
 void make_entry(struct bfs *fs, struct fuse_entry_param *e,
-		const struct bramble_fh *dir, const char *name,
-		const struct bramble_fh *fh, const struct stat *st,
-		struct lease_kt *kt)
+		const struct bramble_fh *fh, const struct stat *st)
 {
 	memset(e, 0, sizeof(*e));
 	e->attr = *st;
-	lease_kernel_ttl(fs, dir, name, fh, st, kt);  /* lease.h */
-	e->attr_timeout = kt->attr;
-	e->entry_timeout = kt->entry;
+	e->attr_timeout = fs->opts.attr_timeout;
+	e->entry_timeout = fs->opts.entry_timeout;
 	e->ino = inode_ref(fs->inodes, fh);
 }
 
 void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
-		     const struct bramble_fh *dir, const char *name,
 		     const struct bramble_fh *fh, const struct stat *st,
 		     int64_t t0)
 {
 	struct bfs *fs = req_fs(req);
 	struct fuse_entry_param e;
-	struct lease_kt kt;
 
-	make_entry(fs, &e, dir, name, fh, st, &kt);
+	make_entry(fs, &e, fh, st);
 	bfs_trace(fs, op, parent, 0, t0);
 	/* Note the attributes before the kernel can act on the reply: an
 	 * open that races in right after must find them. */
@@ -99,7 +93,6 @@ void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
 		inode_kattr_clear(fs->inodes, e.ino);
 		inode_forget(fs->inodes, e.ino, 1);
 	}
-	lease_kernel_done(fs, &kt);
 }
 
 static void bfs_init(void *userdata, struct fuse_conn_info *conn)
@@ -112,10 +105,7 @@ static void bfs_init(void *userdata, struct fuse_conn_info *conn)
 			     * truncate (it runs them as the caller); without
 			     * this the kernel sends a chmod as the writer,
 			     * which a non-owner may not make. */
-			    FUSE_CAP_HANDLE_KILLPRIV |
-			    /* A symlink's target never changes (a new one is
-			     * a new object): the kernel may keep it. */
-			    FUSE_CAP_CACHE_SYMLINKS;
+			    FUSE_CAP_HANDLE_KILLPRIV;
 
 	/* Gate on what this kernel offers (Debian 12: 6.1, CI: 6.18). */
 	conn->want |= want & conn->capable;

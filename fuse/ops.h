@@ -23,10 +23,8 @@ int ino_fh(struct bfs *fs, fuse_ino_t ino, struct bramble_fh *fh);
 /* Reply with an error (rc < 0) or success (rc == 0) and trace it. */
 void reply_err(fuse_req_t req, const char *op, fuse_ino_t ino, int rc,
 	       int64_t t0);
-/* Take a lookup reference on fh and reply with it as dir/name (+ trace),
- * with the timeouts lease_kernel_ttl() gives. */
+/* Take a lookup reference on fh and reply with it (+ trace). */
 void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
-		     const struct bramble_fh *dir, const char *name,
 		     const struct bramble_fh *fh, const struct stat *st,
 		     int64_t t0);
 /* Attributes st of fh came from a call started when wb_gen() was gen:
@@ -35,15 +33,10 @@ void reply_new_entry(fuse_req_t req, const char *op, fuse_ino_t parent,
  * older than a write it was told is done).  0, or -errno of that read. */
 int entry_fresh(struct bfs *fs, const struct bramble_cred *cr, uint64_t gen,
 		 const struct bramble_fh *fh, struct stat *st);
-/* Fill e for dir/name -> fh/st with the timeouts lease_kernel_ttl() sets
- * in *kt (lease_kernel_done() it after the reply); takes a lookup
- * reference.  Once the kernel has the entry, note its attributes
- * (inode_kattr_note). */
-struct lease_kt;
+/* Fill e for fh/st with the mount's timeouts; takes a lookup reference.
+ * Once the kernel has the entry, note its attributes (inode_kattr_note). */
 void make_entry(struct bfs *fs, struct fuse_entry_param *e,
-		const struct bramble_fh *dir, const char *name,
-		const struct bramble_fh *fh, const struct stat *st,
-		struct lease_kt *kt);
+		const struct bramble_fh *fh, const struct stat *st);
 
 /* ops_meta.c */
 void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
@@ -82,11 +75,6 @@ void bfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void bfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
 void bfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-/* List dir whole (READDIRPLUS, as cr) and note its entries in the lease
- * table: a directory whose lease ran out while a tree is walked again
- * (lease_dir_refetch) costs one call, not a LOOKUP per name. */
-void dir_refetch(struct bfs *fs, const struct bramble_cred *cr,
-		 const struct bramble_fh *dir);
 
 /* ops_file.c */
 void bfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -119,12 +119,9 @@ static bool add_entry(struct fill *f, const char *name, const struct stat *st,
 		n = fuse_add_direntry(f->req, f->buf + f->used, rem, name, &s, off);
 	} else {
 		struct fuse_entry_param e;
-		struct lease_kt kt;
 
 		if (fh) {
-			/* Under the directory's lock in the kernel, which a
-			 * callback's note waits for: no lease_kernel_done. */
-			make_entry(f->fs, &e, &f->d->fh, name, fh, st, &kt);
+			make_entry(f->fs, &e, fh, st);
 		} else {
 			/* "." and "..": no lookup count, as passthrough_ll. */
 			memset(&e, 0, sizeof(e));
@@ -269,45 +266,4 @@ void bfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, true);
-}
-
-/* ---- a directory listed again for the lease (lease_dir_refetch) */
-
-#define REFETCH_CALLS 8            /* READDIRPLUS calls at most */
-
-struct refetch {
-	struct bfs *fs;
-	const struct bramble_fh *dir;
-	struct lease_tok lt;
-	uint64_t last;
-	size_t seen;
-};
-
-static int refetch_one(void *ctx, const struct bramble_dirent *de)
-{
-	struct refetch *rf = ctx;
-
-	rf->last = de->cookie;
-	rf->seen++;
-	if (de->fh->len && strcmp(de->name, ".") && strcmp(de->name, ".."))
-		lease_note_dirent(rf->fs, &rf->lt, rf->dir, de->name, de->fh,
-				  de->attr);
-	return 0;
-}
-
-void dir_refetch(struct bfs *fs, const struct bramble_cred *cr,
-		 const struct bramble_fh *dir)
-{
-	struct refetch rf = { .fs = fs, .dir = dir };
-	uint64_t cookie = 0;
-	bool eof = false;
-
-	for (unsigned int i = 0; i < REFETCH_CALLS && !eof; i++) {
-		rf.seen = 0;
-		rf.lt = lease_begin(fs);
-		if (bramble_readdirplus(fs->cl, cr, dir, cookie, 0, 0, refetch_one,
-					&rf, &eof) < 0 || rf.seen == 0)
-			return;         /* only an optimisation: LOOKUPs follow */
-		cookie = rf.last;
-	}
 }

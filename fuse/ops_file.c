@@ -200,12 +200,10 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct bfs *fs = req_fs(req);
 	int64_t t0 = now_ns();
 	struct fuse_entry_param e;
-	struct lease_kt kt;
 	struct bramble_fh dir, fh;
 	struct bfs_file *f;
 	struct stat st;
 	unsigned int flags = 0;
-	uint64_t mark;
 	int rc;
 
 	if (parent == FUSE_ROOT_ID && !strcmp(name, BRAMBLE_CTL_NAME)) {
@@ -234,15 +232,13 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			f->hold = access_flags(fi->flags);
 		}
 	}
-	mark = lease_dir_mark(fs, &dir);
 	rc = bramble_create(fs->cl, &f->cred, &dir, name, mode, flags, &fh, &st);
 	if (rc < 0) {
 		free(f);
 		reply_err(req, "create", parent, rc, t0);
 		return;
 	}
-	lease_note_made(fs, &dir, mark, name, &fh);
-	make_entry(fs, &e, &dir, name, &fh, &st, &kt);
+	make_entry(fs, &e, &fh, &st);
 	f->ino = e.ino;
 	f->fh = fh;
 	inode_cto_note(fs->inodes, e.ino, &st);
@@ -263,7 +259,6 @@ void bfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		inode_forget(fs->inodes, e.ino, 1);
 		free(f);
 	}
-	lease_kernel_done(fs, &kt);
 }
 
 void bfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

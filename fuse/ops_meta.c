@@ -41,29 +41,20 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	rc = ino_fh(fs, parent, &dir);
 	if (rc == 0) {
-		bool refetch = lease_dir_refetch(fs, &dir);
-
 		cred_of_req(fs, req, &cr);
 		rc = lease_lookup(fs, &cr, &dir, name, &fh, &st);  /* lease.h */
-		/* The names looked up next in it are then answered here. */
-		if (refetch && (rc == 0 || rc == -ENOENT))
-			dir_refetch(fs, &cr, &dir);
 		if (rc == 0)
 			rc = entry_fresh(fs, &cr, gen, &fh, &st);
 	}
 	if (rc == -ENOENT && (fs->opts.negative_timeout > 0 || lease_trusted(fs, &dir))) {
-		struct lease_kt kt;
-
-		/* ino 0: the kernel caches the absence -- for the rest of
-		 * the lease when the directory is under callback: a create
-		 * there elsewhere expires the kernel's entry (lease.h). */
-		lease_kernel_ttl(fs, &dir, name, NULL, NULL, &kt);
+		/* ino 0: the kernel caches the absence -- for entry_timeout
+		 * when the directory is under callback: a create there
+		 * elsewhere expires the kernel's entry (lease.h). */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = BR_MAX(fs->opts.negative_timeout,
-					 lease_trusted(fs, &dir) ? kt.entry : 0);
+					 lease_trusted(fs, &dir) ? fs->opts.entry_timeout : 0);
 		bfs_trace(fs, "lookup", parent, rc, t0);
 		fuse_reply_entry(req, &e);
-		lease_kernel_done(fs, &kt);
 		return;
 	}
 	if (rc < 0) {
@@ -71,7 +62,7 @@ void bfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	record_name(fs, &dir, name, &fh);  /* before the kernel may open it */
-	reply_new_entry(req, "lookup", parent, &dir, name, &fh, &st, t0);
+	reply_new_entry(req, "lookup", parent, &fh, &st, t0);
 }
 
 void bfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -91,18 +82,6 @@ void bfs_forget_multi(fuse_req_t req, size_t count,
 }
 
 /* ---- attributes */
-
-/* Reply with fh's attributes st, for the rest of the lease when they are
- * trusted as they are (lease.h). */
-static void reply_attr(fuse_req_t req, struct bfs *fs,
-		       const struct bramble_fh *fh, const struct stat *st)
-{
-	struct lease_kt kt;
-
-	lease_kernel_ttl(fs, NULL, NULL, fh, st, &kt);
-	fuse_reply_attr(req, st, kt.attr);
-	lease_kernel_done(fs, &kt);
-}
 
 void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -135,7 +114,7 @@ void bfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	inode_kattr_note(fs->inodes, ino, &st);
 	bfs_trace(fs, "getattr", ino, 0, t0);
-	reply_attr(req, fs, &fh, &st);
+	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
 
 /* A chmod refused to a non-owner may be the kernel clearing set-id bits
@@ -296,7 +275,7 @@ void bfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		inode_cto_note(fs->inodes, ino, &st);
 	inode_kattr_note(fs->inodes, ino, &st);
 	bfs_trace(fs, "setattr", ino, 0, t0);
-	reply_attr(req, fs, &fh, &st);
+	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
 
 void bfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -340,19 +319,15 @@ void bfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc = is_ctl_name(parent, name) ? -EEXIST : ino_fh(fs, parent, &dir);
 
 	if (rc == 0) {
-		uint64_t mark = lease_dir_mark(fs, &dir);
-
 		cred_of_req(fs, req, &cr);
 		rc = bramble_mknod(fs->cl, &cr, &dir, name, mode, rdev, &fh, &st);
-		if (rc == 0)
-			lease_note_made(fs, &dir, mark, name, &fh);
 	}
 	if (rc < 0) {
 		reply_err(req, "mknod", parent, rc, t0);
 		return;
 	}
 	record_name(fs, &dir, name, &fh);  /* learned sets (record.h) */
-	reply_new_entry(req, "mknod", parent, &dir, name, &fh, &st, t0);
+	reply_new_entry(req, "mknod", parent, &fh, &st, t0);
 }
 
 void bfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -366,19 +341,15 @@ void bfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc = is_ctl_name(parent, name) ? -EEXIST : ino_fh(fs, parent, &dir);
 
 	if (rc == 0) {
-		uint64_t mark = lease_dir_mark(fs, &dir);
-
 		cred_of_req(fs, req, &cr);
 		rc = bramble_mkdir(fs->cl, &cr, &dir, name, mode, &fh, &st);
-		if (rc == 0)
-			lease_note_made(fs, &dir, mark, name, &fh);
 	}
 	if (rc < 0) {
 		reply_err(req, "mkdir", parent, rc, t0);
 		return;
 	}
 	record_name(fs, &dir, name, &fh);  /* learned sets (record.h) */
-	reply_new_entry(req, "mkdir", parent, &dir, name, &fh, &st, t0);
+	reply_new_entry(req, "mkdir", parent, &fh, &st, t0);
 }
 
 void bfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -392,17 +363,13 @@ void bfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	int rc = is_ctl_name(parent, name) ? -EEXIST : ino_fh(fs, parent, &dir);
 
 	if (rc == 0) {
-		uint64_t mark = lease_dir_mark(fs, &dir);
-
 		cred_of_req(fs, req, &cr);
 		rc = bramble_symlink(fs->cl, &cr, &dir, name, link, &fh, &st);
-		if (rc == 0)
-			lease_note_made(fs, &dir, mark, name, &fh);
 	}
 	if (rc < 0)
 		reply_err(req, "symlink", parent, rc, t0);
 	else
-		reply_new_entry(req, "symlink", parent, &dir, name, &fh, &st, t0);
+		reply_new_entry(req, "symlink", parent, &fh, &st, t0);
 }
 
 void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -418,21 +385,17 @@ void bfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (rc == 0)
 		rc = ino_fh(fs, newparent, &dir);
 	if (rc == 0) {
-		uint64_t mark = lease_dir_mark(fs, &dir);
-
 		cred_of_req(fs, req, &cr);
 		rc = wb_wait_ino(fs->wb, ino);  /* LINK's attributes: with our writes */
 		if (rc == 0)
 			rc = bramble_link(fs->cl, &cr, &fh, &dir, newname, &st);
-		if (rc == 0)
-			lease_note_made(fs, &dir, mark, newname, &fh);
 	}
 	if (rc < 0) {
 		reply_err(req, "link", ino, rc, t0);
 		return;
 	}
 	record_name(fs, &dir, newname, &fh);  /* learned sets (record.h) */
-	reply_new_entry(req, "link", ino, &dir, newname, &fh, &st, t0);
+	reply_new_entry(req, "link", ino, &fh, &st, t0);
 }
 
 /* ---- removing names */
@@ -547,9 +510,6 @@ void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0)
 		rc = ino_fh(fs, newparent, &to);
 	if (rc == 0) {
-		struct lease_rename rn;
-
-		lease_rename_begin(fs, &from, name, &to, &rn);
 		cred_of_req(fs, req, &cr);
 		rc = wb_wait_all(fs->wb);  /* as unlink */
 		/* Renaming over a file open here would unlink it. */
@@ -558,11 +518,8 @@ void bfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rc >= 0)
 			rc = bramble_rename(fs->cl, &cr, &from, name, &to, newname,
 					    wflags);
-		if (rc == 0) {
-			lease_renamed(fs, &from, name, &to, newname, &rn,
-				      flags & RENAME_EXCHANGE);
+		if (rc == 0)
 			record_rename(fs, &from, name, &to, newname, flags);
-		}
 	}
 	reply_err(req, "rename", parent, rc, t0);
 }

@@ -111,18 +111,15 @@ static unsigned int changes_of(uint32_t proc, const void *args, const void *res,
 		chg_add(c, &n, &((const br_copy_args *)args)->dst, NULL);
 		break;
 	case BRPROC_CREATE:
-	case BRPROC_MKDIR:
-	case BRPROC_SYMLINK:
-	case BRPROC_MKNOD:
-		/* The object made (or an existing file CREATE opened, which
-		 * it may have truncated): new to everyone but a caller that
-		 * watches what it makes (made_of), whose SELF notice then
-		 * brings its attributes. */
+		/* An existing file may have been truncated. */
 		if (rc == 0)
 			chg_add(c, &n, &((const br_entry_res *)res)->br_entry_res_u.ok.fh,
 				NULL);
-		/* their args start as br_dirop_args */
+		/* br_create_args starts as br_dirop_args */
 		/* fall through */
+	case BRPROC_MKDIR:
+	case BRPROC_SYMLINK:
+	case BRPROC_MKNOD:
 	case BRPROC_REMOVE:
 	case BRPROC_REMOVE_OPEN:
 	case BRPROC_RMDIR: {
@@ -453,30 +450,12 @@ static void watch_add(struct watch *w, struct watch_client *wc, const br_fh *fh,
 	}
 }
 
-/* Does proc make (or, CREATE, open) an object whose handle its result
- * holds?  A BR_CAP_CB_ATTRS connection watches those too. */
-static bool made_of(uint32_t proc)
-{
-	switch (proc) {
-	case BRPROC_CREATE:
-	case BRPROC_MKDIR:
-	case BRPROC_SYMLINK:
-	case BRPROC_MKNOD:
-	case BRPROC_LINK:
-		return true;
-	}
-	return false;
-}
-
 /* Objects a call discovered: watched now that it ran. */
 static void watch_results(struct watch *w, struct watch_client *wc,
 			  uint32_t proc, const void *res, uint64_t seq0,
 			  struct cbset *s)
 {
-	if (made_of(proc)) {
-		watch_add(w, wc, &((const br_entry_res *)res)->br_entry_res_u.ok.fh,
-			  true, seq0, s);
-	} else if (proc == BRPROC_LOOKUP) {
+	if (proc == BRPROC_LOOKUP) {
 		watch_add(w, wc, &((const br_entry_res *)res)->br_entry_res_u.ok.fh,
 			  true, seq0, s);
 	} else if (proc == BRPROC_READDIRPLUS) {
@@ -723,8 +702,7 @@ void watch_after(struct watch *w, struct watch_client *wc, uint32_t proc,
 	for (unsigned int i = 0; i < nvictims && n < CHG_MAX; i++)
 		c[n++] = (struct chg){ .fh = &victims[i] };
 	mine = wc && atomic_load(&wc->enabled) && rc == 0 &&
-	       (proc == BRPROC_LOOKUP || proc == BRPROC_READDIRPLUS ||
-		(made_of(proc) && atomic_load(&wc->attrs)));
+	       (proc == BRPROC_LOOKUP || proc == BRPROC_READDIRPLUS);
 	if (n == 0 && !mine)
 		return;
 	pthread_mutex_lock(&w->lock);

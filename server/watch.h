@@ -39,10 +39,7 @@
  * after the notice (the sender keeps order); one numbered in between
  * (seen in the table of recent changes) or a watch lost meanwhile voids
  * the attributes.  A notice without attributes ends the watch.  Records
- * to such a connection are all BR_CB_VERS_ATTRS.  Such a connection also
- * watches what its own CREATE, MKDIR, SYMLINK, MKNOD and LINK make (as a
- * LOOKUP's result: after the call, BR_CB_RACE if it changed meanwhile),
- * and so gets the made object's attributes in its SELF notice.
+ * to such a connection are all BR_CB_VERS_ATTRS.
  *
  * Bounds: a connection watches at most max_per_client objects; past it
  * the oldest is dropped and the client told (BR_CB_DROPPED, in *trail).
